@@ -1,0 +1,234 @@
+"""The AudioRepInceptionNeXt network as a Keras functional model.
+
+Layer names follow the official checkpoint keys ('.' -> '_', 'pathway0_' dropped), so that
+`s3.pathway0_res0.branch2.a_head_bn` is the layer `s3_res0_a_head_bn`. See SPEC.md section 2.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+from keras_airn.layers import BN_EPSILON, BN_MOMENTUM, MultiScaleDepthwiseMixer
+
+STAGE_NUMBERS = (2, 3, 4, 5)
+STEM_KERNEL = (5, 7)
+STEM_PADDING = ((2, 2), (3, 3))
+
+
+def batchnorm_name(conv_name: str) -> str:
+    """Returns the name of the BatchNorm that follows the conv `conv_name` in the train form."""
+    return "s1_stem_bn" if conv_name == "s1_stem_conv" else f"{conv_name}_bn"
+
+
+def _conv_initializer():
+    # The release initialises convs with Kaiming normal, fan-out (Caffe2 MSRA fill).
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+
+@keras.saving.register_keras_serializable(package="keras_airn")
+class AudioRepInceptionNeXt(keras.Model):
+    """AudioRepInceptionNeXt from a log-mel spectrogram `(batch, T, F, 1)` to logits.
+
+    Three forms share one builder:
+    - train form (`deploy=False`): multi-scale mixers with a BatchNorm per branch;
+    - release deploy form (`deploy=True`): each mixer is one biased depthwise conv plus the
+      identity add, other conv+BN pairs kept, as in the authors' deploy checkpoints;
+    - folded form (`deploy=True, fold_batchnorm=True`, optionally `fold_identity=True`): no
+      BatchNormalization layer at all and, with `fold_identity`, no identity add in the mixers.
+    Use `keras_airn.reparameterize` to get a deploy form with merged weights.
+
+    Args:
+        num_classes: number of output logits.
+        stem_width: channels C1 of the stem.
+        stage_widths: output channels C2..C5 of the four stages.
+        depths: blocks L2..L5 per stage.
+        expansion: inverted-bottleneck expansion E; 0 removes the 1x1 expansion (ablation).
+        kernel_sizes: taps of the parallel depthwise branches, e.g. (21, 11, 3).
+        mixing: "separable" (time then frequency) or "2d" (k x k depthwise).
+        use_identity: add the identity term in each mixing step.
+        dropout: dropout rate before the classifier.
+        num_mel_bins: F, the mel bins of the input.
+        num_frames: T, or None for variable-length input.
+        deploy: build the merged (re-parameterised) structure.
+        fold_batchnorm: in deploy form, fold every BatchNorm into its conv.
+        fold_identity: in deploy form, fold the mixers' identity into their kernels.
+        name: model name.
+
+    Example:
+    >>> model = AudioRepInceptionNeXt(num_classes=10, stem_width=32,
+    ...                               stage_widths=(32, 64, 128, 256))
+    >>> logits = model(keras.ops.zeros((1, 512, 128, 1)))
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 309,
+        stem_width: int = 64,
+        stage_widths: Sequence[int] = (64, 128, 256, 512),
+        depths: Sequence[int] = (3, 4, 6, 3),
+        expansion: int = 4,
+        kernel_sizes: Sequence[int] = (21, 11, 3),
+        mixing: str = "separable",
+        use_identity: bool = True,
+        dropout: float = 0.5,
+        num_mel_bins: int = 128,
+        num_frames: int | None = None,
+        deploy: bool = False,
+        fold_batchnorm: bool = False,
+        fold_identity: bool = False,
+        name: str = "audio_rep_inception_next",
+        **kwargs,
+    ):
+        if mixing not in ("separable", "2d"):
+            raise ValueError(f"mixing must be 'separable' or '2d', got {mixing!r}.")
+        if len(stage_widths) != 4 or len(depths) != 4:
+            raise ValueError(
+                f"stage_widths and depths need 4 entries (stages 2-5), got {stage_widths}, {depths}."
+            )
+        if (fold_batchnorm or fold_identity) and not deploy:
+            raise ValueError("fold_batchnorm / fold_identity apply to the deploy form only.")
+        if fold_identity and not use_identity:
+            raise ValueError("fold_identity needs use_identity=True.")
+
+        inputs = keras.Input((num_frames, num_mel_bins, 1), name="log_mel")
+
+        def conv_bn(x, filters, kernel, stride, layer_name, zero_gamma=False):
+            if fold_batchnorm:
+                return keras.layers.Conv2D(
+                    filters, kernel, strides=stride, use_bias=True, name=layer_name
+                )(x)
+            x = keras.layers.Conv2D(
+                filters,
+                kernel,
+                strides=stride,
+                use_bias=False,
+                kernel_initializer=_conv_initializer(),
+                name=layer_name,
+            )(x)
+            return keras.layers.BatchNormalization(
+                epsilon=BN_EPSILON,
+                momentum=BN_MOMENTUM,
+                gamma_initializer="zeros" if zero_gamma else "ones",
+                name=batchnorm_name(layer_name),
+            )(x)
+
+        def mixer(x, axis, layer_name):
+            return MultiScaleDepthwiseMixer(
+                kernel_sizes,
+                axis=axis,
+                use_identity=use_identity,
+                deploy=deploy,
+                fold_identity=fold_identity,
+                name=layer_name,
+            )(x)
+
+        # Stem. Keras "same" pads stride-2 convs asymmetrically; PyTorch pads (2, 3) both sides.
+        x = keras.layers.ZeroPadding2D(STEM_PADDING, name="s1_stem_pad")(inputs)
+        x = conv_bn(x, stem_width, STEM_KERNEL, 2, "s1_stem_conv")
+        x = keras.layers.ReLU(name="s1_stem_relu")(x)
+        # Zero padding is exact here: the input is post-ReLU (>= 0), so a padded cell never wins.
+        x = keras.layers.ZeroPadding2D(1, name="s1_stem_pool_pad")(x)
+        x = keras.layers.MaxPooling2D(3, strides=2, name="s1_stem_pool")(x)
+
+        channels = stem_width
+        for stage, width, depth in zip(STAGE_NUMBERS, stage_widths, depths):
+            for index in range(depth):
+                prefix = f"s{stage}_res{index}"
+                stride = 2 if (index == 0 and stage != STAGE_NUMBERS[0]) else 1
+                if channels != width or stride != 1:
+                    shortcut = conv_bn(x, width, 1, stride, f"{prefix}_branch1")
+                else:
+                    shortcut = x
+                h = conv_bn(x, width, 1, stride, f"{prefix}_a_head")
+                h = keras.layers.ReLU(name=f"{prefix}_a_head_relu")(h)
+                if mixing == "separable":
+                    h = mixer(h, "time", f"{prefix}_a")
+                    h = keras.layers.ReLU(name=f"{prefix}_a_relu")(h)
+                    h = mixer(h, "freq", f"{prefix}_b")
+                    h = keras.layers.ReLU(name=f"{prefix}_b_relu")(h)
+                else:
+                    h = mixer(h, "2d", f"{prefix}_a")
+                    h = keras.layers.ReLU(name=f"{prefix}_a_relu")(h)
+                if expansion:
+                    h = conv_bn(h, expansion * width, 1, 1, f"{prefix}_c")
+                    h = keras.layers.ReLU(name=f"{prefix}_c_relu")(h)
+                    h = conv_bn(h, width, 1, 1, f"{prefix}_d", zero_gamma=True)
+                x = keras.layers.Add(name=f"{prefix}_add")([shortcut, h])
+                x = keras.layers.ReLU(name=f"{prefix}_relu")(x)
+                channels = width
+
+        x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+        outputs = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+            name="head_projection",
+        )(x)
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+
+        self.num_classes = num_classes
+        self.stem_width = stem_width
+        self.stage_widths = tuple(stage_widths)
+        self.depths = tuple(depths)
+        self.expansion = expansion
+        self.kernel_sizes = tuple(sorted(kernel_sizes, reverse=True))
+        self.mixing = mixing
+        self.use_identity = use_identity
+        self.dropout = dropout
+        self.num_mel_bins = num_mel_bins
+        self.num_frames = num_frames
+        self.deploy = deploy
+        self.fold_batchnorm = fold_batchnorm
+        self.fold_identity = fold_identity
+
+    @property
+    def form(self) -> str:
+        """One of "train", "release_deploy", "folded", "folded_identity"."""
+        if not self.deploy:
+            return "train"
+        if not self.fold_batchnorm:
+            return "release_deploy"
+        return "folded_identity" if self.fold_identity else "folded"
+
+    def __call__(self, inputs, *args, **kwargs):
+        shape = getattr(inputs, "shape", None)
+        if shape is not None:
+            if len(shape) != 4:
+                raise ValueError(
+                    f"{self.name} expects a log-mel batch of rank 4 (batch, frames, "
+                    f"{self.num_mel_bins} mel bins, 1); got rank {len(shape)} shape {tuple(shape)}."
+                )
+            if shape[2] is not None and shape[2] != self.num_mel_bins:
+                raise ValueError(
+                    f"{self.name} was built for {self.num_mel_bins} mel bins; the input has "
+                    f"{shape[2]} (shape {tuple(shape)})."
+                )
+            if shape[1] is not None and shape[1] < 32:
+                raise ValueError(f"{self.name} needs at least 32 frames; got {shape[1]}.")
+        return super().__call__(inputs, *args, **kwargs)
+
+    def get_config(self):
+        return {
+            "num_classes": self.num_classes,
+            "stem_width": self.stem_width,
+            "stage_widths": list(self.stage_widths),
+            "depths": list(self.depths),
+            "expansion": self.expansion,
+            "kernel_sizes": list(self.kernel_sizes),
+            "mixing": self.mixing,
+            "use_identity": self.use_identity,
+            "dropout": self.dropout,
+            "num_mel_bins": self.num_mel_bins,
+            "num_frames": self.num_frames,
+            "deploy": self.deploy,
+            "fold_batchnorm": self.fold_batchnorm,
+            "fold_identity": self.fold_identity,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
