@@ -1,0 +1,39 @@
+"""Shared test utilities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def randomize_batchnorm(model, seed: int = 0):
+    """Gives every BatchNorm random gamma, beta and moving statistics (not the initial ones).
+
+    Args:
+        model: a Keras model.
+        seed: RNG seed.
+
+    Returns:
+        The same model.
+    """
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        path = weight.path
+        if path.endswith(("gamma", "moving_variance")):
+            low, high = (0.1, 0.3) if "_d_bn" in path else (0.5, 1.5)
+            weight.assign(rng.uniform(low, high, weight.shape).astype(np.float32))
+        elif path.endswith(("beta", "moving_mean")):
+            weight.assign(rng.normal(0.0, 0.2, weight.shape).astype(np.float32))
+    return model
+
+
+def max_relative_error(actual, expected) -> float:
+    """max |actual - expected| / max |expected|."""
+    actual = np.asarray(actual, np.float64)
+    expected = np.asarray(expected, np.float64)
+    return float(np.abs(actual - expected).max() / np.abs(expected).max())
+
+
+def random_log_mel(batch: int, frames: int, bins: int = 128, seed: int = 0) -> np.ndarray:
+    """A random (batch, frames, bins, 1) float32 input in the range of log-mel values."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(-4.0, 2.0, size=(batch, frames, bins, 1)).astype(np.float32)
