@@ -1,0 +1,262 @@
+"""The log-mel front-end of the release, in TensorFlow ops (SPEC.md section 1).
+
+`log_mel_spectrogram` reproduces librosa's `stft(center=True, pad_mode="constant")` magnitude,
+an HTK mel filterbank without normalisation, and `log(mel + 1e-6)`. `FrontEnd` holds a dataset's
+clip settings, and the crop helpers implement the release's training and evaluation crops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+LOG_OFFSET = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontEnd:
+    """Front-end settings of one dataset.
+
+    Args:
+        sample_rate: Hz.
+        clip_seconds: clip length; a crop is `round(sample_rate * clip_seconds) - 1` samples.
+        window_ms: STFT window length.
+        hop_ms: STFT hop.
+        num_frames: frames T the model sees.
+        eval_views: evenly spaced crops averaged at evaluation.
+        n_mels: mel bands.
+        n_fft: FFT size (the window is zero-padded to it).
+    """
+
+    sample_rate: int = 16000
+    clip_seconds: float = 5.119
+    window_ms: float = 20.0
+    hop_ms: float = 10.0
+    num_frames: int = 512
+    eval_views: int = 2
+    n_mels: int = 128
+    n_fft: int = 2048
+
+    @property
+    def clip_size(self) -> int:
+        """The release's clip size in samples; crops are one sample shorter than this."""
+        return int(round(self.sample_rate * self.clip_seconds))
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.window_ms * self.sample_rate / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.hop_ms * self.sample_rate / 1000))
+
+    def to_config(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# The release's per-dataset settings (SPEC.md section 1).
+FRONT_ENDS = {
+    "vggsound": FrontEnd(clip_seconds=5.119, window_ms=20, hop_ms=10, num_frames=512, eval_views=2),
+    "epic_sounds": FrontEnd(clip_seconds=2.08, window_ms=10, hop_ms=5, num_frames=416, eval_views=5),
+    "speechcommands": FrontEnd(clip_seconds=1.023, window_ms=5, hop_ms=2, num_frames=512, eval_views=1),
+    "urbansound8k": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, num_frames=416, eval_views=2),
+    "nsynth": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, num_frames=416, eval_views=1),
+}
+
+
+def hz_to_mel_htk(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, np.float64) / 700.0)
+
+
+def mel_to_hz_htk(mel):
+    return 700.0 * (10.0 ** (np.asarray(mel, np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(sample_rate: int = 16000, n_fft: int = 2048, n_mels: int = 128) -> np.ndarray:
+    """Triangular HTK-mel filterbank, fmin 0, fmax sr/2, no area normalisation.
+
+    Triangles are linear in Hz between mel-spaced edges (librosa `filters.mel(htk=True,
+    norm=None)`).
+
+    Returns:
+        float32 array (n_mels, n_fft // 2 + 1).
+    """
+    fft_freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges = mel_to_hz_htk(np.linspace(0.0, hz_to_mel_htk(sample_rate / 2.0), n_mels + 2))
+    widths = np.diff(edges)
+    distance = edges[:, None] - fft_freqs[None, :]
+    rising = -distance[:-2] / widths[:-1, None]
+    falling = distance[2:] / widths[1:, None]
+    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+
+
+def periodic_hann(length: int) -> np.ndarray:
+    """Periodic Hann window (scipy `get_window("hann", length, fftbins=True)`), float64."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
+
+
+def num_frames_for(num_samples: int, hop_length: int) -> int:
+    """Frames of a centred STFT: 1 + num_samples // hop."""
+    return 1 + num_samples // hop_length
+
+
+def log_mel_spectrogram(
+    waveform,
+    sample_rate: int = 16000,
+    window_ms: float = 20.0,
+    hop_ms: float = 10.0,
+    n_mels: int = 128,
+    n_fft: int = 2048,
+):
+    """Log-mel spectrogram of the release, in TensorFlow ops.
+
+    Args:
+        waveform: float32 samples in [-1, 1], shape (samples,) or (batch, samples).
+        sample_rate: Hz.
+        window_ms: window length; the periodic Hann window is centred in `n_fft`.
+        hop_ms: hop length.
+        n_mels: mel bands.
+        n_fft: FFT size.
+
+    Returns:
+        float32 tensor (frames, n_mels) or (batch, frames, n_mels), frames = 1 + samples // hop.
+    """
+    # float64 inside: TF's float32 FFT leaks ~1e-7 of a loud frame's peak into quiet bins, which
+    # the log turns into errors of ~2e-3 against librosa; its float64 FFT is exact.
+    waveform = tf.cast(tf.convert_to_tensor(waveform, tf.float32), tf.float64)
+    if waveform.shape.rank not in (1, 2):
+        raise ValueError(f"waveform must be (samples,) or (batch, samples); got shape {waveform.shape}.")
+    win_length = int(round(window_ms * sample_rate / 1000))
+    hop_length = int(round(hop_ms * sample_rate / 1000))
+    if not 0 < win_length <= n_fft:
+        raise ValueError(f"window of {win_length} samples does not fit n_fft={n_fft}.")
+    num_samples = tf.shape(waveform)[-1]
+    frames_out = 1 + num_samples // hop_length
+    # Centred frames of n_fft samples over a signal zero-padded by n_fft // 2 on both sides; only
+    # the window's win_length samples at offset (n_fft - win_length) // 2 are non-zero, and the
+    # magnitude of a shifted frame's DFT is unchanged, so frame just those samples.
+    offset = (n_fft - win_length) // 2
+    paddings = [[0, 0]] * (waveform.shape.rank - 1) + [[n_fft // 2 - offset, n_fft // 2]]
+    padded = tf.pad(waveform, paddings)
+    frames = tf.signal.frame(padded, win_length, hop_length, axis=-1)[..., :frames_out, :]
+    window = tf.constant(periodic_hann(win_length), tf.float64)
+    spectrum = tf.abs(tf.signal.rfft(frames * window, fft_length=[n_fft]))
+    basis = tf.constant(mel_filterbank(sample_rate, n_fft, n_mels).T, tf.float64)
+    mel = tf.tensordot(spectrum, basis, axes=1)
+    return tf.cast(tf.math.log(mel + LOG_OFFSET), tf.float32)
+
+
+def front_end_features(waveform, front_end: FrontEnd):
+    """`log_mel_spectrogram` with a `FrontEnd`'s settings."""
+    return log_mel_spectrogram(
+        waveform,
+        sample_rate=front_end.sample_rate,
+        window_ms=front_end.window_ms,
+        hop_ms=front_end.hop_ms,
+        n_mels=front_end.n_mels,
+        n_fft=front_end.n_fft,
+    )
+
+
+def crop_starts(num_samples, front_end: FrontEnd, views: int):
+    """Evenly spaced evaluation crop starts over [0, num_samples - clip_size] (floor).
+
+    Returns:
+        int32 tensor (views,).
+    """
+    delta = tf.maximum(tf.cast(num_samples, tf.float64) - front_end.clip_size, 0.0)
+    return tf.cast(tf.floor(tf.linspace(tf.constant(0.0, tf.float64), delta, views)), tf.int32)
+
+
+def random_crop_start(num_samples, front_end: FrontEnd, seed):
+    """Uniform random training crop start in [0, num_samples - clip_size] (floor), stateless.
+
+    Args:
+        num_samples: samples of the recording (scalar tensor).
+        front_end: settings.
+        seed: int32/int64 tensor of shape (2,) for `tf.random.stateless_uniform`.
+    """
+    delta = tf.maximum(tf.cast(num_samples, tf.float64) - front_end.clip_size, 0.0)
+    uniform = tf.random.stateless_uniform([], seed, dtype=tf.float64)
+    return tf.cast(tf.floor(uniform * delta), tf.int32)
+
+
+def clip_features(waveform, start, front_end: FrontEnd):
+    """Log-mel of the crop starting at `start`, as the release computes it.
+
+    A recording at least `clip_size` long is cropped to `clip_size - 1` samples; a shorter one is
+    transformed whole and its frames padded by repeating the last one up to `num_frames`.
+
+    Args:
+        waveform: float32 (samples,).
+        start: crop start (scalar int tensor).
+        front_end: settings.
+
+    Returns:
+        float32 (num_frames, n_mels).
+    """
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    num_samples = tf.shape(waveform)[0]
+    clip = tf.cond(
+        num_samples >= front_end.clip_size,
+        lambda: waveform[start : start + front_end.clip_size - 1],
+        lambda: waveform,
+    )
+    features = front_end_features(clip, front_end)
+    return pad_frames(features, front_end.num_frames)
+
+
+def pad_frames(features, num_frames: int):
+    """Pads (frames, bins) to `num_frames` by repeating the last frame; longer input is cut."""
+    missing = tf.maximum(num_frames - tf.shape(features)[0], 0)
+    last = tf.repeat(features[-1:], missing, axis=0)
+    padded = tf.concat([features, last], axis=0)[:num_frames]
+    return tf.ensure_shape(padded, [num_frames, features.shape[-1]])
+
+
+@keras.saving.register_keras_serializable(package="keras_airn")
+class LogMelSpectrogram(keras.layers.Layer):
+    """Keras layer form of `log_mel_spectrogram`: (batch, samples) -> (batch, frames, n_mels, 1).
+
+    TensorFlow backend only (it uses `tf.signal`).
+
+    Args:
+        sample_rate, window_ms, hop_ms, n_mels, n_fft: as `log_mel_spectrogram`.
+
+    Example:
+    >>> inputs = keras.Input((81903,))
+    >>> log_mel = LogMelSpectrogram()(inputs)   # (None, 512, 128, 1)
+    """
+
+    def __init__(self, sample_rate=16000, window_ms=20.0, hop_ms=10.0, n_mels=128, n_fft=2048, **kwargs):
+        super().__init__(**kwargs)
+        self.sample_rate = sample_rate
+        self.window_ms = window_ms
+        self.hop_ms = hop_ms
+        self.n_mels = n_mels
+        self.n_fft = n_fft
+
+    def call(self, waveform):
+        features = log_mel_spectrogram(
+            waveform, self.sample_rate, self.window_ms, self.hop_ms, self.n_mels, self.n_fft
+        )
+        return features[..., None]
+
+    def compute_output_shape(self, input_shape):
+        hop = int(round(self.hop_ms * self.sample_rate / 1000))
+        frames = None if input_shape[-1] is None else num_frames_for(input_shape[-1], hop)
+        return (*input_shape[:-1], frames, self.n_mels, 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            sample_rate=self.sample_rate,
+            window_ms=self.window_ms,
+            hop_ms=self.hop_ms,
+            n_mels=self.n_mels,
+            n_fft=self.n_fft,
+        )
+        return config
