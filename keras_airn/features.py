@@ -25,7 +25,6 @@ class FrontEnd:
         clip_seconds: clip length; a crop is `round(sample_rate * clip_seconds) - 1` samples.
         window_ms: STFT window length.
         hop_ms: STFT hop.
-        num_frames: frames T the model sees.
         eval_views: evenly spaced crops averaged at evaluation.
         n_mels: mel bands.
         n_fft: FFT size (the window is zero-padded to it).
@@ -35,7 +34,6 @@ class FrontEnd:
     clip_seconds: float = 5.119
     window_ms: float = 20.0
     hop_ms: float = 10.0
-    num_frames: int = 512
     eval_views: int = 2
     n_mels: int = 128
     n_fft: int = 2048
@@ -46,6 +44,11 @@ class FrontEnd:
         return int(round(self.sample_rate * self.clip_seconds))
 
     @property
+    def num_frames(self) -> int:
+        """Frames T of a full crop: 1 + (clip_size - 1) // hop (512 for VGG-Sound)."""
+        return num_frames_for(self.clip_size - 1, self.hop_length)
+
+    @property
     def win_length(self) -> int:
         return int(round(self.window_ms * self.sample_rate / 1000))
 
@@ -54,16 +57,20 @@ class FrontEnd:
         return int(round(self.hop_ms * self.sample_rate / 1000))
 
     def to_config(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "num_frames": self.num_frames}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "FrontEnd":
+        return cls(**{k: v for k, v in config.items() if k != "num_frames"})
 
 
 # The release's per-dataset settings (SPEC.md section 1).
 FRONT_ENDS = {
-    "vggsound": FrontEnd(clip_seconds=5.119, window_ms=20, hop_ms=10, num_frames=512, eval_views=2),
-    "epic_sounds": FrontEnd(clip_seconds=2.08, window_ms=10, hop_ms=5, num_frames=416, eval_views=5),
-    "speechcommands": FrontEnd(clip_seconds=1.023, window_ms=5, hop_ms=2, num_frames=512, eval_views=1),
-    "urbansound8k": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, num_frames=416, eval_views=2),
-    "nsynth": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, num_frames=416, eval_views=1),
+    "vggsound": FrontEnd(clip_seconds=5.119, window_ms=20, hop_ms=10, eval_views=2),
+    "epic_sounds": FrontEnd(clip_seconds=2.08, window_ms=10, hop_ms=5, eval_views=5),
+    "speechcommands": FrontEnd(clip_seconds=1.023, window_ms=5, hop_ms=2, eval_views=1),
+    "urbansound8k": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, eval_views=2),
+    "nsynth": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, eval_views=1),
 }
 
 

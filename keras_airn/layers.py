@@ -86,6 +86,7 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
         fold_identity: in deploy form, fold the identity into the kernel (needs `use_identity`).
         epsilon: BatchNorm epsilon of the train form.
         momentum: BatchNorm momentum (Keras convention) of the train form.
+        synchronized: BatchNorm statistics over all replicas under `tf.distribute`.
 
     Example:
     >>> mixer = MultiScaleDepthwiseMixer((21, 11, 3), axis="time", name="s2_res0_a")
@@ -101,6 +102,7 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
         fold_identity: bool = False,
         epsilon: float = BN_EPSILON,
         momentum: float = BN_MOMENTUM,
+        synchronized: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -119,6 +121,7 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
         self.fold_identity = fold_identity
         self.epsilon = epsilon
         self.momentum = momentum
+        self.synchronized = synchronized
 
         if deploy:
             self.merged = keras.layers.DepthwiseConv2D(
@@ -143,7 +146,11 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
                 )
                 self.branch_bns.append(
                     keras.layers.BatchNormalization(
-                        epsilon=epsilon, momentum=momentum, name=f"bn{k}", dtype=self.dtype_policy
+                        epsilon=epsilon,
+                        momentum=momentum,
+                        synchronized=synchronized,
+                        name=f"bn{k}",
+                        dtype=self.dtype_policy,
                     )
                 )
 
@@ -226,6 +233,7 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
                 "fold_identity": self.fold_identity,
                 "epsilon": self.epsilon,
                 "momentum": self.momentum,
+                "synchronized": self.synchronized,
             }
         )
         return config

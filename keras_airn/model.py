@@ -54,6 +54,9 @@ class AudioRepInceptionNeXt(keras.Model):
         deploy: build the merged (re-parameterised) structure.
         fold_batchnorm: in deploy form, fold every BatchNorm into its conv.
         fold_identity: in deploy form, fold the mixers' identity into their kernels.
+        sync_batchnorm: compute BatchNorm statistics over all replicas when training under a
+            `tf.distribute` strategy (TensorFlow backend), so multi-device training matches
+            single-device training.
         name: model name.
 
     Example:
@@ -78,6 +81,7 @@ class AudioRepInceptionNeXt(keras.Model):
         deploy: bool = False,
         fold_batchnorm: bool = False,
         fold_identity: bool = False,
+        sync_batchnorm: bool = False,
         name: str = "audio_rep_inception_next",
         **kwargs,
     ):
@@ -111,6 +115,7 @@ class AudioRepInceptionNeXt(keras.Model):
                 epsilon=BN_EPSILON,
                 momentum=BN_MOMENTUM,
                 gamma_initializer="zeros" if zero_gamma else "ones",
+                synchronized=sync_batchnorm,
                 name=batchnorm_name(layer_name),
             )(x)
 
@@ -121,6 +126,7 @@ class AudioRepInceptionNeXt(keras.Model):
                 use_identity=use_identity,
                 deploy=deploy,
                 fold_identity=fold_identity,
+                synchronized=sync_batchnorm,
                 name=layer_name,
             )(x)
 
@@ -183,6 +189,7 @@ class AudioRepInceptionNeXt(keras.Model):
         self.deploy = deploy
         self.fold_batchnorm = fold_batchnorm
         self.fold_identity = fold_identity
+        self.sync_batchnorm = sync_batchnorm
 
     @property
     def form(self) -> str:
@@ -208,7 +215,8 @@ class AudioRepInceptionNeXt(keras.Model):
                 )
             if shape[1] is not None and shape[1] < 32:
                 raise ValueError(f"{self.name} needs at least 32 frames; got {shape[1]}.")
-        return super().__call__(inputs, *args, **kwargs)
+        # Explicit base call (no super()): AutoGraph cannot convert a method with a __class__ cell.
+        return keras.Model.__call__(self, inputs, *args, **kwargs)
 
     def get_config(self):
         return {
@@ -226,6 +234,7 @@ class AudioRepInceptionNeXt(keras.Model):
             "deploy": self.deploy,
             "fold_batchnorm": self.fold_batchnorm,
             "fold_identity": self.fold_identity,
+            "sync_batchnorm": self.sync_batchnorm,
             "name": self.name,
         }
 

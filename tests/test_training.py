@@ -1,0 +1,114 @@
+"""Training on generated audio: learns, re-parameterises, resumes exactly, reports bad input."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import soundfile
+
+import keras_airn as ka
+from keras_airn.features import FrontEnd
+from train.datasets import DatasetError, check_examples, load_label_map, read_vggsound
+from train.demo_data import make_demo_set
+from train.trainer import TrainConfig, fit
+
+FRONT_END = FrontEnd(clip_seconds=1.28)  # 128 frames: small enough for CI
+TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
+
+
+def tiny_model(num_classes, **overrides):
+    return ka.create_model("b0", num_classes=num_classes, **{**TINY, **overrides})
+
+
+@pytest.fixture(scope="module")
+def demo_set(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("demo"))
+    csv_path, audio_dir, labels = make_demo_set(root, clips_per_class=16, seconds=2.0, seed=1)
+    train, missing = read_vggsound(csv_path, audio_dir, "train")
+    test, _ = read_vggsound(csv_path, audio_dir, "test", train.label_names)
+    assert not missing and train.label_names == labels
+    return csv_path, audio_dir, train, test
+
+
+def test_training_beats_chance_and_deploy_model_agrees(tmp_path, demo_set):
+    _, _, train, test = demo_set
+    config = TrainConfig(epochs=14, batch_size=16, learning_rate=0.05, lr_steps=(10,),
+                         precise_bn_batches=8, seed=0)
+    summary = fit(lambda: tiny_model(train.num_classes, dropout=0.2), train, test, FRONT_END, config,
+                  str(tmp_path / "run"))
+    chance = 1.0 / train.num_classes
+    assert summary["metrics"]["top1"] >= max(0.5, 3 * chance), summary["metrics"]
+    assert summary["metrics"]["examples"] == len(test.examples)
+    assert 0.5 < summary["metrics"]["AUC"] <= 1.0
+
+    trained = keras.saving.load_model(summary["paths"]["train_model"])
+    deploy = ka.load_deploy(summary["paths"]["deploy_model"])
+    assert deploy.form == "folded_identity"
+    from train.pipeline import eval_dataset
+
+    features = np.concatenate([x.numpy() for x, _, _ in eval_dataset(test.examples, FRONT_END, batch_size=16)])
+    train_logits = trained.predict(features, verbose=0)
+    deploy_logits = deploy.predict(features, verbose=0)
+    np.testing.assert_array_equal(train_logits.argmax(1), deploy_logits.argmax(1))
+    assert np.abs(train_logits - deploy_logits).max() <= 1e-4 * np.abs(train_logits).max()
+    assert load_label_map(str(tmp_path / "run" / "labels.json")) == train.label_names
+    assert json.load(open(tmp_path / "run" / "front_end.json"))["num_frames"] == 128
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, demo_set):
+    _, _, train, _ = demo_set
+    config = TrainConfig(epochs=3, batch_size=16, learning_rate=0.05, lr_steps=(2,),
+                         precise_bn_batches=0, seed=3)
+    build = lambda: tiny_model(train.num_classes)  # noqa: E731
+    whole = fit(build, train, None, FRONT_END, config, str(tmp_path / "whole"))
+    fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"), stop_after_epoch=1)
+    with pytest.raises(FileExistsError, match="--resume"):
+        fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"))
+    parts = fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"), resume=True)
+    a = keras.saving.load_model(whole["paths"]["train_model"])
+    b = keras.saving.load_model(parts["paths"]["train_model"])
+    assert a.optimizer.iterations.numpy() == b.optimizer.iterations.numpy() == 3 * (len(train.examples) // 16)
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_allclose(wa.numpy(), wb.numpy(), rtol=1e-5, atol=1e-6, err_msg=wa.path)
+
+
+def test_bad_dataset_input_is_reported(tmp_path, demo_set):
+    csv_path, audio_dir, train, _ = demo_set
+    rows = open(csv_path).read().splitlines()
+
+    bad_split = tmp_path / "split.csv"
+    bad_split.write_text("\n".join(rows[:3] + [rows[3].rsplit(",", 1)[0] + ",validation"]) + "\n")
+    with pytest.raises(DatasetError, match=r"split.csv:4: unknown split 'validation'"):
+        read_vggsound(str(bad_split), audio_dir, "train")
+
+    with pytest.raises(DatasetError, match=r"label\(s\) not in the label map"):
+        read_vggsound(csv_path, audio_dir, "train", label_names=train.label_names[:-1])
+
+    missing = tmp_path / "missing.csv"
+    missing.write_text("\n".join(rows + ["nosuchvideo,12,tone low,train"]) + "\n")
+    split, absent = read_vggsound(str(missing), audio_dir, "train")
+    assert absent == ["nosuchvideo_000012"] and len(split.examples) == len(train.examples)
+
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    with pytest.raises(DatasetError, match="No audio for the 'train' split"):
+        read_vggsound(csv_path, str(empty_dir), "train")
+
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    wrong_rate = tmp_path / "rate.wav"
+    soundfile.write(str(wrong_rate), np.zeros(8000, np.float32), 8000)
+    empty = tmp_path / "empty.flac"
+    soundfile.write(str(empty), np.zeros(0, np.float32), 16000)
+    examples = train.examples[:2] + [type(train.examples[0])(str(p), 0) for p in (corrupt, wrong_rate, empty)]
+    report = tmp_path / "bad.txt"
+    kept = check_examples(examples, 16000, "skip", str(report))
+    assert kept == train.examples[:2]
+    text = report.read_text()
+    assert "corrupt.wav: corrupt or unreadable" in text
+    assert "rate.wav: sample rate 8000 Hz, expected 16000 Hz" in text
+    assert "empty.flac" in text
+    with pytest.raises(DatasetError, match="3 unusable audio file"):
+        check_examples(examples, 16000, "fail")

@@ -1,0 +1,134 @@
+"""tf.data pipelines: decode, crop, log-mel, SpecAugment, batch.
+
+All randomness is stateless and derived from (seed, epoch, example index), so epoch e of a run
+is the same whether or not the run was interrupted before it: resuming is exact.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from keras_airn.audio import decode_audio
+from keras_airn.features import FrontEnd, clip_features, crop_starts, random_crop_start
+from train.datasets import Example
+from train.spec_augment import SpecAugmentConfig, spec_augment
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _columns(examples: Sequence[Example]):
+    if not examples:
+        raise ValueError("No examples to build a pipeline from.")
+    return (
+        tf.constant([e.path for e in examples]),
+        tf.constant([e.label for e in examples], tf.int32),
+        tf.constant([e.start for e in examples], tf.int64),
+        tf.constant([e.stop for e in examples], tf.int64),
+    )
+
+
+def load_waveform(path, start, stop, front_end: FrontEnd):
+    """Decodes a file (or its [start, stop) segment) to mono float32 at the front-end's rate."""
+    audio = decode_audio(path, front_end.sample_rate)
+    stop = tf.where(stop < 0, tf.cast(tf.shape(audio)[0], tf.int64), stop)
+    return audio[start:stop]
+
+
+def train_dataset(
+    examples: Sequence[Example],
+    front_end: FrontEnd,
+    *,
+    batch_size: int,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    augment: SpecAugmentConfig | None = SpecAugmentConfig(),
+) -> tuple[tf.data.Dataset, int]:
+    """Training batches for epochs [first_epoch, epochs), each epoch a fresh stateless shuffle.
+
+    Each epoch uses its first `steps * batch_size` shuffled examples (drop-remainder), so
+    batches never straddle epochs.
+
+    Args:
+        examples: training examples.
+        front_end: clip and feature settings.
+        batch_size: examples per batch.
+        seed: run seed.
+        first_epoch: epoch to start at (for resuming).
+        epochs: total epochs.
+        augment: SpecAugment settings, or None.
+
+    Returns:
+        (dataset of (features (B, T, F, 1), labels (B,)), steps per epoch).
+    """
+    paths, labels, starts, stops = _columns(examples)
+    count = len(examples)
+    steps = count // batch_size
+    if steps == 0:
+        raise ValueError(f"{count} training examples do not fill one batch of {batch_size}.")
+
+    def epoch_indices(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )[: steps * batch_size]
+        return tf.data.Dataset.from_tensor_slices(order).map(lambda i: (epoch, i))
+
+    def load(epoch, index):
+        example_seed = tf.stack([epoch * 1_000_003 + tf.constant(seed, tf.int64), index])
+        seeds = tf.random.experimental.stateless_split(example_seed, 2)
+        audio = load_waveform(paths[index], starts[index], stops[index], front_end)
+        start = random_crop_start(tf.shape(audio)[0], front_end, seeds[0])
+        features = clip_features(audio, start, front_end)
+        if augment is not None:
+            features = spec_augment(features, seeds[1], augment)
+        return features[..., None], labels[index]
+
+    dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_indices)
+    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE), steps
+
+
+def eval_dataset(
+    examples: Sequence[Example],
+    front_end: FrontEnd,
+    *,
+    batch_size: int,
+    views: int | None = None,
+    cache: str | None = None,
+) -> tf.data.Dataset:
+    """Evaluation batches: each example becomes `views` evenly spaced crops.
+
+    Args:
+        examples: evaluation examples.
+        front_end: settings; `views` defaults to `front_end.eval_views`.
+        batch_size: crops per batch.
+        views: crops per example.
+        cache: file prefix for caching features ("" caches in memory), or None.
+
+    Returns:
+        Dataset of (features (B, T, F, 1), labels (B,), example index (B,)); the crops of one
+        example are consecutive.
+    """
+    views = views or front_end.eval_views
+    paths, labels, starts, stops = _columns(examples)
+
+    def load(index):
+        audio = load_waveform(paths[index], starts[index], stops[index], front_end)
+        crops = crop_starts(tf.shape(audio)[0], front_end, views)
+        features = tf.map_fn(
+            lambda start: clip_features(audio, start, front_end),
+            crops,
+            fn_output_signature=tf.TensorSpec([front_end.num_frames, front_end.n_mels], tf.float32),
+        )
+        return tf.data.Dataset.from_tensor_slices(
+            (features[..., None], tf.repeat(labels[index], views), tf.repeat(index, views))
+        )
+
+    dataset = tf.data.Dataset.range(len(examples)).interleave(
+        load, cycle_length=AUTOTUNE, block_length=views, num_parallel_calls=AUTOTUNE, deterministic=True
+    )
+    if cache is not None:
+        dataset = dataset.cache(cache)
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)

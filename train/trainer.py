@@ -1,0 +1,250 @@
+"""Training loop shared by `train.vggsound` and `train.finetune`.
+
+Checkpoints every epoch (model, optimizer state, epoch) and resumes exactly: the data of each
+epoch depends only on (seed, epoch), see `train.pipeline`. Evaluates with multi-view averaging
+after precise-BN re-estimation and saves train-form and deploy `.keras` files with a label map.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tqdm.auto import tqdm
+
+import keras_airn as ka
+from keras_airn.features import FrontEnd
+from train.datasets import Split, save_label_map
+from train.metrics import average_views, classification_metrics
+from train.pipeline import eval_dataset, train_dataset
+from train.precise_bn import recompute_batchnorm_statistics
+from train.spec_augment import SpecAugmentConfig
+
+CHECKPOINT = "checkpoints/last.keras"
+STATE = "checkpoints/state.json"
+NO_WEIGHT_DECAY = ["gamma", "beta", "bias"]  # the release applies no weight decay to BN
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Hyper-parameters of one run (defaults: the release's VGG-Sound recipe)."""
+
+    epochs: int = 50
+    batch_size: int = 32
+    learning_rate: float = 0.01
+    lr_steps: tuple[int, ...] = (30, 40)
+    lr_decay: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    seed: int = 0
+    spec_augment: bool = True
+    precise_bn_batches: int = 200
+    eval_views: int | None = None
+    eval_batch_size: int = 32
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """"default" (one device), "mirrored" (all local devices) or "multi_worker" (TF_CONFIG)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"Unknown strategy {name!r}; use default, mirrored or multi_worker.")
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """SGD with momentum, step-decayed learning rate, weight decay off for BN and biases."""
+    boundaries = [step * steps_per_epoch for step in config.lr_steps]
+    values = [config.learning_rate * config.lr_decay**i for i in range(len(boundaries) + 1)]
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+    return optimizer
+
+
+def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+
+def save_atomically(model: keras.Model, path: str) -> None:
+    """`model.save` to a temporary file, then rename: a crash never leaves a half-written file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".keras")
+    os.close(handle)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _seed_generators(model: keras.Model) -> dict:
+    """The random-state generators of layers such as Dropout, by layer name."""
+    return {
+        layer.name: layer.seed_generator
+        for layer in model._flatten_layers()
+        if getattr(layer, "seed_generator", None) is not None
+    }
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves model and optimizer state after every epoch, then the epoch number and the RNG
+    states (`.keras` files do not hold Dropout's seed state)."""
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_atomically(self.model, os.path.join(self.out_dir, CHECKPOINT))
+        state = {
+            "epoch": epoch + 1,
+            "logs": {k: float(v) for k, v in (logs or {}).items()},
+            "rng": {path: g.state.numpy().tolist() for path, g in _seed_generators(self.model).items()},
+        }
+        with open(os.path.join(self.out_dir, STATE), "w") as handle:
+            json.dump(state, handle)
+
+
+def resume_state(out_dir: str, resume: bool) -> tuple[keras.Model | None, int]:
+    """Returns (checkpointed model, next epoch), or (None, 0) for a fresh run.
+
+    Refuses to start over an existing run unless `resume` is set, so no work is lost.
+    """
+    state_path = os.path.join(out_dir, STATE)
+    if not os.path.isfile(state_path):
+        return None, 0
+    if not resume:
+        raise FileExistsError(
+            f"{out_dir} already holds a run (checkpoint at epoch "
+            f"{json.load(open(state_path))['epoch']}); pass --resume to continue it or choose "
+            f"another --out_dir."
+        )
+    with open(state_path) as handle:
+        state = json.load(handle)
+    epoch = int(state["epoch"])
+    model = keras.saving.load_model(os.path.join(out_dir, CHECKPOINT))
+    for path, generator in _seed_generators(model).items():
+        generator.state.assign(np.asarray(state["rng"][path], generator.state.dtype))
+    # Optimizer settings outside its config are not saved; restore them.
+    model.optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+    logging.info("Resuming %s at epoch %d.", out_dir, epoch)
+    return model, epoch
+
+
+def evaluate(model, split: Split, front_end: FrontEnd, config: TrainConfig) -> dict[str, float]:
+    """Multi-view evaluation: softmax averaged over evenly spaced crops of each example."""
+    dataset = eval_dataset(
+        split.examples, front_end, batch_size=config.eval_batch_size, views=config.eval_views
+    )
+    infer = tf.function(lambda x: tf.nn.softmax(model(x, training=False)))
+    probabilities, labels, indices = [], [], []
+    views = config.eval_views or front_end.eval_views
+    total = -(-len(split.examples) * views // config.eval_batch_size)
+    for features, label, index in tqdm(dataset, total=total, desc="evaluating", unit="batch", leave=False):
+        probabilities.append(infer(features).numpy())
+        labels.append(label.numpy())
+        indices.append(index.numpy())
+    per_example, per_example_labels = average_views(
+        np.concatenate(probabilities), np.concatenate(indices), np.concatenate(labels)
+    )
+    return classification_metrics(per_example, per_example_labels)
+
+
+def fit(
+    build_model,
+    train_split: Split,
+    eval_split: Split | None,
+    front_end: FrontEnd,
+    config: TrainConfig,
+    out_dir: str,
+    *,
+    resume: bool = False,
+    strategy: str = "default",
+    stop_after_epoch: int | None = None,
+) -> dict:
+    """Trains, evaluates and saves a model.
+
+    Args:
+        build_model: zero-argument callable returning a fresh (uncompiled) model; called inside
+            the distribution strategy's scope.
+        train_split: training examples and label names.
+        eval_split: held-out examples, or None.
+        front_end: clip and feature settings.
+        config: hyper-parameters.
+        out_dir: run directory (checkpoints, logs, final models).
+        resume: continue the run in `out_dir`.
+        strategy: "default", "mirrored" or "multi_worker".
+        stop_after_epoch: stop after this many epochs have run (to split a run in parts).
+
+    Returns:
+        Summary: epochs run, metrics, output paths.
+    """
+    os.makedirs(os.path.join(out_dir, "checkpoints"), exist_ok=True)
+    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
+    distribution = make_strategy(strategy)
+    with distribution.scope():
+        model, first_epoch = resume_state(out_dir, resume)
+        augment = SpecAugmentConfig() if config.spec_augment else None
+        dataset, steps = train_dataset(
+            train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed,
+            first_epoch=min(first_epoch, last_epoch), epochs=last_epoch, augment=augment,
+        )
+        if model is None:
+            keras.utils.set_random_seed(config.seed)
+            model = build_model()
+            compile_model(model, config, steps)
+    with open(os.path.join(out_dir, "front_end.json"), "w") as handle:
+        json.dump(front_end.to_config(), handle, indent=1)
+    save_label_map(train_split.label_names, os.path.join(out_dir, "labels.json"))
+
+    if first_epoch < last_epoch:
+        model.fit(
+            dataset,
+            epochs=last_epoch,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps,
+            callbacks=[
+                EpochCheckpoint(out_dir),
+                keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")),
+            ],
+            verbose=2 if os.environ.get("CI") else 1,
+        )
+    summary = {"epochs": last_epoch, "out_dir": out_dir}
+    if last_epoch < config.epochs:
+        return summary  # a partial run: resume later
+
+    if config.precise_bn_batches:
+        bn_data, _ = train_dataset(
+            train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
+            first_epoch=0, epochs=max(1, -(-config.precise_bn_batches // steps)), augment=None,
+        )
+        summary["precise_bn_batches"] = recompute_batchnorm_statistics(
+            model, bn_data, config.precise_bn_batches
+        )
+    paths = {"train_model": os.path.join(out_dir, "model_train.keras")}
+    save_atomically(model, paths["train_model"])
+    deploy = ka.reparameterize(model) if isinstance(model, ka.AudioRepInceptionNeXt) else None
+    if deploy is not None:
+        paths["deploy_model"] = os.path.join(out_dir, "model_deploy.keras")
+        save_atomically(deploy, paths["deploy_model"])
+    summary["paths"] = paths
+    if eval_split is not None:
+        summary["metrics"] = evaluate(deploy or model, eval_split, front_end, config)
+        logging.info("Evaluation: %s", summary["metrics"])
+    with open(os.path.join(out_dir, "summary.json"), "w") as handle:
+        json.dump(summary, handle, indent=1)
+    return summary
