@@ -10,7 +10,9 @@ from keras_airn.layers import MultiScaleDepthwiseMixer, fold_batchnorm
 from keras_airn.model import AudioRepInceptionNeXt, batchnorm_name
 
 
-def transfer_weights(source: AudioRepInceptionNeXt, target: AudioRepInceptionNeXt) -> None:
+def transfer_weights(
+    source: AudioRepInceptionNeXt, target: AudioRepInceptionNeXt, skip: tuple[str, ...] = ()
+) -> None:
     """Copies weights from `source` into `target`, merging where `target` is more merged.
 
     Mixers are merged into one kernel, BatchNorms folded into the conv before them and the
@@ -20,13 +22,14 @@ def transfer_weights(source: AudioRepInceptionNeXt, target: AudioRepInceptionNeX
     Args:
         source: a model of any form.
         target: a model of the same architecture, of the same or a more merged form.
+        skip: names of layers to leave as they are (e.g. a new classifier head).
     """
     if source.deploy and not target.deploy:
         raise ValueError("Cannot turn a deploy-form model back into the train form.")
     if source.fold_batchnorm and not target.fold_batchnorm:
         raise ValueError("Cannot un-fold BatchNorm: the source model has none left.")
     for layer in target.layers:
-        if not layer.weights:
+        if not layer.weights or layer.name in skip:
             continue
         src = source.get_layer(layer.name)
         if isinstance(layer, MultiScaleDepthwiseMixer):

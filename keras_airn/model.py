@@ -54,6 +54,8 @@ class AudioRepInceptionNeXt(keras.Model):
         deploy: build the merged (re-parameterised) structure.
         fold_batchnorm: in deploy form, fold every BatchNorm into its conv.
         fold_identity: in deploy form, fold the mixers' identity into their kernels.
+        freeze_batchnorm: make every BatchNorm but the stem's non-trainable (inference mode),
+            the release's fine-tuning recipe; kept in the config, so it survives save and load.
         sync_batchnorm: compute BatchNorm statistics over all replicas when training under a
             `tf.distribute` strategy (TensorFlow backend), so multi-device training matches
             single-device training.
@@ -81,6 +83,7 @@ class AudioRepInceptionNeXt(keras.Model):
         deploy: bool = False,
         fold_batchnorm: bool = False,
         fold_identity: bool = False,
+        freeze_batchnorm: bool = False,
         sync_batchnorm: bool = False,
         name: str = "audio_rep_inception_next",
         **kwargs,
@@ -190,6 +193,11 @@ class AudioRepInceptionNeXt(keras.Model):
         self.fold_batchnorm = fold_batchnorm
         self.fold_identity = fold_identity
         self.sync_batchnorm = sync_batchnorm
+        self.freeze_batchnorm = freeze_batchnorm
+        if freeze_batchnorm:
+            for layer in self._flatten_layers():
+                if isinstance(layer, keras.layers.BatchNormalization) and layer.name != "s1_stem_bn":
+                    layer.trainable = False
 
     @property
     def form(self) -> str:
@@ -234,6 +242,7 @@ class AudioRepInceptionNeXt(keras.Model):
             "deploy": self.deploy,
             "fold_batchnorm": self.fold_batchnorm,
             "fold_identity": self.fold_identity,
+            "freeze_batchnorm": self.freeze_batchnorm,
             "sync_batchnorm": self.sync_batchnorm,
             "name": self.name,
         }

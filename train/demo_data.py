@@ -26,7 +26,8 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def _synth(name: str, seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
+def synth_clip(name: str, seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """One normalised clip of a synthetic class (see SYNTH_CLASSES) with random parameters."""
     t = np.arange(int(seconds * rate)) / rate
     if name.startswith("tone"):
         base = rng.uniform(200, 450) if name == "tone_low" else rng.uniform(1800, 3200)
@@ -100,7 +101,7 @@ def make_demo_set(
                     onset = int(rng.integers(0, max(1, length - event.size)))
                     clip[onset : onset + event.size] += rng.uniform(0.3, 0.8) * event[: length - onset]
             else:
-                event = _synth(name, seconds, sample_rate, rng)
+                event = synth_clip(name, seconds, sample_rate, rng)
                 clip += rng.uniform(0.2, 0.6) * event
             clip = np.clip(clip, -1.0, 1.0).astype(np.float32)
             youtube_id = f"demo{number:05d}{name}"

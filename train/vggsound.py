@@ -26,8 +26,9 @@ DEMO = flags.DEFINE_bool("demo", False, "Generate a small labelled set and train
 DEMO_CLIPS = flags.DEFINE_integer("demo_clips_per_class", 24, "Clips per class of the demo set.")
 
 # The demo trains B0 on short clips for a few epochs so that it finishes in minutes on a CPU.
+# It resumes by default, so running it again continues (or re-evaluates) the same run.
 DEMO_DEFAULTS = dict(model="b0", epochs=10, batch_size=16, lr_steps=["7"], clip_seconds=2.56,
-                     precise_bn_batches=10, out_dir="runs/demo", lr=0.05)
+                     precise_bn_batches=10, out_dir="runs/demo", lr=0.05, resume=True)
 
 
 def _apply_demo_defaults():
