@@ -6,7 +6,6 @@ Usage: python -m edge.presets [--frames 512] [--rounds 10] [--output docs/preset
 from __future__ import annotations
 
 import os
-import platform
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
 
@@ -22,19 +21,6 @@ OUTPUT = flags.DEFINE_string("output", None, "Also write the markdown table to t
 FORMS = ("train", "release_deploy", "folded_identity")
 
 
-def machine_description() -> str:
-    """One line naming the CPU model, cores and Python/TensorFlow versions."""
-    import tensorflow as tf
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(l.split(":", 1)[1].strip() for l in handle if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, TensorFlow {tf.__version__}"
-
-
 def main(argv):
     del argv
     import tensorflow as tf
@@ -44,7 +30,7 @@ def main(argv):
     import numpy as np
 
     import keras_airn as ka
-    from edge.timing import median_ratio, time_interleaved
+    from edge.timing import machine_description, median_ratio, time_interleaved
 
     shape = (FRAMES.value, 128)
     x = tf.constant(np.random.default_rng(0).normal(-4, 2, (1, *shape, 1)).astype(np.float32))

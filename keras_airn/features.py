@@ -150,10 +150,10 @@ def log_mel_spectrogram(
     padded = tf.pad(waveform, paddings)
     frames = tf.signal.frame(padded, win_length, hop_length, axis=-1)[..., :frames_out, :]
     window = tf.constant(periodic_hann(win_length), tf.float64)
-    spectrum = tf.abs(tf.signal.rfft(frames * window, fft_length=[n_fft]))
-    basis = tf.constant(mel_filterbank(sample_rate, n_fft, n_mels).T, tf.float64)
-    mel = tf.tensordot(spectrum, basis, axes=1)
-    return tf.cast(tf.math.log(mel + LOG_OFFSET), tf.float32)
+    spectrum = tf.cast(tf.abs(tf.signal.rfft(frames * window, fft_length=[n_fft])), tf.float32)
+    # The mel sum has only non-negative terms (no cancellation), so float32 is exact enough here.
+    mel = tf.tensordot(spectrum, tf.constant(mel_filterbank(sample_rate, n_fft, n_mels).T), axes=1)
+    return tf.math.log(mel + LOG_OFFSET)
 
 
 def front_end_features(waveform, front_end: FrontEnd):
