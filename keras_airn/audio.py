@@ -131,9 +131,10 @@ def decode_audio(path, sample_rate: int):
             return tf.reduce_mean(audio, axis=1)
 
     def from_soundfile():
-        audio = tf.numpy_function(
-            lambda p: read_audio(p.decode(), sample_rate), [path], tf.float32, stateful=False
-        )
+        def read(p):  # bytes in a graph, a 0-d bytes array when run eagerly
+            return read_audio(np.asarray(p).item().decode(), sample_rate)
+
+        audio = tf.numpy_function(read, [path], tf.float32, stateful=False)
         return tf.ensure_shape(audio, [None])
 
     is_wav = tf.strings.regex_full_match(tf.strings.lower(path), r".*\.wav")

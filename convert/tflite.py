@@ -1,0 +1,322 @@
+"""Convert an AudioRepInceptionNeXt to TensorFlow Lite, with a parity report.
+
+Usage:
+  python -m convert.tflite --model runs/demo/model_train.keras --out_dir export \
+      --precisions fp32,fp16,dynamic,int8 --data_dir runs/demo/data/audio --csv runs/demo/data/vggsound.csv
+  python -m convert.tflite --model AudioRepInceptionNeXt_VGGSound.pyth --out_dir export --waveform \
+      --precisions fp32 --data_dir ... --csv ...
+
+Train forms are re-parameterised first (`--keep_train_form` exports them as they are). Every
+artifact uses TFLite builtin ops only. int8 is calibrated on real clips through the project's
+pipeline (`--data_dir/--csv`, the VGG-Sound layout); random input only with
+`--random_calibration`. Each artifact is run by ai-edge-litert and compared with the Keras model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+FP32_BOUND, FP16_BOUND = 1e-4, 1e-2
+
+
+class ConversionError(ValueError):
+    """The model or the data given for conversion cannot produce a valid artifact."""
+
+
+def load_model_for_export(path: str, keep_train_form: bool = False):
+    """Loads a `.keras` or `.pyth` model; re-parameterises train forms unless asked not to."""
+    import keras
+
+    import keras_airn as ka
+
+    if not os.path.isfile(path):
+        raise ConversionError(f"No model file at {path!r}.")
+    if keep_train_form:
+        if path.endswith((".pyth", ".pth", ".pt")):
+            return ka.load_official_checkpoint(path)
+        try:
+            return keras.saving.load_model(path, compile=False)
+        except Exception as error:
+            raise ConversionError(f"{path!r} is not a readable .keras model: {error}") from error
+    try:
+        return ka.load_deploy(path)
+    except (ValueError, FileNotFoundError) as error:
+        raise ConversionError(str(error)) from error
+
+
+def spectrogram_function(model, front_end):
+    """A concrete function from (1, T, n_mels, 1) log-mel to logits."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, front_end.num_frames, front_end.n_mels, 1], tf.float32,
+                                                name="log_mel")])
+    def classify(log_mel):
+        return model(log_mel, training=False)
+
+    return classify
+
+
+def convert(function, precision: str, representative=None, int8_io: bool = False) -> bytes:
+    """Converts a concrete function to a .tflite flatbuffer with builtin ops only.
+
+    Args:
+        function: a `tf.function` with an input signature.
+        precision: "fp32", "fp16", "dynamic" or "int8".
+        representative: for "int8", a list of input arrays (one example each).
+        int8_io: for "int8", int8 input and output tensors instead of float.
+
+    Returns:
+        The model bytes.
+    """
+    import tensorflow as tf
+
+    if precision not in PRECISIONS:
+        raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # Keras 3 variables are resource variables that TF 2.21's converter keeps as READ_VARIABLE
+    # ops (which int8 calibration and old runtimes cannot run); freeze them into constants first.
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    return _configure(converter, precision, representative, int8_io).convert()
+
+
+def _configure(converter, precision, representative, int8_io):
+    import tensorflow as tf
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # never Flex ops
+    if precision == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif precision == "int8":
+        if not representative:
+            raise ConversionError("int8 needs representative data: give --data_dir/--csv "
+                                  "(or --random_calibration to calibrate on noise).")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x] for x in representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    return converter
+
+
+def run_tflite(model_path: str, inputs: np.ndarray, num_threads: int = 1) -> np.ndarray:
+    """Runs a .tflite model with ai-edge-litert on each example of `inputs`; returns float logits."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
+    interpreter.allocate_tensors()
+    source = interpreter.get_input_details()[0]
+    target = interpreter.get_output_details()[0]
+    outputs = []
+    for example in inputs:
+        x = example[None].astype(np.float32)
+        if source["dtype"] == np.int8:
+            scale, zero = source["quantization"]
+            x = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
+        interpreter.set_tensor(source["index"], x)
+        interpreter.invoke()
+        y = interpreter.get_tensor(target["index"])[0]
+        if target["dtype"] == np.int8:
+            scale, zero = target["quantization"]
+            y = (y.astype(np.float32) - zero) * scale
+        outputs.append(y.astype(np.float32))
+    return np.stack(outputs)
+
+
+def op_counts(model_path: str) -> dict[str, int]:
+    """Counts the operators of a .tflite model by name."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    counts: dict[str, int] = {}
+    for op in Interpreter(model_path=model_path)._get_ops_details():  # noqa: SLF001
+        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def parity(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
+    """Max relative logit error, top-1 agreement with the reference, and accuracy if labelled."""
+    result = {
+        "max_rel_logit_error": float(np.abs(logits - reference).max() / np.abs(reference).max()),
+        "top1_agreement": float(np.mean(logits.argmax(1) == reference.argmax(1))),
+    }
+    if labels is not None:
+        result["top1_accuracy"] = float(np.mean(logits.argmax(1) == labels))
+        result["reference_top1_accuracy"] = float(np.mean(reference.argmax(1) == labels))
+    return result
+
+
+def write_atomically(data: bytes, path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def held_out_inputs(examples, front_end, waveform: bool, count: int):
+    """Real inputs from the pipeline: one crop per clip (log-mel, or the crop's raw samples)."""
+    import tensorflow as tf
+
+    from keras_airn.features import clip_features, crop_starts
+    from train.pipeline import load_waveform
+
+    inputs, waves, labels = [], [], []
+    for example in examples[:count]:
+        audio = load_waveform(tf.constant(example.path), example.start, example.stop, front_end)
+        if waveform and int(tf.shape(audio)[0]) < front_end.clip_size - 1:
+            continue  # the waveform model takes a full crop
+        start = int(crop_starts(tf.shape(audio)[0], front_end, 1)[0])
+        inputs.append(clip_features(audio, start, front_end).numpy()[..., None])
+        waves.append(audio[start : start + front_end.clip_size - 1].numpy())
+        labels.append(example.label)
+    if not inputs:
+        raise ConversionError("No usable clips for calibration/evaluation (too short or none given).")
+    return np.stack(inputs), np.stack(waves) if waveform else None, np.array(labels)
+
+
+def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_train_form=False,
+           int8_io=False, front_end=None, examples=None, label_names=None, sample_rate=None,
+           random_calibration=False, num_calibration=64, num_eval=32) -> dict:
+    """Converts, runs and checks every requested artifact; writes them with labels and a report.
+
+    Returns:
+        The report (also written to `out_dir/report.json`).
+    """
+    import tensorflow as tf
+
+    from convert.waveform import waveform_function
+    from keras_airn.features import FRONT_ENDS
+
+    front_end = front_end or FRONT_ENDS["vggsound"]
+    if sample_rate is not None and sample_rate != front_end.sample_rate:
+        raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "
+                              f"({front_end.sample_rate} Hz); a waveform model must see the rate it was "
+                              f"trained on.")
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
+    if "int8" in precisions and waveform:
+        raise ConversionError(
+            "Full-int8 is not offered for --waveform: the log-mel front-end (DFT, sqrt, log) does not "
+            "survive integer quantisation (top-1 agreement 0.26 measured on the demo set). Use fp32, "
+            "fp16 or dynamic for the waveform model, or int8 for the spectrogram model."
+        )
+    if "int8" in precisions and not examples and not random_calibration:
+        raise ConversionError("int8 needs representative data: give --data_dir/--csv "
+                              "(or --random_calibration to calibrate on noise).")
+    model = load_model_for_export(model_path, keep_train_form)
+    if model.num_mel_bins != front_end.n_mels:
+        raise ConversionError(f"The model takes {model.num_mel_bins} mel bins; the front-end makes {front_end.n_mels}.")
+    os.makedirs(out_dir, exist_ok=True)
+
+    rng = np.random.default_rng(0)
+    if examples:
+        split = len(examples) // 2 if len(examples) > 1 else 1
+        calibration = held_out_inputs(examples[:split], front_end, waveform, num_calibration)
+        evaluation = held_out_inputs(examples[split:] or examples, front_end, waveform, num_eval)
+    else:
+        noise = rng.uniform(-0.3, 0.3, (8, front_end.clip_size - 1)).astype(np.float32)
+        from keras_airn.features import clip_features
+
+        features = np.stack([clip_features(w, 0, front_end).numpy()[..., None] for w in noise])
+        calibration = evaluation = (features, noise if waveform else None, None)
+    eval_spectrograms, eval_waves, eval_labels = evaluation
+    reference = model.predict(eval_spectrograms, verbose=0)
+    eval_inputs = eval_waves if waveform else eval_spectrograms
+    calibration_inputs = calibration[1] if waveform else calibration[0]
+
+    function = waveform_function(model, front_end)[0] if waveform else spectrogram_function(model, front_end)
+    form = "waveform" if waveform else "spectrogram"
+    report = {"model": model_path, "form": model.form, "input": form, "front_end": front_end.to_config(),
+              "eval_clips": int(len(eval_inputs)), "artifacts": {}}
+    if label_names:
+        with open(os.path.join(out_dir, "labels.txt"), "w") as handle:
+            handle.writelines(f"{name}\n" for name in label_names)
+    for precision in precisions:
+        data = convert(function, precision,
+                       representative=[x[None] for x in calibration_inputs], int8_io=int8_io)
+        name = f"airn_{model.name}_{form}_{precision}.tflite"
+        path = os.path.join(out_dir, name)
+        with tempfile.TemporaryDirectory() as scratch:
+            candidate = os.path.join(scratch, name)
+            with open(candidate, "wb") as handle:
+                handle.write(data)
+            logits = run_tflite(candidate, eval_inputs)
+            ops = op_counts(candidate)
+        if any(op.startswith("Flex") or op == "CUSTOM" for op in ops):
+            raise ConversionError(f"{name} needs non-builtin ops {sorted(ops)}; not written.")
+        entry = {"file": name, "bytes": len(data), "ops": ops, **parity(logits, reference, eval_labels)}
+        bound = {"fp32": FP32_BOUND, "fp16": FP16_BOUND}.get(precision)
+        if bound is not None:
+            entry["bound"] = bound
+            entry["within_bound"] = entry["max_rel_logit_error"] <= bound
+        write_atomically(data, path)
+        report["artifacts"][precision] = entry
+    with open(os.path.join(out_dir, "report.json"), "w") as handle:
+        json.dump(report, handle, indent=1)
+    del tf
+    return report
+
+
+MODEL = flags.DEFINE_string("model", None, "A .keras (train or deploy form) or official .pyth file.")
+OUT_DIR = flags.DEFINE_string("out_dir", None, "Output directory (artifacts, labels.txt, report.json).")
+PRECISION_FLAG = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(PRECISIONS)}.")
+WAVEFORM = flags.DEFINE_bool("waveform", False, "Input (1, samples) PCM with the log-mel inside the model.")
+KEEP_TRAIN = flags.DEFINE_bool("keep_train_form", False, "Export the train form as it is (for comparison).")
+INT8_IO = flags.DEFINE_bool("int8_io", False, "int8: int8 input/output tensors instead of float.")
+DATA_DIR = flags.DEFINE_string("data_dir", None, "Audio directory (VGG-Sound layout) for calibration/parity.")
+CSV = flags.DEFINE_string("csv", None, "vggsound.csv of --data_dir.")
+LABELS = flags.DEFINE_string("labels", None, "labels.json (default: beside --model).")
+FRONT_END_FILE = flags.DEFINE_string("front_end", None, "front_end.json (default: beside --model, else VGG-Sound).")
+SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Expected sample rate of a waveform model (checked).")
+RANDOM_CALIBRATION = flags.DEFINE_bool("random_calibration", False, "Allow calibrating int8 on noise.")
+
+
+def main(argv):
+    del argv
+    from keras_airn.features import FRONT_ENDS, FrontEnd
+    from train.datasets import load_label_map, read_vggsound
+
+    if not MODEL.value or not OUT_DIR.value:
+        raise app.UsageError("--model and --out_dir are required.")
+    beside = os.path.dirname(os.path.abspath(MODEL.value))
+    front_end_path = FRONT_END_FILE.value or os.path.join(beside, "front_end.json")
+    front_end = (FrontEnd.from_config(json.load(open(front_end_path))) if os.path.isfile(front_end_path)
+                 else FRONT_ENDS["vggsound"])
+    labels_path = LABELS.value or os.path.join(beside, "labels.json")
+    label_names = load_label_map(labels_path) if os.path.isfile(labels_path) else None
+    examples = None
+    if DATA_DIR.value and CSV.value:
+        split, _ = read_vggsound(CSV.value, DATA_DIR.value, "test", label_names)
+        label_names = label_names or split.label_names
+        examples = split.examples
+    report = export(MODEL.value, OUT_DIR.value, PRECISION_FLAG.value, waveform=WAVEFORM.value,
+                    keep_train_form=KEEP_TRAIN.value, int8_io=INT8_IO.value, front_end=front_end,
+                    examples=examples, label_names=label_names, sample_rate=SAMPLE_RATE.value,
+                    random_calibration=RANDOM_CALIBRATION.value)
+    print(f"{'precision':<9} {'bytes':>11} {'ops':>5} {'max rel err':>12} {'top1 agree':>10} {'top1 acc':>9}")
+    for precision, entry in report["artifacts"].items():
+        print(f"{precision:<9} {entry['bytes']:>11,} {sum(entry['ops'].values()):>5} "
+              f"{entry['max_rel_logit_error']:>12.2e} {entry['top1_agreement']:>10.3f} "
+              f"{entry.get('top1_accuracy', float('nan')):>9.3f}")
+    print(f"report: {os.path.join(OUT_DIR.value, 'report.json')}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,73 @@
+"""The log-mel front-end in TFLite builtin ops, and the waveform-input model built on it.
+
+`tf.signal` framing and FFTs do not all lower to TFLite builtins, so for export the front-end is
+rewritten for a fixed input length: framing is one GATHER with a precomputed index table, and
+the 2048-point FFT of each windowed frame is a DFT against the 1025 output bins, written as two
+matrix products with the window folded in (win_length x 1025 each). Only the win_length
+non-zero samples of each zero-padded frame enter the product, so it is exact and cheap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from keras_airn.features import LOG_OFFSET, FrontEnd, mel_filterbank, num_frames_for, periodic_hann
+
+
+def dft_matrices(front_end: FrontEnd) -> tuple[np.ndarray, np.ndarray]:
+    """Windowed real and imaginary DFT matrices (win_length, n_fft // 2 + 1), float32."""
+    n = np.arange(front_end.win_length)[:, None]
+    k = np.arange(front_end.n_fft // 2 + 1)[None, :]
+    # The window starts at offset (n_fft - win) // 2 in the n_fft frame; that shift only
+    # rotates the phase, which the magnitude discards.
+    angle = 2.0 * np.pi * n * k / front_end.n_fft
+    window = periodic_hann(front_end.win_length)[:, None]
+    return (window * np.cos(angle)).astype(np.float32), (window * np.sin(angle)).astype(np.float32)
+
+
+def frame_indices(num_samples: int, front_end: FrontEnd) -> np.ndarray:
+    """Gather indices (frames, win_length) into the signal padded as `builtin_log_mel` pads it."""
+    frames = num_frames_for(num_samples, front_end.hop_length)
+    return (np.arange(frames)[:, None] * front_end.hop_length + np.arange(front_end.win_length)[None, :]).astype(np.int32)
+
+
+def builtin_log_mel(waveform, num_samples: int, front_end: FrontEnd):
+    """Log-mel of a (batch, num_samples) waveform with TFLite builtin ops only.
+
+    Args:
+        waveform: float32 (batch, num_samples).
+        num_samples: the fixed input length.
+        front_end: settings.
+
+    Returns:
+        float32 (batch, frames, n_mels, 1).
+    """
+    offset = (front_end.n_fft - front_end.win_length) // 2
+    padded = tf.pad(waveform, [[0, 0], [front_end.n_fft // 2 - offset, front_end.n_fft // 2]])
+    frames = tf.gather(padded, frame_indices(num_samples, front_end), axis=1)  # (B, T, win)
+    cosine, sine = dft_matrices(front_end)
+    real = tf.matmul(frames, cosine)
+    imaginary = tf.matmul(frames, sine)
+    magnitude = tf.sqrt(real * real + imaginary * imaginary)
+    mel = tf.matmul(magnitude, mel_filterbank(front_end.sample_rate, front_end.n_fft, front_end.n_mels).T)
+    return tf.math.log(mel + LOG_OFFSET)[..., None]
+
+
+def waveform_function(model, front_end: FrontEnd):
+    """A concrete function from (1, clip_size - 1) float PCM to logits, for conversion.
+
+    Args:
+        model: a Keras model taking (1, num_frames, n_mels, 1).
+        front_end: the settings the model was trained with.
+
+    Returns:
+        (tf.function, input length in samples).
+    """
+    num_samples = front_end.clip_size - 1
+
+    @tf.function(input_signature=[tf.TensorSpec([1, num_samples], tf.float32, name="waveform")])
+    def classify(waveform):
+        return model(builtin_log_mel(waveform, num_samples, front_end), training=False)
+
+    return classify, num_samples

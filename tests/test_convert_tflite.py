@@ -1,0 +1,128 @@
+"""`convert.tflite`: every precision and both input forms convert, run in LiteRT and meet bounds."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import keras_airn as ka
+from convert.tflite import ConversionError, export, run_tflite
+from convert.waveform import builtin_log_mel
+from keras_airn.features import FrontEnd, log_mel_spectrogram
+from tests.helpers import max_relative_error, randomize_batchnorm
+from train.datasets import read_vggsound
+from train.demo_data import make_demo_set
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRONT_END = FrontEnd(clip_seconds=1.28)  # 128 frames
+TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("convert")
+    csv_path, audio_dir, labels = make_demo_set(str(root / "data"), clips_per_class=4, seconds=1.5,
+                                                seed=2, speech=False)
+    split, _ = read_vggsound(csv_path, audio_dir, "train", labels)
+    model = randomize_batchnorm(ka.create_model("b0", num_classes=len(labels), **TINY), seed=1)
+    path = str(root / "model_train.keras")
+    model.save(path)
+    return path, split, labels, root
+
+
+def test_spectrogram_model_all_precisions(setup, tmp_path):
+    path, split, labels, _ = setup
+    report = export(path, str(tmp_path), ["fp32", "fp16", "dynamic", "int8"], front_end=FRONT_END,
+                    examples=split.examples, label_names=labels, num_calibration=12, num_eval=12)
+    assert report["form"] == "folded_identity" and report["input"] == "spectrogram"
+    artifacts = report["artifacts"]
+    assert artifacts["fp32"]["max_rel_logit_error"] <= 1e-4
+    assert artifacts["fp16"]["max_rel_logit_error"] <= 1e-2
+    for precision, entry in artifacts.items():
+        assert os.path.isfile(tmp_path / entry["file"])
+        assert not any(op.startswith("Flex") for op in entry["ops"]), entry["ops"]
+        assert 0.0 <= entry["top1_agreement"] <= 1.0 and "top1_accuracy" in entry
+    # Tiny model: structure dominates the file, so only the order is checked here.
+    assert artifacts["int8"]["bytes"] < artifacts["fp16"]["bytes"] < artifacts["fp32"]["bytes"]
+    assert (tmp_path / "labels.txt").read_text().split("\n")[:-1] == labels
+    assert json.load(open(tmp_path / "report.json"))["artifacts"].keys() == artifacts.keys()
+
+
+def test_int8_with_integer_io(setup, tmp_path):
+    path, split, labels, _ = setup
+    report = export(path, str(tmp_path), ["int8"], front_end=FRONT_END, examples=split.examples,
+                    int8_io=True, num_calibration=12, num_eval=12)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(str(tmp_path / report["artifacts"]["int8"]["file"]))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+
+
+def test_waveform_model_matches_python_front_end(setup, tmp_path):
+    path, split, labels, _ = setup
+    report = export(path, str(tmp_path), ["fp32", "fp16", "dynamic"], waveform=True, front_end=FRONT_END,
+                    examples=split.examples, num_eval=8)
+    assert report["input"] == "waveform"
+    # The report compares against the Keras model fed by the Python (tf.signal) front-end.
+    assert report["artifacts"]["fp32"]["max_rel_logit_error"] <= 1e-3
+    assert report["artifacts"]["fp16"]["max_rel_logit_error"] <= 1e-2
+    assert "GATHER" in report["artifacts"]["fp32"]["ops"]
+    # And the builtin front-end itself agrees with the training front-end.
+    wave = np.random.default_rng(0).uniform(-0.5, 0.5, (1, FRONT_END.clip_size - 1)).astype(np.float32)
+    builtin = builtin_log_mel(wave, wave.shape[1], FRONT_END).numpy()[0, ..., 0]
+    reference = log_mel_spectrogram(wave[0]).numpy()
+    assert np.abs(builtin - reference).max() < 2e-3
+
+
+def test_b1_fp32_artifact_is_four_bytes_per_parameter(tmp_path):
+    model_path = str(tmp_path / "b1.keras")
+    ka.reparameterize(ka.create_model("b1", num_classes=309)).save(model_path)
+    report = export(model_path, str(tmp_path / "out"), ["fp32"], num_eval=2)
+    params, _ = ka.profile(ka.load_deploy(model_path), (512, 128))
+    size = report["artifacts"]["fp32"]["bytes"]
+    assert abs(size / (4 * params) - 1) < 0.02, (size, params)
+    assert report["artifacts"]["fp32"]["max_rel_logit_error"] <= 1e-4
+
+
+def test_bad_input_leaves_no_artifact(setup, tmp_path):
+    path, split, _, root = setup
+    out = tmp_path / "out"
+    with pytest.raises(ConversionError, match="No model file"):
+        export(str(tmp_path / "absent.keras"), str(out), ["fp32"])
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"garbage")
+    with pytest.raises(ConversionError, match="not a readable .keras model"):
+        export(str(corrupt), str(out), ["fp32"])
+    torch = pytest.importorskip("torch")
+    torch.save({"model_state": {"fc.weight": torch.zeros(2, 2)}}, tmp_path / "other.pyth")
+    with pytest.raises(ValueError, match="Not an AudioRepInceptionNeXt checkpoint"):
+        export(str(tmp_path / "other.pyth"), str(out), ["fp32"])
+    with pytest.raises(ConversionError, match="int8 needs representative data"):
+        export(path, str(out), ["int8"], front_end=FRONT_END)
+    with pytest.raises(ConversionError, match="does not match the model's front-end"):
+        export(path, str(out), ["fp32"], waveform=True, front_end=FRONT_END, sample_rate=44100)
+    with pytest.raises(ConversionError, match="Unknown precision"):
+        export(path, str(out), ["int4"], front_end=FRONT_END)
+    assert not out.exists() or not any(p.suffix == ".tflite" for p in out.iterdir())
+
+
+def test_cli_writes_report(setup, tmp_path):
+    path, _, _, root = setup
+    front_end_json = tmp_path / "front_end.json"
+    front_end_json.write_text(json.dumps(FRONT_END.to_config()))
+    result = subprocess.run(
+        [sys.executable, "-m", "convert.tflite", f"--model={path}", f"--out_dir={tmp_path / 'out'}",
+         "--precisions=fp32", f"--front_end={front_end_json}", f"--data_dir={root / 'data' / 'audio'}",
+         f"--csv={root / 'data' / 'vggsound.csv'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fp32" in result.stdout and "report:" in result.stdout
+    report = json.load(open(tmp_path / "out" / "report.json"))
+    assert report["artifacts"]["fp32"]["max_rel_logit_error"] <= 1e-4
+    logits = run_tflite(str(tmp_path / "out" / report["artifacts"]["fp32"]["file"]),
+                        np.zeros((1, 128, 128, 1), np.float32))
+    assert logits.shape == (1, 6)
