@@ -23,33 +23,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from convert import flags as convert_flags  # noqa: E402
+from convert.common import (  # noqa: E402
+    ConversionError,
+    held_out_inputs,
+    load_model_for_export,
+    parity,
+    write_atomically,
+)
+
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 FP32_BOUND, FP16_BOUND = 1e-4, 1e-2
-
-
-class ConversionError(ValueError):
-    """The model or the data given for conversion cannot produce a valid artifact."""
-
-
-def load_model_for_export(path: str, keep_train_form: bool = False):
-    """Loads a `.keras` or `.pyth` model; re-parameterises train forms unless asked not to."""
-    import keras
-
-    import keras_airn as ka
-
-    if not os.path.isfile(path):
-        raise ConversionError(f"No model file at {path!r}.")
-    if keep_train_form:
-        if path.endswith((".pyth", ".pth", ".pt")):
-            return ka.load_official_checkpoint(path)
-        try:
-            return keras.saving.load_model(path, compile=False)
-        except Exception as error:
-            raise ConversionError(f"{path!r} is not a readable .keras model: {error}") from error
-    try:
-        return ka.load_deploy(path)
-    except (ValueError, FileNotFoundError) as error:
-        raise ConversionError(str(error)) from error
 
 
 def spectrogram_function(model, front_end):
@@ -145,51 +129,6 @@ def op_counts(model_path: str) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def parity(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
-    """Max relative logit error, top-1 agreement with the reference, and accuracy if labelled."""
-    result = {
-        "max_rel_logit_error": float(np.abs(logits - reference).max() / np.abs(reference).max()),
-        "top1_agreement": float(np.mean(logits.argmax(1) == reference.argmax(1))),
-    }
-    if labels is not None:
-        result["top1_accuracy"] = float(np.mean(logits.argmax(1) == labels))
-        result["reference_top1_accuracy"] = float(np.mean(reference.argmax(1) == labels))
-    return result
-
-
-def write_atomically(data: bytes, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def held_out_inputs(examples, front_end, waveform: bool, count: int):
-    """Real inputs from the pipeline: one crop per clip (log-mel, or the crop's raw samples)."""
-    import tensorflow as tf
-
-    from keras_airn.features import clip_features, crop_starts
-    from train.pipeline import load_waveform
-
-    inputs, waves, labels = [], [], []
-    for example in examples[:count]:
-        audio = load_waveform(tf.constant(example.path), example.start, example.stop, front_end)
-        if waveform and int(tf.shape(audio)[0]) < front_end.clip_size - 1:
-            continue  # the waveform model takes a full crop
-        start = int(crop_starts(tf.shape(audio)[0], front_end, 1)[0])
-        inputs.append(clip_features(audio, start, front_end).numpy()[..., None])
-        waves.append(audio[start : start + front_end.clip_size - 1].numpy())
-        labels.append(example.label)
-    if not inputs:
-        raise ConversionError("No usable clips for calibration/evaluation (too short or none given).")
-    return np.stack(inputs), np.stack(waves) if waveform else None, np.array(labels)
-
-
 def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_train_form=False,
            int8_io=False, front_end=None, examples=None, label_names=None, sample_rate=None,
            random_calibration=False, num_calibration=64, num_eval=32) -> dict:
@@ -198,8 +137,6 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
     Returns:
         The report (also written to `out_dir/report.json`).
     """
-    import tensorflow as tf
-
     from convert.waveform import waveform_function
     from keras_airn.features import FRONT_ENDS
 
@@ -251,7 +188,7 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
     for precision in precisions:
         data = convert(function, precision,
                        representative=[x[None] for x in calibration_inputs], int8_io=int8_io)
-        name = f"airn_{model.name}_{form}_{precision}.tflite"
+        name = f"{model.name}_{form}_{precision}.tflite"
         path = os.path.join(out_dir, name)
         with tempfile.TemporaryDirectory() as scratch:
             candidate = os.path.join(scratch, name)
@@ -270,44 +207,21 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
         report["artifacts"][precision] = entry
     with open(os.path.join(out_dir, "report.json"), "w") as handle:
         json.dump(report, handle, indent=1)
-    del tf
     return report
 
 
-MODEL = flags.DEFINE_string("model", None, "A .keras (train or deploy form) or official .pyth file.")
-OUT_DIR = flags.DEFINE_string("out_dir", None, "Output directory (artifacts, labels.txt, report.json).")
 PRECISION_FLAG = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(PRECISIONS)}.")
 WAVEFORM = flags.DEFINE_bool("waveform", False, "Input (1, samples) PCM with the log-mel inside the model.")
-KEEP_TRAIN = flags.DEFINE_bool("keep_train_form", False, "Export the train form as it is (for comparison).")
 INT8_IO = flags.DEFINE_bool("int8_io", False, "int8: int8 input/output tensors instead of float.")
-DATA_DIR = flags.DEFINE_string("data_dir", None, "Audio directory (VGG-Sound layout) for calibration/parity.")
-CSV = flags.DEFINE_string("csv", None, "vggsound.csv of --data_dir.")
-LABELS = flags.DEFINE_string("labels", None, "labels.json (default: beside --model).")
-FRONT_END_FILE = flags.DEFINE_string("front_end", None, "front_end.json (default: beside --model, else VGG-Sound).")
 SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Expected sample rate of a waveform model (checked).")
 RANDOM_CALIBRATION = flags.DEFINE_bool("random_calibration", False, "Allow calibrating int8 on noise.")
 
 
 def main(argv):
     del argv
-    from keras_airn.features import FRONT_ENDS, FrontEnd
-    from train.datasets import load_label_map, read_vggsound
-
-    if not MODEL.value or not OUT_DIR.value:
-        raise app.UsageError("--model and --out_dir are required.")
-    beside = os.path.dirname(os.path.abspath(MODEL.value))
-    front_end_path = FRONT_END_FILE.value or os.path.join(beside, "front_end.json")
-    front_end = (FrontEnd.from_config(json.load(open(front_end_path))) if os.path.isfile(front_end_path)
-                 else FRONT_ENDS["vggsound"])
-    labels_path = LABELS.value or os.path.join(beside, "labels.json")
-    label_names = load_label_map(labels_path) if os.path.isfile(labels_path) else None
-    examples = None
-    if DATA_DIR.value and CSV.value:
-        split, _ = read_vggsound(CSV.value, DATA_DIR.value, "test", label_names)
-        label_names = label_names or split.label_names
-        examples = split.examples
-    report = export(MODEL.value, OUT_DIR.value, PRECISION_FLAG.value, waveform=WAVEFORM.value,
-                    keep_train_form=KEEP_TRAIN.value, int8_io=INT8_IO.value, front_end=front_end,
+    front_end, label_names, examples = convert_flags.resolve()
+    report = export(convert_flags.MODEL.value, convert_flags.OUT_DIR.value, PRECISION_FLAG.value,
+                    waveform=WAVEFORM.value, keep_train_form=convert_flags.KEEP_TRAIN.value, int8_io=INT8_IO.value, front_end=front_end,
                     examples=examples, label_names=label_names, sample_rate=SAMPLE_RATE.value,
                     random_calibration=RANDOM_CALIBRATION.value)
     print(f"{'precision':<9} {'bytes':>11} {'ops':>5} {'max rel err':>12} {'top1 agree':>10} {'top1 acc':>9}")
@@ -315,7 +229,7 @@ def main(argv):
         print(f"{precision:<9} {entry['bytes']:>11,} {sum(entry['ops'].values()):>5} "
               f"{entry['max_rel_logit_error']:>12.2e} {entry['top1_agreement']:>10.3f} "
               f"{entry.get('top1_accuracy', float('nan')):>9.3f}")
-    print(f"report: {os.path.join(OUT_DIR.value, 'report.json')}")
+    print(f"report: {os.path.join(convert_flags.OUT_DIR.value, 'report.json')}")
 
 
 if __name__ == "__main__":

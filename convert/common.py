@@ -1,0 +1,78 @@
+"""Pieces shared by the exporters: loading, held-out data, parity, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+
+class ConversionError(ValueError):
+    """The model or the data given for conversion cannot produce a valid artifact."""
+
+
+def load_model_for_export(path: str, keep_train_form: bool = False):
+    """Loads a `.keras` or `.pyth` model; re-parameterises train forms unless asked not to."""
+    import keras
+
+    import keras_airn as ka
+
+    if not os.path.isfile(path):
+        raise ConversionError(f"No model file at {path!r}.")
+    if keep_train_form:
+        if path.endswith((".pyth", ".pth", ".pt")):
+            return ka.load_official_checkpoint(path)
+        try:
+            return keras.saving.load_model(path, compile=False)
+        except Exception as error:
+            raise ConversionError(f"{path!r} is not a readable .keras model: {error}") from error
+    try:
+        return ka.load_deploy(path)
+    except (ValueError, FileNotFoundError) as error:
+        raise ConversionError(str(error)) from error
+
+
+def held_out_inputs(examples, front_end, waveform: bool, count: int):
+    """Real inputs from the pipeline: one crop per clip (log-mel, or the crop's raw samples)."""
+    import tensorflow as tf
+
+    from keras_airn.features import clip_features, crop_starts
+    from train.pipeline import load_waveform
+
+    inputs, waves, labels = [], [], []
+    for example in examples[:count]:
+        audio = load_waveform(tf.constant(example.path), example.start, example.stop, front_end)
+        if waveform and int(tf.shape(audio)[0]) < front_end.clip_size - 1:
+            continue  # the waveform model takes a full crop
+        start = int(crop_starts(tf.shape(audio)[0], front_end, 1)[0])
+        inputs.append(clip_features(audio, start, front_end).numpy()[..., None])
+        waves.append(audio[start : start + front_end.clip_size - 1].numpy())
+        labels.append(example.label)
+    if not inputs:
+        raise ConversionError("No usable clips for calibration/evaluation (too short or none given).")
+    return np.stack(inputs), np.stack(waves) if waveform else None, np.array(labels)
+
+
+def parity(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
+    """Max relative logit error, top-1 agreement with the reference, and accuracy if labelled."""
+    result = {
+        "max_rel_logit_error": float(np.abs(logits - reference).max() / np.abs(reference).max()),
+        "top1_agreement": float(np.mean(logits.argmax(1) == reference.argmax(1))),
+    }
+    if labels is not None:
+        result["top1_accuracy"] = float(np.mean(logits.argmax(1) == labels))
+        result["reference_top1_accuracy"] = float(np.mean(reference.argmax(1) == labels))
+    return result
+
+
+def write_atomically(data: bytes, path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

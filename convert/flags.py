@@ -1,0 +1,42 @@
+"""absl flags shared by `convert.tflite` and `convert.onnx`, and their resolution."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from absl import app, flags
+
+MODEL = flags.DEFINE_string("model", None, "A .keras (train or deploy form) or official .pyth file.")
+OUT_DIR = flags.DEFINE_string("out_dir", None, "Output directory (artifacts, labels.txt, report.json).")
+KEEP_TRAIN = flags.DEFINE_bool("keep_train_form", False, "Export the train form as it is (for comparison).")
+DATA_DIR = flags.DEFINE_string("data_dir", None, "Audio directory (VGG-Sound layout) for calibration/parity.")
+CSV = flags.DEFINE_string("csv", None, "vggsound.csv of --data_dir (its test split is used).")
+LABELS = flags.DEFINE_string("labels", None, "labels.json (default: beside --model).")
+FRONT_END_FILE = flags.DEFINE_string("front_end", None,
+                                     "front_end.json (default: beside --model, else VGG-Sound settings).")
+
+
+def resolve():
+    """(front_end, label names or None, held-out examples or None) from the flags.
+
+    Training runs write `front_end.json` and `labels.json` beside their models; they are used
+    when the flags do not name other files.
+    """
+    from keras_airn.features import FRONT_ENDS, FrontEnd
+    from train.datasets import load_label_map, read_vggsound
+
+    if not MODEL.value or not OUT_DIR.value:
+        raise app.UsageError("--model and --out_dir are required.")
+    beside = os.path.dirname(os.path.abspath(MODEL.value))
+    front_end_path = FRONT_END_FILE.value or os.path.join(beside, "front_end.json")
+    front_end = (FrontEnd.from_config(json.load(open(front_end_path))) if os.path.isfile(front_end_path)
+                 else FRONT_ENDS["vggsound"])
+    labels_path = LABELS.value or os.path.join(beside, "labels.json")
+    label_names = load_label_map(labels_path) if os.path.isfile(labels_path) else None
+    examples = None
+    if DATA_DIR.value and CSV.value:
+        split, _ = read_vggsound(CSV.value, DATA_DIR.value, "test", label_names)
+        label_names = label_names or split.label_names
+        examples = split.examples
+    return front_end, label_names, examples
