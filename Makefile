@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+OLD_RT := .venv-tflite214
+OLD_RT_STAMP := $(OLD_RT)/.installed
+
+.PHONY: demo test venv venv-tflite214 clean
 
 $(STAMP): pyproject.toml scripts/install_system_deps.sh
 	bash scripts/install_system_deps.sh
@@ -15,11 +18,19 @@ $(STAMP): pyproject.toml scripts/install_system_deps.sh
 
 venv: $(STAMP)
 
+# tflite-runtime 2.14 needs NumPy 1.x: its own environment, used to check artifacts on it.
+$(OLD_RT_STAMP): scripts/tflite214-requirements.txt
+	$(PYTHON) -m venv $(OLD_RT)
+	$(OLD_RT)/bin/python -m pip install --quiet -r scripts/tflite214-requirements.txt
+	touch $(OLD_RT_STAMP)
+
+venv-tflite214: $(OLD_RT_STAMP)
+
 demo: $(STAMP)
 	$(PY) -m train.vggsound --demo
 
-test: $(STAMP)
+test: $(STAMP) $(OLD_RT_STAMP)
 	$(PY) -m pytest -n 2 tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache runs/demo
+	rm -rf $(VENV) $(OLD_RT) .pytest_cache runs/demo

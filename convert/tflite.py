@@ -129,6 +129,19 @@ def op_counts(model_path: str) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def check_old_runtime(model_path: str, inputs: np.ndarray, litert_logits: np.ndarray) -> dict:
+    """Runs an artifact on tflite-runtime 2.14 and compares it with LiteRT's output."""
+    from convert.old_runtime import old_runtime_python, run_on_tflite_runtime_214
+
+    if old_runtime_python() is None:
+        return {"checked": False, "note": "no tflite-runtime 2.14 environment (make venv-tflite214)"}
+    logits, error = run_on_tflite_runtime_214(model_path, inputs)
+    if error is not None:
+        return {"checked": True, "runs": False, "error": error}
+    difference = float(np.abs(logits - litert_logits).max() / max(np.abs(litert_logits).max(), 1e-12))
+    return {"checked": True, "runs": True, "max_rel_diff_to_litert": difference}
+
+
 def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_train_form=False,
            int8_io=False, front_end=None, examples=None, label_names=None, sample_rate=None,
            random_calibration=False, num_calibration=64, num_eval=32) -> dict:
@@ -196,9 +209,11 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
                 handle.write(data)
             logits = run_tflite(candidate, eval_inputs)
             ops = op_counts(candidate)
+            old_runtime = check_old_runtime(candidate, eval_inputs, logits)
         if any(op.startswith("Flex") or op == "CUSTOM" for op in ops):
             raise ConversionError(f"{name} needs non-builtin ops {sorted(ops)}; not written.")
-        entry = {"file": name, "bytes": len(data), "ops": ops, **parity(logits, reference, eval_labels)}
+        entry = {"file": name, "bytes": len(data), "ops": ops, **parity(logits, reference, eval_labels),
+                 "tflite_runtime_2_14": old_runtime}
         bound = {"fp32": FP32_BOUND, "fp16": FP16_BOUND}.get(precision)
         if bound is not None:
             entry["bound"] = bound
@@ -224,11 +239,14 @@ def main(argv):
                     waveform=WAVEFORM.value, keep_train_form=convert_flags.KEEP_TRAIN.value, int8_io=INT8_IO.value, front_end=front_end,
                     examples=examples, label_names=label_names, sample_rate=SAMPLE_RATE.value,
                     random_calibration=RANDOM_CALIBRATION.value)
-    print(f"{'precision':<9} {'bytes':>11} {'ops':>5} {'max rel err':>12} {'top1 agree':>10} {'top1 acc':>9}")
+    print(f"{'precision':<9} {'bytes':>11} {'ops':>5} {'max rel err':>12} {'top1 agree':>10} {'top1 acc':>9}"
+          f"  tflite-runtime 2.14")
     for precision, entry in report["artifacts"].items():
+        old = entry["tflite_runtime_2_14"]
+        old_text = ("not checked" if not old["checked"] else "runs" if old["runs"] else f"fails: {old['error'][:70]}")
         print(f"{precision:<9} {entry['bytes']:>11,} {sum(entry['ops'].values()):>5} "
               f"{entry['max_rel_logit_error']:>12.2e} {entry['top1_agreement']:>10.3f} "
-              f"{entry.get('top1_accuracy', float('nan')):>9.3f}")
+              f"{entry.get('top1_accuracy', float('nan')):>9.3f}  {old_text}")
     print(f"report: {os.path.join(convert_flags.OUT_DIR.value, 'report.json')}")
 
 

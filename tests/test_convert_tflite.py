@@ -48,6 +48,22 @@ def test_spectrogram_model_all_precisions(setup, tmp_path):
     # Tiny model: structure dominates the file, so only the order is checked here.
     assert artifacts["int8"]["bytes"] < artifacts["fp16"]["bytes"] < artifacts["fp32"]["bytes"]
     assert (tmp_path / "labels.txt").read_text().split("\n")[:-1] == labels
+    check_old_runtime_results(artifacts)
+
+
+def check_old_runtime_results(artifacts):
+    """tflite-runtime 2.14: fp32, fp16 and int8 run (float ones as LiteRT does). Dynamic-range
+    layers large enough to be quantised use FULLY_CONNECTED v12, which 2.14 lacks (the demo B0
+    fails so); whichever way it goes here, a failure must name the missing op version."""
+    old = {precision: entry["tflite_runtime_2_14"] for precision, entry in artifacts.items()}
+    if not old["fp32"]["checked"]:
+        if os.environ.get("CI"):
+            pytest.fail("tflite-runtime 2.14 environment missing; `make test` builds it.")
+        return
+    for precision in ("fp32", "fp16"):
+        assert old[precision]["runs"] and old[precision]["max_rel_diff_to_litert"] < 1e-5, old[precision]
+    assert old["int8"]["runs"] and old["int8"]["max_rel_diff_to_litert"] < 0.1, old["int8"]
+    assert old["dynamic"]["runs"] or "version" in old["dynamic"]["error"], old["dynamic"]
     assert json.load(open(tmp_path / "report.json"))["artifacts"].keys() == artifacts.keys()
 
 

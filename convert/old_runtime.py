@@ -1,0 +1,78 @@
+"""Runs .tflite artifacts on tflite-runtime 2.14, which lives in its own environment.
+
+tflite-runtime 2.14 is built against NumPy 1.x, so it cannot share the project's environment;
+`make test` (or `make venv-tflite214`) builds `.venv-tflite214`, and `AIRN_TFLITE214_PYTHON`
+can point at another interpreter. The child script imports only numpy and tflite_runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+DEFAULT_PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              ".venv-tflite214", "bin", "python")
+
+_CHILD = r"""
+import json, sys, numpy as np
+from tflite_runtime.interpreter import Interpreter
+model, inputs, output = sys.argv[1:4]
+try:
+    interpreter = Interpreter(model_path=model, num_threads=1)
+    interpreter.allocate_tensors()
+except Exception as error:
+    print(json.dumps({"ok": False, "error": " ".join(str(error).split())})); sys.exit(0)
+source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+results = []
+for x in np.load(inputs):
+    x = x[None].astype(np.float32)
+    if source["dtype"] == np.int8:
+        scale, zero = source["quantization"]
+        x = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
+    interpreter.set_tensor(source["index"], x)
+    interpreter.invoke()
+    y = interpreter.get_tensor(target["index"])[0]
+    if target["dtype"] == np.int8:
+        scale, zero = target["quantization"]
+        y = (y.astype(np.float32) - zero) * scale
+    results.append(y.astype(np.float32))
+np.save(output, np.stack(results))
+print(json.dumps({"ok": True}))
+"""
+
+
+def old_runtime_python() -> str | None:
+    """The interpreter that has tflite-runtime 2.14, or None if there is none."""
+    python = os.environ.get("AIRN_TFLITE214_PYTHON", DEFAULT_PYTHON)
+    return python if os.path.isfile(python) else None
+
+
+def run_on_tflite_runtime_214(model_path: str, inputs: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """Runs `model_path` on tflite-runtime 2.14.
+
+    Returns:
+        (logits, None) when it runs; (None, the runtime's error, e.g. a missing op version) when
+        the runtime rejects the model.
+
+    Raises:
+        FileNotFoundError: no tflite-runtime 2.14 environment is available.
+    """
+    python = old_runtime_python()
+    if python is None:
+        raise FileNotFoundError("No tflite-runtime 2.14 environment: run `make venv-tflite214` or set "
+                                "AIRN_TFLITE214_PYTHON.")
+    with tempfile.TemporaryDirectory() as scratch:
+        source, target = os.path.join(scratch, "in.npy"), os.path.join(scratch, "out.npy")
+        np.save(source, inputs.astype(np.float32))
+        result = subprocess.run([python, "-c", _CHILD, model_path, source, target],
+                                capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise RuntimeError(f"tflite-runtime 2.14 crashed on {model_path}: {result.stderr[-2000:]}")
+        status = json.loads(result.stdout.strip().splitlines()[-1])
+        if not status["ok"]:
+            return None, status["error"]
+        return np.load(target), None
