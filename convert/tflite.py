@@ -129,6 +129,23 @@ def op_counts(model_path: str) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def with_metadata(data: bytes, front_end, label_names, model, precision: str) -> tuple[bytes, str]:
+    """Attaches audio-classifier metadata (sample rate, labels) to a waveform model when it can."""
+    if not label_names:
+        return data, "not attached: no labels (give --labels or train-run labels.json)"
+    if len(label_names) != model.num_classes:
+        raise ConversionError(f"{len(label_names)} labels for a model with {model.num_classes} classes.")
+    try:
+        from convert.metadata import attach_audio_classifier_metadata
+    except ImportError:
+        return data, "not attached: needs the `mediapipe` package (dev extra) for the metadata schema"
+    data = attach_audio_classifier_metadata(
+        data, sample_rate=front_end.sample_rate, labels=label_names, name=f"{model.name} ({precision})",
+        description=f"AudioRepInceptionNeXt {model.name}, {front_end.clip_seconds} s of "
+                    f"{front_end.sample_rate} Hz mono PCM in, class logits out.")
+    return data, "attached (audio properties, labels.txt)"
+
+
 def check_old_runtime(model_path: str, inputs: np.ndarray, litert_logits: np.ndarray) -> dict:
     """Runs an artifact on tflite-runtime 2.14 and compares it with LiteRT's output."""
     from convert.old_runtime import old_runtime_python, run_on_tflite_runtime_214
@@ -201,6 +218,8 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
     for precision in precisions:
         data = convert(function, precision,
                        representative=[x[None] for x in calibration_inputs], int8_io=int8_io)
+        if waveform:
+            data, metadata_note = with_metadata(data, front_end, label_names, model, precision)
         name = f"{model.name}_{form}_{precision}.tflite"
         path = os.path.join(out_dir, name)
         with tempfile.TemporaryDirectory() as scratch:
@@ -214,6 +233,8 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
             raise ConversionError(f"{name} needs non-builtin ops {sorted(ops)}; not written.")
         entry = {"file": name, "bytes": len(data), "ops": ops, **parity(logits, reference, eval_labels),
                  "tflite_runtime_2_14": old_runtime}
+        if waveform:
+            entry["metadata"] = metadata_note
         bound = {"fp32": FP32_BOUND, "fp16": FP16_BOUND}.get(precision)
         if bound is not None:
             entry["bound"] = bound

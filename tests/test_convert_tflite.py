@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import soundfile
 
 import keras_airn as ka
 from convert.tflite import ConversionError, export, run_tflite
@@ -142,3 +143,38 @@ def test_cli_writes_report(setup, tmp_path):
     logits = run_tflite(str(tmp_path / "out" / report["artifacts"]["fp32"]["file"]),
                         np.zeros((1, 128, 128, 1), np.float32))
     assert logits.shape == (1, 6)
+
+
+def test_mediapipe_audio_classifier_runs_the_waveform_model(tmp_path):
+    """A real client: MediaPipe's AudioClassifier reads the metadata and classifies demo WAVs."""
+    from mediapipe.tasks.python import audio
+    from mediapipe.tasks.python.components.containers import audio_data
+    from mediapipe.tasks.python.core import base_options
+
+    from convert.metadata import read_audio_classifier_metadata
+    from train.trainer import TrainConfig, fit
+
+    csv_path, audio_dir, labels = make_demo_set(str(tmp_path / "data"), clips_per_class=12, seconds=1.5,
+                                                seed=5, speech=False)
+    train, _ = read_vggsound(csv_path, audio_dir, "train", labels)
+    test, _ = read_vggsound(csv_path, audio_dir, "test", labels)
+    summary = fit(lambda: ka.create_model("b0", num_classes=len(labels), dropout=0.1, **TINY), train, None,
+                  FRONT_END, TrainConfig(epochs=10, batch_size=16, learning_rate=0.05, lr_steps=(8,),
+                                         precise_bn_batches=4), str(tmp_path / "run"))
+    report = export(summary["paths"]["deploy_model"], str(tmp_path / "out"), ["fp32"], waveform=True,
+                    front_end=FRONT_END, examples=test.examples, label_names=labels)
+    entry = report["artifacts"]["fp32"]
+    assert entry["metadata"].startswith("attached") and entry["max_rel_logit_error"] <= 1e-3
+    path = str(tmp_path / "out" / entry["file"])
+    metadata = read_audio_classifier_metadata(open(path, "rb").read())
+    assert metadata["sample_rate"] == 16000 and metadata["labels"] == labels
+
+    options = audio.AudioClassifierOptions(base_options=base_options.BaseOptions(model_asset_path=path),
+                                           running_mode=audio.RunningMode.AUDIO_CLIPS, max_results=1)
+    correct = 0
+    with audio.AudioClassifier.create_from_options(options) as classifier:
+        for example in test.examples:
+            wave, rate = soundfile.read(example.path, dtype="float32")
+            result = classifier.classify(audio_data.AudioData.create_from_array(wave, rate))
+            correct += result[0].classifications[0].categories[0].category_name == labels[example.label]
+    assert correct / len(test.examples) >= 0.5, (correct, len(test.examples))  # chance: 1/6
