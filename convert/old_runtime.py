@@ -2,7 +2,8 @@
 
 tflite-runtime 2.14 is built against NumPy 1.x, so it cannot share the project's environment;
 `make test` (or `make venv-tflite214`) builds `.venv-tflite214`, and `AIRN_TFLITE214_PYTHON`
-can point at another interpreter. The child script imports only numpy and tflite_runtime.
+can point at another interpreter. The child imports only numpy, tflite_runtime and
+`convert/tflite_invoke.py` (by path).
 """
 
 from __future__ import annotations
@@ -20,27 +21,15 @@ DEFAULT_PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
 _CHILD = r"""
 import json, sys, numpy as np
 from tflite_runtime.interpreter import Interpreter
-model, inputs, output = sys.argv[1:4]
+module_dir, model, inputs, output = sys.argv[1:5]
+sys.path.insert(0, module_dir)
+from tflite_invoke import invoke_all
 try:
     interpreter = Interpreter(model_path=model, num_threads=1)
     interpreter.allocate_tensors()
 except Exception as error:
     print(json.dumps({"ok": False, "error": " ".join(str(error).split())})); sys.exit(0)
-source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-results = []
-for x in np.load(inputs):
-    x = x[None].astype(np.float32)
-    if source["dtype"] == np.int8:
-        scale, zero = source["quantization"]
-        x = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
-    interpreter.set_tensor(source["index"], x)
-    interpreter.invoke()
-    y = interpreter.get_tensor(target["index"])[0]
-    if target["dtype"] == np.int8:
-        scale, zero = target["quantization"]
-        y = (y.astype(np.float32) - zero) * scale
-    results.append(y.astype(np.float32))
-np.save(output, np.stack(results))
+np.save(output, invoke_all(interpreter, np.load(inputs)))
 print(json.dumps({"ok": True}))
 """
 
@@ -68,7 +57,8 @@ def run_on_tflite_runtime_214(model_path: str, inputs: np.ndarray) -> tuple[np.n
     with tempfile.TemporaryDirectory() as scratch:
         source, target = os.path.join(scratch, "in.npy"), os.path.join(scratch, "out.npy")
         np.save(source, inputs.astype(np.float32))
-        result = subprocess.run([python, "-c", _CHILD, model_path, source, target],
+        module_dir = os.path.dirname(os.path.abspath(__file__))  # for tflite_invoke.py
+        result = subprocess.run([python, "-c", _CHILD, module_dir, model_path, source, target],
                                 capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             raise RuntimeError(f"tflite-runtime 2.14 crashed on {model_path}: {result.stderr[-2000:]}")

@@ -99,24 +99,11 @@ def run_tflite(model_path: str, inputs: np.ndarray, num_threads: int = 1) -> np.
     """Runs a .tflite model with ai-edge-litert on each example of `inputs`; returns float logits."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from convert.tflite_invoke import invoke_all
+
     interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
     interpreter.allocate_tensors()
-    source = interpreter.get_input_details()[0]
-    target = interpreter.get_output_details()[0]
-    outputs = []
-    for example in inputs:
-        x = example[None].astype(np.float32)
-        if source["dtype"] == np.int8:
-            scale, zero = source["quantization"]
-            x = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
-        interpreter.set_tensor(source["index"], x)
-        interpreter.invoke()
-        y = interpreter.get_tensor(target["index"])[0]
-        if target["dtype"] == np.int8:
-            scale, zero = target["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        outputs.append(y.astype(np.float32))
-    return np.stack(outputs)
+    return invoke_all(interpreter, inputs)
 
 
 def op_counts(model_path: str) -> dict[str, int]:
