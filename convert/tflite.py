@@ -48,7 +48,8 @@ def spectrogram_function(model, front_end):
     return classify
 
 
-def convert(function, precision: str, representative=None, int8_io: bool = False) -> bytes:
+def convert(function, precision: str, representative=None, int8_io: bool = False,
+            float_nodes: list[str] | None = None) -> bytes:
     """Converts a concrete function to a .tflite flatbuffer with builtin ops only.
 
     Args:
@@ -56,6 +57,8 @@ def convert(function, precision: str, representative=None, int8_io: bool = False
         precision: "fp32", "fp16", "dynamic" or "int8".
         representative: for "int8", a list of input arrays (one example each).
         int8_io: for "int8", int8 input and output tensors instead of float.
+        float_nodes: for "int8", TFLite tensor names whose ops stay in float (the waveform
+            front-end: its DFT, sqrt and log do not survive integer quantisation).
 
     Returns:
         The model bytes.
@@ -69,8 +72,33 @@ def convert(function, precision: str, representative=None, int8_io: bool = False
     # Keras 3 variables are resource variables that TF 2.21's converter keeps as READ_VARIABLE
     # ops (which int8 calibration and old runtimes cannot run); freeze them into constants first.
     frozen = convert_variables_to_constants_v2(function.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-    return _configure(converter, precision, representative, int8_io).convert()
+    converter = _configure(tf.lite.TFLiteConverter.from_concrete_functions([frozen]), precision,
+                           representative, int8_io)
+    if precision != "int8" or not float_nodes:
+        return converter.convert()
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=lambda: ([x] for x in representative),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=float_nodes),
+    )
+    return debugger.get_nondebug_quantized_model()
+
+
+def leading_nodes_outside(model_bytes: bytes, scope: str) -> list[str]:
+    """Output tensor names of the ops that run before the first op of the Keras model `scope`
+    (for the waveform model: its front-end)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_bytes)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    nodes = []
+    for op in interpreter._get_ops_details():  # noqa: SLF001
+        outputs = [names[i] for i in op["outputs"]]
+        if any(scope in name for name in outputs):
+            break
+        nodes.extend(outputs)
+    return nodes
 
 
 def _configure(converter, precision, representative, int8_io):
@@ -165,12 +193,6 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
     for precision in precisions:
         if precision not in PRECISIONS:
             raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
-    if "int8" in precisions and waveform:
-        raise ConversionError(
-            "Full-int8 is not offered for --waveform: the log-mel front-end (DFT, sqrt, log) does not "
-            "survive integer quantisation (top-1 agreement 0.26 measured on the demo set). Use fp32, "
-            "fp16 or dynamic for the waveform model, or int8 for the spectrogram model."
-        )
     if "int8" in precisions and not examples and not random_calibration:
         raise ConversionError("int8 needs representative data: give --data_dir/--csv "
                               "(or --random_calibration to calibrate on noise).")
@@ -202,9 +224,14 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
     if label_names:
         with open(os.path.join(out_dir, "labels.txt"), "w") as handle:
             handle.writelines(f"{name}\n" for name in label_names)
+    float_nodes = None
+    if waveform and "int8" in precisions:
+        # The front-end stays float inside the int8 model: quantising its DFT, sqrt and log
+        # destroys the features (top-1 agreement 0.26 measured on the demo set).
+        float_nodes = leading_nodes_outside(convert(function, "fp32"), model.name)
     for precision in precisions:
-        data = convert(function, precision,
-                       representative=[x[None] for x in calibration_inputs], int8_io=int8_io)
+        data = convert(function, precision, representative=[x[None] for x in calibration_inputs],
+                       int8_io=int8_io, float_nodes=float_nodes)
         if waveform:
             data, metadata_note = with_metadata(data, front_end, label_names, model, precision)
         name = f"{model.name}_{form}_{precision}.tflite"
