@@ -253,6 +253,9 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
         if bound is not None:
             entry["bound"] = bound
             entry["within_bound"] = entry["max_rel_logit_error"] <= bound
+            if not entry["within_bound"]:
+                raise ConversionError(f"{name}: logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
+                                      f"(bound {bound}); not written.")
         write_atomically(data, path)
         report["artifacts"][precision] = entry
     with open(os.path.join(out_dir, "report.json"), "w") as handle:
