@@ -1,0 +1,67 @@
+"""Classify audio files with a .tflite (spectrogram or waveform input) or .keras model.
+
+Files longer than the model's clip are scanned in windows (`--hop_seconds` apart, the last one
+aligned to the end), giving labels over time and an overall result (mean of window scores).
+
+Usage:
+  python -m edge.classify --model export/airn_b0_waveform_fp32.tflite --audio a.wav b.flac
+  python -m edge.classify --model runs/demo/model_deploy.keras --audio long.wav --hop_seconds 1 --json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+MODEL = flags.DEFINE_string("model", None, "A .tflite or .keras model.")
+AUDIO = flags.DEFINE_list("audio", None, "Audio files (WAV, FLAC, OGG, MP3).")
+TOP_K = flags.DEFINE_integer("top_k", 3, "Labels to show per window.")
+HOP = flags.DEFINE_float("hop_seconds", None, "Window hop for long files (default: half a clip).")
+LABELS = flags.DEFINE_string("labels", None, "labels.txt / labels.json (default: beside the model).")
+FRONT_END = flags.DEFINE_string("front_end", None, "front_end.json (default: beside the model, else VGG-Sound).")
+JSON_OUT = flags.DEFINE_bool("json", False, "Print JSON instead of a table.")
+
+
+def main(argv):
+    del argv
+    from edge.classifier import Classifier, load_labels
+    from keras_airn.features import FRONT_ENDS, FrontEnd
+
+    if not MODEL.value or not AUDIO.value:
+        raise app.UsageError("--model and --audio are required.")
+    beside = os.path.dirname(os.path.abspath(MODEL.value))
+    front_end_path = FRONT_END.value or os.path.join(beside, "front_end.json")
+    front_end = (FrontEnd.from_config(json.load(open(front_end_path))) if os.path.isfile(front_end_path)
+                 else FRONT_ENDS["vggsound"])
+    classifier = Classifier(MODEL.value, front_end)
+    results = {}
+    labels = None
+    for path in AUDIO.value:
+        windows = classifier.classify_file(path, HOP.value)
+        labels = labels or load_labels(LABELS.value, MODEL.value, len(windows[0].scores))
+        overall = np.mean([w.scores for w in windows], axis=0)
+
+        def top(scores):
+            return [(labels[i], float(scores[i])) for i in np.argsort(scores)[::-1][: TOP_K.value]]
+
+        results[path] = {"overall": top(overall),
+                         "windows": [{"start": w.start_seconds, "end": w.end_seconds, "top": top(w.scores)}
+                                     for w in windows]}
+    if JSON_OUT.value:
+        print(json.dumps(results, indent=1))
+        return
+    for path, result in results.items():
+        print(f"{path}: " + ", ".join(f"{label} {score:.2f}" for label, score in result["overall"]))
+        if len(result["windows"]) > 1:
+            for window in result["windows"]:
+                print(f"  {window['start']:7.2f}-{window['end']:7.2f} s: "
+                      + ", ".join(f"{label} {score:.2f}" for label, score in window["top"]))
+
+
+if __name__ == "__main__":
+    app.run(main)

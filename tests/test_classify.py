@@ -1,0 +1,80 @@
+"""`edge.classify`: the same scores from .keras and both .tflite forms, windows over time, errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+import keras_airn as ka
+from convert.tflite import export
+from edge.classifier import Classifier, ClassifyError, load_labels
+from keras_airn.features import FrontEnd
+from tests.helpers import randomize_batchnorm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRONT_END = FrontEnd(clip_seconds=1.28)
+TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("classify")
+    model = randomize_batchnorm(ka.create_model("b0", num_classes=4, **TINY), seed=3)
+    keras_path = str(root / "model.keras")
+    model.save(keras_path)
+    (root / "labels.json").write_text(json.dumps(["a", "b", "c", "d"]))
+    (root / "front_end.json").write_text(json.dumps(FRONT_END.to_config()))
+    spectrogram = export(keras_path, str(root / "spec"), ["fp32"], front_end=FRONT_END, num_eval=2)
+    waveform = export(keras_path, str(root / "wave"), ["fp32"], waveform=True, front_end=FRONT_END, num_eval=2)
+    audio = np.random.default_rng(0).uniform(-0.4, 0.4, int(3.3 * 16000)).astype(np.float32)
+    soundfile.write(str(root / "long.flac"), audio, 16000)
+    return {"keras": keras_path,
+            "spectrogram": str(root / "spec" / spectrogram["artifacts"]["fp32"]["file"]),
+            "waveform": str(root / "wave" / waveform["artifacts"]["fp32"]["file"]),
+            "audio": str(root / "long.flac"), "root": root}
+
+
+def test_all_model_kinds_agree_window_by_window(models):
+    results = {}
+    for kind in ("keras", "spectrogram", "waveform"):
+        windows = Classifier(models[kind], FRONT_END).classify_file(models["audio"], hop_seconds=0.5)
+        results[kind] = np.stack([w.scores for w in windows])
+        starts = [w.start_seconds for w in windows]
+    crop = (FRONT_END.clip_size - 1) / 16000
+    assert starts[:5] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0]) and starts[-1] == pytest.approx(3.3 - crop, abs=1e-4)
+    assert results["keras"].shape == (len(starts), 4)
+    np.testing.assert_allclose(results["spectrogram"], results["keras"], atol=1e-5)
+    np.testing.assert_allclose(results["waveform"], results["keras"], atol=1e-3)
+
+
+def test_cli_prints_labels_over_time(models):
+    result = subprocess.run([sys.executable, "-m", "edge.classify", f"--model={models['keras']}",
+                             f"--audio={models['audio']}", "--hop_seconds=1", "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = json.loads(result.stdout)[models["audio"]]
+    assert len(output["windows"]) == 4 and {label for label, _ in output["overall"]} <= {"a", "b", "c", "d"}
+    scores = [score for _, score in output["windows"][0]["top"]]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores) and sum(scores) <= 1.0 + 1e-6
+
+
+def test_errors_name_the_problem(models, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    classifier = Classifier(models["keras"], FRONT_END)
+    with pytest.raises(ClassifyError, match="unsupported audio type"):
+        classifier.classify_file(str(text))
+    soundfile.write(str(tmp_path / "fast.wav"), np.zeros(4000, np.float32), 8000)
+    with pytest.raises(ClassifyError, match="sample rate 8000 Hz, expected 16000 Hz"):
+        classifier.classify_file(str(tmp_path / "fast.wav"))
+    with pytest.raises(ClassifyError, match="does not match the front-end"):
+        Classifier(models["spectrogram"], FrontEnd(clip_seconds=2.56))
+    with pytest.raises(ClassifyError, match="expected a .tflite or .keras"):
+        Classifier(str(text), FRONT_END)
+    with pytest.raises(ClassifyError, match="4 labels; the model has 5"):
+        load_labels(str(models["root"] / "labels.json"), models["keras"], 5)
