@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 OLD_RT := .venv-tflite214
 OLD_RT_STAMP := $(OLD_RT)/.installed
 
-.PHONY: demo test venv venv-tflite214 clean
+.PHONY: demo test bench venv venv-tflite214 clean
 
 $(STAMP): pyproject.toml scripts/install_system_deps.sh
 	bash scripts/install_system_deps.sh
@@ -32,5 +32,8 @@ demo: $(STAMP)
 test: $(STAMP) $(OLD_RT_STAMP)
 	$(PY) -m pytest -n 2 tests
 
+bench: $(STAMP) $(OLD_RT_STAMP)
+	bash scripts/bench.sh
+
 clean:
-	rm -rf $(VENV) $(OLD_RT) .pytest_cache runs/demo
+	rm -rf $(VENV) $(OLD_RT) .pytest_cache runs/demo build/bench

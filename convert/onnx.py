@@ -63,7 +63,7 @@ def export_onnx(model_path: str, out_dir: str, *, opset: int = 17, keep_train_fo
         inputs, labels = np.stack([clip_features(w, 0, front_end).numpy()[..., None] for w in noise]), None
     data = proto.SerializeToString()
     os.makedirs(out_dir, exist_ok=True)
-    name = f"{model.name}_spectrogram.onnx"
+    name = f"{model.name}_{'deploy' if model.deploy else 'train'}_spectrogram.onnx"
     path = os.path.join(out_dir, name)
     scratch = path + ".check"
     try:

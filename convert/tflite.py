@@ -234,7 +234,7 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
                        int8_io=int8_io, float_nodes=float_nodes)
         if waveform:
             data, metadata_note = with_metadata(data, front_end, label_names, model, precision)
-        name = f"{model.name}_{form}_{precision}.tflite"
+        name = f"{model.name}_{'deploy' if model.deploy else 'train'}_{form}_{precision}.tflite"
         path = os.path.join(out_dir, name)
         with tempfile.TemporaryDirectory() as scratch:
             candidate = os.path.join(scratch, name)

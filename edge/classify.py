@@ -4,7 +4,7 @@ Files longer than the model's clip are scanned in windows (`--hop_seconds` apart
 aligned to the end), giving labels over time and an overall result (mean of window scores).
 
 Usage:
-  python -m edge.classify --model export/airn_b0_waveform_fp32.tflite --audio a.wav b.flac
+  python -m edge.classify --model export/airn_b0_deploy_waveform_fp32.tflite --audio a.wav b.flac
   python -m edge.classify --model runs/demo/model_deploy.keras --audio long.wav --hop_seconds 1 --json
 """
 

@@ -1,6 +1,5 @@
 """`convert.onnx`: tf2onnx export with a dynamic batch axis, checked in onnxruntime."""
 
-import numpy as np
 import pytest
 
 import keras_airn as ka

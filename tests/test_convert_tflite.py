@@ -13,7 +13,7 @@ import keras_airn as ka
 from convert.tflite import ConversionError, export, run_tflite
 from convert.waveform import builtin_log_mel
 from keras_airn.features import FrontEnd, log_mel_spectrogram
-from tests.helpers import max_relative_error, randomize_batchnorm
+from tests.helpers import randomize_batchnorm
 from train.datasets import read_vggsound
 from train.demo_data import make_demo_set
 

@@ -7,7 +7,6 @@ import tensorflow as tf
 
 from keras_airn.features import (
     FRONT_ENDS,
-    FrontEnd,
     LogMelSpectrogram,
     clip_features,
     crop_starts,

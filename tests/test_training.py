@@ -1,7 +1,6 @@
 """Training on generated audio: learns, re-parameterises, resumes exactly, reports bad input."""
 
 import json
-import os
 
 import keras
 import numpy as np

@@ -1,0 +1,233 @@
+"""Loading and timing of .tflite, .onnx and .keras artifacts, and the benchmark reports."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Runner:
+    """One loaded artifact: a zero-argument inference call and what it took to load."""
+
+    name: str
+    run: object
+    init_seconds: float
+    memory_bytes: int
+    params: int | None = None
+    macs: int | None = None
+
+
+def resident_bytes() -> int:
+    """Resident set size of this process (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _random_input(shape, dtype) -> np.ndarray:
+    shape = [1 if (d is None or isinstance(d, str) or d < 0) else int(d) for d in shape]
+    data = np.random.default_rng(0).normal(-4.0, 2.0, shape)
+    if np.dtype(dtype) == np.int8:
+        return np.clip(data * 10, -128, 127).astype(np.int8)
+    return data.astype(np.float32)
+
+
+def load_runner(path: str, threads: int) -> Runner:
+    """Loads an artifact with its runtime and returns a timed-callable wrapper."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No artifact at {path!r}.")
+    before, start = resident_bytes(), time.perf_counter()
+    name = os.path.basename(path)
+    params = macs = None
+    if path.endswith(".tflite"):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=path, num_threads=threads)
+        interpreter.allocate_tensors()
+        source = interpreter.get_input_details()[0]
+        x = _random_input(source["shape"], source["dtype"])
+
+        def run():
+            interpreter.set_tensor(source["index"], x)
+            interpreter.invoke()
+
+    elif path.endswith(".onnx"):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        source = session.get_inputs()[0]
+        feed = {source.name: _random_input(source.shape, np.float32)}
+
+        def run():
+            session.run(None, feed)
+
+    elif path.endswith(".keras"):
+        import tensorflow as tf
+
+        import keras_airn as ka
+
+        model = __import__("keras").saving.load_model(path, compile=False)
+        shape = [1] + [d or 512 for d in model.input_shape[1:]]
+        x = tf.constant(_random_input(shape, np.float32))
+        infer = tf.function(lambda inputs: model(inputs, training=False))
+
+        def run():
+            infer(x).numpy()
+
+        if isinstance(model, ka.AudioRepInceptionNeXt):
+            params, macs = ka.profile(model, shape[1:3])
+    else:
+        raise ValueError(f"{path}: expected a .tflite, .onnx or .keras artifact.")
+    runner = Runner(name, run, time.perf_counter() - start, max(0, resident_bytes() - before), params, macs)
+    if macs is None and path.endswith((".tflite", ".onnx")):
+        # After the timed load: profiling builds a Keras model, which must not count as init.
+        input_shape = x.shape if path.endswith(".tflite") else feed[source.name].shape
+        if len(input_shape) == 4:
+            runner.params, runner.macs = profile_source(path, input_shape[1], input_shape[2])
+    return runner
+
+
+def source_model(path: str) -> str | None:
+    """The model an exported artifact came from, as its conversion report records it."""
+    import json
+
+    directory, name = os.path.split(os.path.abspath(path))
+    for report_name in ("report.json", "report_onnx.json"):
+        report_path = os.path.join(directory, report_name)
+        if not os.path.isfile(report_path):
+            continue
+        with open(report_path) as handle:
+            report = json.load(handle)
+        entries = list(report.get("artifacts", {}).values()) + ([report["onnx"]] if "onnx" in report else [])
+        if any(entry.get("file") == name for entry in entries):
+            return report.get("model")
+    return None
+
+
+_PROFILES: dict = {}
+
+
+def profile_source(path: str, frames: int, bins: int):
+    """(params, MACs) of the form an artifact holds, from its source model ((None, None) if unknown)."""
+    source = source_model(path)
+    if source is None or not os.path.isfile(source):
+        return None, None
+    train_form = "_train_" in os.path.basename(path)
+    key = (source, train_form, frames, bins)
+    if key not in _PROFILES:
+        import keras_airn as ka
+        from convert.common import load_model_for_export
+
+        model = load_model_for_export(source, keep_train_form=train_form)
+        _PROFILES[key] = ka.profile(model, (frames, bins))
+    return _PROFILES[key]
+
+
+def summarize(runner: Runner, first: float, latencies: np.ndarray) -> dict:
+    ms = latencies * 1e3
+    return {"artifact": runner.name, "init_ms": runner.init_seconds * 1e3, "first_ms": first * 1e3,
+            "mean_ms": ms.mean(), "median_ms": np.median(ms), "std_ms": ms.std(), "min_ms": ms.min(),
+            "p90_ms": np.percentile(ms, 90), "memory_mb": runner.memory_bytes / 2**20,
+            "params": runner.params, "macs": runner.macs}
+
+
+def benchmark(paths, threads: int = 1, rounds: int = 30, warmup: int = 5) -> list[dict]:
+    """Loads and times every artifact in interleaved rounds; returns one row each.
+
+    Rows carry `ratio_to_first`: this artifact's median over the first artifact's, from
+    per-round ratios.
+    """
+    from edge.timing import time_interleaved
+
+    runners, firsts = [], {}
+    basenames = [os.path.basename(p) for p in paths]
+    for path in paths:
+        runner = load_runner(path, threads)
+        if basenames.count(runner.name) > 1:  # keep rows apart: parent/name
+            runner.name = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(path))), runner.name)
+        start = time.perf_counter()
+        runner.run()
+        firsts[runner.name] = time.perf_counter() - start
+        runners.append(runner)
+    latencies = time_interleaved({r.name: r.run for r in runners}, rounds=rounds, warmup=warmup)
+    reference = latencies[runners[0].name]
+    rows = []
+    for runner in runners:
+        row = summarize(runner, firsts[runner.name], latencies[runner.name])
+        row["ratio_to_first"] = float(np.median(latencies[runner.name] / reference))
+        rows.append(row)
+    return rows
+
+
+COLUMNS = ["artifact", "init_ms", "first_ms", "mean_ms", "median_ms", "std_ms", "min_ms", "p90_ms",
+           "memory_mb", "ratio_to_first", "params", "macs"]
+
+
+def write_results(rows: list[dict], out_dir: str, header: str) -> None:
+    """results.csv, results.md (with `header` above the table) and latency.png."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "results.csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def cell(value):
+        if value is None:
+            return "-"
+        return f"{value:.3g}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+
+    lines = [header, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |" for row in rows]
+    with open(os.path.join(out_dir, "results.md"), "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axis = pyplot.subplots(figsize=(7, 4.5))
+    for row in rows:
+        x = row["macs"] / 1e9 if row["macs"] else None
+        if x is None:
+            continue
+        axis.scatter(x, row["median_ms"])
+        axis.annotate(row["artifact"], (x, row["median_ms"]), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    axis.set_xlabel("GMACs per example")
+    axis.set_ylabel("median latency, batch 1 (ms)")
+    axis.set_title("Latency against compute")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(os.path.join(out_dir, "latency.png"), dpi=120)
+    pyplot.close(figure)
+
+
+def gpu_throughput(path: str, batch: int = 32, warmup: int = 50, timed: int = 50) -> float:
+    """The paper's GPU method for a .keras model: samples per second at batch 32."""
+    import keras
+    import tensorflow as tf
+
+    model = keras.saving.load_model(path, compile=False)
+    shape = [batch] + [d or 512 for d in model.input_shape[1:]]
+    with tf.device("/GPU:0"):
+        x = tf.constant(_random_input(shape, np.float32))
+        infer = tf.function(lambda inputs: model(inputs, training=False))
+        for _ in range(warmup):
+            infer(x).numpy()
+        start = time.perf_counter()
+        for _ in range(timed):
+            infer(x).numpy()
+    return batch * timed / (time.perf_counter() - start)
