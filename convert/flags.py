@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from absl import app, flags
@@ -23,15 +22,13 @@ def resolve():
     Training runs write `front_end.json` and `labels.json` beside their models; they are used
     when the flags do not name other files.
     """
-    from keras_airn.features import FRONT_ENDS, FrontEnd
+    from keras_airn.features import FrontEnd
     from train.datasets import load_label_map, read_vggsound
 
     if not MODEL.value or not OUT_DIR.value:
         raise app.UsageError("--model and --out_dir are required.")
+    front_end = FrontEnd.beside_model(MODEL.value, FRONT_END_FILE.value)
     beside = os.path.dirname(os.path.abspath(MODEL.value))
-    front_end_path = FRONT_END_FILE.value or os.path.join(beside, "front_end.json")
-    front_end = (FrontEnd.from_config(json.load(open(front_end_path))) if os.path.isfile(front_end_path)
-                 else FRONT_ENDS["vggsound"])
     labels_path = LABELS.value or os.path.join(beside, "labels.json")
     label_names = load_label_map(labels_path) if os.path.isfile(labels_path) else None
     examples = None

@@ -30,15 +30,11 @@ JSON_OUT = flags.DEFINE_bool("json", False, "Print JSON instead of a table.")
 def main(argv):
     del argv
     from edge.classifier import Classifier, load_labels
-    from keras_airn.features import FRONT_ENDS, FrontEnd
+    from keras_airn.features import FrontEnd
 
     if not MODEL.value or not AUDIO.value:
         raise app.UsageError("--model and --audio are required.")
-    beside = os.path.dirname(os.path.abspath(MODEL.value))
-    front_end_path = FRONT_END.value or os.path.join(beside, "front_end.json")
-    front_end = (FrontEnd.from_config(json.load(open(front_end_path))) if os.path.isfile(front_end_path)
-                 else FRONT_ENDS["vggsound"])
-    classifier = Classifier(MODEL.value, front_end)
+    classifier = Classifier(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
     results = {}
     labels = None
     for path in AUDIO.value:

@@ -63,6 +63,19 @@ class FrontEnd:
     def from_config(cls, config: dict) -> "FrontEnd":
         return cls(**{k: v for k, v in config.items() if k != "num_frames"})
 
+    @classmethod
+    def beside_model(cls, model_path: str, path: str | None = None) -> "FrontEnd":
+        """The settings in `path`, else in `front_end.json` beside the model (as training writes
+        it), else VGG-Sound's."""
+        import json
+        import os
+
+        path = path or os.path.join(os.path.dirname(os.path.abspath(model_path)), "front_end.json")
+        if os.path.isfile(path):
+            with open(path) as handle:
+                return cls.from_config(json.load(handle))
+        return FRONT_ENDS["vggsound"]
+
 
 # The release's per-dataset settings (SPEC.md section 1).
 FRONT_ENDS = {
