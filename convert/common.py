@@ -14,21 +14,10 @@ class ConversionError(ValueError):
 
 def load_model_for_export(path: str, keep_train_form: bool = False):
     """Loads a `.keras` or `.pyth` model; re-parameterises train forms unless asked not to."""
-    import keras
-
     import keras_airn as ka
 
-    if not os.path.isfile(path):
-        raise ConversionError(f"No model file at {path!r}.")
-    if keep_train_form:
-        if path.endswith((".pyth", ".pth", ".pt")):
-            return ka.load_official_checkpoint(path)
-        try:
-            return keras.saving.load_model(path, compile=False)
-        except Exception as error:
-            raise ConversionError(f"{path!r} is not a readable .keras model: {error}") from error
     try:
-        return ka.load_deploy(path)
+        return ka.load_model(path) if keep_train_form else ka.load_deploy(path)
     except (ValueError, FileNotFoundError) as error:
         raise ConversionError(str(error)) from error
 

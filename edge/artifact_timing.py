@@ -79,7 +79,7 @@ def load_runner(path: str, threads: int) -> Runner:
 
         import keras_airn as ka
 
-        model = __import__("keras").saving.load_model(path, compile=False)
+        model = ka.load_model(path)
         shape = [1] + [d or 512 for d in model.input_shape[1:]]
         x = tf.constant(_random_input(shape, np.float32))
         infer = tf.function(lambda inputs: model(inputs, training=False))
@@ -87,8 +87,7 @@ def load_runner(path: str, threads: int) -> Runner:
         def run():
             infer(x).numpy()
 
-        if isinstance(model, ka.AudioRepInceptionNeXt):
-            params, macs = ka.profile(model, shape[1:3])
+        params, macs = ka.profile(model, shape[1:3])
     else:
         raise ValueError(f"{path}: expected a .tflite, .onnx or .keras artifact.")
     runner = Runner(name, run, time.perf_counter() - start, max(0, resident_bytes() - before), params, macs)
@@ -217,10 +216,11 @@ def write_results(rows: list[dict], out_dir: str, header: str) -> None:
 
 def gpu_throughput(path: str, batch: int = 32, warmup: int = 50, timed: int = 50) -> float:
     """The paper's GPU method for a .keras model: samples per second at batch 32."""
-    import keras
     import tensorflow as tf
 
-    model = keras.saving.load_model(path, compile=False)
+    import keras_airn as ka
+
+    model = ka.load_model(path)
     shape = [batch] + [d or 512 for d in model.input_shape[1:]]
     with tf.device("/GPU:0"):
         x = tf.constant(_random_input(shape, np.float32))

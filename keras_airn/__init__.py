@@ -1,6 +1,6 @@
 """keras_airn: AudioRepInceptionNeXt for Keras 3 and TensorFlow Lite."""
 
-from keras_airn.deploy import load_deploy, reparameterize
+from keras_airn.deploy import load_deploy, load_model, reparameterize
 from keras_airn.factory import ABLATION_KERNEL_SETS, PRESETS, create_model
 from keras_airn.layers import MultiScaleDepthwiseMixer
 from keras_airn.model import AudioRepInceptionNeXt
@@ -13,6 +13,7 @@ __all__ = [
     "PRESETS",
     "create_model",
     "load_deploy",
+    "load_model",
     "load_official_checkpoint",
     "profile",
     "reparameterize",

@@ -80,6 +80,33 @@ def reparameterize(
     return deploy_model
 
 
+def load_model(path: str) -> AudioRepInceptionNeXt:
+    """Loads a model in the form it was stored in (no re-parameterisation).
+
+    Args:
+        path: a `.keras` file (any form) or an official `.pyth` checkpoint (needs torch).
+
+    Returns:
+        The `AudioRepInceptionNeXt`, uncompiled.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No model file at {path!r}.")
+    extension = os.path.splitext(path)[1].lower()
+    if extension in (".pyth", ".pth", ".pt"):
+        from keras_airn.checkpoint import load_official_checkpoint
+
+        return load_official_checkpoint(path)
+    if extension != ".keras":
+        raise ValueError(f"{path!r}: expected a .keras file or an official .pyth checkpoint.")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises several types for a bad archive.
+        raise ValueError(f"{path!r} is not a readable .keras model: {error}") from error
+    if not isinstance(model, AudioRepInceptionNeXt):
+        raise ValueError(f"{path!r} holds a {type(model).__name__}, not an AudioRepInceptionNeXt.")
+    return model
+
+
 def load_deploy(path: str, fold_identity: bool = True) -> AudioRepInceptionNeXt:
     """Loads a model for inference, re-parameterising it if it is in train form.
 
@@ -90,22 +117,7 @@ def load_deploy(path: str, fold_identity: bool = True) -> AudioRepInceptionNeXt:
     Returns:
         A deploy-form `AudioRepInceptionNeXt`.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No model file at {path!r}.")
-    extension = os.path.splitext(path)[1].lower()
-    if extension in (".pyth", ".pth", ".pt"):
-        from keras_airn.checkpoint import load_official_checkpoint
-
-        model = load_official_checkpoint(path)
-    elif extension == ".keras":
-        try:
-            model = keras.saving.load_model(path)
-        except Exception as error:  # Keras raises several types for a bad archive.
-            raise ValueError(f"{path!r} is not a readable .keras model: {error}") from error
-        if not isinstance(model, AudioRepInceptionNeXt):
-            raise ValueError(f"{path!r} holds a {type(model).__name__}, not an AudioRepInceptionNeXt.")
-    else:
-        raise ValueError(f"{path!r}: expected a .keras file or an official .pyth checkpoint.")
+    model = load_model(path)
     if model.deploy:
         return model
     return reparameterize(model, fold_identity=fold_identity)

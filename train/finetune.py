@@ -55,18 +55,6 @@ def finetune_model(pretrained, num_classes: int, dropout: float):
     return model
 
 
-def load_pretrained(path: str):
-    import keras
-
-    if path.endswith((".pyth", ".pth", ".pt")):
-        from keras_airn.checkpoint import load_official_checkpoint
-
-        return load_official_checkpoint(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No model file at {path!r}.")
-    return keras.saving.load_model(path, compile=False)
-
-
 def read_splits(dataset: str, data_dir: str, sample_rate: int):
     from train import datasets
 
@@ -100,7 +88,9 @@ def main(argv):
     for split, name in ((train_split, "train"), (test_split, "test")):
         split.examples = check_examples(split.examples, front_end.sample_rate, train_flags.BAD_AUDIO.value,
                                         os.path.join(out_dir, f"bad_audio_{name}.txt"))
-    pretrained = load_pretrained(INIT.value)
+    import keras_airn as ka
+
+    pretrained = ka.load_model(INIT.value)
     logging.info("%s: %d train / %d test clips, %d classes.", DATASET.value, len(train_split.examples),
                  len(test_split.examples), train_split.num_classes)
     summary = fit(
