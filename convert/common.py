@@ -22,13 +22,31 @@ def load_model_for_export(path: str, keep_train_form: bool = False):
         raise ConversionError(str(error)) from error
 
 
+NOISE_EXAMPLES = 8
+
+
 def held_out_inputs(examples, front_end, waveform: bool, count: int):
-    """Real inputs from the pipeline: one crop per clip (log-mel, or the crop's raw samples)."""
+    """Inputs from the pipeline: one crop per clip (log-mel, and the crop's raw samples).
+
+    Args:
+        examples: clips to use, or None for uniform noise (speed and op checks only; no labels).
+        front_end: settings.
+        waveform: also return the raw crops (only full-length crops are kept then).
+        count: at most this many clips.
+
+    Returns:
+        (log-mel inputs (N, T, F, 1), raw crops (N, samples) or None, labels (N,) or None).
+    """
     import tensorflow as tf
 
     from keras_airn.features import clip_features, crop_starts
     from train.pipeline import load_waveform
 
+    if not examples:
+        shape = (min(count, NOISE_EXAMPLES), front_end.clip_size - 1)
+        noise = np.random.default_rng(0).uniform(-0.3, 0.3, shape).astype(np.float32)
+        features = np.stack([clip_features(w, 0, front_end).numpy()[..., None] for w in noise])
+        return features, noise if waveform else None, None
     inputs, waves, labels = [], [], []
     for example in examples[:count]:
         audio = load_waveform(tf.constant(example.path), example.start, example.stop, front_end)

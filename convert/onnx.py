@@ -46,7 +46,7 @@ def export_onnx(model_path: str, out_dir: str, *, opset: int = 17, keep_train_fo
     import tensorflow as tf
     import tf2onnx
 
-    from keras_airn.features import FRONT_ENDS, clip_features
+    from keras_airn.features import FRONT_ENDS
 
     front_end = front_end or FRONT_ENDS["vggsound"]
     model = load_model_for_export(model_path, keep_train_form)
@@ -56,11 +56,7 @@ def export_onnx(model_path: str, out_dir: str, *, opset: int = 17, keep_train_fo
         proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
     except Exception as error:  # tf2onnx raises many types
         raise ConversionError(f"tf2onnx could not convert {model_path!r} at opset {opset}: {error}") from error
-    if examples:
-        inputs, _, labels = held_out_inputs(examples, front_end, False, num_eval)
-    else:
-        noise = np.random.default_rng(0).uniform(-0.3, 0.3, (4, front_end.clip_size - 1)).astype(np.float32)
-        inputs, labels = np.stack([clip_features(w, 0, front_end).numpy()[..., None] for w in noise]), None
+    inputs, _, labels = held_out_inputs(examples, front_end, False, num_eval)
     data = proto.SerializeToString()
     os.makedirs(out_dir, exist_ok=True)
     name = f"{model.name}_{'deploy' if model.deploy else 'train'}_spectrogram.onnx"

@@ -201,17 +201,12 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
         raise ConversionError(f"The model takes {model.num_mel_bins} mel bins; the front-end makes {front_end.n_mels}.")
     os.makedirs(out_dir, exist_ok=True)
 
-    rng = np.random.default_rng(0)
     if examples:
         split = len(examples) // 2 if len(examples) > 1 else 1
         calibration = held_out_inputs(examples[:split], front_end, waveform, num_calibration)
         evaluation = held_out_inputs(examples[split:] or examples, front_end, waveform, num_eval)
     else:
-        noise = rng.uniform(-0.3, 0.3, (8, front_end.clip_size - 1)).astype(np.float32)
-        from keras_airn.features import clip_features
-
-        features = np.stack([clip_features(w, 0, front_end).numpy()[..., None] for w in noise])
-        calibration = evaluation = (features, noise if waveform else None, None)
+        calibration = evaluation = held_out_inputs(None, front_end, waveform, num_eval)
     eval_spectrograms, eval_waves, eval_labels = evaluation
     reference = model.predict(eval_spectrograms, verbose=0)
     eval_inputs = eval_waves if waveform else eval_spectrograms
@@ -224,14 +219,16 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
     if label_names:
         with open(os.path.join(out_dir, "labels.txt"), "w") as handle:
             handle.writelines(f"{name}\n" for name in label_names)
-    float_nodes = None
+    converted, float_nodes = {}, None
     if waveform and "int8" in precisions:
         # The front-end stays float inside the int8 model: quantising its DFT, sqrt and log
         # destroys the features (top-1 agreement 0.26 measured on the demo set).
-        float_nodes = leading_nodes_outside(convert(function, "fp32"), model.name)
+        converted["fp32"] = convert(function, "fp32")
+        float_nodes = leading_nodes_outside(converted["fp32"], model.name)
     for precision in precisions:
-        data = convert(function, precision, representative=[x[None] for x in calibration_inputs],
-                       int8_io=int8_io, float_nodes=float_nodes)
+        data = converted.get(precision) or convert(
+            function, precision, representative=[x[None] for x in calibration_inputs],
+            int8_io=int8_io, float_nodes=float_nodes)
         if waveform:
             data, metadata_note = with_metadata(data, front_end, label_names, model, precision)
         name = f"{model.name}_{'deploy' if model.deploy else 'train'}_{form}_{precision}.tflite"
