@@ -88,7 +88,8 @@ class Classifier:
         else:
             inputs = clip_features(audio, start, self.front_end).numpy()[None, ..., None]
         if hasattr(self, "model"):
-            return self.model.predict(inputs, verbose=0)[0]
+            # A direct call: predict() sets up a data pipeline per call, costly per window.
+            return np.asarray(self.model(inputs, training=False))[0]
         from convert.tflite_invoke import invoke_all
 
         return invoke_all(self.interpreter, inputs)[0]

@@ -74,7 +74,6 @@ def read_splits(dataset: str, data_dir: str, sample_rate: int):
 def main(argv):
     del argv
     from keras_airn.features import FRONT_ENDS
-    from train.datasets import check_examples
     from train.trainer import fit
 
     for name, flag in (("--dataset", DATASET), ("--data_dir", DATA_DIR), ("--init", INIT),
@@ -85,9 +84,7 @@ def main(argv):
     os.makedirs(out_dir, exist_ok=True)
     front_end = train_flags.front_end(FRONT_ENDS[DATASET.value])
     train_split, test_split = read_splits(DATASET.value, DATA_DIR.value, front_end.sample_rate)
-    for split, name in ((train_split, "train"), (test_split, "test")):
-        split.examples = check_examples(split.examples, front_end.sample_rate, train_flags.BAD_AUDIO.value,
-                                        os.path.join(out_dir, f"bad_audio_{name}.txt"))
+    train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split, test=test_split)
     import keras_airn as ka
 
     pretrained = ka.load_model(INIT.value)

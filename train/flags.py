@@ -46,6 +46,23 @@ def train_config(epochs: int, lr: float, lr_steps: tuple[int, ...]) -> TrainConf
     )
 
 
+def check_splits(out_dir: str, sample_rate: int, **splits) -> None:
+    """Checks every file of each split at start, per --bad_audio; writes bad_audio_<name>.txt.
+
+    Args:
+        out_dir: run directory for the reports.
+        sample_rate: required rate.
+        **splits: {name: Split}; their `examples` are replaced by the usable ones.
+    """
+    import os
+
+    from train.datasets import check_examples
+
+    for name, split in splits.items():
+        split.examples = check_examples(split.examples, sample_rate, BAD_AUDIO.value,
+                                        os.path.join(out_dir, f"bad_audio_{name}.txt"))
+
+
 def front_end(base: FrontEnd) -> FrontEnd:
     """`base` with --clip_seconds applied."""
     if CLIP_SECONDS.value is None:

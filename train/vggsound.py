@@ -41,7 +41,7 @@ def main(argv):
     del argv
     import keras_airn as ka
     from keras_airn.features import FRONT_ENDS
-    from train.datasets import check_examples, load_label_map, read_vggsound
+    from train.datasets import load_label_map, read_vggsound
     from train.trainer import fit
 
     if DEMO.value:
@@ -72,11 +72,7 @@ def main(argv):
             with open(report, "w") as handle:
                 handle.writelines(f"{stem}\n" for stem in missing)
             logging.warning("%d %s rows have no audio file (listed in %s).", len(missing), name, report)
-    for split, name in ((train_split, "train"), (test_split, "test")):
-        split.examples = check_examples(
-            split.examples, front_end.sample_rate, train_flags.BAD_AUDIO.value,
-            os.path.join(out_dir, f"bad_audio_{name}.txt"),
-        )
+    train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split, test=test_split)
     logging.info("%d train / %d test clips, %d classes.", len(train_split.examples),
                  len(test_split.examples), train_split.num_classes)
 
