@@ -175,11 +175,18 @@ COLUMNS = ["artifact", "init_ms", "first_ms", "mean_ms", "median_ms", "std_ms", 
            "memory_mb", "ratio_to_first", "params", "macs"]
 
 
-def write_results(rows: list[dict], out_dir: str, header: str) -> None:
-    """results.csv, results.md (with `header` above the table) and latency.png."""
+def write_results(rows: list[dict], out_dir: str, header: str, columns: list[str] = COLUMNS) -> None:
+    """results.csv, results.md (with `header` above the table) and latency.png.
+
+    Args:
+        rows: one dict per artifact (per configuration on a phone); missing cells print as "-".
+        out_dir: created if needed.
+        header: text above the markdown table (machine, method, command).
+        columns: the table's columns, in order.
+    """
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -188,8 +195,8 @@ def write_results(rows: list[dict], out_dir: str, header: str) -> None:
             return "-"
         return f"{value:.3g}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
 
-    lines = [header, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |" for row in rows]
+    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
     with open(os.path.join(out_dir, "results.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
 
@@ -200,13 +207,14 @@ def write_results(rows: list[dict], out_dir: str, header: str) -> None:
 
     figure, axis = pyplot.subplots(figsize=(7, 4.5))
     for row in rows:
-        x = row["macs"] / 1e9 if row["macs"] else None
-        if x is None:
+        y = row.get("median_ms") or row.get("mean_ms")
+        if not row.get("macs") or y is None:
             continue
-        axis.scatter(x, row["median_ms"])
-        axis.annotate(row["artifact"], (x, row["median_ms"]), fontsize=7, xytext=(4, 2), textcoords="offset points")
+        label = row["artifact"] + (f" [{row['config']}]" if row.get("config") else "")
+        axis.scatter(row["macs"] / 1e9, y)
+        axis.annotate(label, (row["macs"] / 1e9, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
     axis.set_xlabel("GMACs per example")
-    axis.set_ylabel("median latency, batch 1 (ms)")
+    axis.set_ylabel("latency, batch 1 (ms; median, else mean)")
     axis.set_title("Latency against compute")
     axis.grid(alpha=0.3)
     figure.tight_layout()
