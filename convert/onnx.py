@@ -93,7 +93,7 @@ def main(argv):
     front_end, label_names, examples = convert_flags.resolve()
     report = export_onnx(convert_flags.MODEL.value, convert_flags.OUT_DIR.value, opset=OPSET.value,
                          keep_train_form=convert_flags.KEEP_TRAIN.value, front_end=front_end,
-                         examples=examples, label_names=label_names)
+                         examples=examples, label_names=label_names, num_eval=convert_flags.NUM_EVAL.value)
     entry = report["onnx"]
     print(f"{entry['file']}: {entry['bytes']:,} bytes, {sum(entry['ops'].values())} nodes, opset {entry['opset']}, "
           f"max rel logit error {entry['max_rel_logit_error']:.2e}, top-1 agreement {entry['top1_agreement']:.3f}")

@@ -176,8 +176,14 @@ def check_old_runtime(model_path: str, inputs: np.ndarray, litert_logits: np.nda
 
 def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_train_form=False,
            int8_io=False, front_end=None, examples=None, label_names=None, sample_rate=None,
-           random_calibration=False, num_calibration=64, num_eval=32) -> dict:
+           random_calibration=False, num_calibration=64, num_eval=32, calibration_examples=None) -> dict:
     """Converts, runs and checks every requested artifact; writes them with labels and a report.
+
+    Args:
+        examples: held-out clips for parity and top-1 agreement (None: noise, no labels).
+        calibration_examples: clips that calibrate int8 (the training split, typically); without
+            them int8 calibrates on the first half of `examples` and is measured on the rest.
+        num_calibration, num_eval: at most this many clips of each (one crop per clip).
 
     Returns:
         The report (also written to `out_dir/report.json`).
@@ -193,7 +199,7 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
     for precision in precisions:
         if precision not in PRECISIONS:
             raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
-    if "int8" in precisions and not examples and not random_calibration:
+    if "int8" in precisions and not (examples or calibration_examples) and not random_calibration:
         raise ConversionError("int8 needs representative data: give --data_dir/--csv "
                               "(or --random_calibration to calibrate on noise).")
     model = load_model_for_export(model_path, keep_train_form)
@@ -201,7 +207,10 @@ def export(model_path: str, out_dir: str, precisions, *, waveform=False, keep_tr
         raise ConversionError(f"The model takes {model.num_mel_bins} mel bins; the front-end makes {front_end.n_mels}.")
     os.makedirs(out_dir, exist_ok=True)
 
-    if examples:
+    if calibration_examples:
+        calibration = held_out_inputs(calibration_examples, front_end, waveform, num_calibration)
+        evaluation = held_out_inputs(examples, front_end, waveform, num_eval)
+    elif examples:
         split = len(examples) // 2 if len(examples) > 1 else 1
         calibration = held_out_inputs(examples[:split], front_end, waveform, num_calibration)
         evaluation = held_out_inputs(examples[split:] or examples, front_end, waveform, num_eval)
@@ -265,6 +274,11 @@ WAVEFORM = flags.DEFINE_bool("waveform", False, "Input (1, samples) PCM with the
 INT8_IO = flags.DEFINE_bool("int8_io", False, "int8: int8 input/output tensors instead of float.")
 SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Expected sample rate of a waveform model (checked).")
 RANDOM_CALIBRATION = flags.DEFINE_bool("random_calibration", False, "Allow calibrating int8 on noise.")
+CALIBRATION_SPLIT = flags.DEFINE_string("calibration_split", "train",
+                                        "Split of --csv that calibrates int8 (empty: first half of --eval_split).")
+NUM_CALIBRATION = flags.DEFINE_integer("num_calibration", 200, "At most this many calibration clips.")
+CALIBRATION_CSV = flags.DEFINE_string("calibration_csv", None, "CSV of the calibration clips (default: --csv).")
+CALIBRATION_DATA_DIR = flags.DEFINE_string("calibration_data_dir", None, "Their audio (default: --data_dir).")
 
 
 def main(argv):
@@ -273,7 +287,10 @@ def main(argv):
     report = export(convert_flags.MODEL.value, convert_flags.OUT_DIR.value, PRECISION_FLAG.value,
                     waveform=WAVEFORM.value, keep_train_form=convert_flags.KEEP_TRAIN.value, int8_io=INT8_IO.value, front_end=front_end,
                     examples=examples, label_names=label_names, sample_rate=SAMPLE_RATE.value,
-                    random_calibration=RANDOM_CALIBRATION.value)
+                    random_calibration=RANDOM_CALIBRATION.value, num_eval=convert_flags.NUM_EVAL.value,
+                    num_calibration=NUM_CALIBRATION.value,
+                    calibration_examples=convert_flags.resolve_calibration(
+                        label_names, CALIBRATION_SPLIT.value, CALIBRATION_CSV.value, CALIBRATION_DATA_DIR.value))
     print(f"{'precision':<9} {'bytes':>11} {'ops':>5} {'max rel err':>12} {'top1 agree':>10} {'top1 acc':>9}"
           f"  tflite-runtime 2.14")
     for precision, entry in report["artifacts"].items():

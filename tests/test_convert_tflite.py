@@ -69,9 +69,12 @@ def check_old_runtime_results(artifacts):
 
 
 def test_int8_with_integer_io(setup, tmp_path):
-    path, split, labels, _ = setup
-    report = export(path, str(tmp_path), ["int8"], front_end=FRONT_END, examples=split.examples,
-                    int8_io=True, num_calibration=12, num_eval=12)
+    path, split, labels, root = setup
+    test, _ = read_vggsound(str(root / "data" / "vggsound.csv"), str(root / "data" / "audio"), "test", labels)
+    # Calibrated on the training split, measured on every clip of the test split.
+    report = export(path, str(tmp_path), ["int8"], front_end=FRONT_END, examples=test.examples,
+                    calibration_examples=split.examples, int8_io=True, num_calibration=12, num_eval=100)
+    assert report["eval_clips"] == len(test.examples) > 0
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(str(tmp_path / report["artifacts"]["int8"]["file"]))

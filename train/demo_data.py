@@ -115,3 +115,24 @@ def make_demo_set(
     with open(csv_path, "w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     return csv_path, audio_dir, sorted(name.replace("_", " ") for name in classes)
+
+
+def main(argv):
+    """`python -m train.demo_data --out_dir DIR [...]`: writes a demo set (e.g. a larger held-out one)."""
+    del argv
+    from absl import flags
+
+    values = flags.FLAGS
+    csv_path, _, labels = make_demo_set(values.out_dir, values.clips_per_class, test_fraction=values.test_fraction,
+                                        seed=values.seed)
+    print(f"wrote {csv_path}: {len(labels)} classes")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("out_dir", None, "Destination (audio/ and vggsound.csv).", required=True)
+    flags.DEFINE_integer("clips_per_class", 24, "Clips of each class.")
+    flags.DEFINE_float("test_fraction", 0.25, "Share of each class in the test split (1.0: all held out).")
+    flags.DEFINE_integer("seed", 0, "RNG seed; the demo training run uses 0, so pick another for new clips.")
+    app.run(main)
