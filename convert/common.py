@@ -12,14 +12,22 @@ class ConversionError(ValueError):
     """The model or the data given for conversion cannot produce a valid artifact."""
 
 
-def load_model_for_export(path: str, keep_train_form: bool = False):
-    """Loads a `.keras` or `.pyth` model; re-parameterises train forms unless asked not to."""
+def load_model_for_export(path: str, keep_train_form: bool = False, time_as_rows: bool = False):
+    """Loads a `.keras` or `.pyth` model; re-parameterises train forms unless asked not to.
+
+    Args:
+        path: the model file.
+        keep_train_form: export the train form as it is.
+        time_as_rows: time-axis convolutions on the transposed layout (same outputs; faster
+            under XNNPACK, see `MultiScaleDepthwiseMixer`).
+    """
     import keras_airn as ka
 
     try:
-        return ka.load_model(path) if keep_train_form else ka.load_deploy(path)
+        model = ka.load_model(path) if keep_train_form else ka.load_deploy(path)
     except (ValueError, FileNotFoundError) as error:
         raise ConversionError(str(error)) from error
+    return model.with_options(time_as_rows=True) if time_as_rows else model
 
 
 NOISE_EXAMPLES = 8

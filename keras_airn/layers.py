@@ -87,6 +87,11 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
         epsilon: BatchNorm epsilon of the train form.
         momentum: BatchNorm momentum (Keras convention) of the train form.
         synchronized: BatchNorm statistics over all replicas under `tf.distribute`.
+        time_as_rows: for `axis="time"`, run the convolutions on the transposed (F, T) layout,
+            as 1 x k rows, and transpose back. Outputs are identical; XNNPACK's depthwise
+            kernels are about twice as fast along rows as along columns (their k input rows
+            are far apart in memory), which outweighs the two transposes. Weights keep their
+            (k, 1) shape.
 
     Example:
     >>> mixer = MultiScaleDepthwiseMixer((21, 11, 3), axis="time", name="s2_res0_a")
@@ -103,6 +108,7 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
         epsilon: float = BN_EPSILON,
         momentum: float = BN_MOMENTUM,
         synchronized: bool = False,
+        time_as_rows: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -122,6 +128,7 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
         self.epsilon = epsilon
         self.momentum = momentum
         self.synchronized = synchronized
+        self.time_as_rows = time_as_rows
 
         if deploy:
             self.merged = keras.layers.DepthwiseConv2D(
@@ -163,16 +170,28 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
                 bn.build(input_shape)
 
     def call(self, inputs, training=None):
+        rows = self.time_as_rows and self.axis == "time"
+        x = keras.ops.transpose(inputs, (0, 2, 1, 3)) if rows else inputs
         if self.deploy:
-            outputs = self.merged(inputs)
+            outputs = self._depthwise(self.merged, x, rows)
         else:
             outputs = None
             for conv, bn in zip(self.branch_convs, self.branch_bns):
-                branch = bn(conv(inputs), training=training)
+                branch = bn(self._depthwise(conv, x, rows), training=training)
                 outputs = branch if outputs is None else outputs + branch
+        if rows:
+            outputs = keras.ops.transpose(outputs, (0, 2, 1, 3))
         if self.use_identity and not self.fold_identity:
             outputs = outputs + inputs
         return outputs
+
+    @staticmethod
+    def _depthwise(conv, x, as_rows: bool):
+        """`conv` applied to x, or with its (k, 1) kernel as a (1, k) row on transposed x."""
+        if not as_rows:
+            return conv(x)
+        y = keras.ops.depthwise_conv(x, keras.ops.transpose(conv.kernel, (1, 0, 2, 3)), 1, "same")
+        return y + conv.bias if conv.use_bias else y
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -234,6 +253,7 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
                 "epsilon": self.epsilon,
                 "momentum": self.momentum,
                 "synchronized": self.synchronized,
+                "time_as_rows": self.time_as_rows,
             }
         )
         return config

@@ -59,6 +59,8 @@ class AudioRepInceptionNeXt(keras.Model):
         sync_batchnorm: compute BatchNorm statistics over all replicas when training under a
             `tf.distribute` strategy (TensorFlow backend), so multi-device training matches
             single-device training.
+        time_as_rows: run the time-axis depthwise convolutions on the transposed layout (see
+            `MultiScaleDepthwiseMixer`): same outputs, faster under XNNPACK; TFLite export sets it.
         name: model name.
 
     Example:
@@ -85,6 +87,7 @@ class AudioRepInceptionNeXt(keras.Model):
         fold_identity: bool = False,
         freeze_batchnorm: bool = False,
         sync_batchnorm: bool = False,
+        time_as_rows: bool = False,
         name: str = "audio_rep_inception_next",
         **kwargs,
     ):
@@ -130,6 +133,7 @@ class AudioRepInceptionNeXt(keras.Model):
                 deploy=deploy,
                 fold_identity=fold_identity,
                 synchronized=sync_batchnorm,
+                time_as_rows=time_as_rows,
                 name=layer_name,
             )(x)
 
@@ -193,6 +197,7 @@ class AudioRepInceptionNeXt(keras.Model):
         self.fold_batchnorm = fold_batchnorm
         self.fold_identity = fold_identity
         self.sync_batchnorm = sync_batchnorm
+        self.time_as_rows = time_as_rows
         self.freeze_batchnorm = freeze_batchnorm
         if freeze_batchnorm:
             for layer in self._flatten_layers():
@@ -244,8 +249,20 @@ class AudioRepInceptionNeXt(keras.Model):
             "fold_identity": self.fold_identity,
             "freeze_batchnorm": self.freeze_batchnorm,
             "sync_batchnorm": self.sync_batchnorm,
+            "time_as_rows": self.time_as_rows,
             "name": self.name,
         }
+
+    def with_options(self, **overrides) -> "AudioRepInceptionNeXt":
+        """A copy with other constructor options that keep the weights' shapes (e.g.
+        `time_as_rows`, `sync_batchnorm`), carrying this model's weights.
+
+        Example:
+        >>> fast = model.with_options(time_as_rows=True)
+        """
+        clone = type(self).from_config({**self.get_config(), **overrides})
+        clone.set_weights(self.get_weights())
+        return clone
 
     @classmethod
     def from_config(cls, config):

@@ -52,3 +52,22 @@ def test_config_round_trip_and_validation():
         MultiScaleDepthwiseMixer((3,), axis="diagonal")
     with pytest.raises(ValueError, match="fold_identity"):
         MultiScaleDepthwiseMixer((3,), fold_identity=True)
+
+
+@pytest.mark.parametrize("deploy", [False, True])
+def test_time_as_rows_gives_the_same_outputs_and_weights(deploy):
+    """The transposed-layout time mixer (what TFLite export uses) is the same function."""
+    import keras_airn as ka
+
+    model = randomize_batchnorm(ka.create_model("b0", num_classes=4, stem_width=8, stage_widths=(8, 16, 16, 16),
+                                                depths=(1, 1, 1, 1), expansion=2))
+    model = ka.reparameterize(model) if deploy else model
+    rows = model.with_options(time_as_rows=True)
+    assert rows.get_layer("s2_res0_a").time_as_rows and not model.get_layer("s2_res0_a").time_as_rows
+    x = np.random.default_rng(2).normal(-4, 2, size=(2, 96, 128, 1)).astype(np.float32)
+    assert max_relative_error(rows(x, training=False), model(x, training=False)) < 1e-5
+    if not deploy:  # batch statistics too: BatchNorm reduces over the same axes in either layout
+        as_rows, plain = rows.get_layer("s2_res0_a"), model.get_layer("s2_res0_a")
+        h = np.random.default_rng(3).normal(size=(2, 24, 32, 8)).astype(np.float32)
+        assert max_relative_error(as_rows(h, training=True), plain(h, training=True)) < 1e-5
+    assert [w.shape for w in rows.weights] == [w.shape for w in model.weights]
