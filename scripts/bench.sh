@@ -2,7 +2,9 @@
 # `make bench`: builds B0 and B1 (random weights and BatchNorm statistics: speed does not depend on
 # them), exports train- and deploy-form fp32 TFLite, deploy int8 TFLite (calibrated on noise:
 # for speed only) and deploy ONNX, benchmarks each set single-threaded in one interleaved run,
-# and writes docs/benchmarks.md with the tables and plots.
+# and writes docs/benchmarks.md with the tables and plots. TFLite exports use the transposed
+# time-axis layout (convert.tflite --time_as_rows, the default); one deploy fp32 export without
+# it (rows "<name>_columns/...") measures what that layout gains.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -28,9 +30,12 @@ PY
 for n in b0 b1; do
   "$PY" -m convert.tflite --model "$OUT/${n}_deploy.keras" --out_dir "$OUT/$n" --precisions fp32,int8 --random_calibration
   "$PY" -m convert.tflite --model "$OUT/${n}_train.keras" --keep_train_form --out_dir "$OUT/${n}_train" --precisions fp32
+  # The same deploy fp32 export without the transposed time-axis layout, for the A/B ratio.
+  "$PY" -m convert.tflite --model "$OUT/${n}_deploy.keras" --notime_as_rows --out_dir "$OUT/${n}_columns" --precisions fp32
   "$PY" -m convert.onnx --model "$OUT/${n}_deploy.keras" --out_dir "$OUT/$n"
   "$PY" -m edge.benchmark --out_dir "$OUT/results_$n" --rounds 40 --warmup 5 --artifacts \
-"$OUT/$n/airn_${n}_deploy_spectrogram_fp32.tflite,$OUT/${n}_train/airn_${n}_train_spectrogram_fp32.tflite,\
+"$OUT/$n/airn_${n}_deploy_spectrogram_fp32.tflite,$OUT/${n}_columns/airn_${n}_deploy_spectrogram_fp32.tflite,\
+$OUT/${n}_train/airn_${n}_train_spectrogram_fp32.tflite,\
 $OUT/$n/airn_${n}_deploy_spectrogram_int8.tflite,$OUT/$n/airn_${n}_deploy_spectrogram.onnx,\
 $OUT/${n}_deploy.keras,$OUT/${n}_train.keras"
   cp "$OUT/results_$n/latency.png" "docs/benchmarks_$n.png"
