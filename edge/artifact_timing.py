@@ -94,8 +94,7 @@ def load_runner(path: str, threads: int) -> Runner:
     if macs is None and path.endswith((".tflite", ".onnx")):
         # After the timed load: profiling builds a Keras model, which must not count as init.
         input_shape = x.shape if path.endswith(".tflite") else feed[source.name].shape
-        if len(input_shape) == 4:
-            runner.params, runner.macs = profile_source(path, input_shape[1], input_shape[2])
+        runner.params, runner.macs = profile_artifact(path, input_shape)
     return runner
 
 
@@ -133,6 +132,13 @@ def profile_source(path: str, frames: int, bins: int):
         model = load_model_for_export(source, keep_train_form=train_form)
         _PROFILES[key] = ka.profile(model, (frames, bins))
     return _PROFILES[key]
+
+
+def profile_artifact(path: str, input_shape) -> tuple:
+    """(params, MACs) of a spectrogram-input (rank-4) artifact from its source model, else (None, None)."""
+    if len(input_shape) != 4:
+        return None, None
+    return profile_source(path, int(input_shape[1]), int(input_shape[2]))
 
 
 def summarize(runner: Runner, first: float, latencies: np.ndarray) -> dict:

@@ -153,10 +153,9 @@ def collect_rows(log_dir: str, artifacts: list[str] | None = None) -> list[dict]
 
 
 def _profile(path: str):
-    """(params, MACs) of a spectrogram-input artifact from its source model; (None, None) otherwise."""
+    """(params, MACs) of a local artifact, read with its input shape."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from edge.artifact_timing import profile_source
+    from edge.artifact_timing import profile_artifact
 
-    shape = Interpreter(model_path=path).get_input_details()[0]["shape"]
-    return profile_source(path, int(shape[1]), int(shape[2])) if len(shape) == 4 else (None, None)
+    return profile_artifact(path, Interpreter(model_path=path).get_input_details()[0]["shape"])
