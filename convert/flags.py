@@ -6,52 +6,103 @@ import os
 
 from absl import app, flags
 
-MODEL = flags.DEFINE_string("model", None, "A .keras (train or deploy form) or official .pyth file.")
-OUT_DIR = flags.DEFINE_string("out_dir", None, "Output directory (artifacts, labels.txt, report.json).")
+MODEL = flags.DEFINE_string("model", None, "A .keras (train or deploy form, or a saved AudioClassifier), a "
+                            "preset/run folder, or an official .pyth file.")
+OUT_DIR = flags.DEFINE_string("out_dir", None, "Output directory (artifacts, labels.json, front_end.json, report).")
 KEEP_TRAIN = flags.DEFINE_bool("keep_train_form", False, "Export the train form as it is (for comparison).")
-DATA_DIR = flags.DEFINE_string("data_dir", None, "Audio directory (VGG-Sound layout) for calibration/parity.")
-CSV = flags.DEFINE_string("csv", None, "vggsound.csv of --data_dir: parity and agreement on its --eval_split.")
-EVAL_SPLIT = flags.DEFINE_string("eval_split", "test", "Split of --csv that parity and agreement are measured on.")
+DATASET = flags.DEFINE_enum("dataset", "vggsound", ["vggsound", "folder", "csv"],
+                            "Layout of the clips for calibration/parity: vggsound (--data_dir + --csv), "
+                            "folder (--data_dir/<label>/...), csv (--csv with path,label[,split]).")
+DATA_DIR = flags.DEFINE_string("data_dir", None, "Audio directory (vggsound or folder layout).")
+CSV = flags.DEFINE_string("csv", None, "vggsound.csv of --data_dir, or a path,label[,split] CSV.")
+EVAL_SPLIT = flags.DEFINE_string("eval_split", "test", "Split that parity and agreement are measured on.")
 NUM_EVAL = flags.DEFINE_integer("num_eval", 500, "At most this many --eval_split clips (one crop each).")
+TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "folder/csv without splits: held-out share per class.")
+SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "folder/csv without splits: seed of the split.")
 LABELS = flags.DEFINE_string("labels", None, "labels.json (default: beside --model).")
 FRONT_END_FILE = flags.DEFINE_string("front_end", None,
                                      "front_end.json (default: beside --model, else VGG-Sound settings).")
 
 
-def resolve():
-    """(front_end, label names or None, held-out examples or None) from the flags.
-
-    Training runs write `front_end.json` and `labels.json` beside their models; they are used
-    when the flags do not name other files.
-    """
+def load_classifier():
+    """The `AudioClassifier` of --model, with --front_end and --labels applied."""
     from keras_airn.features import FrontEnd
-    from train.datasets import load_label_map, read_vggsound
+    from keras_airn.labels import load_labels
+    from keras_airn.task import AudioClassifier
 
     if not MODEL.value or not OUT_DIR.value:
         raise app.UsageError("--model and --out_dir are required.")
-    front_end = FrontEnd.beside_model(MODEL.value, FRONT_END_FILE.value)
-    beside = os.path.dirname(os.path.abspath(MODEL.value))
-    labels_path = LABELS.value or os.path.join(beside, "labels.json")
-    label_names = load_label_map(labels_path) if os.path.isfile(labels_path) else None
-    examples = None
-    if DATA_DIR.value and CSV.value:
-        split, _ = read_vggsound(CSV.value, DATA_DIR.value, EVAL_SPLIT.value, label_names)
-        label_names = label_names or split.label_names
-        examples = split.examples
-    return front_end, label_names, examples
+    front_end = FrontEnd.load(FRONT_END_FILE.value) if FRONT_END_FILE.value else None
+    classifier = AudioClassifier.from_preset(MODEL.value, front_end=front_end)
+    if LABELS.value:
+        classifier = AudioClassifier(classifier.network, classifier.front_end,
+                                     load_labels(LABELS.value, classifier.num_classes))
+    return classifier
+
+
+def read_split(name: str, label_names, csv_path: str | None = None, data_dir: str | None = None):
+    """The examples of split `name` from the --dataset flags (or the given CSV/folder), or None
+    where no data is given or `name` is empty."""
+    from keras_airn import datasets
+
+    csv_path, data_dir = csv_path or CSV.value, data_dir or DATA_DIR.value
+    if not name:
+        return None
+    if DATASET.value == "vggsound":
+        if not (csv_path and data_dir):
+            return None
+        split, _ = datasets.read_vggsound(csv_path, data_dir, name, label_names)
+        return split.examples
+    if DATASET.value == "folder" and not data_dir or DATASET.value == "csv" and not csv_path:
+        return None
+    reader = datasets.read_folder if DATASET.value == "folder" else datasets.read_csv
+    splits = reader(data_dir if DATASET.value == "folder" else csv_path, test_fraction=TEST_FRACTION.value,
+                    seed=SPLIT_SEED.value, label_names=label_names)
+    if name not in splits:
+        raise app.UsageError(f"The data has no {name!r} split (it has {sorted(splits)}).")
+    return splits[name].examples
+
+
+def resolve():
+    """(classifier, held-out examples or None) from the flags.
+
+    A model saved without label names takes them from the data (sorted, as training does).
+    """
+    from keras_airn.task import AudioClassifier
+
+    classifier = load_classifier()
+    if not classifier.has_label_names:
+        names = _label_names_of_data()
+        if names is not None:
+            classifier = AudioClassifier(classifier.network, classifier.front_end, names)
+    return classifier, read_split(EVAL_SPLIT.value, classifier.labels if classifier.has_label_names else None)
+
+
+def _label_names_of_data():
+    """The sorted label names of the --dataset data, or None where none is given."""
+    from keras_airn import datasets
+
+    if DATASET.value == "vggsound" and CSV.value and DATA_DIR.value:
+        split, _ = datasets.read_vggsound(CSV.value, DATA_DIR.value, EVAL_SPLIT.value)
+        return split.label_names
+    if DATASET.value == "folder" and DATA_DIR.value or DATASET.value == "csv" and CSV.value:
+        reader = datasets.read_folder if DATASET.value == "folder" else datasets.read_csv
+        splits = reader(DATA_DIR.value if DATASET.value == "folder" else CSV.value,
+                        test_fraction=TEST_FRACTION.value, seed=SPLIT_SEED.value)
+        return splits["train"].label_names
+    return None
 
 
 def resolve_calibration(label_names, split_name: str, csv_path: str | None, data_dir: str | None):
-    """Calibration clips: `split_name` of `csv_path` (default --csv) under `data_dir` (default --data_dir).
+    """Calibration clips: `split_name` of `csv_path` (default --csv) / `data_dir` (default --data_dir).
 
-    Returns None where no CSV is given or `split_name` is empty.
+    Returns None where no data is given or `split_name` is empty.
     """
-    from train.datasets import read_vggsound
-
-    csv_path, data_dir = csv_path or CSV.value, data_dir or DATA_DIR.value
-    if not (csv_path and data_dir and split_name):
-        return None
-    if (csv_path, split_name) == (CSV.value, EVAL_SPLIT.value):
+    if split_name and (csv_path or CSV.value, split_name) == (CSV.value, EVAL_SPLIT.value) and not data_dir:
         raise app.UsageError(f"--calibration_split {split_name!r} is the split agreement is measured on.")
-    split, _ = read_vggsound(csv_path, data_dir, split_name, label_names)
-    return split.examples
+    return read_split(split_name, label_names, csv_path, data_dir)
+
+
+def out_dir_ready() -> str:
+    os.makedirs(OUT_DIR.value, exist_ok=True)
+    return OUT_DIR.value

@@ -121,15 +121,15 @@ _PROFILES: dict = {}
 def profile_source(path: str, frames: int, bins: int):
     """(params, MACs) of the form an artifact holds, from its source model ((None, None) if unknown)."""
     source = source_model(path)
-    if source is None or not os.path.isfile(source):
+    if source is None or not os.path.exists(source):
         return None, None
     train_form = "_train_" in os.path.basename(path)
     key = (source, train_form, frames, bins)
     if key not in _PROFILES:
         import keras_airn as ka
-        from convert.common import load_model_for_export
+        from keras_airn.export.common import model_for_export
 
-        model = load_model_for_export(source, keep_train_form=train_form)
+        model = model_for_export(source, keep_train_form=train_form)
         _PROFILES[key] = ka.profile(model, (frames, bins))
     return _PROFILES[key]
 

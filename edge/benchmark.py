@@ -31,7 +31,7 @@ GPU = flags.DEFINE_bool("gpu", False, "Also time .keras artifacts at batch 32 on
 def main(argv):
     del argv
     from edge.artifact_timing import benchmark, gpu_throughput, write_results
-    from edge.timing import machine_description
+    from keras_airn.machine import machine_description
 
     if not ARTIFACTS.value or not OUT_DIR.value:
         raise app.UsageError("--artifacts and --out_dir are required.")

@@ -1,6 +1,8 @@
 """Classify audio files with a .tflite (spectrogram or waveform input) or .keras model.
 
-Files longer than the model's clip are scanned in windows (`--hop_seconds` apart, the last one
+A thin shell over `keras_airn.runtime.Classifier`. Audio of any format, rate and channel count
+is read as training reads it (`--resample=false` rejects files at another rate). Files longer
+than the model's clip are scanned in windows (`--hop_seconds` apart, the last one
 aligned to the end), giving labels over time and an overall result (mean of window scores).
 
 Usage:
@@ -22,28 +24,28 @@ MODEL = flags.DEFINE_string("model", None, "A .tflite or .keras model.")
 AUDIO = flags.DEFINE_list("audio", None, "Audio files (WAV, FLAC, OGG, MP3).")
 TOP_K = flags.DEFINE_integer("top_k", 3, "Labels to show per window.")
 HOP = flags.DEFINE_float("hop_seconds", None, "Window hop for long files (default: half a clip).")
-LABELS = flags.DEFINE_string("labels", None, "labels.txt / labels.json (default: beside the model).")
+LABELS = flags.DEFINE_string("labels", None, "labels.json / labels.txt (default: beside the model).")
+RESAMPLE = flags.DEFINE_bool("resample", True, "Resample files at another rate (False: reject them).")
 FRONT_END = flags.DEFINE_string("front_end", None, "front_end.json (default: beside the model, else VGG-Sound).")
 JSON_OUT = flags.DEFINE_bool("json", False, "Print JSON instead of a table.")
 
 
 def main(argv):
     del argv
-    from edge.classifier import Classifier, load_labels
     from keras_airn.features import FrontEnd
+    from keras_airn.runtime import Classifier, labels_beside, top_labels
 
     if not MODEL.value or not AUDIO.value:
         raise app.UsageError("--model and --audio are required.")
     classifier = Classifier(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
+    labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     results = {}
-    labels = None
     for path in AUDIO.value:
-        windows = classifier.classify_file(path, HOP.value)
-        labels = labels or load_labels(LABELS.value, MODEL.value, len(windows[0].scores))
+        windows = classifier.classify_file(path, HOP.value, RESAMPLE.value)
         overall = np.mean([w.scores for w in windows], axis=0)
 
         def top(scores):
-            return [(labels[i], float(scores[i])) for i in np.argsort(scores)[::-1][: TOP_K.value]]
+            return top_labels(scores, labels, TOP_K.value)
 
         results[path] = {"overall": top(overall),
                          "windows": [{"start": w.start_seconds, "end": w.end_seconds, "top": top(w.scores)}

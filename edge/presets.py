@@ -30,7 +30,8 @@ def main(argv):
     import numpy as np
 
     import keras_airn as ka
-    from edge.timing import machine_description, median_ratio, time_interleaved
+    from edge.timing import median_ratio, time_interleaved
+    from keras_airn.machine import machine_description
 
     shape = (FRAMES.value, 128)
     x = tf.constant(np.random.default_rng(0).normal(-4, 2, (1, *shape, 1)).astype(np.float32))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from typing import Callable, Mapping
 
@@ -42,16 +40,3 @@ def time_interleaved(
 def median_ratio(numerator: np.ndarray, denominator: np.ndarray) -> float:
     """Median of per-round ratios numerator / denominator."""
     return float(np.median(np.asarray(numerator) / np.asarray(denominator)))
-
-
-def machine_description() -> str:
-    """One line naming the CPU model, cores and Python/TensorFlow versions."""
-    import tensorflow as tf
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(l.split(":", 1)[1].strip() for l in handle if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, TensorFlow {tf.__version__}"

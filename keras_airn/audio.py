@@ -1,8 +1,13 @@
-"""Audio decoding: WAV through `tf.audio.decode_wav`, FLAC/OGG/MP3 through soundfile.
+"""Reading audio as the release does: any format soundfile reads, any rate, any channel count.
 
-Files at another sample rate than the front-end's are rejected with the path and both rates,
-never resampled silently: the release resamples with librosa (soxr), and a different resampler
-would change the features. Convert such files first (e.g. `sox in.flac -r 16000 out.flac`).
+Every file is decoded by soundfile (WAV of any bit depth, FLAC, OGG, MP3), mixed to mono by
+the mean of its channels, and resampled to the front-end's rate with soxr at "soxr_hq" quality:
+this is what the release's `librosa.load(path, sr=sample_rate, mono=True)` does (librosa's
+default `res_type` is `soxr_hq`). A file already at the front-end's rate is not resampled.
+`resample=False` is the strict mode: such files are rejected, naming the path and both rates.
+
+The same function reads audio for training (inside `tf.data`, through `decode_audio`),
+conversion and classification, so whatever passes the check at start is what is read later.
 """
 
 from __future__ import annotations
@@ -13,16 +18,16 @@ from typing import Iterable
 
 import numpy as np
 import soundfile
+import soxr
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-WAV_EXTENSIONS = (".wav",)
-SOUNDFILE_EXTENSIONS = (".flac", ".ogg", ".mp3")
-AUDIO_EXTENSIONS = WAV_EXTENSIONS + SOUNDFILE_EXTENSIONS
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+RESAMPLE_QUALITY = "soxr_hq"  # librosa.load's default res_type
 
 
 class AudioError(ValueError):
-    """An audio file is missing, unreadable, empty, or at the wrong sample rate."""
+    """An audio file is missing, unreadable, empty, non-finite, or at a rate not accepted."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,45 +57,81 @@ def audio_info(path: str) -> AudioInfo:
     return AudioInfo(path, int(info.frames), int(info.samplerate), int(info.channels))
 
 
-def check_audio(path: str, sample_rate: int) -> AudioInfo:
-    """`audio_info` plus the sample-rate check."""
+def check_audio(path: str, sample_rate: int, resample: bool = True) -> AudioInfo:
+    """`audio_info`, and in strict mode (`resample=False`) the sample-rate check."""
     info = audio_info(path)
-    if info.sample_rate != sample_rate:
+    if not resample and info.sample_rate != sample_rate:
         raise AudioError(
             f"{path}: sample rate {info.sample_rate} Hz, expected {sample_rate} Hz "
-            f"(resample it first, e.g. `sox in -r {sample_rate} out`)."
+            f"(allow resampling, or convert it first, e.g. `sox in -r {sample_rate} out`)."
         )
     return info
 
 
-def read_audio(path: str, sample_rate: int) -> np.ndarray:
-    """Reads a whole file as mono float32 in [-1, 1].
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(samples, channels) -> (samples,), the mean of the channels (librosa's `to_mono`)."""
+    return samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Resamples mono float32 audio with soxr "soxr_hq", to librosa's length ceil(n * ratio).
 
     Args:
-        path: WAV, FLAC, OGG or MP3 file.
-        sample_rate: the rate the file must have.
+        samples: float32 (samples,).
+        source_rate: the file's rate.
+        target_rate: the front-end's rate.
 
     Returns:
-        float32 array (samples,); channels are averaged.
+        float32 (ceil(samples * target_rate / source_rate),).
     """
-    check_audio(path, sample_rate)
+    if source_rate == target_rate:
+        return samples
+    resampled = soxr.resample(samples, source_rate, target_rate, quality=RESAMPLE_QUALITY)
+    length = int(np.ceil(samples.shape[0] * target_rate / source_rate))
+    if resampled.shape[0] < length:  # soxr can be a sample short; librosa pads with zeros
+        resampled = np.pad(resampled, (0, length - resampled.shape[0]))
+    return resampled[:length].astype(np.float32, copy=False)
+
+
+def read_audio(path: str, sample_rate: int, resample_audio: bool = True) -> np.ndarray:
+    """Reads a whole file as mono float32 at `sample_rate`.
+
+    Args:
+        path: WAV (any bit depth), FLAC, OGG or MP3 file.
+        sample_rate: the front-end's rate.
+        resample_audio: resample files at another rate (False: reject them).
+
+    Returns:
+        float32 array (samples,).
+
+    Raises:
+        AudioError: naming the path: missing, unreadable, empty, NaN/Inf samples, or (strict
+            mode) another rate.
+
+    Example:
+    >>> waveform = read_audio("dog_bark_44k_stereo.flac", 16000)
+    """
+    info = check_audio(path, sample_rate, resample_audio)
     try:
         samples, _ = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{path}: corrupt audio data ({error}).") from error
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: empty audio (0 samples).")
-    return samples.mean(axis=1).astype(np.float32)
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{path}: audio contains NaN or infinite samples.")
+    return resample(to_mono(samples), info.sample_rate, sample_rate)
 
 
 def verify_audio_files(
-    paths: Iterable[str], sample_rate: int, desc: str = "checking audio"
+    paths: Iterable[str], sample_rate: int, resample_audio: bool = True, desc: str = "checking audio"
 ) -> tuple[list[str], dict[str, str]]:
     """Checks every file's header before a long job starts.
 
     Args:
         paths: audio files.
-        sample_rate: required rate.
+        sample_rate: the front-end's rate.
+        resample_audio: False rejects files at another rate.
         desc: progress-bar label.
 
     Returns:
@@ -99,7 +140,7 @@ def verify_audio_files(
     good, bad = [], {}
     for path in tqdm(list(paths), desc=desc, unit="file", leave=False):
         try:
-            check_audio(path, sample_rate)
+            check_audio(path, sample_rate, resample_audio)
             good.append(path)
         except AudioError as error:
             bad[path] = str(error)
@@ -107,35 +148,29 @@ def verify_audio_files(
 
 
 def decode_audio(path, sample_rate: int):
-    """Decodes one file inside a TensorFlow graph (e.g. a `tf.data` map).
-
-    WAV is decoded by `tf.audio.decode_wav`, other types by soundfile through
-    `tf.numpy_function`. The sample rate is asserted, with the path in the message.
+    """`read_audio` inside a TensorFlow graph (e.g. a `tf.data` map), resampling as needed.
 
     Args:
         path: scalar string tensor.
-        sample_rate: required rate.
+        sample_rate: the front-end's rate.
 
     Returns:
         float32 tensor (samples,), mono.
     """
-    path = tf.convert_to_tensor(path, tf.string)
 
-    def from_wav():
-        audio, rate = tf.audio.decode_wav(tf.io.read_file(path))
-        check = tf.debugging.Assert(
-            tf.equal(rate, sample_rate),
-            [path, "has sample rate", rate, "expected", sample_rate],
-        )
-        with tf.control_dependencies([check]):
-            return tf.reduce_mean(audio, axis=1)
+    def read(p):  # bytes in a graph, a 0-d bytes array when run eagerly
+        return read_audio(np.asarray(p).item().decode(), sample_rate)
 
-    def from_soundfile():
-        def read(p):  # bytes in a graph, a 0-d bytes array when run eagerly
-            return read_audio(np.asarray(p).item().decode(), sample_rate)
+    audio = tf.numpy_function(read, [tf.convert_to_tensor(path, tf.string)], tf.float32, stateful=False)
+    return tf.ensure_shape(audio, [None])
 
-        audio = tf.numpy_function(read, [path], tf.float32, stateful=False)
-        return tf.ensure_shape(audio, [None])
 
-    is_wav = tf.strings.regex_full_match(tf.strings.lower(path), r".*\.wav")
-    return tf.cond(is_wav, from_wav, from_soundfile)
+def load_waveform(path, start, stop, sample_rate: int):
+    """Decodes a file, or its [start, stop) segment in samples at `sample_rate` (stop < 0: to end).
+
+    Returns:
+        float32 tensor (samples,).
+    """
+    audio = decode_audio(path, sample_rate)
+    stop = tf.where(stop < 0, tf.cast(tf.shape(audio)[0], tf.int64), tf.cast(stop, tf.int64))
+    return audio[tf.cast(start, tf.int64):stop]

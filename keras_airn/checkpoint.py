@@ -1,4 +1,4 @@
-"""Import and export of the official PyTorch checkpoints (`.pyth`, SPEC.md section 4).
+"""Import and export of the official PyTorch checkpoints (`.pyth`, docs/reference.md section 4).
 
 One table, `official_tensor_map`, maps each official state-dict key to a Keras variable and its
 layout; loading and saving both use it. Needs the `torch` extra.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 from collections import defaultdict
 
 import numpy as np
 
+from keras_airn import files
 from keras_airn.deploy import reparameterize
 from keras_airn.layers import MultiScaleDepthwiseMixer
 from keras_airn.model import STAGE_NUMBERS, AudioRepInceptionNeXt
@@ -348,12 +348,4 @@ def save_official_checkpoint(model: AudioRepInceptionNeXt, path: str) -> None:
             centre = (weight.shape[2] // 2, weight.shape[3] // 2)
             weight[:, 0, centre[0], centre[1]] -= 1.0
             state[f"{key[0]}.{key[1]}_reparam.weight"] = weight
-    directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as handle:
-        temporary = handle.name
-    try:
-        torch.save({"model_state": state}, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    files.write_atomically(path, lambda target: torch.save({"model_state": state}, target))

@@ -1,8 +1,6 @@
-"""Re-parameterisation: train form -> deploy form with merged weights (SPEC.md section 3)."""
+"""Re-parameterisation: train form -> deploy form with merged weights (docs/reference.md, section 3)."""
 
 from __future__ import annotations
-
-import os
 
 import keras
 
@@ -78,46 +76,3 @@ def reparameterize(
     deploy_model = AudioRepInceptionNeXt.from_config(config)
     transfer_weights(model, deploy_model)
     return deploy_model
-
-
-def load_model(path: str) -> AudioRepInceptionNeXt:
-    """Loads a model in the form it was stored in (no re-parameterisation).
-
-    Args:
-        path: a `.keras` file (any form) or an official `.pyth` checkpoint (needs torch).
-
-    Returns:
-        The `AudioRepInceptionNeXt`, uncompiled.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No model file at {path!r}.")
-    extension = os.path.splitext(path)[1].lower()
-    if extension in (".pyth", ".pth", ".pt"):
-        from keras_airn.checkpoint import load_official_checkpoint
-
-        return load_official_checkpoint(path)
-    if extension != ".keras":
-        raise ValueError(f"{path!r}: expected a .keras file or an official .pyth checkpoint.")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises several types for a bad archive.
-        raise ValueError(f"{path!r} is not a readable .keras model: {error}") from error
-    if not isinstance(model, AudioRepInceptionNeXt):
-        raise ValueError(f"{path!r} holds a {type(model).__name__}, not an AudioRepInceptionNeXt.")
-    return model
-
-
-def load_deploy(path: str, fold_identity: bool = True) -> AudioRepInceptionNeXt:
-    """Loads a model for inference, re-parameterising it if it is in train form.
-
-    Args:
-        path: a `.keras` file (deploy or train form) or an official `.pyth` checkpoint.
-        fold_identity: passed to `reparameterize` when a train form is merged on load.
-
-    Returns:
-        A deploy-form `AudioRepInceptionNeXt`.
-    """
-    model = load_model(path)
-    if model.deploy:
-        return model
-    return reparameterize(model, fold_identity=fold_identity)

@@ -1,4 +1,4 @@
-"""The log-mel front-end of the release, in TensorFlow ops (SPEC.md section 1).
+"""The log-mel front-end of the release, in TensorFlow ops (docs/reference.md, section 1).
 
 `log_mel_spectrogram` reproduces librosa's `stft(center=True, pad_mode="constant")` magnitude,
 an HTK mel filterbank without normalisation, and `log(mel + 1e-6)`. `FrontEnd` holds a dataset's
@@ -8,12 +8,15 @@ clip settings, and the crop helpers implement the release's training and evaluat
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 LOG_OFFSET = 1e-6
+FRONT_END_FILE = "front_end.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,21 +66,34 @@ class FrontEnd:
     def from_config(cls, config: dict) -> "FrontEnd":
         return cls(**{k: v for k, v in config.items() if k != "num_frames"})
 
-    @classmethod
-    def beside_model(cls, model_path: str, path: str | None = None) -> "FrontEnd":
-        """The settings in `path`, else in `front_end.json` beside the model (as training writes
-        it), else VGG-Sound's."""
-        import json
-        import os
+    def save(self, directory: str) -> str:
+        """Writes `front_end.json` into `directory` atomically; returns its path."""
+        from keras_airn import files
 
-        path = path or os.path.join(os.path.dirname(os.path.abspath(model_path)), "front_end.json")
-        if os.path.isfile(path):
+        path = os.path.join(directory, FRONT_END_FILE)
+        files.write_json(path, self.to_config())
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> "FrontEnd":
+        """Reads a `front_end.json`."""
+        try:
             with open(path) as handle:
                 return cls.from_config(json.load(handle))
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(f"{path}: not a readable front-end file ({error}).") from error
+
+    @classmethod
+    def beside_model(cls, model_path: str, path: str | None = None) -> "FrontEnd":
+        """The settings in `path`, else in `front_end.json` beside the model (as training and
+        export write it), else VGG-Sound's."""
+        path = path or os.path.join(os.path.dirname(os.path.abspath(model_path)), FRONT_END_FILE)
+        if os.path.isfile(path):
+            return cls.load(path)
         return FRONT_ENDS["vggsound"]
 
 
-# The release's per-dataset settings (SPEC.md section 1).
+# The release's per-dataset settings (docs/reference.md, section 1).
 FRONT_ENDS = {
     "vggsound": FrontEnd(clip_seconds=5.119, window_ms=20, hop_ms=10, eval_views=2),
     "epic_sounds": FrontEnd(clip_seconds=2.08, window_ms=10, hop_ms=5, eval_views=5),

@@ -1,7 +1,7 @@
 """The AudioRepInceptionNeXt network as a Keras functional model.
 
 Layer names follow the official checkpoint keys ('.' -> '_', 'pathway0_' dropped), so that
-`s3.pathway0_res0.branch2.a_head_bn` is the layer `s3_res0_a_head_bn`. See SPEC.md section 2.
+`s3.pathway0_res0.branch2.a_head_bn` is the layer `s3_res0_a_head_bn`. See docs/reference.md, section 2.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ import os
 import pytest
 
 import keras_airn as ka
-from convert.onnx import export_onnx
-from convert.tflite import export
+from keras_airn.export.onnx import export_onnx
+from keras_airn.export.tflite import export
 from edge.artifact_timing import benchmark, write_results
 from keras_airn.features import FrontEnd
 

@@ -10,8 +10,8 @@ import pytest
 import soundfile
 
 import keras_airn as ka
-from convert.tflite import export
-from edge.classifier import Classifier, ClassifyError, load_labels
+from keras_airn.export.tflite import export
+from keras_airn.runtime import Classifier, ClassifyError, labels_beside
 from keras_airn.features import FrontEnd
 from tests.helpers import randomize_batchnorm
 
@@ -71,10 +71,11 @@ def test_errors_name_the_problem(models, tmp_path):
         classifier.classify_file(str(text))
     soundfile.write(str(tmp_path / "fast.wav"), np.zeros(4000, np.float32), 8000)
     with pytest.raises(ClassifyError, match="sample rate 8000 Hz, expected 16000 Hz"):
-        classifier.classify_file(str(tmp_path / "fast.wav"))
+        classifier.classify_file(str(tmp_path / "fast.wav"), resample_audio=False)
+    assert len(classifier.classify_file(str(tmp_path / "fast.wav"))) == 1  # resampled by default
     with pytest.raises(ClassifyError, match="does not match the front-end"):
         Classifier(models["spectrogram"], FrontEnd(clip_seconds=2.56))
     with pytest.raises(ClassifyError, match="expected a .tflite or .keras"):
         Classifier(str(text), FRONT_END)
     with pytest.raises(ClassifyError, match="4 labels; the model has 5"):
-        load_labels(str(models["root"] / "labels.json"), models["keras"], 5)
+        labels_beside(models["keras"], 5, str(models["root"] / "labels.json"))

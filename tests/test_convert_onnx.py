@@ -3,8 +3,8 @@
 import pytest
 
 import keras_airn as ka
-from convert.common import ConversionError
-from convert.onnx import export_onnx, run_onnx
+from keras_airn.export.common import ConversionError
+from keras_airn.export.onnx import export_onnx, run_onnx
 from keras_airn.features import FrontEnd
 from tests.helpers import max_relative_error, random_log_mel, randomize_batchnorm
 

@@ -10,11 +10,11 @@ import pytest
 import soundfile
 
 import keras_airn as ka
-from convert.tflite import ConversionError, export, run_tflite
-from convert.waveform import builtin_log_mel
+from keras_airn.export.tflite import ConversionError, export, run_tflite
+from keras_airn.export.waveform import builtin_log_mel
 from keras_airn.features import FrontEnd, log_mel_spectrogram
 from tests.helpers import randomize_batchnorm
-from train.datasets import read_vggsound
+from keras_airn.datasets import read_vggsound
 from train.demo_data import make_demo_set
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,7 +48,8 @@ def test_spectrogram_model_all_precisions(setup, tmp_path):
         assert 0.0 <= entry["top1_agreement"] <= 1.0 and "top1_accuracy" in entry
     # Tiny model: structure dominates the file, so only the order is checked here.
     assert artifacts["int8"]["bytes"] < artifacts["fp16"]["bytes"] < artifacts["fp32"]["bytes"]
-    assert (tmp_path / "labels.txt").read_text().split("\n")[:-1] == labels
+    assert ka.load_labels(str(tmp_path / "labels.json")) == labels
+    assert ka.FrontEnd.load(str(tmp_path / "front_end.json")) == FRONT_END
     assert json.load(open(tmp_path / "report.json"))["artifacts"].keys() == artifacts.keys()
     check_old_runtime_results(artifacts)
 
@@ -159,8 +160,8 @@ def test_mediapipe_audio_classifier_runs_the_waveform_model(tmp_path):
     from mediapipe.tasks.python.components.containers import audio_data
     from mediapipe.tasks.python.core import base_options
 
-    from convert.metadata import read_audio_classifier_metadata
-    from train.trainer import TrainConfig, fit
+    from keras_airn.export.metadata import read_audio_classifier_metadata
+    from keras_airn.training.trainer import TrainConfig, fit
 
     csv_path, audio_dir, labels = make_demo_set(str(tmp_path / "data"), clips_per_class=12, seconds=1.5,
                                                 seed=5, speech=False)
@@ -168,7 +169,7 @@ def test_mediapipe_audio_classifier_runs_the_waveform_model(tmp_path):
     test, _ = read_vggsound(csv_path, audio_dir, "test", labels)
     summary = fit(lambda: ka.create_model("b0", num_classes=len(labels), dropout=0.1, **TINY), train, None,
                   FRONT_END, TrainConfig(epochs=10, batch_size=16, learning_rate=0.05, lr_steps=(8,),
-                                         precise_bn_batches=4), str(tmp_path / "run"))
+                                         precise_bn_batches=4), str(tmp_path / "run")).summary
     report = export(summary["paths"]["deploy_model"], str(tmp_path / "out"), ["fp32"], waveform=True,
                     front_end=FRONT_END, examples=test.examples, label_names=labels)
     entry = report["artifacts"]["fp32"]

@@ -9,7 +9,7 @@ import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, keras_airn as ka
-from train.trainer import TrainConfig, compile_model
+from keras_airn.training.trainer import TrainConfig, compile_model
 
 def build():
     keras.utils.set_random_seed(0)

@@ -14,7 +14,7 @@ from keras_airn.features import (
     random_crop_start,
 )
 from tests.audio_fixtures import espeak_speech, white_noise
-from train.spec_augment import SpecAugmentConfig, spec_augment
+from keras_airn.training.spec_augment import SpecAugmentConfig, spec_augment
 
 
 def librosa_log_mel(waveform, window_ms, hop_ms, rate=16000):

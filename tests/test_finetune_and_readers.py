@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 import keras_airn as ka
-from train import datasets
+from keras_airn import datasets
 from train.demo_data import SYNTH_CLASSES, synth_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

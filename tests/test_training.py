@@ -9,9 +9,10 @@ import soundfile
 
 import keras_airn as ka
 from keras_airn.features import FrontEnd
-from train.datasets import DatasetError, check_examples, load_label_map, read_vggsound
+from keras_airn.datasets import DatasetError, check_examples, read_vggsound
+from keras_airn.labels import load_labels
 from train.demo_data import make_demo_set
-from train.trainer import TrainConfig, fit
+from keras_airn.training.trainer import TrainConfig, fit
 
 FRONT_END = FrontEnd(clip_seconds=1.28)  # 128 frames: small enough for CI
 TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
@@ -35,8 +36,9 @@ def test_training_beats_chance_and_deploy_model_agrees(tmp_path, demo_set):
     _, _, train, test = demo_set
     config = TrainConfig(epochs=14, batch_size=16, learning_rate=0.05, lr_steps=(10,),
                          precise_bn_batches=8, seed=0)
-    summary = fit(lambda: tiny_model(train.num_classes, dropout=0.2), train, test, FRONT_END, config,
+    result = fit(lambda: tiny_model(train.num_classes, dropout=0.2), train, test, FRONT_END, config,
                   str(tmp_path / "run"))
+    summary = result.summary
     chance = 1.0 / train.num_classes
     assert summary["metrics"]["top1"] >= max(0.5, 3 * chance), summary["metrics"]
     assert summary["metrics"]["examples"] == len(test.examples)
@@ -45,14 +47,14 @@ def test_training_beats_chance_and_deploy_model_agrees(tmp_path, demo_set):
     trained = keras.saving.load_model(summary["paths"]["train_model"])
     deploy = ka.load_deploy(summary["paths"]["deploy_model"])
     assert deploy.form == "folded_identity"
-    from train.pipeline import eval_dataset
+    from keras_airn.training.pipeline import eval_dataset
 
     features = np.concatenate([x.numpy() for x, _, _ in eval_dataset(test.examples, FRONT_END, batch_size=16)])
     train_logits = trained.predict(features, verbose=0)
     deploy_logits = deploy.predict(features, verbose=0)
     np.testing.assert_array_equal(train_logits.argmax(1), deploy_logits.argmax(1))
     assert np.abs(train_logits - deploy_logits).max() <= 1e-4 * np.abs(train_logits).max()
-    assert load_label_map(str(tmp_path / "run" / "labels.json")) == train.label_names
+    assert load_labels(str(tmp_path / "run" / "labels.json")) == train.label_names
     assert json.load(open(tmp_path / "run" / "front_end.json"))["num_frames"] == 128
 
 
@@ -61,11 +63,11 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, demo_set):
     config = TrainConfig(epochs=3, batch_size=16, learning_rate=0.05, lr_steps=(2,),
                          precise_bn_batches=0, seed=3)
     build = lambda: tiny_model(train.num_classes)  # noqa: E731
-    whole = fit(build, train, None, FRONT_END, config, str(tmp_path / "whole"))
+    whole = fit(build, train, None, FRONT_END, config, str(tmp_path / "whole")).summary
     fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"), stop_after_epoch=1)
     with pytest.raises(FileExistsError, match="--resume"):
         fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"))
-    parts = fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"), resume=True)
+    parts = fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"), resume=True).summary
     a = keras.saving.load_model(whole["paths"]["train_model"])
     b = keras.saving.load_model(parts["paths"]["train_model"])
     assert a.optimizer.iterations.numpy() == b.optimizer.iterations.numpy() == 3 * (len(train.examples) // 16)
@@ -103,8 +105,9 @@ def test_bad_dataset_input_is_reported(tmp_path, demo_set):
     soundfile.write(str(empty), np.zeros(0, np.float32), 16000)
     examples = train.examples[:2] + [type(train.examples[0])(str(p), 0) for p in (corrupt, wrong_rate, empty)]
     report = tmp_path / "bad.txt"
-    kept = check_examples(examples, 16000, "skip", str(report))
+    kept = check_examples(examples, 16000, "skip", str(report), resample_audio=False)
     assert kept == train.examples[:2]
+    assert check_examples(examples, 16000, "skip") == train.examples[:2] + examples[3:4]  # resampled
     text = report.read_text()
     assert "corrupt.wav: corrupt or unreadable" in text
     assert "rate.wav: sample rate 8000 Hz, expected 16000 Hz" in text

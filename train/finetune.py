@@ -1,15 +1,21 @@
-"""Fine-tune a pre-trained AudioRepInceptionNeXt on a downstream dataset (SPEC.md section 5).
+"""Fine-tune AudioRepInceptionNeXt on your own audio or a downstream dataset (or train from scratch).
 
-A fresh linear head on the pre-trained backbone; every BatchNorm frozen except the stem's;
-LR 0.001, x0.1 at epochs 20 and 25, 30 epochs; the dataset's own front-end settings.
+With --init: a fresh linear head on the pre-trained backbone, every BatchNorm frozen except the
+stem's, LR 0.001 x0.1 at epochs 20 and 25, 30 epochs (the release's recipe, docs/reference.md
+section 5). Without --init: the --model preset from random weights, with the pre-training recipe.
 
 Usage:
-  python -m train.finetune --dataset speechcommands --data_dir SC_V2 --init runs/b1/model_train.keras \
-      --out_dir runs/ks2
+  python -m train.finetune --dataset folder --data_dir my_sounds --init runs/demo --out_dir runs/mine
+  python -m train.finetune --dataset csv --csv my_sounds.csv --model b0 --clip_seconds 2 --out_dir runs/mine
+  python -m train.finetune --dataset speechcommands --data_dir SC_V2 --init runs/b1 --out_dir runs/ks2
   python -m train.finetune --dataset urbansound8k --data_dir UrbanSound8K --test_fold 1 \
       --init AudioRepInceptionNeXt_VGGSound.pyth --out_dir runs/us8k_f1
   python -m train.finetune --dataset epic_sounds --data_dir audio --train_csv train.csv \
       --test_csv val.csv --init ... --out_dir runs/epic
+
+`folder`: DIR/<label>/**/*.{wav,flac,ogg,mp3}, or DIR/{train,test,val}/<label>/...; `csv`: a
+header `path,label[,split]`. Without split folders or column, each class is split by
+--test_fraction and --seed; the split used is written to OUT_DIR/split.csv.
 """
 
 from __future__ import annotations
@@ -23,41 +29,38 @@ from absl import app, flags, logging  # noqa: E402
 
 from train import flags as train_flags  # noqa: E402
 
-DATASETS = ("speechcommands", "urbansound8k", "nsynth", "epic_sounds")
-DATASET = flags.DEFINE_enum("dataset", None, DATASETS, "Downstream dataset.")
-DATA_DIR = flags.DEFINE_string("data_dir", None, "Dataset root (EPIC-Sounds: the recordings' directory).")
-INIT = flags.DEFINE_string("init", None, "Pre-trained train-form .keras file or official .pyth checkpoint.")
+DATASETS = ("folder", "csv", "speechcommands", "urbansound8k", "nsynth", "epic_sounds")
+DATASET = flags.DEFINE_enum("dataset", None, DATASETS, "Dataset layout.")
+DATA_DIR = flags.DEFINE_string("data_dir", None, "Dataset root (folder layout; EPIC-Sounds: the recordings).")
+CSV = flags.DEFINE_string("csv", None, "--dataset csv: a path,label[,split] file (paths relative to it).")
+INIT = flags.DEFINE_string("init", None, "Pre-trained model: a run or preset folder, a .keras file or an "
+                           "official .pyth checkpoint. Without it, --model is trained from scratch.")
+MODEL = flags.DEFINE_enum("model", "b0", ["b0", "b1", "b1_2d"], "Preset to train from scratch (no --init).")
+FRONT_END = flags.DEFINE_string("front_end", None, "Front-end: a front_end.json or a release dataset name "
+                                "(default: the dataset's, else --init's, else vggsound).")
+TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "folder/csv without splits: held-out share per class.")
 TEST_FOLD = flags.DEFINE_integer("test_fold", 1, "UrbanSound8K held-out fold.")
 TRAIN_CSV = flags.DEFINE_string("train_csv", None, "EPIC-Sounds training annotations.")
 TEST_CSV = flags.DEFINE_string("test_csv", None, "EPIC-Sounds evaluation annotations.")
 
 
-def finetune_model(pretrained, num_classes: int, dropout: float):
-    """A copy of `pretrained` with a new head and every BatchNorm but the stem's frozen.
+def read_splits(dataset: str, sample_rate: int):
+    """(train Split, test Split or None) of --dataset."""
+    from keras_airn import datasets
 
-    Args:
-        pretrained: a train-form `AudioRepInceptionNeXt`.
-        num_classes: classes of the new head.
-        dropout: dropout before the head.
-
-    Returns:
-        The new model (uncompiled).
-    """
-    import keras_airn as ka
-    from keras_airn.deploy import transfer_weights
-
-    if not isinstance(pretrained, ka.AudioRepInceptionNeXt) or pretrained.deploy:
-        raise ValueError("Fine-tuning needs a train-form AudioRepInceptionNeXt (not a deploy model).")
-    config = {**pretrained.get_config(), "num_classes": num_classes, "dropout": dropout,
-              "num_frames": None, "freeze_batchnorm": True}
-    model = ka.AudioRepInceptionNeXt.from_config(config)
-    transfer_weights(pretrained, model, skip=("head_projection",))
-    return model
-
-
-def read_splits(dataset: str, data_dir: str, sample_rate: int):
-    from train import datasets
-
+    data_dir = DATA_DIR.value
+    if dataset in ("folder", "csv"):
+        if dataset == "csv" and not CSV.value:
+            raise app.UsageError("--dataset csv needs --csv.")
+        if dataset == "folder" and not data_dir:
+            raise app.UsageError("--dataset folder needs --data_dir.")
+        reader = datasets.read_folder if dataset == "folder" else datasets.read_csv
+        splits = reader(data_dir if dataset == "folder" else CSV.value, test_fraction=TEST_FRACTION.value,
+                        seed=train_flags.SEED.value)
+        datasets.write_split_csv(splits, os.path.join(train_flags.OUT_DIR.value, datasets.SPLIT_FILE))
+        return splits["train"], splits.get("test") or splits.get("val")
+    if not data_dir:
+        raise app.UsageError(f"--dataset {dataset} needs --data_dir.")
     if dataset == "speechcommands":
         return datasets.read_speechcommands(data_dir, "train"), datasets.read_speechcommands(data_dir, "test")
     if dataset == "urbansound8k":
@@ -71,37 +74,57 @@ def read_splits(dataset: str, data_dir: str, sample_rate: int):
             datasets.read_epic_sounds(TEST_CSV.value, data_dir, sample_rate))
 
 
+def base_front_end(dataset: str):
+    """The front-end before --clip_seconds: --front_end, the release dataset's, --init's, or VGG-Sound's."""
+    from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd
+
+    if FRONT_END.value:
+        if FRONT_END.value in FRONT_ENDS:
+            return FRONT_ENDS[FRONT_END.value]
+        return FrontEnd.load(FRONT_END.value)
+    if dataset in FRONT_ENDS:
+        return FRONT_ENDS[dataset]
+    if INIT.value:
+        folder = INIT.value if os.path.isdir(INIT.value) else os.path.dirname(os.path.abspath(INIT.value))
+        if os.path.isfile(os.path.join(folder, FRONT_END_FILE)):
+            return FrontEnd.load(os.path.join(folder, FRONT_END_FILE))
+    return FRONT_ENDS["vggsound"]
+
+
 def main(argv):
     del argv
-    from keras_airn.features import FRONT_ENDS
-    from train.trainer import fit
+    from keras_airn.task import FINETUNING_RECIPE, PRETRAINING_RECIPE, AudioClassifier
+    from keras_airn.training.trainer import fit
 
-    for name, flag in (("--dataset", DATASET), ("--data_dir", DATA_DIR), ("--init", INIT),
-                       ("--out_dir", train_flags.OUT_DIR)):
-        if not flag.value:
-            raise app.UsageError(f"{name} is required.")
+    if not DATASET.value or not train_flags.OUT_DIR.value:
+        raise app.UsageError("--dataset and --out_dir are required.")
     out_dir = train_flags.OUT_DIR.value
     os.makedirs(out_dir, exist_ok=True)
-    front_end = train_flags.front_end(FRONT_ENDS[DATASET.value])
-    train_split, test_split = read_splits(DATASET.value, DATA_DIR.value, front_end.sample_rate)
-    train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split, test=test_split)
-    import keras_airn as ka
-
-    pretrained = ka.load_model(INIT.value)
+    front_end = train_flags.front_end(base_front_end(DATASET.value))
+    train_split, test_split = read_splits(DATASET.value, front_end.sample_rate)
+    train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split,
+                             **({"test": test_split} if test_split else {}))
     logging.info("%s: %d train / %d test clips, %d classes.", DATASET.value, len(train_split.examples),
-                 len(test_split.examples), train_split.num_classes)
-    summary = fit(
-        lambda: finetune_model(pretrained, train_split.num_classes, train_flags.DROPOUT.value),
+                 len(test_split.examples) if test_split else 0, train_split.num_classes)
+
+    def build():
+        preset = INIT.value or MODEL.value
+        return AudioClassifier.from_preset(preset, labels=train_split.label_names, front_end=front_end,
+                                           dropout=train_flags.DROPOUT.value).network
+
+    recipe = FINETUNING_RECIPE if INIT.value else PRETRAINING_RECIPE
+    result = fit(
+        build,
         train_split,
         test_split,
         front_end,
-        train_flags.train_config(epochs=30, lr=0.001, lr_steps=(20, 25)),
+        train_flags.train_config(epochs=recipe["epochs"], lr=recipe["learning_rate"], lr_steps=recipe["lr_steps"]),
         out_dir,
         resume=train_flags.RESUME.value,
         strategy=train_flags.STRATEGY.value,
         stop_after_epoch=train_flags.STOP_AFTER.value,
     )
-    print(json.dumps(summary, indent=1))
+    print(json.dumps(result.summary, indent=1))
 
 
 if __name__ == "__main__":

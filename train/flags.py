@@ -5,7 +5,7 @@ from __future__ import annotations
 from absl import flags
 
 from keras_airn.features import FrontEnd
-from train.trainer import TrainConfig
+from keras_airn.training.trainer import TrainConfig
 
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Run directory: checkpoints, logs, final models.")
 RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its last epoch.")
@@ -23,7 +23,10 @@ PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", 200, "Batches for BN re-
 EVAL_VIEWS = flags.DEFINE_integer("eval_views", None, "Crops per test clip (default: the dataset's).")
 CLIP_SECONDS = flags.DEFINE_float("clip_seconds", None, "Override the clip length (frames follow).")
 BAD_AUDIO = flags.DEFINE_enum("bad_audio", "skip", ["skip", "fail"],
-                              "Unreadable/empty/wrong-rate files: report and skip, or fail.")
+                              "Unreadable/empty (or, with --resample=false, wrong-rate) files: report "
+                              "and skip, or fail.")
+RESAMPLE = flags.DEFINE_bool("resample", True, "Resample files at another rate with soxr HQ, as "
+                             "librosa.load does (False: reject them, strict mode).")
 STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                              "tf.distribute strategy.")
 STOP_AFTER = flags.DEFINE_integer("stop_after_epoch", None, "Stop after this epoch (resume later).")
@@ -56,11 +59,11 @@ def check_splits(out_dir: str, sample_rate: int, **splits) -> None:
     """
     import os
 
-    from train.datasets import check_examples
+    from keras_airn.datasets import check_examples
 
     for name, split in splits.items():
         split.examples = check_examples(split.examples, sample_rate, BAD_AUDIO.value,
-                                        os.path.join(out_dir, f"bad_audio_{name}.txt"))
+                                        os.path.join(out_dir, f"bad_audio_{name}.txt"), RESAMPLE.value)
 
 
 def front_end(base: FrontEnd) -> FrontEnd:

@@ -40,9 +40,10 @@ def _apply_demo_defaults():
 def main(argv):
     del argv
     import keras_airn as ka
+    from keras_airn.datasets import read_vggsound
     from keras_airn.features import FRONT_ENDS
-    from train.datasets import load_label_map, read_vggsound
-    from train.trainer import fit
+    from keras_airn.labels import load_labels
+    from keras_airn.training.trainer import fit
 
     if DEMO.value:
         _apply_demo_defaults()
@@ -62,7 +63,7 @@ def main(argv):
         raise app.UsageError("--data_dir and --csv are required (or use --demo).")
 
     front_end = train_flags.front_end(FRONT_ENDS["vggsound"])
-    label_names = load_label_map(LABEL_MAP.value) if LABEL_MAP.value else None
+    label_names = load_labels(LABEL_MAP.value) if LABEL_MAP.value else None
     train_split, missing_train = read_vggsound(csv_path, data_dir, "train", label_names)
     test_split, missing_test = read_vggsound(csv_path, data_dir, "test", train_split.label_names)
     os.makedirs(out_dir, exist_ok=True)
@@ -79,7 +80,7 @@ def main(argv):
     overrides = {"dropout": train_flags.DROPOUT.value, "num_frames": None}
     if KERNEL_SIZES.value:
         overrides["kernel_sizes"] = [int(k) for k in KERNEL_SIZES.value]
-    summary = fit(
+    result = fit(
         lambda: ka.create_model(MODEL.value, num_classes=train_split.num_classes, **overrides),
         train_split,
         test_split,
@@ -90,7 +91,7 @@ def main(argv):
         strategy=train_flags.STRATEGY.value,
         stop_after_epoch=train_flags.STOP_AFTER.value,
     )
-    print(json.dumps(summary, indent=1))
+    print(json.dumps(result.summary, indent=1))
 
 
 if __name__ == "__main__":

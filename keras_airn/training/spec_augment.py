@@ -1,4 +1,4 @@
-"""SpecAugment as TensorFlow ops with stateless randomness (SPEC.md section 1).
+"""SpecAugment as TensorFlow ops with stateless randomness (docs/reference.md, section 1).
 
 Order: time warp (W = 5), 2 frequency masks (< 27 bins), 2 time masks (< 25 frames); masked
 cells take the spectrogram's mean. The release warps with a sparse image warp around the centre

@@ -1,4 +1,4 @@
-"""VGG-Sound metrics: top-1, top-5, mAP, AUC, d-prime (SPEC.md section 5), via scikit-learn."""
+"""VGG-Sound metrics: top-1, top-5, mAP, AUC, d-prime (docs/reference.md, section 5), via scikit-learn."""
 
 from __future__ import annotations
 

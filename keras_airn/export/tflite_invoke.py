@@ -1,6 +1,6 @@
 """Running a TFLite interpreter over examples, float in and out (int8 tensors (de)quantised).
 
-Depends on numpy only: `convert.old_runtime` loads this file into the tflite-runtime 2.14
+Depends on numpy only: `keras_airn.export.old_runtime` loads this file into the tflite-runtime 2.14
 environment, which has neither this package nor NumPy 2.
 """
 

@@ -1,9 +1,6 @@
-"""Pieces shared by the exporters: loading, held-out data, parity, atomic writes."""
+"""Pieces shared by the exporters: the model to export, held-out data, parity, side files."""
 
 from __future__ import annotations
-
-import os
-import tempfile
 
 import numpy as np
 
@@ -12,22 +9,39 @@ class ConversionError(ValueError):
     """The model or the data given for conversion cannot produce a valid artifact."""
 
 
-def load_model_for_export(path: str, keep_train_form: bool = False, time_as_rows: bool = False):
-    """Loads a `.keras` or `.pyth` model; re-parameterises train forms unless asked not to.
+def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = False):
+    """The model to convert: re-parameterised unless asked not to.
 
     Args:
-        path: the model file.
+        model: an `AudioRepInceptionNeXt`, or a `.keras` / `.pyth` file.
         keep_train_form: export the train form as it is.
         time_as_rows: time-axis convolutions on the transposed layout (same outputs; faster
             under XNNPACK, see `MultiScaleDepthwiseMixer`).
     """
-    import keras_airn as ka
+    from keras_airn.deploy import reparameterize
+    from keras_airn.loading import load_model
 
-    try:
-        model = ka.load_model(path) if keep_train_form else ka.load_deploy(path)
-    except (ValueError, FileNotFoundError) as error:
-        raise ConversionError(str(error)) from error
+    if isinstance(model, str):
+        try:
+            model = load_model(model)
+        except (ValueError, FileNotFoundError) as error:
+            raise ConversionError(str(error)) from error
+    if not model.deploy and not keep_train_form:
+        model = reparameterize(model)
     return model.with_options(time_as_rows=True) if time_as_rows else model
+
+
+def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> None:
+    """Writes what a runtime needs beside an artifact: `front_end.json` and `labels.json`."""
+    import os
+
+    from keras_airn.labels import LABELS_FILE, save_labels
+
+    front_end.save(out_dir)
+    if label_names:
+        if len(label_names) != num_classes:
+            raise ConversionError(f"{len(label_names)} labels for a model with {num_classes} classes.")
+        save_labels(label_names, os.path.join(out_dir, LABELS_FILE))
 
 
 NOISE_EXAMPLES = 8
@@ -47,8 +61,8 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
     """
     import tensorflow as tf
 
+    from keras_airn.audio import load_waveform
     from keras_airn.features import clip_features, crop_starts
-    from train.pipeline import load_waveform
 
     if not examples:
         shape = (min(count, NOISE_EXAMPLES), front_end.clip_size - 1)
@@ -57,7 +71,7 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
         return features, noise if waveform else None, None
     inputs, waves, labels = [], [], []
     for example in examples[:count]:
-        audio = load_waveform(tf.constant(example.path), example.start, example.stop, front_end)
+        audio = load_waveform(tf.constant(example.path), example.start, example.stop, front_end.sample_rate)
         if waveform and int(tf.shape(audio)[0]) < front_end.clip_size - 1:
             continue  # the waveform model takes a full crop
         start = int(crop_starts(tf.shape(audio)[0], front_end, 1)[0])
@@ -79,15 +93,3 @@ def parity(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray | None)
         result["top1_accuracy"] = float(np.mean(logits.argmax(1) == labels))
         result["reference_top1_accuracy"] = float(np.mean(reference.argmax(1) == labels))
     return result
-
-
-def write_atomically(data: bytes, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

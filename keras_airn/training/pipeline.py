@@ -10,10 +10,10 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from keras_airn.audio import decode_audio
+from keras_airn.audio import load_waveform
+from keras_airn.datasets import Example
 from keras_airn.features import FrontEnd, clip_features, crop_starts, random_crop_start
-from train.datasets import Example
-from train.spec_augment import SpecAugmentConfig, spec_augment
+from keras_airn.training.spec_augment import SpecAugmentConfig, spec_augment
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -27,13 +27,6 @@ def _columns(examples: Sequence[Example]):
         tf.constant([e.start for e in examples], tf.int64),
         tf.constant([e.stop for e in examples], tf.int64),
     )
-
-
-def load_waveform(path, start, stop, front_end: FrontEnd):
-    """Decodes a file (or its [start, stop) segment) to mono float32 at the front-end's rate."""
-    audio = decode_audio(path, front_end.sample_rate)
-    stop = tf.where(stop < 0, tf.cast(tf.shape(audio)[0], tf.int64), stop)
-    return audio[start:stop]
 
 
 def train_dataset(
@@ -78,7 +71,7 @@ def train_dataset(
     def load(epoch, index):
         example_seed = tf.stack([epoch * 1_000_003 + tf.constant(seed, tf.int64), index])
         seeds = tf.random.experimental.stateless_split(example_seed, 2)
-        audio = load_waveform(paths[index], starts[index], stops[index], front_end)
+        audio = load_waveform(paths[index], starts[index], stops[index], front_end.sample_rate)
         start = random_crop_start(tf.shape(audio)[0], front_end, seeds[0])
         features = clip_features(audio, start, front_end)
         if augment is not None:
@@ -115,7 +108,7 @@ def eval_dataset(
     paths, labels, starts, stops = _columns(examples)
 
     def load(index):
-        audio = load_waveform(paths[index], starts[index], stops[index], front_end)
+        audio = load_waveform(paths[index], starts[index], stops[index], front_end.sample_rate)
         crops = crop_starts(tf.shape(audio)[0], front_end, views)
         features = tf.map_fn(
             lambda start: clip_features(audio, start, front_end),

@@ -1,4 +1,4 @@
-"""Training loop shared by `train.vggsound` and `train.finetune`.
+"""Training loop shared by `train.vggsound`, `train.finetune` and `AudioClassifier.fit`.
 
 Checkpoints every epoch (model, optimizer state, epoch) and resumes exactly: the data of each
 epoch depends only on (seed, epoch), see `train.pipeline`. Evaluates with multi-view averaging
@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 
 import keras
 import numpy as np
@@ -18,13 +17,16 @@ import tensorflow as tf
 from absl import logging
 from tqdm.auto import tqdm
 
-import keras_airn as ka
+from keras_airn import files
+from keras_airn.datasets import Split
+from keras_airn.deploy import reparameterize
 from keras_airn.features import FrontEnd
-from train.datasets import Split, save_label_map
-from train.metrics import average_views, classification_metrics
-from train.pipeline import eval_dataset, train_dataset
-from train.precise_bn import recompute_batchnorm_statistics
-from train.spec_augment import SpecAugmentConfig
+from keras_airn.labels import LABELS_FILE, save_labels
+from keras_airn.model import AudioRepInceptionNeXt
+from keras_airn.training.metrics import average_views, classification_metrics
+from keras_airn.training.pipeline import eval_dataset, train_dataset
+from keras_airn.training.precise_bn import recompute_batchnorm_statistics
+from keras_airn.training.spec_augment import SpecAugmentConfig
 
 CHECKPOINT = "checkpoints/last.keras"
 STATE = "checkpoints/state.json"
@@ -78,19 +80,6 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:
     )
 
 
-def save_atomically(model: keras.Model, path: str) -> None:
-    """`model.save` to a temporary file, then rename: a crash never leaves a half-written file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".keras")
-    os.close(handle)
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def _seed_generators(model: keras.Model) -> dict:
     """The random-state generators of layers such as Dropout, by layer name."""
     return {
@@ -109,14 +98,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.out_dir = out_dir
 
     def on_epoch_end(self, epoch, logs=None):
-        save_atomically(self.model, os.path.join(self.out_dir, CHECKPOINT))
+        files.save_model(self.model, os.path.join(self.out_dir, CHECKPOINT))
         state = {
             "epoch": epoch + 1,
             "logs": {k: float(v) for k, v in (logs or {}).items()},
             "rng": {path: g.state.numpy().tolist() for path, g in _seed_generators(self.model).items()},
         }
-        with open(os.path.join(self.out_dir, STATE), "w") as handle:
-            json.dump(state, handle)
+        files.write_json(os.path.join(self.out_dir, STATE), state)
 
 
 def resume_state(out_dir: str, resume: bool) -> tuple[keras.Model | None, int]:
@@ -164,6 +152,14 @@ def evaluate(model, split: Split, front_end: FrontEnd, config: TrainConfig) -> d
     return classification_metrics(per_example, per_example_labels)
 
 
+@dataclasses.dataclass
+class TrainResult:
+    """What `fit` returns: the trained model (after precise BN) and the run's summary."""
+
+    model: keras.Model
+    summary: dict
+
+
 def fit(
     build_model,
     train_split: Split,
@@ -191,7 +187,8 @@ def fit(
         stop_after_epoch: stop after this many epochs have run (to split a run in parts).
 
     Returns:
-        Summary: epochs run, metrics, output paths.
+        A `TrainResult`: the model and the summary (epochs run, metrics, output paths; also
+        written to `out_dir/summary.json` when the run is complete).
     """
     os.makedirs(os.path.join(out_dir, "checkpoints"), exist_ok=True)
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
@@ -207,9 +204,8 @@ def fit(
             keras.utils.set_random_seed(config.seed)
             model = build_model()
             compile_model(model, config, steps)
-    with open(os.path.join(out_dir, "front_end.json"), "w") as handle:
-        json.dump(front_end.to_config(), handle, indent=1)
-    save_label_map(train_split.label_names, os.path.join(out_dir, "labels.json"))
+    front_end.save(out_dir)
+    save_labels(train_split.label_names, os.path.join(out_dir, LABELS_FILE))
 
     if first_epoch < last_epoch:
         model.fit(
@@ -225,7 +221,7 @@ def fit(
         )
     summary = {"epochs": last_epoch, "out_dir": out_dir}
     if last_epoch < config.epochs:
-        return summary  # a partial run: resume later
+        return TrainResult(model, summary)  # a partial run: resume later
 
     if config.precise_bn_batches:
         bn_data, _ = train_dataset(
@@ -236,15 +232,14 @@ def fit(
             model, bn_data, config.precise_bn_batches
         )
     paths = {"train_model": os.path.join(out_dir, "model_train.keras")}
-    save_atomically(model, paths["train_model"])
-    deploy = ka.reparameterize(model) if isinstance(model, ka.AudioRepInceptionNeXt) else None
+    files.save_model(model, paths["train_model"])
+    deploy = reparameterize(model) if isinstance(model, AudioRepInceptionNeXt) else None
     if deploy is not None:
         paths["deploy_model"] = os.path.join(out_dir, "model_deploy.keras")
-        save_atomically(deploy, paths["deploy_model"])
+        files.save_model(deploy, paths["deploy_model"])
     summary["paths"] = paths
     if eval_split is not None:
         summary["metrics"] = evaluate(deploy or model, eval_split, front_end, config)
         logging.info("Evaluation: %s", summary["metrics"])
-    with open(os.path.join(out_dir, "summary.json"), "w") as handle:
-        json.dump(summary, handle, indent=1)
-    return summary
+    files.write_json(os.path.join(out_dir, "summary.json"), summary)
+    return TrainResult(model, summary)

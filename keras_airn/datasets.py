@@ -1,0 +1,485 @@
+"""Dataset readers: each yields `Example`s (file, optional segment, label) for the one pipeline.
+
+Your own audio: `read_folder` (a sub-folder per class, optionally under train/test/val split
+folders) and `read_csv` (`path,label[,split]`). Public sets as users have them: VGG-Sound's
+`vggsound.csv` (youtube_id, start_seconds, label, split; no header) with a directory of
+`{youtube_id}_{start:06d}.{wav,flac}` files, and the downstream sets in their public layouts.
+Missing and unreadable files are found at start (see `check_examples`), not mid-epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Sequence
+
+from absl import logging
+
+from keras_airn.audio import AUDIO_EXTENSIONS, verify_audio_files
+from keras_airn.labels import validate_labels
+
+VGGSOUND_SPLITS = ("train", "test")
+
+
+class DatasetError(ValueError):
+    """A dataset description is inconsistent (unknown split or label, no audio, bad row)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One labelled clip: a file, or the segment [start, stop) samples of it (stop -1: to end)."""
+
+    path: str
+    label: int
+    start: int = 0
+    stop: int = -1
+
+
+@dataclasses.dataclass
+class Split:
+    """Examples of one split with the label names their indices refer to."""
+
+    examples: list[Example]
+    label_names: list[str]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+
+def _label_indices(labels: Sequence[str], label_names: Sequence[str], source: str) -> list[int]:
+    index = {name: i for i, name in enumerate(label_names)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise DatasetError(
+            f"{source}: {len(unknown)} label(s) not in the label map: {unknown[:10]}"
+            + (" ..." if len(unknown) > 10 else "")
+        )
+    return [index[label] for label in labels]
+
+
+def vggsound_path(data_dir: str, youtube_id: str, start_seconds: int) -> str | None:
+    """The audio file of a VGG-Sound row (.wav or .flac), or None if neither exists."""
+    stem = os.path.join(data_dir, f"{youtube_id}_{int(start_seconds):06d}")
+    for extension in (".wav", ".flac"):
+        if os.path.isfile(stem + extension):
+            return stem + extension
+    return None
+
+
+def read_vggsound(
+    csv_path: str, data_dir: str, split: str, label_names: Sequence[str] | None = None
+) -> tuple[Split, list[str]]:
+    """Reads one split of VGG-Sound from the public CSV.
+
+    Args:
+        csv_path: `vggsound.csv` (youtube_id, start_seconds, label, split; no header).
+        data_dir: directory of `{youtube_id}_{start:06d}.{wav,flac}` files.
+        split: "train" or "test".
+        label_names: label map; by default the sorted labels of the whole CSV.
+
+    Returns:
+        (the split's examples whose files exist, the rows' missing file stems).
+    """
+    if split not in VGGSOUND_SPLITS:
+        raise DatasetError(f"split must be one of {VGGSOUND_SPLITS}, got {split!r}.")
+    if not os.path.isfile(csv_path):
+        raise DatasetError(f"{csv_path}: CSV file not found.")
+    if not os.path.isdir(data_dir):
+        raise DatasetError(f"{data_dir}: audio directory not found.")
+    rows = []
+    with open(csv_path, newline="") as handle:
+        for line, row in enumerate(csv.reader(handle), start=1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) != 4:
+                raise DatasetError(f"{csv_path}:{line}: expected 4 fields, got {len(row)}: {row}")
+            youtube_id, start, label, row_split = (field.strip() for field in row)
+            if row_split not in VGGSOUND_SPLITS:
+                raise DatasetError(
+                    f"{csv_path}:{line}: unknown split {row_split!r} (expected one of {VGGSOUND_SPLITS})."
+                )
+            try:
+                start_seconds = int(float(start))
+            except ValueError as error:
+                raise DatasetError(f"{csv_path}:{line}: bad start_seconds {start!r}.") from error
+            rows.append((youtube_id, start_seconds, label, row_split))
+    if label_names is None:
+        label_names = sorted({label for _, _, label, _ in rows})
+    rows = [row for row in rows if row[3] == split]
+    indices = _label_indices([row[2] for row in rows], label_names, csv_path)
+    examples, missing = [], []
+    for (youtube_id, start_seconds, _, _), label in zip(rows, indices):
+        path = vggsound_path(data_dir, youtube_id, start_seconds)
+        if path is None:
+            missing.append(f"{youtube_id}_{start_seconds:06d}")
+        else:
+            examples.append(Example(path, label))
+    if not examples:
+        raise DatasetError(
+            f"No audio for the {split!r} split of {csv_path} in {data_dir} "
+            f"({len(missing)} rows, none with a .wav or .flac file)."
+        )
+    return Split(examples, list(label_names)), missing
+
+
+def check_examples(
+    examples: Sequence[Example], sample_rate: int, on_bad_audio: str, report_path: str | None = None,
+    resample_audio: bool = True,
+) -> list[Example]:
+    """Checks every file's header at start; reports and skips or fails on bad ones.
+
+    Args:
+        examples: candidates.
+        sample_rate: the front-end's rate.
+        on_bad_audio: "skip" (report, drop) or "fail" (raise listing them).
+        report_path: where to write the list of bad files with reasons.
+        resample_audio: False rejects files at another rate (strict mode).
+
+    Returns:
+        The examples whose files are readable.
+    """
+    if on_bad_audio not in ("skip", "fail"):
+        raise ValueError(f"on_bad_audio must be 'skip' or 'fail', got {on_bad_audio!r}.")
+    _, bad = verify_audio_files(sorted({e.path for e in examples}), sample_rate, resample_audio)
+    if bad:
+        if report_path:
+            with open(report_path, "w") as handle:
+                handle.writelines(f"{reason}\n" for reason in bad.values())
+        summary = "\n  ".join(list(bad.values())[:5])
+        where = f" (all listed in {report_path})" if report_path else ""
+        if on_bad_audio == "fail":
+            raise DatasetError(f"{len(bad)} unusable audio file(s){where}:\n  {summary}")
+        logging.warning("Skipping %d unusable audio file(s)%s:\n  %s", len(bad), where, summary)
+    return [e for e in examples if e.path not in bad]
+
+
+def _audio_files(directory: str) -> list[str]:
+    return sorted(
+        os.path.join(directory, name)
+        for name in os.listdir(directory)
+        if name.lower().endswith(AUDIO_EXTENSIONS)
+    )
+
+
+def read_speechcommands(root: str, split: str) -> Split:
+    """Speech Commands V2: `root/<word>/<file>.wav`, `validation_list.txt`, `testing_list.txt`.
+
+    Args:
+        root: dataset directory.
+        split: "train", "validation" or "test".
+    """
+    if split not in ("train", "validation", "test"):
+        raise DatasetError(f"Speech Commands split must be train, validation or test; got {split!r}.")
+    lists = {}
+    for name, file in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
+        path = os.path.join(root, file)
+        if not os.path.isfile(path):
+            raise DatasetError(f"{path}: Speech Commands list file not found.")
+        with open(path) as handle:
+            lists[name] = {line.strip() for line in handle if line.strip()}
+    words = sorted(
+        d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("_")
+    )
+    examples = []
+    for label, word in enumerate(words):
+        for path in _audio_files(os.path.join(root, word)):
+            relative = f"{word}/{os.path.basename(path)}"
+            in_split = {"validation": relative in lists["validation"], "test": relative in lists["test"]}
+            member = in_split.get(split) if split != "train" else not any(in_split.values())
+            if member:
+                examples.append(Example(path, label))
+    if not examples:
+        raise DatasetError(f"{root}: no audio for Speech Commands split {split!r}.")
+    return Split(examples, words)
+
+
+def read_urbansound8k(root: str, split: str, test_fold: int = 1) -> Split:
+    """UrbanSound8K: `metadata/UrbanSound8K.csv` and `audio/fold<k>/<slice_file_name>`.
+
+    Args:
+        root: dataset directory.
+        split: "train" (folds other than `test_fold`) or "test".
+        test_fold: the held-out fold, 1-10.
+    """
+    metadata = os.path.join(root, "metadata", "UrbanSound8K.csv")
+    if not os.path.isfile(metadata):
+        raise DatasetError(f"{metadata}: UrbanSound8K metadata not found.")
+    with open(metadata, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    names = {int(r["classID"]): r["class"] for r in rows}
+    label_names = [names[i] for i in sorted(names)]
+    examples = []
+    for row in rows:
+        held_out = int(row["fold"]) == test_fold
+        if (split == "test") == held_out:
+            path = os.path.join(root, "audio", f"fold{row['fold']}", row["slice_file_name"])
+            examples.append(Example(path, int(row["classID"])))
+    if not examples:
+        raise DatasetError(f"{root}: no UrbanSound8K rows for split {split!r}, test fold {test_fold}.")
+    return Split(examples, label_names)
+
+
+def read_nsynth(root: str, split: str) -> Split:
+    """NSynth instrument family: `nsynth-<split>/examples.json` and `nsynth-<split>/audio/*.wav`."""
+    directory = os.path.join(root, f"nsynth-{split}")
+    metadata = os.path.join(directory, "examples.json")
+    if not os.path.isfile(metadata):
+        raise DatasetError(f"{metadata}: NSynth examples.json not found.")
+    with open(metadata) as handle:
+        notes = json.load(handle)
+    families = {int(n["instrument_family"]): n["instrument_family_str"] for n in notes.values()}
+    label_names = [families.get(i, f"family_{i}") for i in range(max(families) + 1)]
+    examples = [
+        Example(os.path.join(directory, "audio", f"{key}.wav"), int(note["instrument_family"]))
+        for key, note in sorted(notes.items())
+    ]
+    return Split(examples, label_names)
+
+
+def _timestamp_seconds(stamp: str) -> float:
+    hours, minutes, seconds = stamp.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def read_epic_sounds(csv_path: str, audio_dir: str, sample_rate: int) -> Split:
+    """EPIC-Sounds: a CSV of segments (video_id, start/stop_timestamp, class, class_id) over long
+    recordings `audio_dir/<video_id>.wav`.
+
+    Args:
+        csv_path: annotation CSV with a header row.
+        audio_dir: directory of per-video recordings.
+        sample_rate: rate of the recordings, to turn timestamps into samples.
+    """
+    if not os.path.isfile(csv_path):
+        raise DatasetError(f"{csv_path}: EPIC-Sounds CSV not found.")
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    names = {int(r["class_id"]): r["class"] for r in rows}
+    label_names = [names.get(i, f"class_{i}") for i in range(max(names) + 1)]
+    examples = []
+    for row in rows:
+        start = int(round(_timestamp_seconds(row["start_timestamp"]) * sample_rate))
+        stop = int(round(_timestamp_seconds(row["stop_timestamp"]) * sample_rate))
+        if stop <= start:
+            raise DatasetError(f"{csv_path}: segment {row.get('annotation_id')} ends before it starts.")
+        path = os.path.join(audio_dir, f"{row['video_id']}.wav")
+        examples.append(Example(path, int(row["class_id"]), start, stop))
+    return Split(examples, label_names)
+
+
+# --- Your own audio: class folders and CSV files ---------------------------------------------
+
+SPLIT_NAMES = ("train", "test", "val")
+SPLIT_ALIASES = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
+SPLIT_FILE = "split.csv"
+
+
+def split_fraction(relative_path: str, seed: int) -> float:
+    """A stable number in [0, 1) for a file: the hash of (seed, its relative path).
+
+    Files added later do not change it, unlike a position in a shuffled list.
+    """
+    digest = hashlib.sha256(f"{seed}:{relative_path}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def stratified_split(relative_paths: Sequence[str], labels: Sequence[str], test_fraction: float,
+                     seed: int) -> list[str]:
+    """Assigns "train" or "test" to each file, the same fraction per class, by hash rank.
+
+    Per class of n files, the round(n * test_fraction) files with the smallest
+    `split_fraction` go to test (at least one when n >= 2 and test_fraction > 0; never all).
+    Adding a file moves at most one other file of its class across the boundary.
+
+    Returns:
+        The split of each file, in input order.
+    """
+    if not 0.0 <= test_fraction < 1.0:
+        raise DatasetError(f"test_fraction must be in [0, 1), got {test_fraction}.")
+    by_class: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        by_class.setdefault(label, []).append(index)
+    splits = ["train"] * len(relative_paths)
+    for indices in by_class.values():
+        count = len(indices)
+        test_count = min(count - 1, round(count * test_fraction))
+        if test_fraction > 0 and count >= 2:
+            test_count = max(1, test_count)
+        ranked = sorted(indices, key=lambda i: split_fraction(relative_paths[i], seed))
+        for index in ranked[:test_count]:
+            splits[index] = "test"
+    return splits
+
+
+def _splits_from_rows(rows: Sequence[tuple[str, str, str]], source: str,
+                      label_names: Sequence[str] | None) -> dict[str, Split]:
+    """{split: Split} from (path, label, split) rows with one sorted label map for all splits."""
+    label_names = list(label_names) if label_names is not None else sorted({label for _, label, _ in rows})
+    validate_labels(label_names, source)
+    index = {name: i for i, name in enumerate(label_names)}
+    unknown = sorted({label for _, label, _ in rows} - set(index))
+    if unknown:
+        raise DatasetError(f"{source}: {len(unknown)} label(s) not in the label map: {unknown[:10]}")
+    splits: dict[str, Split] = {}
+    for path, label, split in rows:
+        splits.setdefault(split, Split([], list(label_names))).examples.append(Example(path, index[label]))
+    if "train" not in splits:
+        raise DatasetError(f"{source}: no training files.")
+    trained = {example.label for example in splits["train"].examples}
+    untrained = [name for i, name in enumerate(label_names) if i not in trained]
+    if untrained:
+        raise DatasetError(f"{source}: class(es) with no training files: {untrained[:10]}.")
+    return {name: splits[name] for name in SPLIT_NAMES if name in splits}
+
+
+def _audio_files_below(directory: str) -> tuple[list[str], list[str]]:
+    """(audio files, other files) anywhere below `directory`, sorted, hidden files left out."""
+    audio, other = [], []
+    for root, folders, names in os.walk(directory):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = os.path.join(root, name)
+            (audio if name.lower().endswith(AUDIO_EXTENSIONS) else other).append(path)
+    return audio, other
+
+
+def read_folder(data_dir: str, *, test_fraction: float = 0.2, seed: int = 0,
+                label_names: Sequence[str] | None = None) -> dict[str, Split]:
+    """Reads `DIR/<label>/**/*.{wav,flac,ogg,mp3}`, or `DIR/{train,test,val}/<label>/**/...`.
+
+    Label names are the class folder names, sorted (as `keras.utils.audio_dataset_from_directory`
+    does). Without split folders, files are split by `stratified_split` (stable under added
+    files); `write_split_csv` records the result.
+
+    Args:
+        data_dir: the dataset folder.
+        test_fraction: share of each class held out for testing (no split folders only).
+        seed: seed of that split.
+        label_names: a fixed label map (e.g. a model's); by default the sorted folder names.
+
+    Returns:
+        {"train": Split, "test": Split, ("val": Split)}: those present.
+
+    Raises:
+        DatasetError: naming the folder: none, no audio, audio outside class folders, unknown
+            labels, a class without training files.
+
+    Example:
+    >>> splits = read_folder("my_sounds", test_fraction=0.2, seed=0)
+    >>> splits["train"].label_names
+    ['bark', 'doorbell', 'speech']
+    """
+    if not os.path.isdir(data_dir):
+        raise DatasetError(f"{data_dir}: dataset folder not found.")
+    folders = sorted(f for f in os.listdir(data_dir)
+                     if os.path.isdir(os.path.join(data_dir, f)) and not f.startswith("."))
+    if not folders:
+        raise DatasetError(f"{data_dir}: no class folders (expected {data_dir}/<label>/<files>).")
+    has_split_folders = "train" in folders and set(folders) <= set(SPLIT_ALIASES)
+    top_levels = [data_dir] + ([os.path.join(data_dir, f) for f in folders] if has_split_folders else [])
+    loose = [os.path.join(top, name) for top in top_levels for name in sorted(os.listdir(top))
+             if name.lower().endswith(AUDIO_EXTENSIONS) and os.path.isfile(os.path.join(top, name))]
+    if loose:
+        raise DatasetError(f"{data_dir}: {len(loose)} audio file(s) outside a class folder, "
+                           f"e.g. {loose[0]}; put each in a folder named after its label.")
+    split_roots = ({SPLIT_ALIASES[f]: os.path.join(data_dir, f) for f in folders} if has_split_folders
+                   else {None: data_dir})
+    rows, others = [], []
+    for split, root in split_roots.items():
+        for label in sorted(f for f in os.listdir(root) if os.path.isdir(os.path.join(root, f))
+                            and not f.startswith(".")):
+            audio, other = _audio_files_below(os.path.join(root, label))
+            others.extend(other)
+            rows.extend((path, label, split) for path in audio)
+    if not rows:
+        raise DatasetError(f"{data_dir}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in its class folders.")
+    if others:
+        logging.warning("%s: %d non-audio file(s) ignored, e.g. %s", data_dir, len(others), others[0])
+    if not has_split_folders:
+        relative = [os.path.relpath(path, data_dir) for path, _, _ in rows]
+        assigned = stratified_split(relative, [label for _, label, _ in rows], test_fraction, seed)
+        rows = [(path, label, split) for (path, label, _), split in zip(rows, assigned)]
+    return _splits_from_rows(rows, data_dir, label_names)
+
+
+def read_csv(csv_path: str, *, test_fraction: float = 0.2, seed: int = 0,
+             label_names: Sequence[str] | None = None) -> dict[str, Split]:
+    """Reads a CSV with header `path,label[,split]`; paths relative to the CSV's folder.
+
+    Rows without a split column are split by `stratified_split`. Every row must name an existing
+    file, once.
+
+    Args:
+        csv_path: the CSV file.
+        test_fraction, seed: the split when the CSV has no `split` column.
+        label_names: a fixed label map; by default the sorted labels of the CSV.
+
+    Returns:
+        {"train": Split, "test": Split, ("val": Split)}: those present.
+
+    Raises:
+        DatasetError: naming the file and line: bad header, empty label, unknown split,
+            missing file, a file listed twice, a class without training files.
+    """
+    if not os.path.isfile(csv_path):
+        raise DatasetError(f"{csv_path}: CSV file not found.")
+    base = os.path.dirname(os.path.abspath(csv_path))
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = [field.strip().lower() for field in next(reader, [])]
+        if header[:2] != ["path", "label"] or len(header) > 3 or (len(header) == 3 and header[2] != "split"):
+            raise DatasetError(f"{csv_path}: expected the header `path,label` or `path,label,split`, got {header}.")
+        rows, missing, seen = [], [], {}
+        for line, row in enumerate(reader, start=2):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) != len(header):
+                raise DatasetError(f"{csv_path}:{line}: expected {len(header)} fields, got {len(row)}: {row}")
+            relative, label = row[0].strip(), row[1].strip()
+            if not label:
+                raise DatasetError(f"{csv_path}:{line}: empty label.")
+            split = None
+            if len(header) == 3:
+                split = SPLIT_ALIASES.get(row[2].strip().lower())
+                if split is None:
+                    raise DatasetError(f"{csv_path}:{line}: unknown split {row[2]!r} "
+                                       f"(expected one of {sorted(SPLIT_ALIASES)}).")
+            path = os.path.normpath(os.path.join(base, relative))
+            if path in seen:
+                raise DatasetError(f"{csv_path}:{line}: {relative} is listed twice (also line {seen[path]}).")
+            seen[path] = line
+            if not os.path.isfile(path):
+                missing.append(f"{csv_path}:{line}: {relative}")
+            rows.append((path, label, split))
+    if missing:
+        raise DatasetError(f"{len(missing)} file(s) in {csv_path} not found:\n  " + "\n  ".join(missing[:10]))
+    if not rows:
+        raise DatasetError(f"{csv_path}: no rows.")
+    if len(header) == 2:
+        relative = [os.path.relpath(path, base) for path, _, _ in rows]
+        assigned = stratified_split(relative, [label for _, label, _ in rows], test_fraction, seed)
+        rows = [(path, label, split) for (path, label, _), split in zip(rows, assigned)]
+    return _splits_from_rows(rows, csv_path, label_names)
+
+
+def write_split_csv(splits: dict[str, Split], path: str) -> None:
+    """Writes `path,label,split` rows (paths relative to `path`'s folder): the split as used,
+    readable by `read_csv` to repeat the run."""
+    import io
+
+    from keras_airn import files
+
+    base = os.path.dirname(os.path.abspath(path))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "label", "split"])
+    for name, split in splits.items():
+        for example in split.examples:
+            writer.writerow([os.path.relpath(example.path, base), split.label_names[example.label], name])
+    files.write_bytes(path, buffer.getvalue().encode())

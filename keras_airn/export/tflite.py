@@ -1,0 +1,266 @@
+"""AudioRepInceptionNeXt to TensorFlow Lite, with a parity report (`python -m convert.tflite`).
+
+Train forms are re-parameterised first (`--keep_train_form` exports them as they are). Every
+artifact uses TFLite builtin ops only. int8 is calibrated on real clips through the project's
+pipeline; random input only with `random_calibration=True`. Each artifact is run by
+ai-edge-litert (and tflite-runtime 2.14 where its environment exists) and compared with the
+Keras model. Beside the artifacts: `labels.json`, `front_end.json` and `report.json`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from keras_airn import files
+from keras_airn.export.common import (
+    ConversionError,
+    held_out_inputs,
+    model_for_export,
+    parity,
+    write_sidecars,
+)
+from keras_airn.runtime import tflite_interpreter
+
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+FP32_BOUND, FP16_BOUND = 1e-4, 1e-2
+
+
+def spectrogram_function(model, front_end):
+    """A concrete function from (1, T, n_mels, 1) log-mel to logits."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, front_end.num_frames, front_end.n_mels, 1], tf.float32,
+                                                name="log_mel")])
+    def classify(log_mel):
+        return model(log_mel, training=False)
+
+    return classify
+
+
+def convert(function, precision: str, representative=None, int8_io: bool = False,
+            float_nodes: list[str] | None = None) -> bytes:
+    """Converts a concrete function to a .tflite flatbuffer with builtin ops only.
+
+    Args:
+        function: a `tf.function` with an input signature.
+        precision: "fp32", "fp16", "dynamic" or "int8".
+        representative: for "int8", a list of input arrays (one example each).
+        int8_io: for "int8", int8 input and output tensors instead of float.
+        float_nodes: for "int8", TFLite tensor names whose ops stay in float (the waveform
+            front-end: its DFT, sqrt and log do not survive integer quantisation).
+
+    Returns:
+        The model bytes.
+    """
+    import tensorflow as tf
+
+    if precision not in PRECISIONS:
+        raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # Keras 3 variables are resource variables that TF 2.21's converter keeps as READ_VARIABLE
+    # ops (which int8 calibration and old runtimes cannot run); freeze them into constants first.
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    converter = _configure(tf.lite.TFLiteConverter.from_concrete_functions([frozen]), precision,
+                           representative, int8_io)
+    if precision != "int8" or not float_nodes:
+        return converter.convert()
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=lambda: ([x] for x in representative),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=float_nodes),
+    )
+    return debugger.get_nondebug_quantized_model()
+
+
+def leading_nodes_outside(model_bytes: bytes, scope: str) -> list[str]:
+    """Output tensor names of the ops that run before the first op of the Keras model `scope`
+    (for the waveform model: its front-end)."""
+    interpreter = tflite_interpreter(model_bytes)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    nodes = []
+    for op in interpreter._get_ops_details():  # noqa: SLF001
+        outputs = [names[i] for i in op["outputs"]]
+        if any(scope in name for name in outputs):
+            break
+        nodes.extend(outputs)
+    return nodes
+
+
+def _configure(converter, precision, representative, int8_io):
+    import tensorflow as tf
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # never Flex ops
+    if precision == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif precision == "int8":
+        if not representative:
+            raise ConversionError("int8 needs representative data: give --data_dir/--csv "
+                                  "(or --random_calibration to calibrate on noise).")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x] for x in representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    return converter
+
+
+def run_tflite(model_path: str, inputs: np.ndarray, num_threads: int = 1) -> np.ndarray:
+    """Runs a .tflite model with ai-edge-litert on each example of `inputs`; returns float logits."""
+    from keras_airn.export.tflite_invoke import invoke_all
+
+    return invoke_all(tflite_interpreter(model_path, num_threads), inputs)
+
+
+def op_counts(model_path: str) -> dict[str, int]:
+    """Counts the operators of a .tflite model by name."""
+    counts: dict[str, int] = {}
+    for op in tflite_interpreter(model_path, allocate=False)._get_ops_details():  # noqa: SLF001
+        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def with_metadata(data: bytes, front_end, label_names, model, precision: str) -> tuple[bytes, str]:
+    """Attaches audio-classifier metadata (sample rate, labels) to a waveform model when it can."""
+    if not label_names:
+        return data, "not attached: no labels (give labels, e.g. a run's labels.json)"
+    if len(label_names) != model.num_classes:
+        raise ConversionError(f"{len(label_names)} labels for a model with {model.num_classes} classes.")
+    try:
+        from keras_airn.export.metadata import attach_audio_classifier_metadata
+    except ImportError:
+        return data, "not attached: needs the `mediapipe` package (dev extra) for the metadata schema"
+    data = attach_audio_classifier_metadata(
+        data, sample_rate=front_end.sample_rate, labels=label_names, name=f"{model.name} ({precision})",
+        description=f"AudioRepInceptionNeXt {model.name}, {front_end.clip_seconds} s of "
+                    f"{front_end.sample_rate} Hz mono PCM in, class logits out.")
+    return data, "attached (audio properties, labels.txt)"
+
+
+def check_old_runtime(model_path: str, inputs: np.ndarray, litert_logits: np.ndarray) -> dict:
+    """Runs an artifact on tflite-runtime 2.14 and compares it with LiteRT's output."""
+    from keras_airn.export.old_runtime import old_runtime_python, run_on_tflite_runtime_214
+
+    if old_runtime_python() is None:
+        return {"checked": False, "note": "no tflite-runtime 2.14 environment (make venv-tflite214)"}
+    logits, error = run_on_tflite_runtime_214(model_path, inputs)
+    if error is not None:
+        return {"checked": True, "runs": False, "error": error}
+    difference = float(np.abs(logits - litert_logits).max() / max(np.abs(litert_logits).max(), 1e-12))
+    return {"checked": True, "runs": True, "max_rel_diff_to_litert": difference}
+
+
+def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=False,
+           int8_io=False, front_end=None, examples=None, label_names=None, sample_rate=None,
+           random_calibration=False, num_calibration=64, num_eval=32, calibration_examples=None,
+           time_as_rows=True, source: str | None = None) -> dict:
+    """Converts, runs and checks every requested artifact; writes them with labels and a report.
+
+    Args:
+        model: an `AudioRepInceptionNeXt` or a model file (.keras, .pyth).
+        out_dir: output folder.
+        precisions: any of "fp32", "fp16", "dynamic", "int8".
+        waveform: (1, samples) float PCM input with the log-mel inside the model.
+        keep_train_form: export a train form as it is (default: re-parameterise first).
+        int8_io: for int8, int8 input and output tensors.
+        front_end: the model's `FrontEnd` (default VGG-Sound's).
+        label_names: class names, written beside the artifacts and into waveform metadata.
+        sample_rate: if given, must equal the front-end's rate.
+        random_calibration: allow int8 calibration on noise when no clips are given.
+        examples: held-out clips for parity and top-1 agreement (None: noise, no labels).
+        calibration_examples: clips that calibrate int8 (the training split, typically); without
+            them int8 calibrates on the first half of `examples` and is measured on the rest.
+        num_calibration, num_eval: at most this many clips of each (one crop per clip).
+        time_as_rows: time-axis convolutions as rows on the transposed layout (identical
+            outputs; B1 fp32 about 3 % and B0 7 % faster under XNNPACK, docs/benchmarks.md).
+        source: the model's file or folder, recorded in the report (default: `model` if a path).
+
+    Returns:
+        The report (also written to `out_dir/report.json`).
+    """
+    from keras_airn.export.waveform import waveform_function
+    from keras_airn.features import FRONT_ENDS
+
+    front_end = front_end or FRONT_ENDS["vggsound"]
+    if sample_rate is not None and sample_rate != front_end.sample_rate:
+        raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "
+                              f"({front_end.sample_rate} Hz); a waveform model must see the rate it was "
+                              f"trained on.")
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
+    if "int8" in precisions and not (examples or calibration_examples) and not random_calibration:
+        raise ConversionError("int8 needs representative data: give --data_dir/--csv "
+                              "(or --random_calibration to calibrate on noise).")
+    source = source or (model if isinstance(model, str) else model.name)
+    model = model_for_export(model, keep_train_form, time_as_rows)
+    if model.num_mel_bins != front_end.n_mels:
+        raise ConversionError(f"The model takes {model.num_mel_bins} mel bins; the front-end makes {front_end.n_mels}.")
+    os.makedirs(out_dir, exist_ok=True)
+
+    if calibration_examples:
+        calibration = held_out_inputs(calibration_examples, front_end, waveform, num_calibration)
+        evaluation = held_out_inputs(examples, front_end, waveform, num_eval)
+    elif examples:
+        split = len(examples) // 2 if len(examples) > 1 else 1
+        calibration = held_out_inputs(examples[:split], front_end, waveform, num_calibration)
+        evaluation = held_out_inputs(examples[split:] or examples, front_end, waveform, num_eval)
+    else:
+        calibration = evaluation = held_out_inputs(None, front_end, waveform, num_eval)
+    eval_spectrograms, eval_waves, eval_labels = evaluation
+    reference = model.predict(eval_spectrograms, verbose=0)
+    eval_inputs = eval_waves if waveform else eval_spectrograms
+    calibration_inputs = calibration[1] if waveform else calibration[0]
+
+    function = waveform_function(model, front_end)[0] if waveform else spectrogram_function(model, front_end)
+    form = "waveform" if waveform else "spectrogram"
+    report = {"model": source, "form": model.form, "input": form, "time_as_rows": time_as_rows,
+              "front_end": front_end.to_config(),
+              "eval_clips": int(len(eval_inputs)), "artifacts": {}}
+    write_sidecars(out_dir, front_end, label_names, model.num_classes)
+    converted, float_nodes = {}, None
+    if waveform and "int8" in precisions:
+        # The front-end stays float inside the int8 model: quantising its DFT, sqrt and log
+        # destroys the features (top-1 agreement 0.26 measured on the demo set).
+        converted["fp32"] = convert(function, "fp32")
+        float_nodes = leading_nodes_outside(converted["fp32"], model.name)
+    for precision in precisions:
+        data = converted.get(precision) or convert(
+            function, precision, representative=[x[None] for x in calibration_inputs],
+            int8_io=int8_io, float_nodes=float_nodes)
+        if waveform:
+            data, metadata_note = with_metadata(data, front_end, label_names, model, precision)
+        name = f"{model.name}_{'deploy' if model.deploy else 'train'}_{form}_{precision}.tflite"
+        path = os.path.join(out_dir, name)
+        with tempfile.TemporaryDirectory() as scratch:
+            candidate = os.path.join(scratch, name)
+            with open(candidate, "wb") as handle:
+                handle.write(data)
+            logits = run_tflite(candidate, eval_inputs)
+            ops = op_counts(candidate)
+            old_runtime = check_old_runtime(candidate, eval_inputs, logits)
+        if any(op.startswith("Flex") or op == "CUSTOM" for op in ops):
+            raise ConversionError(f"{name} needs non-builtin ops {sorted(ops)}; not written.")
+        entry = {"file": name, "bytes": len(data), "ops": ops, **parity(logits, reference, eval_labels),
+                 "tflite_runtime_2_14": old_runtime}
+        if waveform:
+            entry["metadata"] = metadata_note
+        bound = {"fp32": FP32_BOUND, "fp16": FP16_BOUND}.get(precision)
+        if bound is not None:
+            entry["bound"] = bound
+            entry["within_bound"] = entry["max_rel_logit_error"] <= bound
+            if not entry["within_bound"]:
+                raise ConversionError(f"{name}: logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
+                                      f"(bound {bound}); not written.")
+        files.write_bytes(path, data)
+        report["artifacts"][precision] = entry
+    files.write_json(os.path.join(out_dir, "report.json"), report)
+    return report

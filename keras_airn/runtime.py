@@ -1,0 +1,176 @@
+"""Running a trained model on audio: a Keras model, a `.keras` file or a `.tflite` artifact.
+
+`Classifier` scores a recording window by window with the front-end the model was trained
+with; the three kinds of model give the same scores (tests/test_classify.py). This is the one
+place that builds a TFLite interpreter (`tflite_interpreter`) and that picks a loader by file
+extension (`Classifier`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+
+class ClassifyError(ValueError):
+    """The audio or the model cannot be used as asked."""
+
+
+@dataclasses.dataclass
+class Window:
+    start_seconds: float
+    end_seconds: float
+    scores: np.ndarray
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def tflite_interpreter(model, num_threads: int = 1, allocate: bool = True):
+    """An ai-edge-litert interpreter for a `.tflite` path or flatbuffer bytes.
+
+    Raises:
+        ClassifyError: naming the file when it is not a loadable model.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    source = model if isinstance(model, str) else "<model bytes>"
+    try:
+        interpreter = (Interpreter(model_path=model, num_threads=num_threads) if isinstance(model, str)
+                       else Interpreter(model_content=model, num_threads=num_threads))
+        if allocate:
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        raise ClassifyError(f"{source}: not a loadable .tflite model ({error}).") from error
+    return interpreter
+
+
+def top_labels(scores: np.ndarray, labels, top_k: int) -> list[tuple[str, float]]:
+    """The `top_k` (label, score) pairs, best first."""
+    return [(labels[i], float(scores[i])) for i in np.argsort(scores)[::-1][:top_k]]
+
+
+class Classifier:
+    """Scores recordings window by window with a model and the front-end it was trained with.
+
+    Args:
+        model: an `AudioRepInceptionNeXt`, or a `.keras` / `.tflite` file (either input form).
+        front_end: the model's `FrontEnd`.
+
+    Example:
+    >>> classifier = Classifier("export/airn_b0_deploy_waveform_int8.tflite", front_end)
+    >>> windows = classifier.classify_file("street.flac", hop_seconds=1.0)
+    """
+
+    def __init__(self, model, front_end):
+        from keras_airn.model import AudioRepInceptionNeXt
+
+        self.front_end = front_end
+        self.model = None
+        self.waveform_input = False
+        if isinstance(model, AudioRepInceptionNeXt):
+            self.model, self.path = model, model.name
+        elif not isinstance(model, str) or not os.path.isfile(model):
+            raise ClassifyError(f"No model file at {model!r}.")
+        elif model.endswith(".keras"):
+            from keras_airn.loading import load_deploy
+
+            self.model, self.path = load_deploy(model), model
+        elif model.endswith(".tflite"):
+            self.path = model
+            self.interpreter = tflite_interpreter(model)
+            shape = tuple(self.interpreter.get_input_details()[0]["shape"])
+            self.waveform_input = len(shape) == 2
+            expected = ((1, front_end.clip_size - 1) if self.waveform_input
+                        else (1, front_end.num_frames, front_end.n_mels, 1))
+            if shape != expected:
+                raise ClassifyError(f"{model}: input shape {shape} does not match the front-end "
+                                    f"({expected}); pass the model's front_end.json.")
+        else:
+            raise ClassifyError(f"{model}: expected a .tflite or .keras model.")
+        if self.model is not None and self.model.num_mel_bins != front_end.n_mels:
+            raise ClassifyError(f"{self.path}: model takes {self.model.num_mel_bins} mel bins, "
+                                f"the front-end makes {front_end.n_mels}.")
+
+    @property
+    def num_classes(self) -> int:
+        if self.model is not None:
+            return self.model.num_classes
+        return int(self.interpreter.get_output_details()[0]["shape"][-1])
+
+    def window_starts(self, num_samples: int, hop_seconds: float | None) -> list[int]:
+        """Crop starts covering the recording; one window for clips up to a crop long."""
+        if hop_seconds is not None and hop_seconds <= 0:
+            raise ClassifyError(f"hop_seconds must be positive, got {hop_seconds}.")
+        crop = self.front_end.clip_size - 1
+        if num_samples <= crop:
+            return [0]
+        hop = max(1, int(round((hop_seconds or self.front_end.clip_seconds / 2) * self.front_end.sample_rate)))
+        starts = list(range(0, num_samples - crop + 1, hop))
+        if starts[-1] != num_samples - crop:
+            starts.append(num_samples - crop)
+        return starts
+
+    def logits(self, audio: np.ndarray, start: int) -> np.ndarray:
+        """Logits of the window of `audio` starting at sample `start`."""
+        from keras_airn.features import clip_features
+
+        crop = self.front_end.clip_size - 1
+        if self.waveform_input:
+            window = audio[start : start + crop]
+            if len(window) < crop:  # a short recording: repeat its last sample (edge padding)
+                window = np.pad(window, (0, crop - len(window)), mode="edge")
+            inputs = window[None].astype(np.float32)
+        else:
+            inputs = clip_features(audio, start, self.front_end).numpy()[None, ..., None]
+        if self.model is not None:
+            # A direct call: predict() sets up a data pipeline per call, costly per window.
+            return np.asarray(self.model(inputs, training=False))[0]
+        from keras_airn.export.tflite_invoke import invoke_all
+
+        return invoke_all(self.interpreter, inputs)[0]
+
+    def classify_audio(self, audio: np.ndarray, hop_seconds: float | None = None) -> list[Window]:
+        """Scores (softmax) of each window of a mono recording at the front-end's rate."""
+        rate = self.front_end.sample_rate
+        windows = []
+        for start in self.window_starts(len(audio), hop_seconds):
+            end = min(len(audio), start + self.front_end.clip_size - 1)
+            windows.append(Window(start / rate, end / rate, softmax(self.logits(audio, start))))
+        return windows
+
+    def classify_file(self, path: str, hop_seconds: float | None = None,
+                      resample_audio: bool = True) -> list[Window]:
+        """Scores of each window of one file (any format and rate `keras_airn.audio` reads)."""
+        from keras_airn.audio import AudioError, read_audio
+
+        try:
+            audio = read_audio(path, self.front_end.sample_rate, resample_audio)
+        except AudioError as error:
+            raise ClassifyError(str(error)) from error
+        return self.classify_audio(audio, hop_seconds)
+
+
+def labels_beside(model_path: str, num_classes: int, path: str | None = None) -> list[str]:
+    """Labels from `path`, else `labels.json` / `labels.txt` beside the model, else class indices.
+
+    Raises:
+        ClassifyError: when the label file's count differs from the model's outputs.
+    """
+    from keras_airn.labels import LABELS_FILE, LabelError, load_labels
+
+    beside = os.path.dirname(os.path.abspath(model_path))
+    candidates = [path] if path else [os.path.join(beside, LABELS_FILE), os.path.join(beside, "labels.txt")]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate):
+            try:
+                return load_labels(candidate, num_classes)
+            except LabelError as error:
+                raise ClassifyError(str(error)) from error
+    if path:
+        raise ClassifyError(f"{path}: label file not found.")
+    return [f"class_{i}" for i in range(num_classes)]

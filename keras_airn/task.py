@@ -1,0 +1,396 @@
+"""`AudioClassifier`: one object from waveform to device model.
+
+It holds the network (an `AudioRepInceptionNeXt`), the log-mel front-end the network was trained
+with (settings and a Keras layer that computes it) and the label names, and carries them
+together through training, evaluation, re-parameterisation, saving and export. The pattern is
+keras-hub's Task (a backbone with its preprocessor, `from_preset`, `save_to_preset`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from keras_airn import files
+from keras_airn.datasets import Example, Split
+from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd, LogMelSpectrogram
+from keras_airn.labels import LABELS_FILE, load_labels, save_labels, validate_labels
+from keras_airn.loading import PRESET_FILE
+from keras_airn.model import AudioRepInceptionNeXt
+
+PRETRAINING_RECIPE = dict(epochs=50, learning_rate=0.01, lr_steps=(30, 40))
+FINETUNING_RECIPE = dict(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
+
+
+class PresetError(ValueError):
+    """A preset name or path that cannot be loaded, or labels that do not fit the model."""
+
+
+def finetune_network(pretrained: AudioRepInceptionNeXt, num_classes: int, dropout: float = 0.5):
+    """A copy of `pretrained` with a new head and every BatchNorm but the stem's frozen: the
+    release's fine-tuning set-up.
+
+    Args:
+        pretrained: a train-form `AudioRepInceptionNeXt`.
+        num_classes: classes of the new head.
+        dropout: dropout before the head.
+
+    Returns:
+        The new network (uncompiled).
+    """
+    from keras_airn.deploy import transfer_weights
+
+    if not isinstance(pretrained, AudioRepInceptionNeXt) or pretrained.deploy:
+        raise PresetError("Fine-tuning needs a train-form AudioRepInceptionNeXt (not a deploy model).")
+    config = {**pretrained.get_config(), "num_classes": num_classes, "dropout": dropout,
+              "num_frames": None, "freeze_batchnorm": True}
+    network = AudioRepInceptionNeXt.from_config(config)
+    transfer_weights(pretrained, network, skip=("head_projection",))
+    return network
+
+
+def placeholder_labels(num_classes: int) -> list[str]:
+    """The names a classifier gets when no label names are known: class_0, class_1, ..."""
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+@keras.saving.register_keras_serializable(package="keras_airn")
+class AudioClassifier(keras.Model):
+    """An audio classifier: AudioRepInceptionNeXt with its front-end and label names.
+
+    Calling it maps log-mel features `(batch, T, n_mels, 1)` to logits; `predict`,
+    `classify_file`, `fit` and `evaluate` take audio (waveforms, files, datasets) and apply the
+    front-end themselves. `.keras` serialisation round-trips it.
+
+    Args:
+        network: an `AudioRepInceptionNeXt` (or its serialised config).
+        front_end: the `FrontEnd` (or its config) the network is trained with; VGG-Sound's by
+            default.
+        labels: class names, index = output; `class_<i>` by default.
+
+    Example:
+    >>> splits = keras_airn.read_folder("my_sounds")          # my_sounds/<label>/*.wav|flac|ogg
+    >>> classifier = AudioClassifier.from_preset(
+    ...     "runs/demo", labels=splits["train"].label_names)   # new head, fine-tuning set-up
+    >>> classifier.fit(splits["train"], out_dir="runs/mine", epochs=5)
+    >>> classifier.evaluate(splits["test"])["top1"]
+    >>> classifier.export("export", precision="int8", waveform_input=True,
+    ...                   calibration=splits["train"], evaluation=splits["test"])
+    >>> classifier.classify_file("doorbell_48k_stereo.wav")["overall"]
+    """
+
+    def __init__(self, network, front_end=None, labels: Sequence[str] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(network, dict):
+            network = keras.saving.deserialize_keras_object(network)
+        if not isinstance(network, AudioRepInceptionNeXt):
+            raise PresetError(f"network must be an AudioRepInceptionNeXt, got {type(network).__name__}.")
+        if isinstance(front_end, dict):
+            front_end = FrontEnd.from_config(front_end)
+        self.front_end = front_end or FRONT_ENDS["vggsound"]
+        if network.num_mel_bins != self.front_end.n_mels:
+            raise PresetError(f"The network takes {network.num_mel_bins} mel bins; the front-end makes "
+                              f"{self.front_end.n_mels}.")
+        labels = validate_labels(labels, "labels") if labels is not None else placeholder_labels(network.num_classes)
+        if len(labels) != network.num_classes:
+            raise PresetError(f"{len(labels)} labels for a network with {network.num_classes} outputs.")
+        self.network = network
+        self.labels = labels
+        self.preprocessor = LogMelSpectrogram(
+            sample_rate=self.front_end.sample_rate, window_ms=self.front_end.window_ms,
+            hop_ms=self.front_end.hop_ms, n_mels=self.front_end.n_mels, n_fft=self.front_end.n_fft,
+            name="preprocessor")
+        self.built = True  # every weight lives in the (built) network
+
+    def call(self, log_mel, training=False):
+        return self.network(log_mel, training=training)
+
+    def get_config(self):
+        return {"name": self.name, "network": keras.saving.serialize_keras_object(self.network),
+                "front_end": self.front_end.to_config(), "labels": list(self.labels)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def num_classes(self) -> int:
+        return self.network.num_classes
+
+    @property
+    def has_label_names(self) -> bool:
+        """False when the labels are only placeholders (class_0, class_1, ...)."""
+        return self.labels != placeholder_labels(self.num_classes)
+
+    # --- Creating and saving -----------------------------------------------------------------
+
+    @classmethod
+    def from_preset(cls, preset: str, num_classes: int | None = None, labels: Sequence[str] | None = None,
+                    front_end: FrontEnd | None = None, dropout: float = 0.5) -> "AudioClassifier":
+        """Creates a classifier from a preset name or a saved model.
+
+        Args:
+            preset: one of
+                - a preset name, "b0", "b1" or "b1_2d" (random weights);
+                - a folder written by `save_to_preset`, or a training run's folder
+                  (`model_train.keras`, `front_end.json`, `labels.json`);
+                - a `.keras` file (an `AudioClassifier` or a network; `front_end.json` and
+                  `labels.json` beside it are used), or an official `.pyth` checkpoint.
+            num_classes: outputs wanted; with `labels`, may be left out.
+            labels: class names wanted. When they (or `num_classes`) differ from the model's,
+                the network gets a new head and the release's fine-tuning set-up (every
+                BatchNorm but the stem's frozen).
+            front_end: front-end settings, overriding the saved ones (e.g. another clip length
+                for fine-tuning; a preset name defaults to VGG-Sound's).
+            dropout: dropout before a new head.
+
+        Returns:
+            The `AudioClassifier`.
+
+        Example:
+        >>> classifier = AudioClassifier.from_preset("b0", labels=["bark", "doorbell", "speech"])
+        """
+        from keras_airn.factory import PRESETS, create_model
+
+        if labels is not None:
+            labels = validate_labels(labels, "labels")
+            if num_classes is not None and num_classes != len(labels):
+                raise PresetError(f"num_classes={num_classes} but {len(labels)} labels were given.")
+            num_classes = len(labels)
+        if isinstance(preset, str) and preset.lower() in PRESETS:
+            network = create_model(preset.lower(), num_classes=num_classes or 309, num_frames=None,
+                                   dropout=dropout)
+            return cls(network, front_end or FRONT_ENDS["vggsound"], labels)
+        classifier = cls._load(preset)
+        if front_end is not None:
+            classifier = cls(classifier.network, front_end, classifier.labels, name=classifier.name)
+        wanted = num_classes or classifier.num_classes
+        if wanted == classifier.num_classes and (labels is None or labels == classifier.labels
+                                                 or not classifier.has_label_names):
+            return cls(classifier.network, classifier.front_end, labels or classifier.labels,
+                       name=classifier.name)
+        network = finetune_network(classifier.network, wanted, dropout)
+        return cls(network, classifier.front_end, labels)
+
+    @classmethod
+    def _load(cls, path: str) -> "AudioClassifier":
+        from keras_airn.loading import load_saved, model_file
+
+        try:
+            path = model_file(path)
+            loaded = load_saved(path)
+        except (FileNotFoundError, ValueError) as error:
+            from keras_airn.factory import PRESETS
+
+            raise PresetError(f"{error} (presets: {', '.join(sorted(PRESETS))}).") from error
+        if isinstance(loaded, AudioClassifier):
+            return loaded
+        beside = os.path.dirname(os.path.abspath(path))
+        front_end_path, labels_path = os.path.join(beside, FRONT_END_FILE), os.path.join(beside, LABELS_FILE)
+        front_end = FrontEnd.load(front_end_path) if os.path.isfile(front_end_path) else None
+        labels = load_labels(labels_path, loaded.num_classes) if os.path.isfile(labels_path) else None
+        return cls(loaded, front_end, labels)
+
+    def save_to_preset(self, directory: str) -> str:
+        """Saves everything into one folder that `from_preset` loads with no other file:
+        `audio_classifier.keras` (network, front-end, labels), plus `front_end.json` and
+        `labels.json` for other tools to read.
+
+        Returns:
+            The folder.
+        """
+        os.makedirs(directory, exist_ok=True)
+        files.save_model(self, os.path.join(directory, PRESET_FILE))
+        self.front_end.save(directory)
+        save_labels(self.labels, os.path.join(directory, LABELS_FILE))
+        return directory
+
+    def reparameterize(self) -> "AudioClassifier":
+        """The deploy form (merged kernels, folded BatchNorm): same outputs, faster inference."""
+        from keras_airn.deploy import reparameterize
+
+        return AudioClassifier(reparameterize(self.network), self.front_end, self.labels, name=self.name)
+
+    # --- Training and evaluation -------------------------------------------------------------
+
+    def _as_split(self, data, out_dir: str | None, name: str) -> Split:
+        """A `Split` from a `Split` or from (waveforms, labels) arrays (written as WAV files)."""
+        if isinstance(data, Split):
+            if data.label_names != self.labels:
+                raise PresetError(f"The {name} data's labels {data.label_names[:10]} differ from the "
+                                  f"classifier's {self.labels[:10]}; create it with "
+                                  f"`from_preset(..., labels=split.label_names)`.")
+            return data
+        if not (isinstance(data, tuple) and len(data) == 2):
+            raise TypeError(f"{name} data must be a Split (see keras_airn.read_folder) or a "
+                            f"(waveforms, labels) tuple, got {type(data).__name__}.")
+        import soundfile
+
+        waveforms, targets = data
+        if len(waveforms) != len(targets):
+            raise ValueError(f"{len(waveforms)} waveforms but {len(targets)} labels.")
+        index = {label: i for i, label in enumerate(self.labels)}
+        folder = os.path.join(out_dir or tempfile.mkdtemp(prefix="airn_"), "data", name)
+        os.makedirs(folder, exist_ok=True)
+        examples = []
+        for i, (waveform, target) in enumerate(zip(waveforms, targets)):
+            label = index.get(target, target) if isinstance(target, str) else int(target)
+            if not isinstance(label, int) or not 0 <= label < self.num_classes:
+                raise ValueError(f"{name} example {i}: unknown label {target!r}; labels are {self.labels[:10]}.")
+            waveform = np.asarray(waveform, np.float32)
+            if waveform.ndim != 1 or not np.isfinite(waveform).all() or waveform.size == 0:
+                raise ValueError(f"{name} example {i}: expected a non-empty finite 1-D waveform.")
+            path = os.path.join(folder, f"{i:06d}.wav")
+            soundfile.write(path, waveform, self.front_end.sample_rate, subtype="FLOAT")
+            examples.append(Example(path, label))
+        return Split(examples, list(self.labels))
+
+    def _train_config(self, **overrides):
+        from keras_airn.training.trainer import TrainConfig
+
+        recipe = FINETUNING_RECIPE if self.network.freeze_batchnorm else PRETRAINING_RECIPE
+        return TrainConfig(**{**recipe, **{k: v for k, v in overrides.items() if v is not None}})
+
+    def fit(self, train_data, validation_data=None, *, out_dir: str | None = None, resume: bool = False,
+            epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
+            **config) -> dict:
+        """Trains the network with the release's recipe, as `train.vggsound`/`train.finetune` do.
+
+        Pre-training recipe for a new network (SGD, LR 0.01 x0.1 at epochs 30 and 40, 50
+        epochs), fine-tuning recipe after a new head (LR 0.001 x0.1 at 20 and 25, 30 epochs);
+        SpecAugment, checkpoints every epoch, exact resume, precise BN before evaluation.
+
+        Args:
+            train_data: a `Split` whose labels are the classifier's, or (waveforms, labels).
+            validation_data: the same, evaluated after training; or None.
+            out_dir: run folder (checkpoints, logs, models); a new temporary one by default.
+            resume: continue the run in `out_dir`.
+            epochs, batch_size, learning_rate: override the recipe.
+            **config: any other `TrainConfig` field (lr_steps, weight_decay, seed, ...).
+
+        Returns:
+            The run's summary (epochs, metrics on `validation_data`, paths).
+        """
+        from keras_airn.training.trainer import fit
+
+        out_dir = out_dir or tempfile.mkdtemp(prefix="airn_fit_")
+        train_split = self._as_split(train_data, out_dir, "train")
+        eval_split = None if validation_data is None else self._as_split(validation_data, out_dir, "validation")
+        settings = self._train_config(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, **config)
+        result = fit(lambda: self.network, train_split, eval_split, self.front_end, settings, out_dir,
+                     resume=resume)
+        if result.model is not self.network:  # resumed from a checkpoint
+            self.network.set_weights(result.model.get_weights())
+        return result.summary
+
+    def evaluate(self, data, *, views: int | None = None, batch_size: int = 32) -> dict[str, float]:
+        """Multi-view evaluation: top-1, top-5, mAP, AUC and d-prime.
+
+        Args:
+            data: a `Split` (e.g. `read_folder(...)["test"]`) or (waveforms, labels).
+            views: crops per clip, averaged (default: the front-end's).
+            batch_size: crops per batch.
+        """
+        from keras_airn.training.trainer import TrainConfig, evaluate
+
+        split = self._as_split(data, None, "evaluation")
+        return evaluate(self.network, split, self.front_end,
+                        TrainConfig(eval_views=views, eval_batch_size=batch_size))
+
+    def predict(self, waveforms, views: int | None = None) -> np.ndarray:
+        """Class probabilities of each waveform, averaged over evenly spaced crops.
+
+        Args:
+            waveforms: a sequence of 1-D float arrays (or one 2-D array) at the front-end's rate.
+            views: crops per waveform (default: the front-end's evaluation views).
+
+        Returns:
+            float32 (len(waveforms), num_classes).
+        """
+        from keras_airn.features import clip_features, crop_starts
+
+        views = views or self.front_end.eval_views
+        crops = []
+        for i, waveform in enumerate(waveforms):
+            waveform = np.asarray(waveform, np.float32)
+            if waveform.ndim != 1 or waveform.size == 0 or not np.isfinite(waveform).all():
+                raise ValueError(f"waveform {i}: expected a non-empty finite 1-D array at "
+                                 f"{self.front_end.sample_rate} Hz.")
+            for start in crop_starts(waveform.shape[0], self.front_end, views).numpy():
+                crops.append(clip_features(waveform, int(start), self.front_end).numpy())
+        if not crops:
+            return np.zeros((0, self.num_classes), np.float32)
+        logits = np.concatenate([np.asarray(self.network(np.stack(crops[i:i + 32])[..., None], training=False))
+                                 for i in range(0, len(crops), 32)])
+        probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+        return probabilities.reshape(-1, views, self.num_classes).mean(axis=1)
+
+    def classify_file(self, path: str, hop_seconds: float | None = None, top_k: int = 5) -> dict:
+        """Classifies a recording of any length, format and rate, window by window.
+
+        Args:
+            path: WAV, FLAC, OGG or MP3 at any sample rate, any channels.
+            hop_seconds: window hop (default: half a clip).
+            top_k: labels per result.
+
+        Returns:
+            {"overall": [(label, score)] (mean of the windows' scores),
+             "windows": [{"start", "end", "top": [(label, score)]}]}.
+        """
+        from keras_airn.runtime import Classifier, top_labels
+
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}.")
+        windows = Classifier(self.network, self.front_end).classify_file(path, hop_seconds)
+        overall = np.mean([window.scores for window in windows], axis=0)
+        return {"overall": top_labels(overall, self.labels, top_k),
+                "windows": [{"start": w.start_seconds, "end": w.end_seconds,
+                             "top": top_labels(w.scores, self.labels, top_k)} for w in windows]}
+
+    # --- Export ------------------------------------------------------------------------------
+
+    def export(self, out_dir: str, format: str = "tflite", precision="fp32", *, waveform_input: bool = False,
+               calibration=None, evaluation=None, random_calibration: bool = False, int8_io: bool = False,
+               num_calibration: int = 200, num_eval: int = 500) -> dict:
+        """Converts to a device model with a parity report, as `convert.tflite`/`convert.onnx` do.
+
+        Train forms are re-parameterised first. Beside the artifact: `labels.json`,
+        `front_end.json` and the report; waveform-input TFLite models carry MediaPipe audio
+        classifier metadata (sample rate, labels).
+
+        Args:
+            out_dir: output folder.
+            format: "tflite" or "onnx".
+            precision: "fp32", "fp16", "dynamic" or "int8" (TFLite), or a list of them.
+            waveform_input: TFLite input is (1, samples) float PCM with the front-end inside.
+            calibration: a `Split` that calibrates int8 (typically the training split).
+            evaluation: a `Split` on which parity and top-1 agreement are measured.
+            random_calibration: allow int8 calibrated on noise.
+            int8_io: int8 input/output tensors.
+            num_calibration, num_eval: at most this many clips of each.
+
+        Returns:
+            The report (also in `out_dir`).
+        """
+        calibration_examples = self._as_split(calibration, out_dir, "calibration").examples if calibration else None
+        examples = self._as_split(evaluation, out_dir, "evaluation").examples if evaluation else None
+        if format == "onnx":
+            from keras_airn.export.onnx import export_onnx
+
+            if precision not in ("fp32", ["fp32"]) or waveform_input:
+                raise ValueError("ONNX export is fp32 with spectrogram input.")
+            return export_onnx(self.network, out_dir, front_end=self.front_end, examples=examples,
+                               label_names=self.labels, num_eval=num_eval)
+        if format != "tflite":
+            raise ValueError(f"format must be 'tflite' or 'onnx', got {format!r}.")
+        from keras_airn.export.tflite import export
+
+        precisions = [precision] if isinstance(precision, str) else list(precision)
+        return export(self.network, out_dir, precisions, waveform=waveform_input, int8_io=int8_io,
+                      front_end=self.front_end, examples=examples, label_names=self.labels,
+                      random_calibration=random_calibration, num_calibration=num_calibration,
+                      num_eval=num_eval, calibration_examples=calibration_examples)
