@@ -130,7 +130,7 @@ class Classifier:
         if self.model is not None:
             # A direct call: predict() sets up a data pipeline per call, costly per window.
             return np.asarray(self.model(inputs, training=False))[0]
-        from keras_airn.export.tflite_invoke import invoke_all
+        from keras_airn.tflite_invoke import invoke_all
 
         return invoke_all(self.interpreter, inputs)[0]
 

@@ -1,4 +1,4 @@
-"""Parameter and MAC counts against the release's figures (SPEC.md section 3)."""
+"""Parameter and MAC counts against the release's figures (docs/reference.md, section 3)."""
 
 import pytest
 
@@ -6,7 +6,7 @@ import keras_airn as ka
 
 # (train params, release-deploy params, train MACs, release-deploy MACs) at 512 x 128, 309 classes.
 # B1: the release's counted figures. B1 (2D): the paper's 13.70 M / 13.19 M params.
-# B0: Table I as counted (SPEC: 3.09 M / 3.02 M, 0.708 / 0.672 G), not the paper's 2.18 M.
+# B0: Table I as counted (3.09 M / 3.02 M, 0.708 / 0.672 G; docs/reference.md section 3), not the paper's 2.18 M.
 REFERENCE = {
     "b1": (11_834_869, 11_691_381, 2.625e9, 2.553e9),
     "b0": (3.09e6, 3.02e6, 0.708e9, 0.672e9),

@@ -10,43 +10,28 @@ import sys
 import keras
 import numpy as np
 import pytest
-import soundfile
 
 import keras_airn as ka
 from keras_airn import datasets
 from keras_airn.datasets import DatasetError
 from keras_airn.features import FrontEnd
 from keras_airn.training.trainer import TrainConfig, fit
+from train import demo_data
 from train.demo_data import make_demo_set, synth_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRONT_END = FrontEnd(clip_seconds=1.28)  # 128 frames
 TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
-# Own labels -> the synthetic sound behind them (all below 4 kHz, so the 8 kHz files keep them).
-OWN_CLASSES = {"bell": "tone_high", "hum": "tone_low", "rumble": "noise_low"}
-# The formats users record in: (extension, rate, channels, soundfile subtype).
-FORMATS = [(".wav", 44100, 2, "PCM_16"), (".flac", 22050, 1, "PCM_16"), (".ogg", 8000, 1, "VORBIS"),
-           (".wav", 48000, 1, "PCM_24")]
+OWN_CLASSES = {k: v for k, v in list(demo_data.OWN_CLASSES.items())[:3]}
 
 
-def write_clip(path, sound, index, seconds=1.6):
-    extension, rate, channels, subtype = FORMATS[index % len(FORMATS)]
-    rng = np.random.default_rng(index)
-    clip = rng.normal(0, 0.01, int(seconds * rate)) + rng.uniform(0.3, 0.6) * synth_clip(sound, seconds, rate, rng)
-    data = np.repeat(clip[:, None], channels, axis=1) if channels > 1 else clip
-    path = os.path.splitext(path)[0] + extension
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    soundfile.write(path, np.clip(data, -1, 1).astype(np.float32), rate, subtype=subtype)
-    return path
+def write_clip(stem, sound, index):
+    return demo_data.write_own_clip(stem, sound, index)
 
 
 @pytest.fixture(scope="module")
 def own_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("own") / "my_sounds"
-    for label, sound in OWN_CLASSES.items():
-        for i in range(12):
-            write_clip(str(root / label / ("take" if i % 2 else "") / f"{label}{i:02d}"), sound, i)
-    return str(root)
+    return demo_data.make_own_folder(str(tmp_path_factory.mktemp("own") / "my_sounds"), 12, OWN_CLASSES)
 
 
 def test_folder_reader_sorts_labels_and_splits_each_class_stably(own_folder, tmp_path):

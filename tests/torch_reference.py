@@ -1,4 +1,4 @@
-"""An independent PyTorch AudioRepInceptionNeXt, written from SPEC.md for parity tests.
+"""An independent PyTorch AudioRepInceptionNeXt, written from docs/reference.md for parity tests.
 
 Module names reproduce the official checkpoint keys, so `state_dict()` of this model is an
 official checkpoint. It shares no code with keras_airn: its outputs are the reference.

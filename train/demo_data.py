@@ -1,4 +1,4 @@
-"""A small labelled audio set made on the spot, in the VGG-Sound layout.
+"""Small labelled audio sets made on the spot: the VGG-Sound layout, and "your own audio" folders.
 
 Classes: low and high tones with harmonics, rising and falling chirps, low and high noise
 bands, and, where espeak-ng is installed, spoken words. Every clip has a random pitch, level,
@@ -117,12 +117,51 @@ def make_demo_set(
     return csv_path, audio_dir, sorted(name.replace("_", " ") for name in classes)
 
 
+# "Your own audio" as users have it: a folder per label, files in the formats and rates people
+# record in. Labels -> the synthetic sound behind them (all below 4 kHz, so 8 kHz files keep them).
+OWN_CLASSES = {"bell": "tone_high", "hum": "tone_low", "rumble": "noise_low", "whistle": "chirp_up"}
+# (extension, rate, channels, soundfile subtype), cycled over the clips of each class.
+OWN_FORMATS = ((".wav", 44100, 2, "PCM_16"), (".flac", 22050, 1, "PCM_16"), (".ogg", 8000, 1, "VORBIS"),
+               (".wav", 48000, 1, "PCM_24"))
+
+
+def write_own_clip(stem: str, sound: str, index: int, seconds: float = 1.6) -> str:
+    """Writes one clip of `sound` in format `index` of OWN_FORMATS; returns its path."""
+    extension, rate, channels, subtype = OWN_FORMATS[index % len(OWN_FORMATS)]
+    rng = np.random.default_rng(index)
+    clip = rng.normal(0, 0.01, int(seconds * rate)) + rng.uniform(0.3, 0.6) * synth_clip(sound, seconds, rate, rng)
+    data = np.repeat(clip[:, None], channels, axis=1) if channels > 1 else clip
+    path = stem + extension
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    soundfile.write(path, np.clip(data, -1, 1).astype(np.float32), rate, subtype=subtype)
+    return path
+
+
+def make_own_folder(out_dir: str, clips_per_class: int = 12, classes: dict | None = None,
+                    seconds: float = 1.6) -> str:
+    """Writes `out_dir/<label>/[take/]<label><i>.{wav,flac,ogg}`: 44.1 kHz stereo and 48 kHz
+    24-bit WAV, 22.05 kHz FLAC, 8 kHz OGG.
+
+    Returns:
+        `out_dir`.
+    """
+    for label, sound in (classes or OWN_CLASSES).items():
+        for i in range(clips_per_class):
+            write_own_clip(os.path.join(out_dir, label, "take" if i % 2 else "", f"{label}{i:02d}"), sound, i,
+                           seconds)
+    return out_dir
+
+
 def main(argv):
     """`python -m train.demo_data --out_dir DIR [...]`: writes a demo set (e.g. a larger held-out one)."""
     del argv
     from absl import flags
 
     values = flags.FLAGS
+    if values.layout == "folder":
+        make_own_folder(values.out_dir, values.clips_per_class)
+        print(f"wrote {values.out_dir}: {len(OWN_CLASSES)} class folders, mixed formats and rates")
+        return
     csv_path, _, labels = make_demo_set(values.out_dir, values.clips_per_class, test_fraction=values.test_fraction,
                                         seed=values.seed)
     print(f"wrote {csv_path}: {len(labels)} classes")
@@ -135,4 +174,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("clips_per_class", 24, "Clips of each class.")
     flags.DEFINE_float("test_fraction", 0.25, "Share of each class in the test split (1.0: all held out).")
     flags.DEFINE_integer("seed", 0, "RNG seed; the demo training run uses 0, so pick another for new clips.")
+    flags.DEFINE_enum("layout", "vggsound", ["vggsound", "folder"],
+                      "vggsound: audio/ + vggsound.csv; folder: <label>/ folders of WAV/FLAC/OGG at 8-48 kHz.")
     app.run(main)

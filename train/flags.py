@@ -27,8 +27,10 @@ BAD_AUDIO = flags.DEFINE_enum("bad_audio", "skip", ["skip", "fail"],
                               "and skip, or fail.")
 RESAMPLE = flags.DEFINE_bool("resample", True, "Resample files at another rate with soxr HQ, as "
                              "librosa.load does (False: reject them, strict mode).")
-STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                             "tf.distribute strategy.")
+STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
+                             "tf.distribute strategy: one device, or all local devices with synchronised "
+                             "BatchNorm. (Keras 3's fit does not run under MultiWorkerMirroredStrategy, "
+                             "keras-team/keras issue 20585.)")
 STOP_AFTER = flags.DEFINE_integer("stop_after_epoch", None, "Stop after this epoch (resume later).")
 
 

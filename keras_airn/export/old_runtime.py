@@ -3,7 +3,7 @@
 tflite-runtime 2.14 is built against NumPy 1.x, so it cannot share the project's environment;
 `make test` (or `make venv-tflite214`) builds `.venv-tflite214`, and `AIRN_TFLITE214_PYTHON`
 can point at another interpreter. The child imports only numpy, tflite_runtime and
-`convert/tflite_invoke.py` (by path).
+`keras_airn/tflite_invoke.py` (by path).
 """
 
 from __future__ import annotations
@@ -15,15 +15,20 @@ import tempfile
 
 import numpy as np
 
-DEFAULT_PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              ".venv-tflite214", "bin", "python")
+ENVIRONMENT = os.path.join(".venv-tflite214", "bin", "python")
+# The repository root (an editable install or a checkout), then the working directory.
+CANDIDATES = (os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ENVIRONMENT),
+              os.path.abspath(ENVIRONMENT))
 
 _CHILD = r"""
 import json, sys, numpy as np
 from tflite_runtime.interpreter import Interpreter
-module_dir, model, inputs, output = sys.argv[1:5]
-sys.path.insert(0, module_dir)
-from tflite_invoke import invoke_all
+import importlib.util
+invoke_file, model, inputs, output = sys.argv[1:5]
+spec = importlib.util.spec_from_file_location("tflite_invoke", invoke_file)
+tflite_invoke = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tflite_invoke)
+invoke_all = tflite_invoke.invoke_all
 try:
     interpreter = Interpreter(model_path=model, num_threads=1)
     interpreter.allocate_tensors()
@@ -36,8 +41,10 @@ print(json.dumps({"ok": True}))
 
 def old_runtime_python() -> str | None:
     """The interpreter that has tflite-runtime 2.14, or None if there is none."""
-    python = os.environ.get("AIRN_TFLITE214_PYTHON", DEFAULT_PYTHON)
-    return python if os.path.isfile(python) else None
+    if "AIRN_TFLITE214_PYTHON" in os.environ:
+        python = os.environ["AIRN_TFLITE214_PYTHON"]
+        return python if os.path.isfile(python) else None
+    return next((python for python in CANDIDATES if os.path.isfile(python)), None)
 
 
 def run_on_tflite_runtime_214(model_path: str, inputs: np.ndarray) -> tuple[np.ndarray | None, str | None]:
@@ -57,8 +64,8 @@ def run_on_tflite_runtime_214(model_path: str, inputs: np.ndarray) -> tuple[np.n
     with tempfile.TemporaryDirectory() as scratch:
         source, target = os.path.join(scratch, "in.npy"), os.path.join(scratch, "out.npy")
         np.save(source, inputs.astype(np.float32))
-        module_dir = os.path.dirname(os.path.abspath(__file__))  # for tflite_invoke.py
-        result = subprocess.run([python, "-c", _CHILD, module_dir, model_path, source, target],
+        invoke_file = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tflite_invoke.py")
+        result = subprocess.run([python, "-c", _CHILD, invoke_file, model_path, source, target],
                                 capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             raise RuntimeError(f"tflite-runtime 2.14 crashed on {model_path}: {result.stderr[-2000:]}")

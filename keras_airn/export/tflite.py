@@ -115,7 +115,7 @@ def _configure(converter, precision, representative, int8_io):
 
 def run_tflite(model_path: str, inputs: np.ndarray, num_threads: int = 1) -> np.ndarray:
     """Runs a .tflite model with ai-edge-litert on each example of `inputs`; returns float logits."""
-    from keras_airn.export.tflite_invoke import invoke_all
+    from keras_airn.tflite_invoke import invoke_all
 
     return invoke_all(tflite_interpreter(model_path, num_threads), inputs)
 
