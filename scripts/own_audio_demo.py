@@ -29,10 +29,11 @@ def main():
     parser.add_argument("--out", default="runs/own", help="Output folder.")
     parser.add_argument("--clips_per_class", type=int, default=24)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=3.0, help="Clip length (the demo model's crop: 2.56 s).")
     args = parser.parse_args()
     folder = os.path.join(args.out, "my_sounds")
     if not os.path.isdir(folder):
-        make_own_folder(folder, args.clips_per_class)
+        make_own_folder(folder, args.clips_per_class, seconds=args.seconds)
     times = {}
 
     start = time.perf_counter()

@@ -79,7 +79,11 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
         waves.append(audio[start : start + front_end.clip_size - 1].numpy())
         labels.append(example.label)
     if not inputs:
-        raise ConversionError("No usable clips for calibration/evaluation (too short or none given).")
+        crop = (front_end.clip_size - 1) / front_end.sample_rate
+        raise ConversionError(
+            f"None of the {min(count, len(examples))} clips is as long as the model's crop ({crop:.2f} s): a "
+            f"waveform-input model takes whole crops. Give longer clips, or train with a shorter clip "
+            f"(--clip_seconds, or AudioClassifier.from_preset(..., front_end=FrontEnd(clip_seconds=...))).")
     return np.stack(inputs), np.stack(waves) if waveform else None, np.array(labels)
 
 
