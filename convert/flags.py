@@ -21,18 +21,22 @@ TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "folder/csv without spl
 SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "folder/csv without splits: seed of the split.")
 LABELS = flags.DEFINE_string("labels", None, "labels.json (default: beside --model).")
 FRONT_END_FILE = flags.DEFINE_string("front_end", None,
-                                     "front_end.json (default: beside --model, else VGG-Sound settings).")
+                                     "front_end.json or a release dataset name, e.g. vggsound (default: the "
+                                     "front_end.json beside --model; required where there is none).")
 
 
 def load_classifier():
     """The `AudioClassifier` of --model, with --front_end and --labels applied."""
     from keras_airn.features import FrontEnd
     from keras_airn.labels import load_labels
+    from keras_airn.loading import PRESET_FILE, model_file
     from keras_airn.task import AudioClassifier
 
     if not MODEL.value or not OUT_DIR.value:
         raise app.UsageError("--model and --out_dir are required.")
-    front_end = FrontEnd.load(FRONT_END_FILE.value) if FRONT_END_FILE.value else None
+    front_end = None
+    if FRONT_END_FILE.value or os.path.basename(model_file(MODEL.value)) != PRESET_FILE:
+        front_end = FrontEnd.beside_model(model_file(MODEL.value), FRONT_END_FILE.value)
     classifier = AudioClassifier.from_preset(MODEL.value, front_end=front_end)
     if LABELS.value:
         classifier = AudioClassifier(classifier.network, classifier.front_end,

@@ -14,7 +14,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+
+from keras_airn import cli  # noqa: E402
 
 from convert import flags as convert_flags  # noqa: E402
 from keras_airn.export.onnx import export_onnx  # noqa: E402
@@ -36,4 +38,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

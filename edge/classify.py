@@ -20,28 +20,44 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from keras_airn import cli  # noqa: E402
+
 MODEL = flags.DEFINE_string("model", None, "A .tflite or .keras model.")
 AUDIO = flags.DEFINE_list("audio", None, "Audio files (WAV, FLAC, OGG, MP3).")
 TOP_K = flags.DEFINE_integer("top_k", 3, "Labels to show per window.")
 HOP = flags.DEFINE_float("hop_seconds", None, "Window hop for long files (default: half a clip).")
 LABELS = flags.DEFINE_string("labels", None, "labels.json / labels.txt (default: beside the model).")
 RESAMPLE = flags.DEFINE_bool("resample", True, "Resample files at another rate (False: reject them).")
-FRONT_END = flags.DEFINE_string("front_end", None, "front_end.json (default: beside the model, else VGG-Sound).")
+FRONT_END = flags.DEFINE_string("front_end", None, "front_end.json or a release dataset name (default: the "
+                                "front_end.json beside the model).")
 JSON_OUT = flags.DEFINE_bool("json", False, "Print JSON instead of a table.")
 
 
 def main(argv):
     del argv
+    import sys
+
     from keras_airn.features import FrontEnd
-    from keras_airn.runtime import Classifier, labels_beside, top_labels
+    from keras_airn.runtime import Classifier, ClassifyError, labels_beside, top_labels
 
     if not MODEL.value or not AUDIO.value:
         raise app.UsageError("--model and --audio are required.")
+    if TOP_K.value < 1:
+        raise app.UsageError(f"--top_k must be at least 1, got {TOP_K.value}.")
+    if HOP.value is not None and HOP.value <= 0:
+        raise app.UsageError(f"--hop_seconds must be positive, got {HOP.value}.")
+    if not os.path.exists(MODEL.value):
+        raise ClassifyError(f"No model file at {MODEL.value!r}.")
     classifier = Classifier(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
     labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
-    results = {}
+    results, failed = {}, {}
     for path in AUDIO.value:
-        windows = classifier.classify_file(path, HOP.value, RESAMPLE.value)
+        try:
+            windows = classifier.classify_file(path, HOP.value, RESAMPLE.value)
+        except ClassifyError as error:  # report it, go on with the other files
+            failed[path] = str(error)
+            print(f"error: {error}", file=sys.stderr)
+            continue
         overall = np.mean([w.scores for w in windows], axis=0)
 
         def top(scores):
@@ -52,14 +68,16 @@ def main(argv):
                                      for w in windows]}
     if JSON_OUT.value:
         print(json.dumps(results, indent=1))
-        return
-    for path, result in results.items():
-        print(f"{path}: " + ", ".join(f"{label} {score:.2f}" for label, score in result["overall"]))
-        if len(result["windows"]) > 1:
-            for window in result["windows"]:
-                print(f"  {window['start']:7.2f}-{window['end']:7.2f} s: "
-                      + ", ".join(f"{label} {score:.2f}" for label, score in window["top"]))
+    else:
+        for path, result in results.items():
+            print(f"{path}: " + ", ".join(f"{label} {score:.2f}" for label, score in result["overall"]))
+            if len(result["windows"]) > 1:
+                for window in result["windows"]:
+                    print(f"  {window['start']:7.2f}-{window['end']:7.2f} s: "
+                          + ", ".join(f"{label} {score:.2f}" for label, score in window["top"]))
+    if failed:
+        raise ClassifyError(f"{len(failed)} of {len(AUDIO.value)} file(s) could not be classified (listed above).")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

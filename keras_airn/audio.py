@@ -20,13 +20,16 @@ import numpy as np
 import soundfile
 import soxr
 import tensorflow as tf
+from absl import logging
 from tqdm.auto import tqdm
+
+from keras_airn.errors import KerasAirnError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 RESAMPLE_QUALITY = "soxr_hq"  # librosa.load's default res_type
 
 
-class AudioError(ValueError):
+class AudioError(KerasAirnError):
     """An audio file is missing, unreadable, empty, non-finite, or at a rate not accepted."""
 
 
@@ -118,6 +121,9 @@ def read_audio(path: str, sample_rate: int, resample_audio: bool = True) -> np.n
         raise AudioError(f"{path}: corrupt audio data ({error}).") from error
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: empty audio (0 samples).")
+    if samples.shape[0] < info.num_samples:
+        logging.warning("%s: the data ends after %d of the %d samples its header announces (a cut-off "
+                        "file?); using what is there.", path, samples.shape[0], info.num_samples)
     if not np.isfinite(samples).all():
         raise AudioError(f"{path}: audio contains NaN or infinite samples.")
     return resample(to_mono(samples), info.sample_rate, sample_rate)

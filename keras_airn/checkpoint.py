@@ -15,6 +15,7 @@ import numpy as np
 
 from keras_airn import files
 from keras_airn.deploy import reparameterize
+from keras_airn.errors import KerasAirnError
 from keras_airn.layers import MultiScaleDepthwiseMixer
 from keras_airn.model import STAGE_NUMBERS, AudioRepInceptionNeXt
 
@@ -24,7 +25,7 @@ BN_STATS = (("weight", 0), ("bias", 1), ("running_mean", 2), ("running_var", 3))
 DERIVED_KEY_SUFFIXES = ("num_batches_tracked",)
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(KerasAirnError):
     """A checkpoint's tensors do not fit the model (missing, unexpected or mis-shaped keys)."""
 
 

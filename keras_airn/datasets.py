@@ -19,12 +19,13 @@ from typing import Sequence
 from absl import logging
 
 from keras_airn.audio import AUDIO_EXTENSIONS, verify_audio_files
+from keras_airn.errors import KerasAirnError
 from keras_airn.labels import validate_labels
 
 VGGSOUND_SPLITS = ("train", "test")
 
 
-class DatasetError(ValueError):
+class DatasetError(KerasAirnError):
     """A dataset description is inconsistent (unknown split or label, no audio, bad row)."""
 
 

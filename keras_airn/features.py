@@ -15,8 +15,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_airn.errors import KerasAirnError
+
 LOG_OFFSET = 1e-6
 FRONT_END_FILE = "front_end.json"
+
+
+class FrontEndError(KerasAirnError):
+    """No front-end settings where they are needed, or unreadable ones."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,16 +87,34 @@ class FrontEnd:
             with open(path) as handle:
                 return cls.from_config(json.load(handle))
         except (OSError, ValueError, TypeError) as error:
-            raise ValueError(f"{path}: not a readable front-end file ({error}).") from error
+            raise FrontEndError(f"{path}: not a readable front-end file ({error}).") from error
 
     @classmethod
-    def beside_model(cls, model_path: str, path: str | None = None) -> "FrontEnd":
-        """The settings in `path`, else in `front_end.json` beside the model (as training and
-        export write it), else VGG-Sound's."""
-        path = path or os.path.join(os.path.dirname(os.path.abspath(model_path)), FRONT_END_FILE)
-        if os.path.isfile(path):
-            return cls.load(path)
-        return FRONT_ENDS["vggsound"]
+    def resolve(cls, spec: str) -> "FrontEnd":
+        """A release dataset's settings by name (`FRONT_ENDS`), or a `front_end.json` file."""
+        if spec in FRONT_ENDS:
+            return FRONT_ENDS[spec]
+        if not os.path.isfile(spec):
+            raise FrontEndError(f"{spec!r} is neither a front_end.json file nor one of {sorted(FRONT_ENDS)}.")
+        return cls.load(spec)
+
+    @classmethod
+    def beside_model(cls, model_path: str, spec: str | None = None) -> "FrontEnd":
+        """The settings `spec` names (see `resolve`), else `front_end.json` beside the model (or in
+        its folder), as training and export write it.
+
+        Raises:
+            FrontEndError: neither is there. A model does not record its clip length, and
+                guessing one gives wrong features without an error.
+        """
+        if spec:
+            return cls.resolve(spec)
+        folder = model_path if os.path.isdir(model_path) else os.path.dirname(os.path.abspath(model_path))
+        path = os.path.join(folder, FRONT_END_FILE)
+        if not os.path.isfile(path):
+            raise FrontEndError(f"No {FRONT_END_FILE} beside {model_path}: pass --front_end with the model's "
+                                f"front_end.json or a release dataset name ({', '.join(sorted(FRONT_ENDS))}).")
+        return cls.load(path)
 
 
 # The release's per-dataset settings (docs/reference.md, section 1).

@@ -12,11 +12,12 @@ import os
 from typing import Sequence
 
 from keras_airn import files
+from keras_airn.errors import KerasAirnError
 
 LABELS_FILE = "labels.json"
 
 
-class LabelError(ValueError):
+class LabelError(KerasAirnError):
     """A label list is unusable (blank or multi-line names, duplicates, wrong count)."""
 
 

@@ -13,8 +13,10 @@ import os
 
 import numpy as np
 
+from keras_airn.errors import KerasAirnError
 
-class ClassifyError(ValueError):
+
+class ClassifyError(KerasAirnError):
     """The audio or the model cannot be used as asked."""
 
 

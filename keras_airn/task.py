@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_airn import files
 from keras_airn.datasets import Example, Split
+from keras_airn.errors import KerasAirnError
 from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd, LogMelSpectrogram
 from keras_airn.labels import LABELS_FILE, load_labels, save_labels, validate_labels
 from keras_airn.loading import PRESET_FILE
@@ -26,7 +27,7 @@ PRETRAINING_RECIPE = dict(epochs=50, learning_rate=0.01, lr_steps=(30, 40))
 FINETUNING_RECIPE = dict(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
 
 
-class PresetError(ValueError):
+class PresetError(KerasAirnError):
     """A preset name or path that cannot be loaded, or labels that do not fit the model."""
 
 

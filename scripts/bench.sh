@@ -28,11 +28,12 @@ PY
   echo
 } > docs/benchmarks.md
 for n in b0 b1; do
-  "$PY" -m convert.tflite --model "$OUT/${n}_deploy.keras" --out_dir "$OUT/$n" --precisions fp32,int8 --random_calibration
-  "$PY" -m convert.tflite --model "$OUT/${n}_train.keras" --keep_train_form --out_dir "$OUT/${n}_train" --precisions fp32
+  FE=--front_end=vggsound
+  "$PY" -m convert.tflite --model "$OUT/${n}_deploy.keras" $FE --out_dir "$OUT/$n" --precisions fp32,int8 --random_calibration
+  "$PY" -m convert.tflite --model "$OUT/${n}_train.keras" $FE --keep_train_form --out_dir "$OUT/${n}_train" --precisions fp32
   # The same deploy fp32 export without the transposed time-axis layout, for the A/B ratio.
-  "$PY" -m convert.tflite --model "$OUT/${n}_deploy.keras" --notime_as_rows --out_dir "$OUT/${n}_columns" --precisions fp32
-  "$PY" -m convert.onnx --model "$OUT/${n}_deploy.keras" --out_dir "$OUT/$n"
+  "$PY" -m convert.tflite --model "$OUT/${n}_deploy.keras" $FE --notime_as_rows --out_dir "$OUT/${n}_columns" --precisions fp32
+  "$PY" -m convert.onnx --model "$OUT/${n}_deploy.keras" $FE --out_dir "$OUT/$n"
   "$PY" -m edge.benchmark --out_dir "$OUT/results_$n" --rounds 40 --warmup 5 --artifacts \
 "$OUT/$n/airn_${n}_deploy_spectrogram_fp32.tflite,$OUT/${n}_columns/airn_${n}_deploy_spectrogram_fp32.tflite,\
 $OUT/${n}_train/airn_${n}_train_spectrogram_fp32.tflite,\

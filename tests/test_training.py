@@ -113,4 +113,6 @@ def test_bad_dataset_input_is_reported(tmp_path, demo_set):
     assert "rate.wav: sample rate 8000 Hz, expected 16000 Hz" in text
     assert "empty.flac" in text
     with pytest.raises(DatasetError, match="3 unusable audio file"):
+        check_examples(examples, 16000, "fail", resample_audio=False)
+    with pytest.raises(DatasetError, match="2 unusable audio file"):  # the 8 kHz file is resampled
         check_examples(examples, 16000, "fail")

@@ -27,6 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_airn import cli  # noqa: E402
+
 from train import flags as train_flags  # noqa: E402
 
 DATASETS = ("folder", "csv", "speechcommands", "urbansound8k", "nsynth", "epic_sounds")
@@ -79,9 +81,7 @@ def base_front_end(dataset: str):
     from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd
 
     if FRONT_END.value:
-        if FRONT_END.value in FRONT_ENDS:
-            return FRONT_ENDS[FRONT_END.value]
-        return FrontEnd.load(FRONT_END.value)
+        return FrontEnd.resolve(FRONT_END.value)
     if dataset in FRONT_ENDS:
         return FRONT_ENDS[dataset]
     if INIT.value:
@@ -128,4 +128,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -15,6 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_airn import cli  # noqa: E402
+
 from train import flags as train_flags  # noqa: E402
 
 DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory of {youtube_id}_{start:06d}.{wav,flac}.")
@@ -95,4 +97,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_airn.errors import KerasAirnError
 
-class ConversionError(ValueError):
+
+class ConversionError(KerasAirnError):
     """The model or the data given for conversion cannot produce a valid artifact."""
 
 

@@ -1,14 +1,14 @@
 """Training loop shared by `train.vggsound`, `train.finetune` and `AudioClassifier.fit`.
 
-Checkpoints every epoch (model, optimizer state, epoch) and resumes exactly: the data of each
-epoch depends only on (seed, epoch), see `train.pipeline`. Evaluates with multi-view averaging
+Checkpoints every epoch (model, optimizer state, epoch, RNG states) as one atomic unit and
+resumes exactly: the data of each epoch depends only on (seed, epoch), see `pipeline`. The run
+folder is locked for the run and a resume must use the run's settings (`run_state`). Evaluates with multi-view averaging
 after precise-BN re-estimation and saves train-form and deploy `.keras` files with a label map.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import keras
@@ -25,11 +25,10 @@ from keras_airn.labels import LABELS_FILE, save_labels
 from keras_airn.model import AudioRepInceptionNeXt
 from keras_airn.training.metrics import average_views, classification_metrics
 from keras_airn.training.pipeline import eval_dataset, train_dataset
+from keras_airn.training import run_state
 from keras_airn.training.precise_bn import recompute_batchnorm_statistics
 from keras_airn.training.spec_augment import SpecAugmentConfig
 
-CHECKPOINT = "checkpoints/last.keras"
-STATE = "checkpoints/state.json"
 NO_WEIGHT_DECAY = ["gamma", "beta", "bias"]  # the release applies no weight decay to BN
 
 
@@ -92,41 +91,49 @@ def _seed_generators(model: keras.Model) -> dict:
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves model and optimizer state after every epoch, then the epoch number and the RNG
-    states (`.keras` files do not hold Dropout's seed state)."""
+    """Writes the epoch's checkpoint unit: model and optimizer, epoch, logs and the RNG states
+    (`.keras` files do not hold Dropout's seed state)."""
 
     def __init__(self, out_dir: str):
         super().__init__()
         self.out_dir = out_dir
 
     def on_epoch_end(self, epoch, logs=None):
-        files.save_model(self.model, os.path.join(self.out_dir, CHECKPOINT))
         state = {
-            "epoch": epoch + 1,
             "logs": {k: float(v) for k, v in (logs or {}).items()},
             "rng": {path: g.state.numpy().tolist() for path, g in _seed_generators(self.model).items()},
         }
-        files.write_json(os.path.join(self.out_dir, STATE), state)
+        run_state.write_checkpoint(self.out_dir, self.model, epoch + 1, state)
 
 
-def resume_state(out_dir: str, resume: bool) -> tuple[keras.Model | None, int]:
-    """Returns (checkpointed model, next epoch), or (None, 0) for a fresh run.
+def run_settings(model, config: TrainConfig, front_end: FrontEnd, label_names) -> dict:
+    """What a resume must match: the recipe, the front-end, the labels and the network."""
+    recipe = {k: v for k, v in dataclasses.asdict(config).items() if k != "eval_batch_size"}
+    network = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
+    return {"recipe": recipe, "front_end": front_end.to_config(), "labels": list(label_names), "network": network}
 
-    Refuses to start over an existing run unless `resume` is set, so no work is lost.
+
+def resume_state(out_dir: str, resume: bool, settings: dict) -> tuple[keras.Model | None, int]:
+    """Returns (checkpointed model, next epoch), or (None, 0) to start from scratch.
+
+    Refuses to start over an existing run unless `resume` is set (no work is lost), and a
+    resume whose `settings` differ from the run's.
     """
-    state_path = os.path.join(out_dir, STATE)
-    if not os.path.isfile(state_path):
-        return None, 0
+    started = os.path.isfile(os.path.join(out_dir, run_state.RUN_CONFIG))
+    checkpoint = run_state.latest_checkpoint(out_dir)
     if not resume:
-        raise FileExistsError(
-            f"{out_dir} already holds a run (checkpoint at epoch "
-            f"{json.load(open(state_path))['epoch']}); pass --resume to continue it or choose "
-            f"another --out_dir."
-        )
-    with open(state_path) as handle:
-        state = json.load(handle)
+        if started or checkpoint:
+            at = f"a checkpoint at epoch {checkpoint[1]['epoch']}" if checkpoint else "no checkpoint yet"
+            raise run_state.RunStateError(f"{out_dir} already holds a run ({at}); pass --resume to continue it "
+                                          f"or choose another --out_dir.")
+        return None, 0
+    run_state.check_settings(out_dir, settings)
+    if checkpoint is None:
+        logging.info("%s has no checkpoint yet: starting at epoch 0.", out_dir)
+        return None, 0
+    model_path, state = checkpoint
     epoch = int(state["epoch"])
-    model = keras.saving.load_model(os.path.join(out_dir, CHECKPOINT))
+    model = keras.saving.load_model(model_path)
     for path, generator in _seed_generators(model).items():
         generator.state.assign(np.asarray(state["rng"][path], generator.state.dtype))
     # Optimizer settings outside its config are not saved; restore them.
@@ -173,7 +180,7 @@ def fit(
     resume: bool = False,
     strategy: str = "default",
     stop_after_epoch: int | None = None,
-) -> dict:
+) -> TrainResult:
     """Trains, evaluates and saves a model.
 
     Args:
@@ -185,27 +192,41 @@ def fit(
         config: hyper-parameters.
         out_dir: run directory (checkpoints, logs, final models).
         resume: continue the run in `out_dir`.
-        strategy: "default", "mirrored" or "multi_worker".
+        strategy: "default" or "mirrored".
         stop_after_epoch: stop after this many epochs have run (to split a run in parts).
 
     Returns:
         A `TrainResult`: the model and the summary (epochs run, metrics, output paths; also
         written to `out_dir/summary.json` when the run is complete).
     """
-    os.makedirs(os.path.join(out_dir, "checkpoints"), exist_ok=True)
+    with run_state.RunLock(out_dir):
+        return _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, resume=resume,
+                           strategy=strategy, stop_after_epoch=stop_after_epoch)
+
+
+def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, *, resume, strategy,
+                stop_after_epoch) -> TrainResult:
+    os.makedirs(os.path.join(out_dir, run_state.CHECKPOINTS), exist_ok=True)
+    for name in os.listdir(out_dir):  # files a killed run left half-written
+        if name.startswith(".partial-"):
+            os.remove(os.path.join(out_dir, name))
+    run_state.remove_stale_checkpoints(out_dir)
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     distribution = make_strategy(strategy)
     with distribution.scope():
-        model, first_epoch = resume_state(out_dir, resume)
+        keras.utils.set_random_seed(config.seed)
+        fresh = build_model()
+        settings = run_settings(fresh, config, front_end, train_split.label_names)
+        model, first_epoch = resume_state(out_dir, resume, settings)
         augment = SpecAugmentConfig() if config.spec_augment else None
         dataset, steps = train_dataset(
             train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed,
             first_epoch=min(first_epoch, last_epoch), epochs=last_epoch, augment=augment,
         )
         if model is None:
-            keras.utils.set_random_seed(config.seed)
-            model = build_model()
+            model = fresh
             compile_model(model, config, steps)
+    run_state.save_settings(out_dir, settings)
     front_end.save(out_dir)
     save_labels(train_split.label_names, os.path.join(out_dir, LABELS_FILE))
 

@@ -1,0 +1,166 @@
+"""Runs are never lost or mixed, audio that passes the check is read, and the tools report bad
+input as one line naming it."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import soundfile
+import tensorflow as tf
+
+import keras_airn as ka
+from keras_airn.audio import decode_audio
+from keras_airn.datasets import Example, Split, check_examples
+from keras_airn.features import FrontEnd
+from keras_airn.training import run_state
+from keras_airn.training.trainer import TrainConfig, fit
+from train.demo_data import synth_clip
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRONT_END = FrontEnd(clip_seconds=0.64)  # 64 frames: the smallest useful input, fast to train
+TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
+CONFIG = dict(epochs=3, batch_size=4, learning_rate=0.05, lr_steps=(2,), precise_bn_batches=2, seed=5)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Two classes x 6 one-second WAV files."""
+    root = tmp_path_factory.mktemp("clips")
+    examples = []
+    for i in range(12):
+        label = i % 2
+        path = str(root / f"{i}.wav")
+        clip = 0.5 * synth_clip(("tone_low", "tone_high")[label], 1.0, 16000, np.random.default_rng(i))
+        soundfile.write(path, clip.astype(np.float32), 16000, subtype="PCM_16")
+        examples.append(Example(path, label))
+    return Split(examples, ["low", "high"])
+
+
+def build():
+    return ka.create_model("b0", num_classes=2, dropout=0.1, num_frames=None, **TINY)
+
+
+FIT_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import keras_airn as ka
+    from keras_airn.datasets import Example, Split
+    from keras_airn.features import FrontEnd
+    from keras_airn.training.trainer import TrainConfig, fit
+    args = json.loads(sys.argv[1])
+    split = Split([Example(p, l) for p, l in args["examples"]], args["labels"])
+    fit(lambda: ka.create_model("b0", num_classes=2, dropout=0.1, num_frames=None, **args["tiny"]), split, None,
+        FrontEnd(clip_seconds=0.64), TrainConfig(**args["config"]), args["out_dir"], resume=True)
+""")
+
+
+def fit_in_process(split, out_dir, fault=None):
+    """Runs `fit(..., resume=True)` in a new process; `fault` kills it (SIGKILL) at that point."""
+    args = json.dumps({"examples": [(e.path, e.label) for e in split.examples], "labels": split.label_names,
+                       "tiny": TINY, "config": CONFIG, "out_dir": out_dir})
+    env = dict(os.environ, CI="1", TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop(run_state.FAULT_VARIABLE, None)
+    if fault:
+        env[run_state.FAULT_VARIABLE] = fault
+    return subprocess.run([sys.executable, "-c", FIT_SCRIPT, args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+def test_a_kill_in_any_checkpoint_window_resumes_to_the_uninterrupted_weights(clips, tmp_path):
+    whole = fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), str(tmp_path / "whole")).model
+    out = str(tmp_path / "killed")
+    # Killed after epoch 2's model is written but before its state: epoch 1's unit is the state.
+    killed = fit_in_process(clips, out, fault="model_written:2")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    checkpoints = sorted(os.listdir(os.path.join(out, "checkpoints")))
+    assert checkpoints == [".partial-epoch_0002", "epoch_0001"], checkpoints
+    # Killed after epoch 3's unit is complete, before the older ones are removed.
+    killed = fit_in_process(clips, out, fault="renamed:3")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert "epoch_0003" in os.listdir(os.path.join(out, "checkpoints"))
+    finished = fit_in_process(clips, out)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == ["epoch_0003"]
+    resumed = keras.saving.load_model(os.path.join(out, "model_train.keras"))
+    for a, b in zip(whole.weights, resumed.weights):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_one_run_per_folder_and_resume_needs_the_runs_settings(clips, tmp_path):
+    out = str(tmp_path / "run")
+    with run_state.RunLock(out):
+        with pytest.raises(run_state.RunStateError, match=f"in use by process {os.getpid()} on"):
+            fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), out)
+    assert not os.path.exists(os.path.join(out, "run.json"))  # refused before writing anything
+    fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), out, stop_after_epoch=1)
+    with pytest.raises(run_state.RunStateError, match=r"already holds a run \(a checkpoint at epoch 1\)"):
+        fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), out)
+    other = dict(CONFIG, learning_rate=0.5)
+    with pytest.raises(run_state.RunStateError, match=r"recipe.learning_rate: 0.05 -> 0.5"):
+        fit(build, clips, None, FRONT_END, TrainConfig(**other), out, resume=True)
+    with pytest.raises(run_state.RunStateError, match=r"front_end.clip_seconds: 0.64 -> 2.0"):
+        fit(build, clips, None, FrontEnd(clip_seconds=2.0), TrainConfig(**CONFIG), out, resume=True)
+    wider = lambda: ka.create_model("b0", num_classes=3, num_frames=None, dropout=0.1, **TINY)  # noqa: E731
+    differences = r"labels: \[.low., .high.\] -> \[.low., .high., .mid.\]\n  network.num_classes: 2 -> 3"
+    with pytest.raises(run_state.RunStateError, match=differences):
+        fit(wider, Split(clips.examples, ["low", "high", "mid"]), None, FRONT_END, TrainConfig(**CONFIG), out,
+            resume=True)
+    assert FrontEnd.load(os.path.join(out, "front_end.json")) == FRONT_END  # untouched by the refusals
+    result = fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), out, resume=True)
+    assert result.summary["epochs"] == 3
+
+
+@pytest.mark.parametrize("kind", ["pcm24", "pcm32", "float", "flac_named_wav", "truncated"])
+def test_audio_the_check_accepts_is_read_in_the_pipeline(tmp_path, kind):
+    audio = (0.5 * synth_clip("chirp_up", 1.0, 16000, np.random.default_rng(0))).astype(np.float32)
+    path = str(tmp_path / "clip.wav")
+    subtype = {"pcm24": "PCM_24", "pcm32": "PCM_32", "float": "FLOAT"}.get(kind, "PCM_16")
+    soundfile.write(path, audio, 16000, subtype=subtype, format="FLAC" if kind == "flac_named_wav" else "WAV")
+    if kind == "truncated":  # the header promises more data than the file holds
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[: len(data) // 2])
+    assert check_examples([Example(path, 0)], 16000, "fail") == [Example(path, 0)]
+    decoded = list(tf.data.Dataset.from_tensors(path).map(lambda p: decode_audio(p, 16000)))[0].numpy()
+    if kind == "truncated":
+        assert 4000 < len(decoded) < 16000, len(decoded)
+    else:
+        assert len(decoded) == 16000
+    np.testing.assert_allclose(decoded, audio[: len(decoded)], atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_file(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    build().save(str(root / "model.keras"))
+    return root
+
+
+@pytest.mark.parametrize("case", ["missing_model", "nan_audio", "no_front_end", "bad_folder"])
+def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, case):
+    model = str(tiny_model_file / "model.keras")
+    FRONT_END.save(str(tiny_model_file))
+    good = str(tmp_path / "good.wav")
+    soundfile.write(good, np.zeros(16000, np.float32), 16000)
+    nan = str(tmp_path / "nan.wav")
+    soundfile.write(nan, np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    commands = {
+        "missing_model": (["edge.classify", f"--model={tmp_path}/none.tflite", f"--audio={good}"],
+                          f"error: No model file at '{tmp_path}/none.tflite'"),
+        "nan_audio": (["edge.classify", f"--model={model}", f"--audio={good},{nan}"],
+                      "nan.wav: audio contains NaN"),
+        "no_front_end": (["convert.tflite", f"--model={model}", f"--out_dir={tmp_path}/out",
+                          f"--front_end={tmp_path}/absent.json"], "absent.json' is neither a front_end.json"),
+        "bad_folder": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}/nowhere",
+                        f"--out_dir={tmp_path}/run"], "nowhere: dataset folder not found"),
+    }
+    arguments, message = commands[case]
+    result = subprocess.run([sys.executable, "-m", *arguments], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    if case == "nan_audio":  # the good file is still classified and printed
+        assert result.stdout.startswith(f"{good}: class_"), result.stdout
