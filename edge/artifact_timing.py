@@ -50,10 +50,9 @@ def load_runner(path: str, threads: int) -> Runner:
     name = os.path.basename(path)
     params = macs = None
     if path.endswith(".tflite"):
-        from ai_edge_litert.interpreter import Interpreter
+        from keras_airn.runtime import tflite_interpreter
 
-        interpreter = Interpreter(model_path=path, num_threads=threads)
-        interpreter.allocate_tensors()
+        interpreter = tflite_interpreter(path, threads)  # names the file if it is not a model
         source = interpreter.get_input_details()[0]
         x = _random_input(source["shape"], source["dtype"])
 
@@ -67,7 +66,12 @@ def load_runner(path: str, threads: int) -> Runner:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        try:
+            session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types
+            from keras_airn.runtime import ClassifyError
+
+            raise ClassifyError(f"{path}: not a loadable ONNX model ({error}).") from error
         source = session.get_inputs()[0]
         feed = {source.name: _random_input(source.shape, np.float32)}
 

@@ -37,6 +37,8 @@ def main(argv):
 
     if not ARTIFACTS.value or not OUT_DIR.value:
         raise app.UsageError("--artifacts and --out_dir are required.")
+    if THREADS.value < 1 or ROUNDS.value < 1 or WARMUP.value < 0:
+        raise app.UsageError("--num_threads and --rounds must be at least 1, --warmup at least 0.")
     import tensorflow as tf
 
     # Before TF starts its pools: .keras artifacts get the same thread budget as the others.

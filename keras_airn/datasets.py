@@ -108,8 +108,18 @@ def read_vggsound(
             except ValueError as error:
                 raise DatasetError(f"{csv_path}:{line}: bad start_seconds {start!r}.") from error
             rows.append((youtube_id, start_seconds, label, row_split))
+    splits_of: dict[tuple[str, int], list[str]] = {}
+    for youtube_id, start_seconds, _, row_split in rows:
+        splits_of.setdefault((youtube_id, start_seconds), []).append(row_split)
+    repeated = {clip: where for clip, where in splits_of.items() if len(where) > 1}
+    if repeated:
+        (youtube_id, start_seconds), where = next(iter(repeated.items()))
+        leak = " (in both train and test: leakage)" if len(set(where)) > 1 else ""
+        raise DatasetError(f"{csv_path}: {len(repeated)} clip(s) listed more than once, e.g. "
+                           f"{youtube_id}_{start_seconds:06d}{leak}.")
     if label_names is None:
         label_names = sorted({label for _, _, label, _ in rows})
+    validate_labels(label_names, csv_path)
     rows = [row for row in rows if row[3] == split]
     indices = _label_indices([row[2] for row in rows], label_names, csv_path)
     examples, missing = [], []
@@ -209,8 +219,7 @@ def read_urbansound8k(root: str, split: str, test_fold: int = 1) -> Split:
     metadata = os.path.join(root, "metadata", "UrbanSound8K.csv")
     if not os.path.isfile(metadata):
         raise DatasetError(f"{metadata}: UrbanSound8K metadata not found.")
-    with open(metadata, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = _rows_with_columns(metadata, ("slice_file_name", "fold", "classID", "class"))
     names = {int(r["classID"]): r["class"] for r in rows}
     label_names = [names[i] for i in sorted(names)]
     examples = []
@@ -232,6 +241,10 @@ def read_nsynth(root: str, split: str) -> Split:
         raise DatasetError(f"{metadata}: NSynth examples.json not found.")
     with open(metadata) as handle:
         notes = json.load(handle)
+    broken = [key for key, note in notes.items() if not {"instrument_family", "instrument_family_str"} <= set(note)]
+    if not notes or broken:
+        raise DatasetError(f"{metadata}: " + (f"notes without instrument_family(_str), e.g. {broken[0]}"
+                                              if broken else "no notes") + ".")
     families = {int(n["instrument_family"]): n["instrument_family_str"] for n in notes.values()}
     label_names = [families.get(i, f"family_{i}") for i in range(max(families) + 1)]
     examples = [
@@ -239,6 +252,19 @@ def read_nsynth(root: str, split: str) -> Split:
         for key, note in sorted(notes.items())
     ]
     return Split(examples, label_names)
+
+
+def _rows_with_columns(path: str, columns: Sequence[str]) -> list[dict]:
+    """The rows of a CSV with a header, after checking that it has `columns`."""
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DatasetError(f"{path}: no column(s) {missing} (header: {reader.fieldnames}).")
+        rows = list(reader)
+    if not rows:
+        raise DatasetError(f"{path}: no rows.")
+    return rows
 
 
 def _timestamp_seconds(stamp: str) -> float:
@@ -257,8 +283,7 @@ def read_epic_sounds(csv_path: str, audio_dir: str, sample_rate: int) -> Split:
     """
     if not os.path.isfile(csv_path):
         raise DatasetError(f"{csv_path}: EPIC-Sounds CSV not found.")
-    with open(csv_path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = _rows_with_columns(csv_path, ("video_id", "start_timestamp", "stop_timestamp", "class", "class_id"))
     names = {int(r["class_id"]): r["class"] for r in rows}
     label_names = [names.get(i, f"class_{i}") for i in range(max(names) + 1)]
     examples = []

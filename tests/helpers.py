@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# A network of the real architecture small enough to train in seconds: one block per stage.
+TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
+
 
 def randomize_batchnorm(model, seed: int = 0):
     """Gives every BatchNorm random gamma, beta and moving statistics (not the initial ones).

@@ -10,29 +10,37 @@ from keras_airn.export.onnx import export_onnx
 from keras_airn.export.tflite import export
 from edge.artifact_timing import benchmark, write_results
 from keras_airn.features import FrontEnd
+from tests.helpers import TINY
 
 FRONT_END = FrontEnd(clip_seconds=1.28)
 
 
 def test_benchmark_runs_all_kinds_and_writes_reports(tmp_path):
-    model = ka.reparameterize(ka.create_model("b0", num_classes=5, stem_width=8, stage_widths=(8, 16, 32, 64),
-                                              depths=(1, 1, 1, 1), expansion=2, num_frames=128))
+    tiny = dict(TINY, num_classes=5, num_frames=128)
     keras_path = str(tmp_path / "tiny.keras")
-    model.save(keras_path)
+    ka.reparameterize(ka.create_model("b0", **tiny)).save(keras_path)
+    wide_path = str(tmp_path / "wide" / "wide.keras")
+    os.makedirs(os.path.dirname(wide_path))
+    ka.reparameterize(ka.create_model("b0", **dict(tiny, stage_widths=(32, 64, 128, 256)))).save(wide_path)
     tflite = export(keras_path, str(tmp_path / "t"), ["fp32"], front_end=FRONT_END, num_eval=1)
+    wide = export(wide_path, str(tmp_path / "w"), ["fp32"], front_end=FRONT_END, num_eval=1)
     onnx = export_onnx(keras_path, str(tmp_path / "o"), front_end=FRONT_END)
     paths = [str(tmp_path / "t" / tflite["artifacts"]["fp32"]["file"]),
+             str(tmp_path / "w" / wide["artifacts"]["fp32"]["file"]),
              str(tmp_path / "o" / onnx["onnx"]["file"]), keras_path]
     rows = benchmark(paths, threads=1, rounds=4, warmup=1)
-    assert [r["artifact"] for r in rows] == [os.path.basename(p) for p in paths]
-    assert rows[0]["ratio_to_first"] == pytest.approx(1.0)
-    for row in rows:
-        assert 0 < row["min_ms"] <= row["median_ms"] <= row["p90_ms"] and row["init_ms"] > 0
+    names = [r["artifact"] for r in rows]  # equal file names are told apart by their folder
+    assert names == ["t/" + os.path.basename(paths[0]), "w/" + os.path.basename(paths[1])] + \
+        [os.path.basename(p) for p in paths[2:]]
+    assert all(row["median_ms"] > 0 and row["init_ms"] > 0 for row in rows)
     # Profiled from the .keras model, and for the exports from the model their reports name.
-    assert rows[0]["macs"] == rows[1]["macs"] == rows[2]["macs"] > 0 and rows[2]["params"]
+    assert rows[0]["macs"] == rows[2]["macs"] == rows[3]["macs"] > 0 and rows[3]["params"]
+    # The timings measure the work: 4x the widths is about 8x the MACs, and clearly slower.
+    assert rows[1]["macs"] > 5 * rows[0]["macs"]
+    assert rows[1]["ratio_to_first"] > 2.0, rows[1]
     write_results(rows, str(tmp_path / "out"), "header")
     with open(tmp_path / "out" / "results.csv") as handle:
-        assert len(list(csv.DictReader(handle))) == 3
+        assert len(list(csv.DictReader(handle))) == 4
     assert (tmp_path / "out" / "results.md").read_text().startswith("header")
     assert (tmp_path / "out" / "latency.png").stat().st_size > 1000
     with pytest.raises(FileNotFoundError):

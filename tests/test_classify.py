@@ -13,11 +13,10 @@ import keras_airn as ka
 from keras_airn.export.tflite import export
 from keras_airn.runtime import Classifier, ClassifyError, labels_beside
 from keras_airn.features import FrontEnd
-from tests.helpers import randomize_batchnorm
+from tests.helpers import TINY, randomize_batchnorm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRONT_END = FrontEnd(clip_seconds=1.28)
-TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,7 @@ def test_cli_prints_labels_over_time(models):
     assert len(output["windows"]) == 4 and {label for label, _ in output["overall"]} <= {"a", "b", "c", "d"}
     scores = [score for _, score in output["windows"][0]["top"]]
     assert len(scores) == 3 and scores == sorted(scores, reverse=True)
-    assert all(0.0 <= s <= 1.0 for s in scores) and sum(scores) <= 1.0 + 1e-6
+    assert 0.75 <= sum(scores) < 1.0  # the best 3 of 4 softmax probabilities, not logits
 
 
 def test_errors_name_the_problem(models, tmp_path):

@@ -7,19 +7,17 @@ import sys
 
 import numpy as np
 import pytest
-import soundfile
 
 import keras_airn as ka
 from keras_airn.export.tflite import ConversionError, export, run_tflite
 from keras_airn.export.waveform import builtin_log_mel
 from keras_airn.features import FrontEnd, log_mel_spectrogram
-from tests.helpers import randomize_batchnorm
+from tests.helpers import TINY, randomize_batchnorm
 from keras_airn.datasets import read_vggsound
 from train.demo_data import make_demo_set
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRONT_END = FrontEnd(clip_seconds=1.28)  # 128 frames
-TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,9 @@ def test_spectrogram_model_all_precisions(setup, tmp_path):
     for precision, entry in artifacts.items():
         assert os.path.isfile(tmp_path / entry["file"])
         assert not any(op.startswith("Flex") for op in entry["ops"]), entry["ops"]
-        assert 0.0 <= entry["top1_agreement"] <= 1.0 and "top1_accuracy" in entry
+    for precision in ("fp32", "fp16"):  # inside their bounds the float models decide as Keras does
+        assert artifacts[precision]["top1_agreement"] == 1.0
+        assert artifacts[precision]["top1_accuracy"] == artifacts[precision]["reference_top1_accuracy"]
     # Tiny model: structure dominates the file, so only the order is checked here.
     assert artifacts["int8"]["bytes"] < artifacts["fp16"]["bytes"] < artifacts["fp32"]["bytes"]
     assert ka.load_labels(str(tmp_path / "labels.json")) == labels
@@ -55,18 +55,19 @@ def test_spectrogram_model_all_precisions(setup, tmp_path):
 
 
 def check_old_runtime_results(artifacts):
-    """tflite-runtime 2.14: fp32, fp16 and int8 run (float ones as LiteRT does). Dynamic-range
-    layers large enough to be quantised use FULLY_CONNECTED v12, which 2.14 lacks (the demo B0
-    fails so); whichever way it goes here, a failure must name the missing op version."""
+    """tflite-runtime 2.14 runs every artifact of this tiny model: fp32 and fp16 as LiteRT does,
+    int8 and dynamic within their rounding. (Dynamic-range layers large enough to be quantised
+    use FULLY_CONNECTED v12, which 2.14 lacks: the demo B0's dynamic artifact fails so, and its
+    report names the op version; this model has none that large.)"""
     old = {precision: entry["tflite_runtime_2_14"] for precision, entry in artifacts.items()}
     if not old["fp32"]["checked"]:
         if os.environ.get("CI"):
             pytest.fail("tflite-runtime 2.14 environment missing; `make test` builds it.")
-        return
+        pytest.skip("no tflite-runtime 2.14 environment here (`make venv-tflite214` builds it)")
     for precision in ("fp32", "fp16"):
         assert old[precision]["runs"] and old[precision]["max_rel_diff_to_litert"] < 1e-5, old[precision]
-    assert old["int8"]["runs"] and old["int8"]["max_rel_diff_to_litert"] < 0.1, old["int8"]
-    assert old["dynamic"]["runs"] or "version" in old["dynamic"]["error"], old["dynamic"]
+    for precision in ("int8", "dynamic"):
+        assert old[precision]["runs"] and old[precision]["max_rel_diff_to_litert"] < 0.1, old[precision]
 
 
 def test_int8_with_integer_io(setup, tmp_path):
@@ -104,6 +105,7 @@ def test_waveform_model_matches_python_front_end(setup, tmp_path):
     assert np.abs(builtin - reference).max() < 2e-3
 
 
+@pytest.mark.slow
 def test_b1_fp32_artifact_is_four_bytes_per_parameter(tmp_path):
     model_path = str(tmp_path / "b1.keras")
     ka.reparameterize(ka.create_model("b1", num_classes=309)).save(model_path)
@@ -152,38 +154,3 @@ def test_cli_writes_report(setup, tmp_path):
     logits = run_tflite(str(tmp_path / "out" / report["artifacts"]["fp32"]["file"]),
                         np.zeros((1, 128, 128, 1), np.float32))
     assert logits.shape == (1, 6)
-
-
-def test_mediapipe_audio_classifier_runs_the_waveform_model(tmp_path):
-    """A real client: MediaPipe's AudioClassifier reads the metadata and classifies demo WAVs."""
-    from mediapipe.tasks.python import audio
-    from mediapipe.tasks.python.components.containers import audio_data
-    from mediapipe.tasks.python.core import base_options
-
-    from keras_airn.export.metadata import read_audio_classifier_metadata
-    from keras_airn.training.trainer import TrainConfig, fit
-
-    csv_path, audio_dir, labels = make_demo_set(str(tmp_path / "data"), clips_per_class=12, seconds=1.5,
-                                                seed=5, speech=False)
-    train, _ = read_vggsound(csv_path, audio_dir, "train", labels)
-    test, _ = read_vggsound(csv_path, audio_dir, "test", labels)
-    summary = fit(lambda: ka.create_model("b0", num_classes=len(labels), dropout=0.1, **TINY), train, None,
-                  FRONT_END, TrainConfig(epochs=10, batch_size=16, learning_rate=0.05, lr_steps=(8,),
-                                         precise_bn_batches=4), str(tmp_path / "run")).summary
-    report = export(summary["paths"]["deploy_model"], str(tmp_path / "out"), ["fp32"], waveform=True,
-                    front_end=FRONT_END, examples=test.examples, label_names=labels)
-    entry = report["artifacts"]["fp32"]
-    assert entry["metadata"].startswith("attached") and entry["max_rel_logit_error"] <= 1e-3
-    path = str(tmp_path / "out" / entry["file"])
-    metadata = read_audio_classifier_metadata(open(path, "rb").read())
-    assert metadata["sample_rate"] == 16000 and metadata["labels"] == labels
-
-    options = audio.AudioClassifierOptions(base_options=base_options.BaseOptions(model_asset_path=path),
-                                           running_mode=audio.RunningMode.AUDIO_CLIPS, max_results=1)
-    correct = 0
-    with audio.AudioClassifier.create_from_options(options) as classifier:
-        for example in test.examples:
-            wave, rate = soundfile.read(example.path, dtype="float32")
-            result = classifier.classify(audio_data.AudioData.create_from_array(wave, rate))
-            correct += result[0].classifications[0].categories[0].category_name == labels[example.label]
-    assert correct / len(test.examples) >= 0.5, (correct, len(test.examples))  # chance: 1/6

@@ -13,6 +13,7 @@ import soundfile
 
 import keras_airn as ka
 from keras_airn import datasets
+from tests.helpers import TINY
 from train.demo_data import SYNTH_CLASSES, synth_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,9 +93,9 @@ def test_urbansound8k_nsynth_and_epic_readers(tmp_path):
     assert (epic.examples[0].start, epic.examples[0].stop) == (24000, 48000)
 
 
+@pytest.mark.slow
 def test_finetune_cli_freezes_batchnorm_and_trains_a_new_head(tmp_path, speech_commands):
-    pretrained = ka.create_model("b0", num_classes=7, stem_width=8, stage_widths=(8, 16, 32, 64),
-                                 depths=(1, 1, 1, 1), expansion=2)
+    pretrained = ka.create_model("b0", num_classes=7, **TINY)
     for weight in pretrained.weights:
         if "moving_mean" in weight.path:
             weight.assign(np.random.default_rng(0).normal(size=weight.shape).astype(np.float32))

@@ -18,10 +18,10 @@ from keras_airn.features import FrontEnd
 from keras_airn.training.trainer import TrainConfig, fit
 from train import demo_data
 from train.demo_data import make_demo_set, synth_clip
+from tests.helpers import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRONT_END = FrontEnd(clip_seconds=1.28)  # 128 frames
-TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
 OWN_CLASSES = {k: v for k, v in list(demo_data.OWN_CLASSES.items())[:3]}
 
 
@@ -133,6 +133,7 @@ def pretrained_run(tmp_path_factory):
     return str(root / "run")
 
 
+@pytest.mark.slow
 def test_audio_classifier_end_to_end_on_own_audio(pretrained_run, own_folder, tmp_path):
     from mediapipe.tasks.python import audio
     from mediapipe.tasks.python.components.containers import audio_data
@@ -163,6 +164,10 @@ def test_audio_classifier_end_to_end_on_own_audio(pretrained_run, own_folder, tm
     entry = report["artifacts"]["int8"]
     assert entry["metadata"].startswith("attached") and entry["top1_agreement"] >= 0.75, entry
     model_path = str(tmp_path / "export" / entry["file"])
+    from keras_airn.export.metadata import read_audio_classifier_metadata
+
+    metadata = read_audio_classifier_metadata(open(model_path, "rb").read())
+    assert metadata["sample_rate"] == 16000 and metadata["labels"] == labels
     options = audio.AudioClassifierOptions(base_options=base_options.BaseOptions(model_asset_path=model_path),
                                            running_mode=audio.RunningMode.AUDIO_CLIPS, max_results=1)
     truth = [labels[e.label] for e in splits["test"].examples]
@@ -175,6 +180,7 @@ def test_audio_classifier_end_to_end_on_own_audio(pretrained_run, own_folder, tm
     assert np.mean(np.array(files) == truth) >= 2 * chance, list(zip(files, truth))
 
 
+@pytest.mark.slow
 def test_finetune_cli_on_a_folder_writes_its_split(pretrained_run, own_folder, tmp_path):
     out = tmp_path / "ft"
     command = [sys.executable, "-m", "train.finetune", "--dataset=folder", f"--data_dir={own_folder}",

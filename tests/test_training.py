@@ -13,9 +13,9 @@ from keras_airn.datasets import DatasetError, check_examples, read_vggsound
 from keras_airn.labels import load_labels
 from train.demo_data import make_demo_set
 from keras_airn.training.trainer import TrainConfig, fit
+from tests.helpers import TINY
 
 FRONT_END = FrontEnd(clip_seconds=1.28)  # 128 frames: small enough for CI
-TINY = dict(stem_width=8, stage_widths=(8, 16, 32, 64), depths=(1, 1, 1, 1), expansion=2)
 
 
 def tiny_model(num_classes, **overrides):
@@ -32,6 +32,7 @@ def demo_set(tmp_path_factory):
     return csv_path, audio_dir, train, test
 
 
+@pytest.mark.slow
 def test_training_beats_chance_and_deploy_model_agrees(tmp_path, demo_set):
     _, _, train, test = demo_set
     config = TrainConfig(epochs=14, batch_size=16, learning_rate=0.05, lr_steps=(10,),
@@ -56,23 +57,6 @@ def test_training_beats_chance_and_deploy_model_agrees(tmp_path, demo_set):
     assert np.abs(train_logits - deploy_logits).max() <= 1e-4 * np.abs(train_logits).max()
     assert load_labels(str(tmp_path / "run" / "labels.json")) == train.label_names
     assert json.load(open(tmp_path / "run" / "front_end.json"))["num_frames"] == 128
-
-
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, demo_set):
-    _, _, train, _ = demo_set
-    config = TrainConfig(epochs=3, batch_size=16, learning_rate=0.05, lr_steps=(2,),
-                         precise_bn_batches=0, seed=3)
-    build = lambda: tiny_model(train.num_classes)  # noqa: E731
-    whole = fit(build, train, None, FRONT_END, config, str(tmp_path / "whole")).summary
-    fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"), stop_after_epoch=1)
-    with pytest.raises(FileExistsError, match="--resume"):
-        fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"))
-    parts = fit(build, train, None, FRONT_END, config, str(tmp_path / "parts"), resume=True).summary
-    a = keras.saving.load_model(whole["paths"]["train_model"])
-    b = keras.saving.load_model(parts["paths"]["train_model"])
-    assert a.optimizer.iterations.numpy() == b.optimizer.iterations.numpy() == 3 * (len(train.examples) // 16)
-    for wa, wb in zip(a.weights, b.weights):
-        np.testing.assert_allclose(wa.numpy(), wb.numpy(), rtol=1e-5, atol=1e-6, err_msg=wa.path)
 
 
 def test_bad_dataset_input_is_reported(tmp_path, demo_set):

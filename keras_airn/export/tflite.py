@@ -13,6 +13,7 @@ import os
 import tempfile
 
 import numpy as np
+from absl import logging
 
 from keras_airn import files
 from keras_airn.export.common import (
@@ -26,6 +27,9 @@ from keras_airn.runtime import tflite_interpreter
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 FP32_BOUND, FP16_BOUND = 1e-4, 1e-2
+# Below this many clips int8 ranges are poorly estimated (1 clip: max relative logit error 0.40
+# against 0.02 with 162, on the demo model).
+MIN_CALIBRATION_CLIPS = 50
 
 
 def spectrogram_function(model, front_end):
@@ -253,6 +257,12 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
                  "tflite_runtime_2_14": old_runtime}
         if waveform:
             entry["metadata"] = metadata_note
+        if precision == "int8":
+            entry["calibration_clips"] = int(len(calibration_inputs))
+            if len(calibration_inputs) < MIN_CALIBRATION_CLIPS:
+                entry["warning"] = (f"calibrated on {len(calibration_inputs)} clips (fewer than "
+                                    f"{MIN_CALIBRATION_CLIPS}): the int8 ranges may be poorly estimated")
+                logging.warning("%s: %s.", name, entry["warning"])
         bound = {"fp32": FP32_BOUND, "fp16": FP16_BOUND}.get(precision)
         if bound is not None:
             entry["bound"] = bound
