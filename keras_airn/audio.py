@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import soundfile
@@ -127,6 +127,52 @@ def read_audio(path: str, sample_rate: int, resample_audio: bool = True) -> np.n
     if not np.isfinite(samples).all():
         raise AudioError(f"{path}: audio contains NaN or infinite samples.")
     return resample(to_mono(samples), info.sample_rate, sample_rate)
+
+
+def stream_audio(path: str, sample_rate: int, resample_audio: bool = True,
+                 block_seconds: float = 10.0) -> tuple[int, Iterator[np.ndarray]]:
+    """`read_audio` block by block: the same samples, in memory independent of the file's length.
+
+    Args:
+        path: audio file.
+        sample_rate: the front-end's rate.
+        resample_audio: False rejects files at another rate.
+        block_seconds: length of the blocks read.
+
+    Returns:
+        (number of samples the header announces, at `sample_rate`; an iterator of consecutive
+        float32 blocks). A cut-off file yields fewer samples than announced (with a warning).
+    """
+    info = check_audio(path, sample_rate, resample_audio)
+    ratio = sample_rate / info.sample_rate
+    announced = int(np.ceil(info.num_samples * ratio)) if info.sample_rate != sample_rate else info.num_samples
+
+    def blocks():
+        resampler = (soxr.ResampleStream(info.sample_rate, sample_rate, 1, dtype="float32",
+                                         quality=RESAMPLE_QUALITY) if info.sample_rate != sample_rate else None)
+        read = written = 0
+        try:
+            for block in soundfile.blocks(path, blocksize=max(1, int(block_seconds * info.sample_rate)),
+                                          dtype="float32", always_2d=True):
+                if not np.isfinite(block).all():
+                    raise AudioError(f"{path}: audio contains NaN or infinite samples.")
+                read += block.shape[0]
+                mono = to_mono(block)
+                out = resampler.resample_chunk(mono) if resampler else mono
+                written += out.shape[0]
+                yield out
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            raise AudioError(f"{path}: corrupt audio data ({error}).") from error
+        if read < info.num_samples:
+            logging.warning("%s: the data ends after %d of the %d samples its header announces (a cut-off "
+                            "file?); using what is there.", path, read, info.num_samples)
+        if resampler:  # the resampler's tail, then librosa's length: ceil(samples read * ratio)
+            tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            length = int(np.ceil(read * ratio))
+            tail = np.pad(tail, (0, max(0, length - written - tail.shape[0])))[: max(0, length - written)]
+            yield tail.astype(np.float32, copy=False)
+
+    return announced, blocks()
 
 
 def verify_audio_files(

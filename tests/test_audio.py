@@ -6,7 +6,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from keras_airn.audio import AudioError, decode_audio, read_audio
+from keras_airn.audio import AudioError, decode_audio, read_audio, stream_audio
 from keras_airn.features import FrontEnd, clip_features
 from train.demo_data import synth_clip
 
@@ -33,8 +33,12 @@ def test_resampling_matches_librosa_load(tmp_path, name, rate, channels, subtype
     ours = read_audio(path, 16000)
     assert ours.dtype == np.float32 and ours.shape == reference.shape
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-5)
-    # The tf.data path reads the same samples.
+    # The tf.data path and the block-wise reader (for long files) read the same samples.
     np.testing.assert_array_equal(decode_audio(tf.constant(path), 16000).numpy(), ours)
+    announced, blocks = stream_audio(path, 16000, block_seconds=0.1)
+    streamed = np.concatenate(list(blocks))
+    assert announced == len(ours)
+    np.testing.assert_array_equal(streamed, ours)
 
 
 def test_files_at_the_front_end_rate_give_the_features_of_the_previous_wav_decoder(tmp_path):

@@ -78,3 +78,19 @@ def test_errors_name_the_problem(models, tmp_path):
         Classifier(str(text), FRONT_END)
     with pytest.raises(ClassifyError, match="4 labels; the model has 5"):
         labels_beside(models["keras"], 5, str(models["root"] / "labels.json"))
+
+
+def test_long_files_are_classified_block_by_block_as_a_whole(models, tmp_path):
+    """25 s at 44.1 kHz stereo: read in 10 s blocks, the windows are those of the whole recording."""
+    from keras_airn.audio import read_audio
+
+    rng = np.random.default_rng(4)
+    path = str(tmp_path / "long.wav")
+    soundfile.write(path, rng.uniform(-0.3, 0.3, (int(25 * 44100), 2)).astype(np.float32), 44100)
+    classifier = Classifier(models["keras"], FRONT_END)
+    streamed = classifier.classify_file(path, hop_seconds=1.0)
+    whole = classifier.classify_audio(read_audio(path, 16000), hop_seconds=1.0)
+    assert len(streamed) == len(whole) == 25
+    for a, b in zip(streamed, whole):
+        assert (a.start_seconds, a.end_seconds) == (b.start_seconds, b.end_seconds)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
