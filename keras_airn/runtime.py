@@ -133,8 +133,8 @@ class Classifier:
         crop = self.front_end.clip_size - 1
         if self.waveform_input:
             window = audio[start : start + crop]
-            if len(window) < crop:  # a short recording: repeat its last sample (edge padding)
-                window = np.pad(window, (0, crop - len(window)), mode="edge")
+            if len(window) < crop:  # a short recording, zero-padded as MediaPipe pads it; the
+                window = np.pad(window, (0, crop - len(window)))  # model repeats its last frame
             inputs = window[None].astype(np.float32)
         else:
             inputs = clip_features(audio, start, self.front_end).numpy()[None, ..., None]

@@ -54,6 +54,33 @@ def builtin_log_mel(waveform, num_samples: int, front_end: FrontEnd):
     return tf.math.log(mel + LOG_OFFSET)[..., None]
 
 
+def pad_frames_after_signal(features, waveform, front_end: FrontEnd):
+    """Repeats the frame where the signal ends over the frames after it, with builtin ops.
+
+    A clip shorter than a crop is, in training, transformed whole and its last frame repeated up
+    to T frames (`keras_airn.features.clip_features`). A fixed-size model receives it zero-padded
+    (as MediaPipe and `keras_airn.runtime` feed it): frames up to n // hop, n the clip's length,
+    are then already the reference's, and the frames after it are replaced here by frame
+    n // hop, with n where the trailing zeros begin. A full crop that does not end in exact zeros
+    is unchanged. (A recording whose own last samples are exact digital zeros is treated as if it
+    ended where they begin.)
+
+    Args:
+        features: (1, T, n_mels, 1) log-mel of `waveform`.
+        waveform: (1, samples) float PCM.
+        front_end: settings.
+
+    Returns:
+        (1, T, n_mels, 1).
+    """
+    num_samples = int(waveform.shape[1])
+    positions = tf.range(1, num_samples + 1, dtype=tf.int32)[None]
+    length = tf.reduce_max(tf.cast(tf.not_equal(waveform, 0.0), tf.int32) * positions, axis=1)  # (1,)
+    last = tf.math.floordiv(length, front_end.hop_length)
+    frames = tf.minimum(tf.range(int(features.shape[1]), dtype=tf.int32), last)
+    return tf.gather(features, frames, axis=1)
+
+
 def waveform_function(model, front_end: FrontEnd):
     """A concrete function from (1, clip_size - 1) float PCM to logits, for conversion.
 
@@ -68,6 +95,7 @@ def waveform_function(model, front_end: FrontEnd):
 
     @tf.function(input_signature=[tf.TensorSpec([1, num_samples], tf.float32, name="waveform")])
     def classify(waveform):
-        return model(builtin_log_mel(waveform, num_samples, front_end), training=False)
+        features = pad_frames_after_signal(builtin_log_mel(waveform, num_samples, front_end), waveform, front_end)
+        return model(features, training=False)
 
     return classify, num_samples
