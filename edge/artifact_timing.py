@@ -84,7 +84,10 @@ def load_runner(path: str, threads: int) -> Runner:
         import keras_airn as ka
 
         model = ka.load_model(path)
-        shape = [1] + [d or 512 for d in model.input_shape[1:]]
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), "front_end.json")
+        # The frames its front-end gives (as its exports have), else the release's 512.
+        frames = ka.FrontEnd.load(beside).num_frames if os.path.isfile(beside) else 512
+        shape = [1, model.input_shape[1] or frames, *model.input_shape[2:]]
         x = tf.constant(_random_input(shape, np.float32))
         infer = tf.function(lambda inputs: model(inputs, training=False))
 

@@ -156,6 +156,7 @@ def check_examples(
     if on_bad_audio not in ("skip", "fail"):
         raise ValueError(f"on_bad_audio must be 'skip' or 'fail', got {on_bad_audio!r}.")
     _, bad = verify_audio_files(sorted({e.path for e in examples}), sample_rate, resample_audio)
+    bad.update(_segments_past_the_end(examples, sample_rate, bad))
     if bad:
         if report_path:
             with open(report_path, "w") as handle:
@@ -165,7 +166,29 @@ def check_examples(
         if on_bad_audio == "fail":
             raise DatasetError(f"{len(bad)} unusable audio file(s){where}:\n  {summary}")
         logging.warning("Skipping %d unusable audio file(s)%s:\n  %s", len(bad), where, summary)
-    return [e for e in examples if e.path not in bad]
+    return [e for e in examples if e.path not in bad and _segment_key(e) not in bad]
+
+
+def _segment_key(example: Example) -> str:
+    return f"{example.path}[{example.start}:{example.stop}]"
+
+
+def _segments_past_the_end(examples: Sequence[Example], sample_rate: int, bad: dict) -> dict[str, str]:
+    """{segment: reason} for segments (EPIC-Sounds) that end after their recording does."""
+    from keras_airn.audio import audio_info
+
+    lengths, past = {}, {}
+    for example in examples:
+        if example.stop < 0 or example.path in bad:
+            continue
+        if example.path not in lengths:
+            info = audio_info(example.path)
+            lengths[example.path] = int(info.num_samples * sample_rate / info.sample_rate)
+        if example.stop > lengths[example.path]:
+            past[_segment_key(example)] = (
+                f"{example.path}: segment {example.start / sample_rate:.3f}-{example.stop / sample_rate:.3f} s "
+                f"ends after the recording ({lengths[example.path] / sample_rate:.3f} s).")
+    return past
 
 
 def _audio_files(directory: str) -> list[str]:

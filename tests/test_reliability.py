@@ -177,7 +177,25 @@ def test_bad_dataset_descriptions_and_artifacts_are_named(tmp_path):
     (tmp_path / "us8k" / "metadata" / "UrbanSound8K.csv").write_text("slice_file_name,classID,class\na.wav,0,dog\n")
     with pytest.raises(DatasetError, match=r"UrbanSound8K.csv: no column\(s\) \['fold'\]"):
         read_urbansound8k(str(tmp_path / "us8k"), "train")
+    recording = tmp_path / "audio" / "P01_01.wav"
+    soundfile.write(str(recording), np.zeros(16000, np.float32), 16000)
+    segments = [Example(str(recording), 0, 0, 8000), Example(str(recording), 1, 8000, 24000)]
+    kept = check_examples(segments, 16000, "skip", str(tmp_path / "bad.txt"))
+    assert kept == segments[:1]
+    assert "P01_01.wav: segment 0.500-1.500 s ends after the recording (1.000 s)" in (tmp_path / "bad.txt").read_text()
     corrupt = tmp_path / "model.tflite"
     corrupt.write_bytes(b"not a flatbuffer" * 10)
     with pytest.raises(ClassifyError, match="model.tflite: not a loadable .tflite model"):
         load_runner(str(corrupt), 1)
+
+
+def test_export_refuses_a_folder_of_another_models_artifacts(tmp_path):
+    from keras_airn.export.tflite import ConversionError, export
+
+    out = str(tmp_path / "export")
+    export(build(), out, ["fp32"], front_end=FRONT_END, label_names=["low", "high"], num_eval=1)
+    before = sorted(os.listdir(out))
+    with pytest.raises(ConversionError, match="holds artifacts of another model"):
+        export(build(), out, ["fp32"], front_end=FRONT_END, label_names=["cat", "dog"], num_eval=1)
+    assert sorted(os.listdir(out)) == before and ka.load_labels(os.path.join(out, "labels.json")) == ["low", "high"]
+    export(build(), out, ["fp16"], front_end=FRONT_END, label_names=["low", "high"], num_eval=1)  # same model: fine

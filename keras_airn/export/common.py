@@ -37,8 +37,16 @@ def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> No
     """Writes what a runtime needs beside an artifact: `front_end.json` and `labels.json`."""
     import os
 
-    from keras_airn.labels import LABELS_FILE, save_labels
+    from keras_airn.features import FRONT_END_FILE, FrontEnd
+    from keras_airn.labels import LABELS_FILE, load_labels, save_labels
 
+    old_artifacts = [name for name in os.listdir(out_dir) if name.endswith((".tflite", ".onnx"))]
+    old_front_end, old_labels = os.path.join(out_dir, FRONT_END_FILE), os.path.join(out_dir, LABELS_FILE)
+    if old_artifacts and (
+            (os.path.isfile(old_front_end) and FrontEnd.load(old_front_end) != front_end)
+            or (os.path.isfile(old_labels) and label_names and load_labels(old_labels) != list(label_names))):
+        raise ConversionError(f"{out_dir} holds artifacts of another model ({', '.join(sorted(old_artifacts)[:3])}) "
+                              f"whose labels or front-end differ; choose another output folder or empty it.")
     front_end.save(out_dir)
     if label_names:
         if len(label_names) != num_classes:

@@ -82,8 +82,8 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
         raise ConversionError(f"ONNX logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
                               f"(bound {ONNX_BOUND}); not written.")
     onnx.checker.check_model(proto)
-    files.write_bytes(path, data)
     write_sidecars(out_dir, front_end, label_names, model.num_classes)
+    files.write_bytes(path, data)
     report = {"model": source, "form": model.form, "eval_clips": int(len(inputs)), "onnx": entry}
     files.write_json(os.path.join(out_dir, "report_onnx.json"), report)
     return report
