@@ -74,9 +74,11 @@ def pad_frames_after_signal(features, waveform, front_end: FrontEnd):
         (1, T, n_mels, 1).
     """
     num_samples = int(waveform.shape[1])
-    positions = tf.range(1, num_samples + 1, dtype=tf.int32)[None]
-    length = tf.reduce_max(tf.cast(tf.not_equal(waveform, 0.0), tf.int32) * positions, axis=1)  # (1,)
-    last = tf.math.floordiv(length, front_end.hop_length)
+    # Trailing zeros = position of the first non-zero sample from the end (an all-zero input
+    # counts as full length: its frames are all alike anyway). No sample-sized constant needed.
+    nonzero = tf.cast(tf.not_equal(waveform, 0.0), tf.int32)
+    trailing = tf.cast(tf.argmax(tf.reverse(nonzero, axis=[1]), axis=1), tf.int32)  # (1,)
+    last = tf.math.floordiv(num_samples - trailing, front_end.hop_length)
     frames = tf.minimum(tf.range(int(features.shape[1]), dtype=tf.int32), last)
     return tf.gather(features, frames, axis=1)
 
