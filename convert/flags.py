@@ -34,9 +34,9 @@ def load_classifier():
 
     if not MODEL.value or not OUT_DIR.value:
         raise app.UsageError("--model and --out_dir are required.")
-    front_end = None
-    if FRONT_END_FILE.value or os.path.basename(model_file(MODEL.value)) != PRESET_FILE:
-        front_end = FrontEnd.beside_model(model_file(MODEL.value), FRONT_END_FILE.value)
+    path, front_end = model_file(MODEL.value), None
+    if FRONT_END_FILE.value or os.path.basename(path) != PRESET_FILE:
+        front_end = FrontEnd.beside_model(path, FRONT_END_FILE.value)
     classifier = AudioClassifier.from_preset(MODEL.value, front_end=front_end)
     if LABELS.value:
         classifier = AudioClassifier(classifier.network, classifier.front_end,
@@ -45,26 +45,23 @@ def load_classifier():
 
 
 def read_split(name: str, label_names, csv_path: str | None = None, data_dir: str | None = None):
-    """The examples of split `name` from the --dataset flags (or the given CSV/folder), or None
-    where no data is given or `name` is empty."""
+    """Split `name` of the --dataset data (or the given CSV/folder), or None where no data is given
+    or `name` is empty. Without `label_names`, the labels are the data's, sorted."""
     from keras_airn import datasets
 
     csv_path, data_dir = csv_path or CSV.value, data_dir or DATA_DIR.value
     if not name:
         return None
     if DATASET.value == "vggsound":
-        if not (csv_path and data_dir):
-            return None
-        split, _ = datasets.read_vggsound(csv_path, data_dir, name, label_names)
-        return split.examples
-    if DATASET.value == "folder" and not data_dir or DATASET.value == "csv" and not csv_path:
+        return datasets.read_vggsound(csv_path, data_dir, name, label_names)[0] if csv_path and data_dir else None
+    source = data_dir if DATASET.value == "folder" else csv_path
+    if not source:
         return None
     reader = datasets.read_folder if DATASET.value == "folder" else datasets.read_csv
-    splits = reader(data_dir if DATASET.value == "folder" else csv_path, test_fraction=TEST_FRACTION.value,
-                    seed=SPLIT_SEED.value, label_names=label_names)
+    splits = reader(source, test_fraction=TEST_FRACTION.value, seed=SPLIT_SEED.value, label_names=label_names)
     if name not in splits:
         raise app.UsageError(f"The data has no {name!r} split (it has {sorted(splits)}).")
-    return splits[name].examples
+    return splits[name]
 
 
 def resolve():
@@ -75,26 +72,10 @@ def resolve():
     from keras_airn.task import AudioClassifier
 
     classifier = load_classifier()
-    if not classifier.has_label_names:
-        names = _label_names_of_data()
-        if names is not None:
-            classifier = AudioClassifier(classifier.network, classifier.front_end, names)
-    return classifier, read_split(EVAL_SPLIT.value, classifier.labels if classifier.has_label_names else None)
-
-
-def _label_names_of_data():
-    """The sorted label names of the --dataset data, or None where none is given."""
-    from keras_airn import datasets
-
-    if DATASET.value == "vggsound" and CSV.value and DATA_DIR.value:
-        split, _ = datasets.read_vggsound(CSV.value, DATA_DIR.value, EVAL_SPLIT.value)
-        return split.label_names
-    if DATASET.value == "folder" and DATA_DIR.value or DATASET.value == "csv" and CSV.value:
-        reader = datasets.read_folder if DATASET.value == "folder" else datasets.read_csv
-        splits = reader(DATA_DIR.value if DATASET.value == "folder" else CSV.value,
-                        test_fraction=TEST_FRACTION.value, seed=SPLIT_SEED.value)
-        return splits["train"].label_names
-    return None
+    split = read_split(EVAL_SPLIT.value, classifier.labels if classifier.has_label_names else None)
+    if split is not None and not classifier.has_label_names:
+        classifier = AudioClassifier(classifier.network, classifier.front_end, split.label_names)
+    return classifier, split.examples if split is not None else None
 
 
 def resolve_calibration(label_names, split_name: str, csv_path: str | None, data_dir: str | None):
@@ -104,7 +85,8 @@ def resolve_calibration(label_names, split_name: str, csv_path: str | None, data
     """
     if split_name and (csv_path or CSV.value, split_name) == (CSV.value, EVAL_SPLIT.value) and not data_dir:
         raise app.UsageError(f"--calibration_split {split_name!r} is the split agreement is measured on.")
-    return read_split(split_name, label_names, csv_path, data_dir)
+    split = read_split(split_name, label_names, csv_path, data_dir)
+    return split.examples if split is not None else None
 
 
 def out_dir_ready() -> str:

@@ -17,7 +17,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
 
-import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
@@ -38,7 +37,7 @@ def main(argv):
     import sys
 
     from keras_airn.features import FrontEnd
-    from keras_airn.runtime import Classifier, ClassifyError, labels_beside, top_labels
+    from keras_airn.runtime import Classifier, ClassifyError, labels_beside, summarize
 
     if not MODEL.value or not AUDIO.value:
         raise app.UsageError("--model and --audio are required.")
@@ -58,14 +57,7 @@ def main(argv):
             failed[path] = str(error)
             print(f"error: {error}", file=sys.stderr)
             continue
-        overall = np.mean([w.scores for w in windows], axis=0)
-
-        def top(scores):
-            return top_labels(scores, labels, TOP_K.value)
-
-        results[path] = {"overall": top(overall),
-                         "windows": [{"start": w.start_seconds, "end": w.end_seconds, "top": top(w.scores)}
-                                     for w in windows]}
+        results[path] = summarize(windows, labels, TOP_K.value)
     if JSON_OUT.value:
         print(json.dumps(results, indent=1))
     else:

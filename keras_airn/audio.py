@@ -40,6 +40,12 @@ class AudioInfo:
     sample_rate: int
     channels: int
 
+    def samples_at(self, sample_rate: int) -> int:
+        """The announced length once resampled to `sample_rate` (librosa's ceil(n * ratio))."""
+        if sample_rate == self.sample_rate:
+            return self.num_samples
+        return int(np.ceil(self.num_samples * sample_rate / self.sample_rate))
+
 
 def audio_info(path: str) -> AudioInfo:
     """Reads an audio file's header.
@@ -76,28 +82,8 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
 
 
-def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Resamples mono float32 audio with soxr "soxr_hq", to librosa's length ceil(n * ratio).
-
-    Args:
-        samples: float32 (samples,).
-        source_rate: the file's rate.
-        target_rate: the front-end's rate.
-
-    Returns:
-        float32 (ceil(samples * target_rate / source_rate),).
-    """
-    if source_rate == target_rate:
-        return samples
-    resampled = soxr.resample(samples, source_rate, target_rate, quality=RESAMPLE_QUALITY)
-    length = int(np.ceil(samples.shape[0] * target_rate / source_rate))
-    if resampled.shape[0] < length:  # soxr can be a sample short; librosa pads with zeros
-        resampled = np.pad(resampled, (0, length - resampled.shape[0]))
-    return resampled[:length].astype(np.float32, copy=False)
-
-
 def read_audio(path: str, sample_rate: int, resample_audio: bool = True) -> np.ndarray:
-    """Reads a whole file as mono float32 at `sample_rate`.
+    """Reads a whole file as mono float32 at `sample_rate` (`stream_audio`, joined).
 
     Args:
         path: WAV (any bit depth), FLAC, OGG or MP3 file.
@@ -114,30 +100,25 @@ def read_audio(path: str, sample_rate: int, resample_audio: bool = True) -> np.n
     Example:
     >>> waveform = read_audio("dog_bark_44k_stereo.flac", 16000)
     """
-    info = check_audio(path, sample_rate, resample_audio)
-    try:
-        samples, _ = soundfile.read(path, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise AudioError(f"{path}: corrupt audio data ({error}).") from error
+    _, blocks = stream_audio(path, sample_rate, resample_audio, block_seconds=None)
+    samples = np.concatenate([np.zeros(0, np.float32), *blocks])
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: empty audio (0 samples).")
-    if samples.shape[0] < info.num_samples:
-        logging.warning("%s: the data ends after %d of the %d samples its header announces (a cut-off "
-                        "file?); using what is there.", path, samples.shape[0], info.num_samples)
-    if not np.isfinite(samples).all():
-        raise AudioError(f"{path}: audio contains NaN or infinite samples.")
-    return resample(to_mono(samples), info.sample_rate, sample_rate)
+    return samples
 
 
 def stream_audio(path: str, sample_rate: int, resample_audio: bool = True,
-                 block_seconds: float = 10.0) -> tuple[int, Iterator[np.ndarray]]:
-    """`read_audio` block by block: the same samples, in memory independent of the file's length.
+                 block_seconds: float | None = 10.0) -> tuple[int, Iterator[np.ndarray]]:
+    """Reads a file block by block as mono float32 at `sample_rate`: memory independent of its length.
+
+    Channels are averaged and other rates resampled with soxr's streaming resampler (the same
+    samples as a one-shot `soxr.resample`), to librosa's length ceil(n * ratio).
 
     Args:
         path: audio file.
         sample_rate: the front-end's rate.
         resample_audio: False rejects files at another rate.
-        block_seconds: length of the blocks read.
+        block_seconds: length of the blocks read (None: the whole file in one block).
 
     Returns:
         (number of samples the header announces, at `sample_rate`; an iterator of consecutive
@@ -145,20 +126,18 @@ def stream_audio(path: str, sample_rate: int, resample_audio: bool = True,
     """
     info = check_audio(path, sample_rate, resample_audio)
     ratio = sample_rate / info.sample_rate
-    announced = int(np.ceil(info.num_samples * ratio)) if info.sample_rate != sample_rate else info.num_samples
 
     def blocks():
         resampler = (soxr.ResampleStream(info.sample_rate, sample_rate, 1, dtype="float32",
                                          quality=RESAMPLE_QUALITY) if info.sample_rate != sample_rate else None)
+        size = info.num_samples if block_seconds is None else max(1, int(block_seconds * info.sample_rate))
         read = written = 0
         try:
-            for block in soundfile.blocks(path, blocksize=max(1, int(block_seconds * info.sample_rate)),
-                                          dtype="float32", always_2d=True):
+            for block in soundfile.blocks(path, blocksize=size, dtype="float32", always_2d=True):
                 if not np.isfinite(block).all():
                     raise AudioError(f"{path}: audio contains NaN or infinite samples.")
                 read += block.shape[0]
-                mono = to_mono(block)
-                out = resampler.resample_chunk(mono) if resampler else mono
+                out = resampler.resample_chunk(to_mono(block)) if resampler else to_mono(block)
                 written += out.shape[0]
                 yield out
         except (soundfile.LibsndfileError, RuntimeError) as error:
@@ -168,16 +147,15 @@ def stream_audio(path: str, sample_rate: int, resample_audio: bool = True,
                             "file?); using what is there.", path, read, info.num_samples)
         if resampler:  # the resampler's tail, then librosa's length: ceil(samples read * ratio)
             tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-            length = int(np.ceil(read * ratio))
-            tail = np.pad(tail, (0, max(0, length - written - tail.shape[0])))[: max(0, length - written)]
-            yield tail.astype(np.float32, copy=False)
+            missing = int(np.ceil(read * ratio)) - written
+            yield np.pad(tail, (0, max(0, missing - tail.shape[0])))[: max(0, missing)].astype(np.float32, copy=False)
 
-    return announced, blocks()
+    return info.samples_at(sample_rate), blocks()
 
 
 def verify_audio_files(
     paths: Iterable[str], sample_rate: int, resample_audio: bool = True, desc: str = "checking audio"
-) -> tuple[list[str], dict[str, str]]:
+) -> tuple[dict[str, AudioInfo], dict[str, str]]:
     """Checks every file's header before a long job starts.
 
     Args:
@@ -187,13 +165,12 @@ def verify_audio_files(
         desc: progress-bar label.
 
     Returns:
-        (good paths, {bad path: reason}).
+        ({good path: its header}, {bad path: reason}).
     """
-    good, bad = [], {}
+    good, bad = {}, {}
     for path in tqdm(list(paths), desc=desc, unit="file", leave=False):
         try:
-            check_audio(path, sample_rate, resample_audio)
-            good.append(path)
+            good[path] = check_audio(path, sample_rate, resample_audio)
         except AudioError as error:
             bad[path] = str(error)
     return good, bad

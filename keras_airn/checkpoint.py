@@ -25,7 +25,11 @@ BN_STATS = (("weight", 0), ("bias", 1), ("running_mean", 2), ("running_var", 3))
 DERIVED_KEY_SUFFIXES = ("num_batches_tracked",)
 
 
-class CheckpointMismatchError(KerasAirnError):
+class CheckpointError(KerasAirnError):
+    """A file is not a readable official checkpoint."""
+
+
+class CheckpointMismatchError(CheckpointError):
     """A checkpoint's tensors do not fit the model (missing, unexpected or mis-shaped keys)."""
 
 
@@ -160,7 +164,7 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
         # weights_only: never run pickled code from a downloaded file.
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
-        raise ValueError(
+        raise CheckpointError(
             f"{path!r} is not a readable PyTorch checkpoint (truncated or not a torch.save "
             f"file): {error}"
         ) from error
@@ -168,7 +172,7 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
     if not isinstance(state, dict) or not any(
         isinstance(v, torch.Tensor) for v in state.values()
     ):
-        raise ValueError(
+        raise CheckpointError(
             f"{path!r} is a torch file but not an official checkpoint: expected a dict with a "
             f"'model_state' state dict."
         )

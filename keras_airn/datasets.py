@@ -155,8 +155,8 @@ def check_examples(
     """
     if on_bad_audio not in ("skip", "fail"):
         raise ValueError(f"on_bad_audio must be 'skip' or 'fail', got {on_bad_audio!r}.")
-    _, bad = verify_audio_files(sorted({e.path for e in examples}), sample_rate, resample_audio)
-    bad.update(_segments_past_the_end(examples, sample_rate, bad))
+    headers, bad = verify_audio_files(sorted({e.path for e in examples}), sample_rate, resample_audio)
+    bad.update(_segments_past_the_end(examples, sample_rate, headers))
     if bad:
         if report_path:
             with open(report_path, "w") as handle:
@@ -173,21 +173,21 @@ def _segment_key(example: Example) -> str:
     return f"{example.path}[{example.start}:{example.stop}]"
 
 
-def _segments_past_the_end(examples: Sequence[Example], sample_rate: int, bad: dict) -> dict[str, str]:
-    """{segment: reason} for segments (EPIC-Sounds) that end after their recording does."""
-    from keras_airn.audio import audio_info
+def _segments_past_the_end(examples: Sequence[Example], sample_rate: int, headers: dict) -> dict[str, str]:
+    """{segment: reason} for segments (EPIC-Sounds) that end after their recording does.
 
-    lengths, past = {}, {}
+    Args:
+        headers: {path: AudioInfo} of the readable files.
+    """
+    past = {}
     for example in examples:
-        if example.stop < 0 or example.path in bad:
+        if example.stop < 0 or example.path not in headers:
             continue
-        if example.path not in lengths:
-            info = audio_info(example.path)
-            lengths[example.path] = int(info.num_samples * sample_rate / info.sample_rate)
-        if example.stop > lengths[example.path]:
+        length = headers[example.path].samples_at(sample_rate)
+        if example.stop > length:
             past[_segment_key(example)] = (
                 f"{example.path}: segment {example.start / sample_rate:.3f}-{example.stop / sample_rate:.3f} s "
-                f"ends after the recording ({lengths[example.path] / sample_rate:.3f} s).")
+                f"ends after the recording ({length / sample_rate:.3f} s).")
     return past
 
 
@@ -364,18 +364,20 @@ def stratified_split(relative_paths: Sequence[str], labels: Sequence[str], test_
     return splits
 
 
-def _splits_from_rows(rows: Sequence[tuple[str, str, str]], source: str,
-                      label_names: Sequence[str] | None) -> dict[str, Split]:
-    """{split: Split} from (path, label, split) rows with one sorted label map for all splits."""
+def _splits_from_rows(rows: Sequence[tuple[str, str, str | None]], source: str, base: str, test_fraction: float,
+                      seed: int, label_names: Sequence[str] | None) -> dict[str, Split]:
+    """{split: Split} from (path, label, split or None) rows with one sorted label map for all
+    splits; rows without a split are assigned by `stratified_split` (paths relative to `base`)."""
+    if any(split is None for _, _, split in rows):
+        relative = [os.path.relpath(path, base) for path, _, _ in rows]
+        assigned = stratified_split(relative, [label for _, label, _ in rows], test_fraction, seed)
+        rows = [(path, label, split) for (path, label, _), split in zip(rows, assigned)]
     label_names = list(label_names) if label_names is not None else sorted({label for _, label, _ in rows})
     validate_labels(label_names, source)
-    index = {name: i for i, name in enumerate(label_names)}
-    unknown = sorted({label for _, label, _ in rows} - set(index))
-    if unknown:
-        raise DatasetError(f"{source}: {len(unknown)} label(s) not in the label map: {unknown[:10]}")
+    indices = _label_indices([label for _, label, _ in rows], label_names, source)
     splits: dict[str, Split] = {}
-    for path, label, split in rows:
-        splits.setdefault(split, Split([], list(label_names))).examples.append(Example(path, index[label]))
+    for (path, _, split), label in zip(rows, indices):
+        splits.setdefault(split, Split([], list(label_names))).examples.append(Example(path, label))
     if "train" not in splits:
         raise DatasetError(f"{source}: no training files.")
     trained = {example.label for example in splits["train"].examples}
@@ -450,11 +452,7 @@ def read_folder(data_dir: str, *, test_fraction: float = 0.2, seed: int = 0,
         raise DatasetError(f"{data_dir}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in its class folders.")
     if others:
         logging.warning("%s: %d non-audio file(s) ignored, e.g. %s", data_dir, len(others), others[0])
-    if not has_split_folders:
-        relative = [os.path.relpath(path, data_dir) for path, _, _ in rows]
-        assigned = stratified_split(relative, [label for _, label, _ in rows], test_fraction, seed)
-        rows = [(path, label, split) for (path, label, _), split in zip(rows, assigned)]
-    return _splits_from_rows(rows, data_dir, label_names)
+    return _splits_from_rows(rows, data_dir, data_dir, test_fraction, seed, label_names)
 
 
 def read_csv(csv_path: str, *, test_fraction: float = 0.2, seed: int = 0,
@@ -510,11 +508,7 @@ def read_csv(csv_path: str, *, test_fraction: float = 0.2, seed: int = 0,
         raise DatasetError(f"{len(missing)} file(s) in {csv_path} not found:\n  " + "\n  ".join(missing[:10]))
     if not rows:
         raise DatasetError(f"{csv_path}: no rows.")
-    if len(header) == 2:
-        relative = [os.path.relpath(path, base) for path, _, _ in rows]
-        assigned = stratified_split(relative, [label for _, label, _ in rows], test_fraction, seed)
-        rows = [(path, label, split) for (path, label, _), split in zip(rows, assigned)]
-    return _splits_from_rows(rows, csv_path, label_names)
+    return _splits_from_rows(rows, csv_path, base, test_fraction, seed, label_names)
 
 
 def write_split_csv(splits: dict[str, Split], path: str) -> None:

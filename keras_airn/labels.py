@@ -7,6 +7,7 @@ TFLite audio-classifier metadata).
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 from typing import Sequence
@@ -39,7 +40,7 @@ def validate_labels(names: Sequence[str], source: str = "labels") -> list[str]:
             raise LabelError(f"{source}: label {index} is empty or not a string ({name!r}).")
         if "\n" in name or "\r" in name:
             raise LabelError(f"{source}: label {index} ({name!r}) contains a line break.")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = sorted(name for name, count in collections.Counter(names).items() if count > 1)
     if duplicates:
         raise LabelError(f"{source}: duplicate labels {duplicates[:10]}.")
     return names

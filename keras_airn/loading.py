@@ -12,12 +12,17 @@ import os
 import keras
 
 from keras_airn.deploy import reparameterize
+from keras_airn.errors import KerasAirnError
 from keras_airn.model import AudioRepInceptionNeXt
 
 OFFICIAL_EXTENSIONS = (".pyth", ".pth", ".pt")
 PRESET_FILE = "audio_classifier.keras"
 # A training run's folder (train.vggsound, train.finetune, AudioClassifier.fit) holds these.
 RUN_MODEL_FILES = ("model_train.keras", "model_deploy.keras")
+
+
+class ModelFileError(KerasAirnError):
+    """A file that is not a model this project reads."""
 
 
 def model_file(path: str) -> str:
@@ -44,14 +49,14 @@ def load_saved(path: str):
 
         return load_official_checkpoint(path)
     if extension != ".keras":
-        raise ValueError(f"{path!r}: expected a .keras file or an official .pyth checkpoint.")
+        raise ModelFileError(f"{path!r}: expected a .keras file or an official .pyth checkpoint.")
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises several types for a bad archive.
-        raise ValueError(f"{path!r} is not a readable .keras model: {error}") from error
+        raise ModelFileError(f"{path!r} is not a readable .keras model: {error}") from error
     if not isinstance(model, AudioRepInceptionNeXt) and not isinstance(getattr(model, "network", None),
                                                                       AudioRepInceptionNeXt):
-        raise ValueError(f"{path!r} holds a {type(model).__name__}, not an AudioRepInceptionNeXt.")
+        raise ModelFileError(f"{path!r} holds a {type(model).__name__}, not an AudioRepInceptionNeXt.")
     return model
 
 

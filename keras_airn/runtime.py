@@ -56,6 +56,17 @@ def top_labels(scores: np.ndarray, labels, top_k: int) -> list[tuple[str, float]
     return [(labels[i], float(scores[i])) for i in np.argsort(scores)[::-1][:top_k]]
 
 
+def summarize(windows: list[Window], labels, top_k: int) -> dict:
+    """A recording's result: {"overall": top (label, score) of the mean window scores,
+    "windows": [{"start", "end", "top"}]}."""
+    if top_k < 1:
+        raise ClassifyError(f"top_k must be at least 1, got {top_k}.")
+    overall = np.mean([window.scores for window in windows], axis=0)
+    return {"overall": top_labels(overall, labels, top_k),
+            "windows": [{"start": w.start_seconds, "end": w.end_seconds, "top": top_labels(w.scores, labels, top_k)}
+                        for w in windows]}
+
+
 class Classifier:
     """Scores recordings window by window with a model and the front-end it was trained with.
 

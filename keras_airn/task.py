@@ -14,6 +14,7 @@ from typing import Sequence
 
 import keras
 import numpy as np
+from absl import logging
 
 from keras_airn import files
 from keras_airn.datasets import Example, Split
@@ -167,15 +168,12 @@ class AudioClassifier(keras.Model):
                                    dropout=dropout)
             return cls(network, front_end or FRONT_ENDS["vggsound"], labels)
         classifier = cls._load(preset)
-        if front_end is not None:
-            classifier = cls(classifier.network, front_end, classifier.labels, name=classifier.name)
+        front_end = front_end or classifier.front_end
         wanted = num_classes or classifier.num_classes
         if wanted == classifier.num_classes and (labels is None or labels == classifier.labels
                                                  or not classifier.has_label_names):
-            return cls(classifier.network, classifier.front_end, labels or classifier.labels,
-                       name=classifier.name)
-        network = finetune_network(classifier.network, wanted, dropout)
-        return cls(network, classifier.front_end, labels)
+            return cls(classifier.network, front_end, labels or classifier.labels, name=classifier.name)
+        return cls(finetune_network(classifier.network, wanted, dropout), front_end, labels)
 
     @classmethod
     def _load(cls, path: str) -> "AudioClassifier":
@@ -184,7 +182,7 @@ class AudioClassifier(keras.Model):
         try:
             path = model_file(path)
             loaded = load_saved(path)
-        except (FileNotFoundError, ValueError) as error:
+        except (FileNotFoundError, KerasAirnError) as error:
             from keras_airn.factory import PRESETS
 
             raise PresetError(f"{error} (presets: {', '.join(sorted(PRESETS))}).") from error
@@ -193,6 +191,9 @@ class AudioClassifier(keras.Model):
         beside = os.path.dirname(os.path.abspath(path))
         front_end_path, labels_path = os.path.join(beside, FRONT_END_FILE), os.path.join(beside, LABELS_FILE)
         front_end = FrontEnd.load(front_end_path) if os.path.isfile(front_end_path) else None
+        if front_end is None:
+            logging.warning("%s: no %s beside it; assuming VGG-Sound's front-end (5.12 s clips). Pass "
+                            "front_end= if the model was trained on other clips.", path, FRONT_END_FILE)
         labels = load_labels(labels_path, loaded.num_classes) if os.path.isfile(labels_path) else None
         return cls(loaded, front_end, labels)
 
@@ -242,13 +243,17 @@ class AudioClassifier(keras.Model):
             label = index.get(target, target) if isinstance(target, str) else int(target)
             if not isinstance(label, int) or not 0 <= label < self.num_classes:
                 raise ValueError(f"{name} example {i}: unknown label {target!r}; labels are {self.labels[:10]}.")
-            waveform = np.asarray(waveform, np.float32)
-            if waveform.ndim != 1 or not np.isfinite(waveform).all() or waveform.size == 0:
-                raise ValueError(f"{name} example {i}: expected a non-empty finite 1-D waveform.")
+            waveform = self._checked_waveform(waveform, f"{name} example {i}")
             path = os.path.join(folder, f"{i:06d}.wav")
             soundfile.write(path, waveform, self.front_end.sample_rate, subtype="FLOAT")
             examples.append(Example(path, label))
         return Split(examples, list(self.labels))
+
+    def _checked_waveform(self, waveform, what: str) -> np.ndarray:
+        waveform = np.asarray(waveform, np.float32)
+        if waveform.ndim != 1 or waveform.size == 0 or not np.isfinite(waveform).all():
+            raise ValueError(f"{what}: expected a non-empty finite 1-D array at {self.front_end.sample_rate} Hz.")
+        return waveform
 
     def _train_config(self, **overrides):
         from keras_airn.training.trainer import TrainConfig
@@ -313,22 +318,18 @@ class AudioClassifier(keras.Model):
             float32 (len(waveforms), num_classes).
         """
         from keras_airn.features import clip_features, crop_starts
+        from keras_airn.runtime import softmax
 
         views = views or self.front_end.eval_views
         crops = []
         for i, waveform in enumerate(waveforms):
-            waveform = np.asarray(waveform, np.float32)
-            if waveform.ndim != 1 or waveform.size == 0 or not np.isfinite(waveform).all():
-                raise ValueError(f"waveform {i}: expected a non-empty finite 1-D array at "
-                                 f"{self.front_end.sample_rate} Hz.")
+            waveform = self._checked_waveform(waveform, f"waveform {i}")
             for start in crop_starts(waveform.shape[0], self.front_end, views).numpy():
                 crops.append(clip_features(waveform, int(start), self.front_end).numpy())
         if not crops:
             return np.zeros((0, self.num_classes), np.float32)
-        logits = np.concatenate([np.asarray(self.network(np.stack(crops[i:i + 32])[..., None], training=False))
-                                 for i in range(0, len(crops), 32)])
-        probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
-        return probabilities.reshape(-1, views, self.num_classes).mean(axis=1)
+        logits = self.network.predict(np.stack(crops)[..., None], batch_size=32, verbose=0)
+        return softmax(logits).reshape(-1, views, self.num_classes).mean(axis=1)
 
     def classify_file(self, path: str, hop_seconds: float | None = None, top_k: int = 5) -> dict:
         """Classifies a recording of any length, format and rate, window by window.
@@ -342,15 +343,10 @@ class AudioClassifier(keras.Model):
             {"overall": [(label, score)] (mean of the windows' scores),
              "windows": [{"start", "end", "top": [(label, score)]}]}.
         """
-        from keras_airn.runtime import Classifier, top_labels
+        from keras_airn.runtime import Classifier, summarize
 
-        if top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {top_k}.")
         windows = Classifier(self.network, self.front_end).classify_file(path, hop_seconds)
-        overall = np.mean([window.scores for window in windows], axis=0)
-        return {"overall": top_labels(overall, self.labels, top_k),
-                "windows": [{"start": w.start_seconds, "end": w.end_seconds,
-                             "top": top_labels(w.scores, self.labels, top_k)} for w in windows]}
+        return summarize(windows, self.labels, top_k)
 
     # --- Export ------------------------------------------------------------------------------
 

@@ -78,16 +78,17 @@ def read_splits(dataset: str, sample_rate: int):
 
 def base_front_end(dataset: str):
     """The front-end before --clip_seconds: --front_end, the release dataset's, --init's, or VGG-Sound's."""
-    from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd
+    from keras_airn.features import FRONT_ENDS, FrontEnd, FrontEndError
 
     if FRONT_END.value:
         return FrontEnd.resolve(FRONT_END.value)
     if dataset in FRONT_ENDS:
         return FRONT_ENDS[dataset]
     if INIT.value:
-        folder = INIT.value if os.path.isdir(INIT.value) else os.path.dirname(os.path.abspath(INIT.value))
-        if os.path.isfile(os.path.join(folder, FRONT_END_FILE)):
-            return FrontEnd.load(os.path.join(folder, FRONT_END_FILE))
+        try:
+            return FrontEnd.beside_model(INIT.value)
+        except FrontEndError:
+            pass  # an official checkpoint: the release's pre-training front-end
     return FRONT_ENDS["vggsound"]
 
 

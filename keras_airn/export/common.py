@@ -26,7 +26,7 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
     if isinstance(model, str):
         try:
             model = load_model(model)
-        except (ValueError, FileNotFoundError) as error:
+        except (KerasAirnError, FileNotFoundError) as error:  # the file's problem, named
             raise ConversionError(str(error)) from error
     if not model.deploy and not keep_train_form:
         model = reparameterize(model)
@@ -69,9 +69,7 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
     Returns:
         (log-mel inputs (N, T, F, 1), raw crops (N, samples) or None, labels (N,) or None).
     """
-    import tensorflow as tf
-
-    from keras_airn.audio import load_waveform
+    from keras_airn.audio import read_audio
     from keras_airn.features import clip_features, crop_starts
 
     if not examples:
@@ -81,12 +79,13 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
         return features, noise if waveform else None, None
     inputs, waves, labels = [], [], []
     for example in examples[:count]:
-        audio = load_waveform(tf.constant(example.path), example.start, example.stop, front_end.sample_rate)
-        if waveform and int(tf.shape(audio)[0]) < front_end.clip_size - 1:
+        stop = example.stop if example.stop >= 0 else None
+        audio = read_audio(example.path, front_end.sample_rate)[example.start : stop]
+        if waveform and audio.shape[0] < front_end.clip_size - 1:
             continue  # the waveform model takes a full crop
-        start = int(crop_starts(tf.shape(audio)[0], front_end, 1)[0])
+        start = int(crop_starts(audio.shape[0], front_end, 1)[0])
         inputs.append(clip_features(audio, start, front_end).numpy()[..., None])
-        waves.append(audio[start : start + front_end.clip_size - 1].numpy())
+        waves.append(audio[start : start + front_end.clip_size - 1])
         labels.append(example.label)
     if not inputs:
         crop = (front_end.clip_size - 1) / front_end.sample_rate

@@ -27,8 +27,7 @@ from keras_airn.runtime import tflite_interpreter
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 FP32_BOUND, FP16_BOUND = 1e-4, 1e-2
-# Below this many clips int8 ranges are poorly estimated (1 clip: max relative logit error 0.40
-# against 0.02 with 162, on the demo model).
+# Below this many calibration clips the report warns that int8 ranges may be poorly estimated.
 MIN_CALIBRATION_CLIPS = 50
 
 

@@ -100,7 +100,7 @@ def write_checkpoint(out_dir: str, model, epoch: int, state: dict) -> str:
         shutil.rmtree(final)
     os.rename(partial, final)
     _fault_point("renamed", epoch)
-    remove_stale_checkpoints(out_dir)
+    remove_stale_files(out_dir)
     return final
 
 
@@ -111,9 +111,13 @@ def _newest_epoch_folder(out_dir: str) -> str | None:
     return os.path.join(base, epochs[-1][1]) if epochs else None
 
 
-def remove_stale_checkpoints(out_dir: str) -> None:
-    """Keeps the newest complete checkpoint only: removes partial folders (a killed write), older
-    epoch folders and, once an epoch folder exists, the legacy files."""
+def remove_stale_files(out_dir: str) -> None:
+    """Removes what killed writes left (`.partial-*` files and folders) and every checkpoint but
+    the newest complete one (older epoch folders and, once an epoch folder exists, the legacy
+    files)."""
+    for name in os.listdir(out_dir) if os.path.isdir(out_dir) else []:
+        if name.startswith(".partial-") and os.path.isfile(os.path.join(out_dir, name)):
+            os.remove(os.path.join(out_dir, name))
     base = os.path.join(out_dir, CHECKPOINTS)
     if not os.path.isdir(base):
         return

@@ -2,8 +2,9 @@
 
 Checkpoints every epoch (model, optimizer state, epoch, RNG states) as one atomic unit and
 resumes exactly: the data of each epoch depends only on (seed, epoch), see `pipeline`. The run
-folder is locked for the run and a resume must use the run's settings (`run_state`). Evaluates with multi-view averaging
-after precise-BN re-estimation and saves train-form and deploy `.keras` files with a label map.
+folder is locked for the run and a resume must use the run's settings (`run_state`). Evaluates
+with multi-view averaging after precise-BN re-estimation and saves train-form and deploy
+`.keras` files with a label map.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from keras_airn.deploy import reparameterize
 from keras_airn.features import FrontEnd
 from keras_airn.labels import LABELS_FILE, save_labels
 from keras_airn.model import AudioRepInceptionNeXt
+from keras_airn.training import run_state
 from keras_airn.training.metrics import average_views, classification_metrics
 from keras_airn.training.pipeline import eval_dataset, train_dataset
-from keras_airn.training import run_state
 from keras_airn.training.precise_bn import recompute_batchnorm_statistics
 from keras_airn.training.spec_augment import SpecAugmentConfig
 
@@ -207,10 +208,7 @@ def fit(
 def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, *, resume, strategy,
                 stop_after_epoch) -> TrainResult:
     os.makedirs(os.path.join(out_dir, run_state.CHECKPOINTS), exist_ok=True)
-    for name in os.listdir(out_dir):  # files a killed run left half-written
-        if name.startswith(".partial-"):
-            os.remove(os.path.join(out_dir, name))
-    run_state.remove_stale_checkpoints(out_dir)
+    run_state.remove_stale_files(out_dir)
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     distribution = make_strategy(strategy)
     with distribution.scope():
