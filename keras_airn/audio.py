@@ -13,6 +13,7 @@ conversion and classification, so whatever passes the check at start is what is 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Iterable, Iterator
 
@@ -107,6 +108,54 @@ def read_audio(path: str, sample_rate: int, resample_audio: bool = True) -> np.n
     return samples
 
 
+# Context read on each side of a resampled segment: far more than soxr_hq's filter spans, so the
+# segment's samples are the whole file's to float32 rounding (tests/test_audio.py).
+SEGMENT_MARGIN_SECONDS = 0.1
+
+
+def read_audio_segment(path: str, sample_rate: int, first: int, count: int, resample_audio: bool = True) -> np.ndarray:
+    """Samples [first, first + count) of `read_audio(path, sample_rate)`, decoding only that part.
+
+    A file at `sample_rate` gives exactly the same samples. Another rate is resampled from a
+    stretch with `SEGMENT_MARGIN_SECONDS` of context each side, starting on a sample where the
+    two rates' grids meet, so the output grid is the whole file's.
+
+    Args:
+        path: audio file.
+        sample_rate: the front-end's rate.
+        first: first sample, at `sample_rate`.
+        count: samples wanted; fewer come back only where the file ends first.
+        resample_audio: False rejects files at another rate.
+
+    Returns:
+        float32 array (<= count,).
+    """
+    info = check_audio(path, sample_rate, resample_audio)
+    first, count = int(first), int(count)
+    if info.sample_rate == sample_rate:
+        return _read_mono(path, first, first + count)
+    divisor = math.gcd(sample_rate, info.sample_rate)
+    up, down = sample_rate // divisor, info.sample_rate // divisor
+    out_start = max(0, first - int(SEGMENT_MARGIN_SECONDS * sample_rate)) // up * up
+    in_start = out_start // up * down
+    in_stop = min(info.num_samples, -(-(first + count + int(SEGMENT_MARGIN_SECONDS * sample_rate)) * down // up))
+    samples = soxr.resample(_read_mono(path, in_start, in_stop), info.sample_rate, sample_rate,
+                            quality=RESAMPLE_QUALITY)
+    if in_stop == info.num_samples:  # librosa's length at the end: ceil(n * ratio), zero-padded
+        samples = np.pad(samples, (0, max(0, info.samples_at(sample_rate) - out_start - len(samples))))
+    return samples[first - out_start : first - out_start + count].astype(np.float32, copy=False)
+
+
+def _read_mono(path: str, start: int, stop: int) -> np.ndarray:
+    try:
+        block, _ = soundfile.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path}: corrupt audio data ({error}).") from error
+    if not np.isfinite(block).all():
+        raise AudioError(f"{path}: audio contains NaN or infinite samples.")
+    return to_mono(block)
+
+
 def stream_audio(path: str, sample_rate: int, resample_audio: bool = True,
                  block_seconds: float | None = 10.0) -> tuple[int, Iterator[np.ndarray]]:
     """Reads a file block by block as mono float32 at `sample_rate`: memory independent of its length.
@@ -192,6 +241,26 @@ def decode_audio(path, sample_rate: int):
 
     audio = tf.numpy_function(read, [tf.convert_to_tensor(path, tf.string)], tf.float32, stateful=False)
     return tf.ensure_shape(audio, [None])
+
+
+def audio_length(path, sample_rate: int):
+    """The header's length at `sample_rate`, inside a TensorFlow graph: int64 scalar tensor."""
+
+    def length(p):
+        return np.int64(check_audio(np.asarray(p).item().decode(), sample_rate).samples_at(sample_rate))
+
+    return tf.ensure_shape(tf.numpy_function(length, [tf.convert_to_tensor(path, tf.string)], tf.int64,
+                                             stateful=False), [])
+
+
+def decode_audio_segment(path, first, count, sample_rate: int):
+    """`read_audio_segment` inside a TensorFlow graph: float32 tensor (<= count,)."""
+
+    def read(p, f, c):
+        return read_audio_segment(np.asarray(p).item().decode(), sample_rate, f, c)
+
+    args = [tf.convert_to_tensor(path, tf.string), tf.cast(first, tf.int64), tf.cast(count, tf.int64)]
+    return tf.ensure_shape(tf.numpy_function(read, args, tf.float32, stateful=False), [None])
 
 
 def load_waveform(path, start, stop, sample_rate: int):

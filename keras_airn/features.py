@@ -1,18 +1,25 @@
-"""The log-mel front-end of the release, in TensorFlow ops (docs/reference.md, section 1).
+"""The log-mel front-end of the release (docs/reference.md, section 1).
 
 `log_mel_spectrogram` reproduces librosa's `stft(center=True, pad_mode="constant")` magnitude,
-an HTK mel filterbank without normalisation, and `log(mel + 1e-6)`. `FrontEnd` holds a dataset's
-clip settings, and the crop helpers implement the release's training and evaluation crops.
+an HTK mel filterbank without normalisation, and `log(mel + 1e-6)` in TensorFlow ops, so that it
+can live inside a model (`LogMelSpectrogram`, waveform-input TFLite files). `host_log_mel` is the
+same transform on the host (SciPy's float64 FFT, the filterbank as a sparse matrix): about twice
+as fast on one core, it feeds the data pipelines and runtimes through `clip_features`. `FrontEnd`
+holds a dataset's clip settings, and the crop helpers implement the release's training and
+evaluation crops.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 
 import keras
 import numpy as np
+import scipy.fft
+import scipy.sparse
 import tensorflow as tf
 
 from keras_airn.errors import KerasAirnError
@@ -221,6 +228,43 @@ def front_end_features(waveform, front_end: FrontEnd):
     )
 
 
+# 64 frames of a 2048-point FFT: about 1 MB of float64 in and complex128 out; 1.5-2x faster on
+# Zen 3 than one transform of all 512 frames (measured with train.benchmark_pipeline).
+_HOST_FRAMES_PER_BLOCK = 64
+
+
+@functools.lru_cache(maxsize=8)
+def _host_transform(sample_rate: int, win_length: int, n_fft: int, n_mels: int):
+    """(window, filterbank as CSR) of `host_log_mel`: each band spans a few of the bins."""
+    basis = scipy.sparse.csr_matrix(mel_filterbank(sample_rate, n_fft, n_mels))
+    return periodic_hann(win_length), basis
+
+
+def host_log_mel(waveform: np.ndarray, front_end: FrontEnd) -> np.ndarray:
+    """`front_end_features` in NumPy/SciPy: the same frames, window, float64 FFT and filterbank.
+
+    Args:
+        waveform: float32 samples (samples,).
+        front_end: settings.
+
+    Returns:
+        float32 (1 + samples // hop, n_mels).
+    """
+    win_length, hop_length, n_fft = front_end.win_length, front_end.hop_length, front_end.n_fft
+    window, basis = _host_transform(front_end.sample_rate, win_length, n_fft, front_end.n_mels)
+    # As in `log_mel_spectrogram`: frame only the window's non-zero span of each centred frame.
+    offset = (n_fft - win_length) // 2
+    padded = np.pad(np.asarray(waveform, np.float64), (n_fft // 2 - offset, n_fft // 2))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, win_length)[::hop_length]
+    frames = frames[: num_frames_for(len(waveform), hop_length)]
+    mel = np.empty((front_end.n_mels, len(frames)), np.float32)
+    for first in range(0, len(frames), _HOST_FRAMES_PER_BLOCK):  # blocks stay in the L2 cache
+        block = frames[first : first + _HOST_FRAMES_PER_BLOCK]
+        magnitude = np.abs(scipy.fft.rfft(block * window, n=n_fft)).astype(np.float32)
+        mel[:, first : first + len(block)] = basis.dot(np.ascontiguousarray(magnitude.T))
+    return np.ascontiguousarray(np.log(mel.T + np.float32(LOG_OFFSET)))
+
+
 def crop_starts(num_samples, front_end: FrontEnd, views: int):
     """Evenly spaced evaluation crop starts over [0, num_samples - clip_size] (floor).
 
@@ -265,7 +309,8 @@ def clip_features(waveform, start, front_end: FrontEnd):
         lambda: waveform[start : start + front_end.clip_size - 1],
         lambda: waveform,
     )
-    features = front_end_features(clip, front_end)
+    features = tf.numpy_function(lambda w: host_log_mel(w, front_end), [clip], tf.float32, stateful=False)
+    features = tf.ensure_shape(features, [None, front_end.n_mels])
     return pad_frames(features, front_end.num_frames)
 
 

@@ -6,7 +6,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from keras_airn.audio import AudioError, decode_audio, read_audio, stream_audio
+from keras_airn.audio import AudioError, decode_audio, read_audio, read_audio_segment, stream_audio
 from keras_airn.features import FrontEnd, clip_features
 from train.demo_data import synth_clip
 
@@ -39,6 +39,22 @@ def test_resampling_matches_librosa_load(tmp_path, name, rate, channels, subtype
     streamed = np.concatenate(list(blocks))
     assert announced == len(ours)
     np.testing.assert_array_equal(streamed, ours)
+
+
+@pytest.mark.parametrize("rate, channels", [(16000, 1), (44100, 2), (22050, 1), (48000, 1)])
+def test_a_segment_is_the_whole_files_samples(tmp_path, rate, channels):
+    """Training decodes only its crop; the crop must be the samples the whole file gives."""
+    path = str(tmp_path / f"long_{rate}.wav")
+    soundfile.write(path, _recording(rate, channels, seconds=3.0), rate, subtype="PCM_16")
+    whole = read_audio(path, 16000)
+    for first, count in ((0, 8000), (5, 20000), (12345, 16000), (len(whole) - 9000, 9000), (len(whole) - 100, 500)):
+        segment = read_audio_segment(path, 16000, first, count)
+        expected = whole[first : first + count]
+        assert segment.shape == expected.shape
+        if rate == 16000:
+            np.testing.assert_array_equal(segment, expected)
+        else:
+            np.testing.assert_allclose(segment, expected, rtol=0, atol=1e-6)
 
 
 def test_files_at_the_front_end_rate_give_the_features_of_the_previous_wav_decoder(tmp_path):

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from keras_airn.audio import load_waveform
+from keras_airn.audio import audio_length, decode_audio_segment, load_waveform
 from keras_airn.datasets import Example
 from keras_airn.features import FrontEnd, clip_features, crop_starts, random_crop_start
 from keras_airn.training.spec_augment import SpecAugmentConfig, spec_augment
@@ -71,9 +71,16 @@ def train_dataset(
     def load(epoch, index):
         example_seed = tf.stack([epoch * 1_000_003 + tf.constant(seed, tf.int64), index])
         seeds = tf.random.experimental.stateless_split(example_seed, 2)
-        audio = load_waveform(paths[index], starts[index], stops[index], front_end.sample_rate)
-        start = random_crop_start(tf.shape(audio)[0], front_end, seeds[0])
-        features = clip_features(audio, start, front_end)
+        # Decode only the crop: its start comes from the header's length, as `clip_features`
+        # would pick it from the whole recording's.
+        stop = stops[index]
+        stop = tf.where(stop < 0, audio_length(paths[index], front_end.sample_rate), stop)
+        available = tf.cast(stop - starts[index], tf.int32)
+        crop = random_crop_start(available, front_end, seeds[0])
+        count = tf.where(available >= front_end.clip_size, front_end.clip_size - 1, available)
+        audio = decode_audio_segment(paths[index], starts[index] + tf.cast(crop, tf.int64), count,
+                                     front_end.sample_rate)
+        features = clip_features(audio, 0, front_end)
         if augment is not None:
             features = spec_augment(features, seeds[1], augment)
         return features[..., None], labels[index]
