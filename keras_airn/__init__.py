@@ -16,6 +16,7 @@ from keras_airn.loading import load_deploy, load_model
 from keras_airn.model import AudioRepInceptionNeXt
 from keras_airn.profile import profile
 from keras_airn.task import AudioClassifier
+from keras_airn.training.optimizer import TorchSGD  # also registers it: checkpoints hold one
 
 __all__ = [
     "ABLATION_KERNEL_SETS",
@@ -29,6 +30,7 @@ __all__ = [
     "MultiScaleDepthwiseMixer",
     "PRESETS",
     "Split",
+    "TorchSGD",
     "create_model",
     "load_deploy",
     "load_labels",

@@ -49,6 +49,7 @@ TEST_CSV = flags.DEFINE_string("test_csv", None, "EPIC-Sounds evaluation annotat
 def read_splits(dataset: str, sample_rate: int):
     """(train Split, test Split or None) of --dataset."""
     from keras_airn import datasets
+    from keras_airn.training.distributed import is_chief
 
     data_dir = DATA_DIR.value
     if dataset in ("folder", "csv"):
@@ -59,7 +60,8 @@ def read_splits(dataset: str, sample_rate: int):
         reader = datasets.read_folder if dataset == "folder" else datasets.read_csv
         splits = reader(data_dir if dataset == "folder" else CSV.value, test_fraction=TEST_FRACTION.value,
                         seed=train_flags.SEED.value)
-        datasets.write_split_csv(splits, os.path.join(train_flags.OUT_DIR.value, datasets.SPLIT_FILE))
+        if is_chief():
+            datasets.write_split_csv(splits, os.path.join(train_flags.OUT_DIR.value, datasets.SPLIT_FILE))
         return splits["train"], splits.get("test") or splits.get("val")
     if not data_dir:
         raise app.UsageError(f"--dataset {dataset} needs --data_dir.")
@@ -95,12 +97,14 @@ def base_front_end(dataset: str):
 def main(argv):
     del argv
     from keras_airn.task import FINETUNING_RECIPE, PRETRAINING_RECIPE, AudioClassifier
+    from keras_airn.training.distributed import is_chief
     from keras_airn.training.trainer import fit
 
     if not DATASET.value or not train_flags.OUT_DIR.value:
         raise app.UsageError("--dataset and --out_dir are required.")
     out_dir = train_flags.OUT_DIR.value
-    os.makedirs(out_dir, exist_ok=True)
+    if is_chief():
+        os.makedirs(out_dir, exist_ok=True)
     front_end = train_flags.front_end(base_front_end(DATASET.value))
     train_split, test_split = read_splits(DATASET.value, front_end.sample_rate)
     train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split,

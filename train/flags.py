@@ -27,10 +27,10 @@ BAD_AUDIO = flags.DEFINE_enum("bad_audio", "skip", ["skip", "fail"],
                               "and skip, or fail.")
 RESAMPLE = flags.DEFINE_bool("resample", True, "Resample files at another rate with soxr HQ, as "
                              "librosa.load does (False: reject them, strict mode).")
-STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
-                             "tf.distribute strategy: one device, or all local devices with synchronised "
-                             "BatchNorm. (Keras 3's fit does not run under MultiWorkerMirroredStrategy, "
-                             "keras-team/keras issue 20585.)")
+STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                             "tf.distribute strategy: one device; all local devices; or every worker TF_CONFIG "
+                             "names (start them with train.launch_local or one per host). The last two "
+                             "synchronise BatchNorm; --batch_size stays the global batch.")
 STOP_AFTER = flags.DEFINE_integer("stop_after_epoch", None, "Stop after this epoch (resume later).")
 
 
@@ -55,17 +55,18 @@ def check_splits(out_dir: str, sample_rate: int, **splits) -> None:
     """Checks every file of each split at start, per --bad_audio; writes bad_audio_<name>.txt.
 
     Args:
-        out_dir: run directory for the reports.
+        out_dir: run directory for the reports (written by the chief of a multi-worker run).
         sample_rate: required rate.
         **splits: {name: Split}; their `examples` are replaced by the usable ones.
     """
     import os
 
     from keras_airn.datasets import check_examples
+    from keras_airn.training.distributed import is_chief
 
-    for name, split in splits.items():
-        split.examples = check_examples(split.examples, sample_rate, BAD_AUDIO.value,
-                                        os.path.join(out_dir, f"bad_audio_{name}.txt"), RESAMPLE.value)
+    for name, split in splits.items():  # every worker checks; only the chief writes the report
+        report = os.path.join(out_dir, f"bad_audio_{name}.txt") if is_chief() else None
+        split.examples = check_examples(split.examples, sample_rate, BAD_AUDIO.value, report, RESAMPLE.value)
 
 
 def front_end(base: FrontEnd) -> FrontEnd:

@@ -45,6 +45,7 @@ def main(argv):
     from keras_airn.datasets import read_vggsound
     from keras_airn.features import FRONT_ENDS
     from keras_airn.labels import load_labels
+    from keras_airn.training.distributed import is_chief
     from keras_airn.training.trainer import fit
 
     if DEMO.value:
@@ -60,6 +61,9 @@ def main(argv):
         csv_path = os.path.join(data_root, "vggsound.csv")
         data_dir = os.path.join(data_root, "audio")
         if not os.path.isfile(csv_path):
+            if not is_chief():
+                raise app.UsageError(f"--demo with several workers: make the set first ({csv_path} is missing), "
+                                     f"e.g. with `python -m train.vggsound --demo --stop_after_epoch 0` (same --out_dir).")
             make_demo_set(data_root, clips_per_class=DEMO_CLIPS.value, seed=train_flags.SEED.value)
     if not data_dir or not csv_path:
         raise app.UsageError("--data_dir and --csv are required (or use --demo).")
@@ -68,9 +72,10 @@ def main(argv):
     label_names = load_labels(LABEL_MAP.value) if LABEL_MAP.value else None
     train_split, missing_train = read_vggsound(csv_path, data_dir, "train", label_names)
     test_split, missing_test = read_vggsound(csv_path, data_dir, "test", train_split.label_names)
-    os.makedirs(out_dir, exist_ok=True)
+    if is_chief():
+        os.makedirs(out_dir, exist_ok=True)
     for name, missing in (("train", missing_train), ("test", missing_test)):
-        if missing:
+        if missing and is_chief():
             report = os.path.join(out_dir, f"missing_{name}.txt")
             with open(report, "w") as handle:
                 handle.writelines(f"{stem}\n" for stem in missing)

@@ -47,9 +47,10 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dic
     scored = [c for c in classes if 0 < one_hot[:, c].sum() < len(labels)]
     result = {
         "top1": float(metrics.accuracy_score(labels, probabilities.argmax(axis=1))),
-        "top5": float(
-            metrics.top_k_accuracy_score(labels, probabilities, k=min(5, num_classes), labels=classes)
-        ),
+        # With five classes or fewer every label is in the top 5 (sklearn refuses k >= classes
+        # for two classes).
+        "top5": float(metrics.top_k_accuracy_score(labels, probabilities, k=5, labels=classes))
+        if num_classes > 5 else 1.0,
         "examples": int(len(labels)),
         "classes_scored": len(scored),
     }

@@ -6,6 +6,8 @@ is the same whether or not the run was interrupted before it: resuming is exact.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Sequence
 
 import tensorflow as tf
@@ -16,6 +18,9 @@ from keras_airn.features import FrontEnd, clip_features, crop_starts, random_cro
 from keras_airn.training.spec_augment import SpecAugmentConfig, spec_augment
 
 AUTOTUNE = tf.data.AUTOTUNE
+# Set (to anything) to print each decoded training example's index to stderr: tests count what
+# each worker of a multi-worker run reads.
+TRACE_VARIABLE = "AIRN_TRACE_DECODES"
 
 
 def _columns(examples: Sequence[Example]):
@@ -38,11 +43,15 @@ def train_dataset(
     first_epoch: int,
     epochs: int,
     augment: SpecAugmentConfig | None = SpecAugmentConfig(),
+    shard: tuple[int, int] = (0, 1),
+    replica_batch_size: int | None = None,
 ) -> tuple[tf.data.Dataset, int]:
     """Training batches for epochs [first_epoch, epochs), each epoch a fresh stateless shuffle.
 
     Each epoch uses its first `steps * batch_size` shuffled examples (drop-remainder), so
-    batches never straddle epochs.
+    batches never straddle epochs. With `shard=(i, n)` the dataset holds only the i-th of n
+    equal slices of every global batch, and decodes nothing else: n workers together see
+    exactly the batches one process sees.
 
     Args:
         examples: training examples.
@@ -52,20 +61,32 @@ def train_dataset(
         first_epoch: epoch to start at (for resuming).
         epochs: total epochs.
         augment: SpecAugment settings, or None.
+        shard: (index, count): this input pipeline's slice of each global batch.
+        replica_batch_size: batch size of the elements (default: the slice, `batch_size // count`);
+            a slice feeding several local replicas is cut into one batch per replica.
 
     Returns:
-        (dataset of (features (B, T, F, 1), labels (B,)), steps per epoch).
+        (dataset of (features (b, T, F, 1), labels (b,)), steps per epoch).
     """
     paths, labels, starts, stops = _columns(examples)
     count = len(examples)
     steps = count // batch_size
     if steps == 0:
         raise ValueError(f"{count} training examples do not fill one batch of {batch_size}.")
+    shard_index, shard_count = shard
+    if batch_size % shard_count:
+        raise ValueError(f"The global batch of {batch_size} does not split evenly over {shard_count} workers.")
+    part = batch_size // shard_count
+    replica_batch_size = replica_batch_size or part
+    if part % replica_batch_size:
+        raise ValueError(f"A worker's {part} examples per step do not split into batches of {replica_batch_size}.")
+    trace = bool(os.environ.get(TRACE_VARIABLE))
 
     def epoch_indices(epoch):
         order = tf.random.experimental.stateless_shuffle(
             tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
         )[: steps * batch_size]
+        order = tf.reshape(tf.reshape(order, [steps, shard_count, part])[:, shard_index], [-1])
         return tf.data.Dataset.from_tensor_slices(order).map(lambda i: (epoch, i))
 
     def load(epoch, index):
@@ -83,11 +104,13 @@ def train_dataset(
         features = clip_features(audio, 0, front_end)
         if augment is not None:
             features = spec_augment(features, seeds[1], augment)
+        if trace:
+            tf.print("AIRN_DECODED seed", seed, "epoch", epoch, "example", index, output_stream=sys.stderr)
         return features[..., None], labels[index]
 
     dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_indices)
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE), steps
+    return dataset.batch(replica_batch_size, drop_remainder=True).prefetch(AUTOTUNE), steps
 
 
 def eval_dataset(

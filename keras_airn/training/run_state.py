@@ -44,8 +44,9 @@ class RunStateError(KerasAirnError):
     """A run folder is in use, holds a run that was not asked to resume, or does not match."""
 
 
-def _fault_point(name: str, epoch: int) -> None:
-    if os.environ.get(FAULT_VARIABLE) == f"{name}:{epoch}":
+def fault_point(name: str, index: int) -> None:
+    """Kills this process (SIGKILL, as a crash) when `AIRN_FAULT_INJECTION` is `name:index`."""
+    if os.environ.get(FAULT_VARIABLE) == f"{name}:{index}":
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -94,12 +95,12 @@ def write_checkpoint(out_dir: str, model, epoch: int, state: dict) -> str:
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     model.save(os.path.join(partial, MODEL_FILE))
-    _fault_point("model_written", epoch)
+    fault_point("model_written", epoch)
     files.write_json(os.path.join(partial, STATE_FILE), {**state, "epoch": epoch})
     if os.path.isdir(final):  # only after a resume from an older layout; the new one wins
         shutil.rmtree(final)
     os.rename(partial, final)
-    _fault_point("renamed", epoch)
+    fault_point("renamed", epoch)
     remove_stale_files(out_dir)
     return final
 

@@ -9,6 +9,7 @@ with multi-view averaging after precise-BN re-estimation and saves train-form an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -25,12 +26,21 @@ from keras_airn.features import FrontEnd
 from keras_airn.labels import LABELS_FILE, save_labels
 from keras_airn.model import AudioRepInceptionNeXt
 from keras_airn.training import run_state
+from keras_airn.training.distributed import (
+    DistributedTrainer,
+    copy_state,
+    make_strategy,
+    replicate,
+    synchronise_batchnorm,
+    worker_role,
+)
 from keras_airn.training.metrics import average_views, classification_metrics
+from keras_airn.training.optimizer import TorchSGD
 from keras_airn.training.pipeline import eval_dataset, train_dataset
 from keras_airn.training.precise_bn import recompute_batchnorm_statistics
 from keras_airn.training.spec_augment import SpecAugmentConfig
 
-NO_WEIGHT_DECAY = ["gamma", "beta", "bias"]  # the release applies no weight decay to BN
+NO_WEIGHT_DECAY = ("gamma", "beta", "bias")  # the release applies no weight decay to BN and biases
 
 
 @dataclasses.dataclass
@@ -51,27 +61,15 @@ class TrainConfig:
     eval_batch_size: int = 32
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """"default" (one device) or "mirrored" (all local devices).
-
-    Multi-worker training is not offered: Keras 3's `model.fit` fails under
-    `MultiWorkerMirroredStrategy` on the first step (keras-team/keras issue 20585).
-    """
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    raise ValueError(f"Unknown strategy {name!r}; use default or mirrored.")
-
-
-def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """SGD with momentum, step-decayed learning rate, weight decay off for BN and biases."""
-    boundaries = [step * steps_per_epoch for step in config.lr_steps]
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> TorchSGD:
+    """The release's optimizer: `torch.optim.SGD` with momentum and coupled L2 weight decay (not on
+    BN and biases), the learning rate multiplied by `lr_decay` at each of `lr_steps` (epochs)."""
+    # PiecewiseConstantDecay keeps the old value at a boundary step itself: the last step of
+    # epoch `s` is step s * steps_per_epoch - 1 (counting from 0).
+    boundaries = [step * steps_per_epoch - 1 for step in config.lr_steps]
     values = [config.learning_rate * config.lr_decay**i for i in range(len(boundaries) + 1)]
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-    optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
-    optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
-    return optimizer
+    return TorchSGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay, no_decay=NO_WEIGHT_DECAY)
 
 
 def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:
@@ -100,11 +98,20 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.out_dir = out_dir
 
     def on_epoch_end(self, epoch, logs=None):
-        state = {
-            "logs": {k: float(v) for k, v in (logs or {}).items()},
-            "rng": {path: g.state.numpy().tolist() for path, g in _seed_generators(self.model).items()},
-        }
-        run_state.write_checkpoint(self.out_dir, self.model, epoch + 1, state)
+        _write_checkpoint(self.out_dir, self.model, epoch + 1, logs)
+
+
+def _write_checkpoint(out_dir: str, model: keras.Model, epochs_done: int, logs: dict | None) -> None:
+    state = {
+        "logs": {k: float(v) for k, v in (logs or {}).items()},
+        "rng": {path: g.state.numpy().tolist() for path, g in _seed_generators(model).items()},
+    }
+    run_state.write_checkpoint(out_dir, model, epochs_done, state)
+
+
+def _restore_rng(model: keras.Model, state: dict) -> None:
+    for path, generator in _seed_generators(model).items():
+        generator.state.assign(np.asarray(state["rng"][path], generator.state.dtype))
 
 
 def run_settings(model, config: TrainConfig, front_end: FrontEnd, label_names) -> dict:
@@ -115,7 +122,8 @@ def run_settings(model, config: TrainConfig, front_end: FrontEnd, label_names) -
 
 
 def resume_state(out_dir: str, resume: bool, settings: dict) -> tuple[keras.Model | None, int]:
-    """Returns (checkpointed model, next epoch), or (None, 0) to start from scratch.
+    """Returns (checkpointed model with its optimizer and RNG states, next epoch), or (None, 0)
+    to start from scratch.
 
     Refuses to start over an existing run unless `resume` is set (no work is lost), and a
     resume whose `settings` differ from the run's.
@@ -135,10 +143,7 @@ def resume_state(out_dir: str, resume: bool, settings: dict) -> tuple[keras.Mode
     model_path, state = checkpoint
     epoch = int(state["epoch"])
     model = keras.saving.load_model(model_path)
-    for path, generator in _seed_generators(model).items():
-        generator.state.assign(np.asarray(state["rng"][path], generator.state.dtype))
-    # Optimizer settings outside its config are not saved; restore them.
-    model.optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+    _restore_rng(model, state)
     logging.info("Resuming %s at epoch %d.", out_dir, epoch)
     return model, epoch
 
@@ -193,16 +198,89 @@ def fit(
         config: hyper-parameters.
         out_dir: run directory (checkpoints, logs, final models).
         resume: continue the run in `out_dir`.
-        strategy: "default" or "mirrored".
+        strategy: "default", "mirrored" (local devices) or "multi_worker" (the workers `TF_CONFIG`
+            names, see `distributed`); the last two synchronise BatchNorm over the replicas.
         stop_after_epoch: stop after this many epochs have run (to split a run in parts).
 
     Returns:
         A `TrainResult`: the model and the summary (epochs run, metrics, output paths; also
         written to `out_dir/summary.json` when the run is complete).
     """
+    if strategy == "multi_worker":
+        return _fit_multi_worker(build_model, train_split, eval_split, front_end, config, out_dir, resume=resume,
+                                 stop_after_epoch=stop_after_epoch)
     with run_state.RunLock(out_dir):
         return _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, resume=resume,
                            strategy=strategy, stop_after_epoch=stop_after_epoch)
+
+
+def _start_run(out_dir: str, settings: dict, front_end: FrontEnd, label_names) -> None:
+    run_state.save_settings(out_dir, settings)
+    front_end.save(out_dir)
+    save_labels(label_names, os.path.join(out_dir, LABELS_FILE))
+
+
+def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, out_dir, *, resume,
+                      stop_after_epoch) -> TrainResult:
+    """`fit` on every worker of a `TF_CONFIG` cluster; only the chief (worker 0) writes."""
+    distribution = make_strategy("multi_worker")  # first: collectives are configured at startup
+    index, workers = worker_role()
+    chief = index == 0
+    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
+    with run_state.RunLock(out_dir) if chief else contextlib.nullcontext():
+        if chief:
+            os.makedirs(os.path.join(out_dir, run_state.CHECKPOINTS), exist_ok=True)
+            run_state.remove_stale_files(out_dir)
+        keras.utils.set_random_seed(config.seed)
+        fresh = build_model()
+        settings = run_settings(fresh, config, front_end, train_split.label_names)
+        # The chief refuses to start over an existing run; the others only read a checkpoint.
+        checkpoint, first_epoch = resume_state(out_dir, resume, settings) if chief or resume else (None, 0)
+        first_epoch = min(first_epoch, last_epoch)
+        steps = len(train_split.examples) // config.batch_size
+        with distribution.scope():
+            model = replicate(fresh)
+            synchronise_batchnorm(model)
+            compile_model(model, config, steps)
+            copy_state(checkpoint or fresh, model)
+            if checkpoint is not None:
+                _restore_rng(model, run_state.latest_checkpoint(out_dir)[1])
+        augment = SpecAugmentConfig() if config.spec_augment else None
+
+        def shard(context: tf.distribute.InputContext) -> tf.data.Dataset:
+            dataset, _ = train_dataset(
+                train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed,
+                first_epoch=first_epoch, epochs=last_epoch, augment=augment,
+                shard=(context.input_pipeline_id, context.num_input_pipelines),
+                replica_batch_size=context.get_per_replica_batch_size(config.batch_size),
+            )
+            return dataset
+
+        dataset = distribution.distribute_datasets_from_function(shard)
+        if chief:
+            _start_run(out_dir, settings, front_end, train_split.label_names)
+        logging.info("Worker %d of %d: %d replicas in sync, epochs %d-%d.", index, workers,
+                     distribution.num_replicas_in_sync, first_epoch, last_epoch)
+        trainer = DistributedTrainer(model, distribution, config.batch_size)
+        iterator = iter(dataset)
+        writer = tf.summary.create_file_writer(os.path.join(out_dir, "logs", "train")) if chief else None
+        for epoch in range(first_epoch, last_epoch):
+            progress = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy"],
+                                           verbose=(2 if os.environ.get("CI") else 1) if chief else 0)
+            print(f"Epoch {epoch + 1}/{last_epoch}") if chief else None
+            logs = trainer.run_epoch(iterator, steps, progress, after_step=lambda step, epoch=epoch:
+                                     run_state.fault_point(f"worker{index}_step", epoch * steps + step))
+            if chief:
+                progress.update(steps, list(logs.items()), finalize=True)
+                _write_checkpoint(out_dir, model, epoch + 1, logs)
+                with writer.as_default(step=epoch):
+                    for name, value in logs.items():
+                        tf.summary.scalar(f"epoch_{name}", value)
+        summary = {"epochs": last_epoch, "out_dir": out_dir, "workers": workers}
+        if last_epoch < config.epochs or not chief:
+            return TrainResult(model, summary)
+        fresh.set_weights(model.get_weights())  # the rest runs on the chief alone
+        return _finish(fresh, train_split, eval_split, front_end, config, out_dir, steps, summary)
 
 
 def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, *, resume, strategy,
@@ -224,10 +302,9 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
         if model is None:
             model = fresh
             compile_model(model, config, steps)
-    run_state.save_settings(out_dir, settings)
-    front_end.save(out_dir)
-    save_labels(train_split.label_names, os.path.join(out_dir, LABELS_FILE))
-
+        if strategy != "default":
+            synchronise_batchnorm(model)
+    _start_run(out_dir, settings, front_end, train_split.label_names)
     if first_epoch < last_epoch:
         model.fit(
             dataset,
@@ -243,7 +320,11 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
     summary = {"epochs": last_epoch, "out_dir": out_dir}
     if last_epoch < config.epochs:
         return TrainResult(model, summary)  # a partial run: resume later
+    return _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary)
 
+
+def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary) -> TrainResult:
+    """After the last epoch: precise BN, the train-form and deploy files, evaluation, summary."""
     if config.precise_bn_batches:
         bn_data, _ = train_dataset(
             train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
