@@ -113,7 +113,8 @@ def read_audio(path: str, sample_rate: int, resample_audio: bool = True) -> np.n
 SEGMENT_MARGIN_SECONDS = 0.1
 
 
-def read_audio_segment(path: str, sample_rate: int, first: int, count: int, resample_audio: bool = True) -> np.ndarray:
+def read_audio_segment(path: str, sample_rate: int, first: int, count: int, resample_audio: bool = True,
+                       info: AudioInfo | None = None) -> np.ndarray:
     """Samples [first, first + count) of `read_audio(path, sample_rate)`, decoding only that part.
 
     A file at `sample_rate` gives exactly the same samples. Another rate is resampled from a
@@ -126,11 +127,12 @@ def read_audio_segment(path: str, sample_rate: int, first: int, count: int, resa
         first: first sample, at `sample_rate`.
         count: samples wanted; fewer come back only where the file ends first.
         resample_audio: False rejects files at another rate.
+        info: the file's header from `check_audio`, if already read.
 
     Returns:
         float32 array (<= count,).
     """
-    info = check_audio(path, sample_rate, resample_audio)
+    info = info or check_audio(path, sample_rate, resample_audio)
     first, count = int(first), int(count)
     if info.sample_rate == sample_rate:
         return _read_mono(path, first, first + count)
@@ -241,26 +243,6 @@ def decode_audio(path, sample_rate: int):
 
     audio = tf.numpy_function(read, [tf.convert_to_tensor(path, tf.string)], tf.float32, stateful=False)
     return tf.ensure_shape(audio, [None])
-
-
-def audio_length(path, sample_rate: int):
-    """The header's length at `sample_rate`, inside a TensorFlow graph: int64 scalar tensor."""
-
-    def length(p):
-        return np.int64(check_audio(np.asarray(p).item().decode(), sample_rate).samples_at(sample_rate))
-
-    return tf.ensure_shape(tf.numpy_function(length, [tf.convert_to_tensor(path, tf.string)], tf.int64,
-                                             stateful=False), [])
-
-
-def decode_audio_segment(path, first, count, sample_rate: int):
-    """`read_audio_segment` inside a TensorFlow graph: float32 tensor (<= count,)."""
-
-    def read(p, f, c):
-        return read_audio_segment(np.asarray(p).item().decode(), sample_rate, f, c)
-
-    args = [tf.convert_to_tensor(path, tf.string), tf.cast(first, tf.int64), tf.cast(count, tf.int64)]
-    return tf.ensure_shape(tf.numpy_function(read, args, tf.float32, stateful=False), [None])
 
 
 def load_waveform(path, start, stop, sample_rate: int):

@@ -275,17 +275,15 @@ def crop_starts(num_samples, front_end: FrontEnd, views: int):
     return tf.cast(tf.floor(tf.linspace(tf.constant(0.0, tf.float64), delta, views)), tf.int32)
 
 
-def random_crop_start(num_samples, front_end: FrontEnd, seed):
-    """Uniform random training crop start in [0, num_samples - clip_size] (floor), stateless.
+def random_crop_start(num_samples: int, front_end: FrontEnd, uniform: float) -> int:
+    """The release's training crop start, floor(u * max(num_samples - clip_size, 0)).
 
     Args:
-        num_samples: samples of the recording (scalar tensor).
+        num_samples: samples of the recording.
         front_end: settings.
-        seed: int32/int64 tensor of shape (2,) for `tf.random.stateless_uniform`.
+        uniform: a draw from U[0, 1) (the pipeline's is stateless in (seed, epoch, example)).
     """
-    delta = tf.maximum(tf.cast(num_samples, tf.float64) - front_end.clip_size, 0.0)
-    uniform = tf.random.stateless_uniform([], seed, dtype=tf.float64)
-    return tf.cast(tf.floor(uniform * delta), tf.int32)
+    return int(np.floor(np.float64(uniform) * max(float(num_samples) - front_end.clip_size, 0.0)))
 
 
 def clip_features(waveform, start, front_end: FrontEnd):

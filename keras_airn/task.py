@@ -263,7 +263,7 @@ class AudioClassifier(keras.Model):
 
     def fit(self, train_data, validation_data=None, *, out_dir: str | None = None, resume: bool = False,
             epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
-            **config) -> dict:
+            strategy: str = "default", **config) -> dict:
         """Trains the network with the release's recipe, as `train.vggsound`/`train.finetune` do.
 
         Pre-training recipe for a new network (SGD, LR 0.01 x0.1 at epochs 30 and 40, 50
@@ -275,7 +275,9 @@ class AudioClassifier(keras.Model):
             validation_data: the same, evaluated after training; or None.
             out_dir: run folder (checkpoints, logs, models); a new temporary one by default.
             resume: continue the run in `out_dir`.
-            epochs, batch_size, learning_rate: override the recipe.
+            epochs, batch_size, learning_rate: override the recipe (batch_size: the global batch).
+            strategy: "default", "mirrored" (local devices) or "multi_worker" (every worker of
+                `TF_CONFIG` runs this call with the same arguments; `train.launch_local`).
             **config: any other `TrainConfig` field (lr_steps, weight_decay, seed, ...).
 
         Returns:
@@ -283,12 +285,14 @@ class AudioClassifier(keras.Model):
         """
         from keras_airn.training.trainer import fit
 
+        if strategy == "multi_worker" and out_dir is None:
+            raise ValueError("strategy='multi_worker' needs an out_dir that every worker reads (shared storage).")
         out_dir = out_dir or tempfile.mkdtemp(prefix="airn_fit_")
         train_split = self._as_split(train_data, out_dir, "train")
         eval_split = None if validation_data is None else self._as_split(validation_data, out_dir, "validation")
         settings = self._train_config(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, **config)
         result = fit(lambda: self.network, train_split, eval_split, self.front_end, settings, out_dir,
-                     resume=resume)
+                     resume=resume, strategy=strategy)
         if result.model is not self.network:  # resumed from a checkpoint
             self.network.set_weights(result.model.get_weights())
         return result.summary

@@ -61,8 +61,10 @@ def test_crop_gives_exact_frame_counts(dataset, frames):
     front_end = FRONT_ENDS[dataset]
     assert front_end.num_frames == frames
     long_audio = white_noise(front_end.clip_seconds * 2.3)
-    start = random_crop_start(len(long_audio), front_end, tf.constant([3, 4]))
-    assert 0 <= int(start) <= len(long_audio) - front_end.clip_size
+    assert random_crop_start(len(long_audio), front_end, 0.0) == 0
+    start = random_crop_start(len(long_audio), front_end, 0.999)
+    assert start == int(0.999 * (len(long_audio) - front_end.clip_size)) <= len(long_audio) - front_end.clip_size
+    assert random_crop_start(front_end.clip_size - 5, front_end, 0.7) == 0  # short clips start at 0
     assert clip_features(long_audio, start, front_end).shape == (frames, 128)
 
 

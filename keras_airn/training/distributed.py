@@ -82,6 +82,7 @@ class DistributedTrainer:
             logits = self.model(features, training=True)
             per_example = self._loss(labels, logits)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
+            loss = self.model.optimizer.scale_loss(loss)  # loss scaling under mixed precision
         variables = self.model.trainable_variables
         gradients = tape.gradient(loss, variables)
         self.model.optimizer.apply_gradients(zip(gradients, variables))

@@ -10,11 +10,12 @@ import os
 import sys
 from typing import Sequence
 
+import numpy as np
 import tensorflow as tf
 
-from keras_airn.audio import audio_length, decode_audio_segment, load_waveform
+from keras_airn.audio import check_audio, load_waveform, read_audio_segment
 from keras_airn.datasets import Example
-from keras_airn.features import FrontEnd, clip_features, crop_starts, random_crop_start
+from keras_airn.features import FrontEnd, clip_features, crop_starts, host_log_mel, pad_frames, random_crop_start
 from keras_airn.training.spec_augment import SpecAugmentConfig, spec_augment
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -92,16 +93,10 @@ def train_dataset(
     def load(epoch, index):
         example_seed = tf.stack([epoch * 1_000_003 + tf.constant(seed, tf.int64), index])
         seeds = tf.random.experimental.stateless_split(example_seed, 2)
-        # Decode only the crop: its start comes from the header's length, as `clip_features`
-        # would pick it from the whole recording's.
-        stop = stops[index]
-        stop = tf.where(stop < 0, audio_length(paths[index], front_end.sample_rate), stop)
-        available = tf.cast(stop - starts[index], tf.int32)
-        crop = random_crop_start(available, front_end, seeds[0])
-        count = tf.where(available >= front_end.clip_size, front_end.clip_size - 1, available)
-        audio = decode_audio_segment(paths[index], starts[index] + tf.cast(crop, tf.int64), count,
-                                     front_end.sample_rate)
-        features = clip_features(audio, 0, front_end)
+        uniform = tf.random.stateless_uniform([], seeds[0], dtype=tf.float64)
+        features = tf.numpy_function(lambda *args: _crop_features(*args, front_end),
+                                     [paths[index], starts[index], stops[index], uniform], tf.float32, stateful=False)
+        features = pad_frames(tf.ensure_shape(features, [None, front_end.n_mels]), front_end.num_frames)
         if augment is not None:
             features = spec_augment(features, seeds[1], augment)
         if trace:
@@ -111,6 +106,21 @@ def train_dataset(
     dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_indices)
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.batch(replica_batch_size, drop_remainder=True).prefetch(AUTOTUNE), steps
+
+
+def _crop_features(path: bytes, start, stop, uniform, front_end: FrontEnd) -> np.ndarray:
+    """The log-mel of a training crop, decoding only the crop (one call per example on the host).
+
+    The crop is `clip_features`' crop of the whole recording (start from `random_crop_start`'s
+    formula on the header's length); only its samples are read.
+    """
+    path = path.decode()
+    info = check_audio(path, front_end.sample_rate)
+    stop = info.samples_at(front_end.sample_rate) if stop < 0 else int(stop)
+    available = stop - int(start)
+    first = int(start) + random_crop_start(available, front_end, uniform)
+    count = front_end.clip_size - 1 if available >= front_end.clip_size else available
+    return host_log_mel(read_audio_segment(path, front_end.sample_rate, first, count, info=info), front_end)
 
 
 def eval_dataset(
