@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(PY) -m train.vggsound --demo
 
 test: $(STAMP) $(OLD_RT_STAMP)
-	$(PY) -m pytest -n 2 tests
+	$(PY) -m pytest -n 2 --dist loadgroup tests
 
 bench: $(STAMP) $(OLD_RT_STAMP)
 	bash scripts/bench.sh

@@ -216,20 +216,8 @@ def log_mel_spectrogram(
     return tf.math.log(mel + LOG_OFFSET)
 
 
-def front_end_features(waveform, front_end: FrontEnd):
-    """`log_mel_spectrogram` with a `FrontEnd`'s settings."""
-    return log_mel_spectrogram(
-        waveform,
-        sample_rate=front_end.sample_rate,
-        window_ms=front_end.window_ms,
-        hop_ms=front_end.hop_ms,
-        n_mels=front_end.n_mels,
-        n_fft=front_end.n_fft,
-    )
-
-
-# 64 frames of a 2048-point FFT: about 1 MB of float64 in and complex128 out; 1.5-2x faster on
-# Zen 3 than one transform of all 512 frames (measured with train.benchmark_pipeline).
+# 64 frames of a 2048-point FFT: about 1 MB of float64 in and complex128 out. On Zen 3 this took
+# train.benchmark_pipeline from 0.68x to 0.95x of librosa, against one transform of all 512 frames.
 _HOST_FRAMES_PER_BLOCK = 64
 
 
@@ -241,7 +229,7 @@ def _host_transform(sample_rate: int, win_length: int, n_fft: int, n_mels: int):
 
 
 def host_log_mel(waveform: np.ndarray, front_end: FrontEnd) -> np.ndarray:
-    """`front_end_features` in NumPy/SciPy: the same frames, window, float64 FFT and filterbank.
+    """`log_mel_spectrogram` in NumPy/SciPy: the same frames, window, float64 FFT and filterbank.
 
     Args:
         waveform: float32 samples (samples,).
@@ -286,8 +274,20 @@ def random_crop_start(num_samples: int, front_end: FrontEnd, uniform: float) -> 
     return int(np.floor(np.float64(uniform) * max(float(num_samples) - front_end.clip_size, 0.0)))
 
 
+def clip_length(num_samples: int, front_end: FrontEnd) -> int:
+    """Samples the release transforms from a crop: `clip_size - 1` of a recording at least
+    `clip_size` long, the whole of a shorter one (whose frames `pad_frames` then pads)."""
+    return front_end.clip_size - 1 if num_samples >= front_end.clip_size else int(num_samples)
+
+
+def host_clip_features(waveform: np.ndarray, start: int, front_end: FrontEnd) -> np.ndarray:
+    """`host_log_mel` of the crop starting at `start` (`clip_length` samples), before padding."""
+    start = int(start)
+    return host_log_mel(waveform[start : start + clip_length(len(waveform), front_end)], front_end)
+
+
 def clip_features(waveform, start, front_end: FrontEnd):
-    """Log-mel of the crop starting at `start`, as the release computes it.
+    """Log-mel of the crop starting at `start`, as the release computes it, in a TF graph or eagerly.
 
     A recording at least `clip_size` long is cropped to `clip_size - 1` samples; a shorter one is
     transformed whole and its frames padded by repeating the last one up to `num_frames`.
@@ -300,16 +300,10 @@ def clip_features(waveform, start, front_end: FrontEnd):
     Returns:
         float32 (num_frames, n_mels).
     """
-    waveform = tf.convert_to_tensor(waveform, tf.float32)
-    num_samples = tf.shape(waveform)[0]
-    clip = tf.cond(
-        num_samples >= front_end.clip_size,
-        lambda: waveform[start : start + front_end.clip_size - 1],
-        lambda: waveform,
-    )
-    features = tf.numpy_function(lambda w: host_log_mel(w, front_end), [clip], tf.float32, stateful=False)
-    features = tf.ensure_shape(features, [None, front_end.n_mels])
-    return pad_frames(features, front_end.num_frames)
+    features = tf.numpy_function(lambda w, s: host_clip_features(w, s, front_end),
+                                 [tf.convert_to_tensor(waveform, tf.float32), tf.cast(start, tf.int64)],
+                                 tf.float32, stateful=False)
+    return pad_frames(tf.ensure_shape(features, [None, front_end.n_mels]), front_end.num_frames)
 
 
 def pad_frames(features, num_frames: int):

@@ -1,4 +1,4 @@
-"""Prints the front-end's difference from librosa, the figures the README quotes.
+"""Prints both front-end forms' difference from librosa, the figures the README quotes.
 
 Usage: .venv/bin/python scripts/frontend_parity.py
 Uses the same librosa reference and audio (espeak-ng speech, white noise) as tests/test_features.py.
@@ -13,15 +13,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from keras_airn.features import log_mel_spectrogram  # noqa: E402
+from keras_airn.features import FrontEnd, host_log_mel, log_mel_spectrogram  # noqa: E402
 from tests.audio_fixtures import espeak_speech, white_noise  # noqa: E402
 from tests.test_features import librosa_log_mel  # noqa: E402
 
 with tempfile.TemporaryDirectory() as directory:
     sources = {"speech (espeak-ng)": espeak_speech(directory), "white noise": white_noise()}
-print("| audio | window / hop ms | max abs diff | mean abs diff |\n|---|---|---:|---:|")
+print("| audio | window / hop ms | form | max abs diff | mean abs diff |\n|---|---|---|---:|---:|")
 for name, waveform in sources.items():
     for window_ms, hop_ms in ((20, 10), (10, 5), (5, 2)):
-        difference = np.abs(log_mel_spectrogram(waveform, 16000, window_ms, hop_ms).numpy()
-                            - librosa_log_mel(waveform, window_ms, hop_ms))
-        print(f"| {name} | {window_ms} / {hop_ms} | {difference.max():.2g} | {difference.mean():.2g} |")
+        reference = librosa_log_mel(waveform, window_ms, hop_ms)
+        forms = {"TensorFlow ops": log_mel_spectrogram(waveform, 16000, window_ms, hop_ms).numpy(),
+                 "host (SciPy)": host_log_mel(waveform, FrontEnd(window_ms=window_ms, hop_ms=hop_ms))}
+        for form, features in forms.items():
+            difference = np.abs(features - reference)
+            print(f"| {name} | {window_ms} / {hop_ms} | {form} | {difference.max():.2g} | {difference.mean():.2g} |")

@@ -23,6 +23,8 @@ from train.launch_local import worker_environments
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = ("tone_low", "tone_high", "noise")
 BATCH, EPOCHS = 8, 2
+# Both tests use the module's 2-worker run: one xdist worker runs them (`--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("multi_worker")
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +65,11 @@ def _relative_difference(a, b):
     return max(float(np.abs(x - y).max()) for x, y in zip(a, b)) / max(float(np.abs(y).max()) for y in b)
 
 
-@pytest.mark.slow
-def test_two_workers_match_one_process_and_only_the_chief_writes(setup):
+@pytest.fixture(scope="module")
+def two_workers(setup):
+    """An uninterrupted 2-worker run with decode tracing; worker 1 is given its own --out_dir,
+    so whatever it wrote would land there. Returns (out_dirs, each worker's output)."""
     root, flags = setup
-    single = subprocess.run([sys.executable, "-m", "train.finetune", *flags, "--out_dir", str(root / "single")],
-                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
-    assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-3000:]
-
-    # Worker 1 is given its own --out_dir: whatever it wrote would land there.
     out_dirs = [root / "chief", root / "worker1_view"]
     logs = [root / f"worker{i}.log" for i in range(2)]  # files, not pipes: a full pipe would stall a worker
     workers = []
@@ -85,6 +84,16 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(setup):
     outputs = [log.read_text() for log in logs]
     for worker, output in zip(workers, outputs):
         assert worker.returncode == 0, output[-4000:]
+    return out_dirs, outputs
+
+
+@pytest.mark.slow
+def test_two_workers_match_one_process_and_only_the_chief_writes(setup, two_workers):
+    root, flags = setup
+    out_dirs, outputs = two_workers
+    single = subprocess.run([sys.executable, "-m", "train.finetune", *flags, "--out_dir", str(root / "single")],
+                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-3000:]
 
     # (a) The same weights as one process on the same global batch.
     difference = _relative_difference(_final_weights(out_dirs[0]), _final_weights(root / "single"))
@@ -100,7 +109,7 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(setup):
             decoded[index, int(epoch)].append(int(example))
     for epoch in range(EPOCHS):
         mine, theirs = decoded[0, epoch], decoded[1, epoch]
-        assert len(mine) == len(theirs) == BATCH * 2 // 2, (len(mine), len(theirs))
+        assert len(mine) == len(theirs) == BATCH, (len(mine), len(theirs))  # 2 steps x half a batch
         assert not set(mine) & set(theirs) and len(set(mine) | set(theirs)) == BATCH * 2
 
     # (c) Only the chief wrote: worker 1's folder does not exist, the chief's holds the whole run.
@@ -111,7 +120,7 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(setup):
 
 
 @pytest.mark.slow
-def test_a_killed_worker_resumes_to_the_uninterrupted_weights(setup):
+def test_a_killed_worker_resumes_to_the_uninterrupted_weights(setup, two_workers):
     root, flags = setup
     out_dir = str(root / "killed")
     launch = [sys.executable, "-m", "train.launch_local", "--num_workers", "2", "--grace_seconds", "3", "--",
@@ -126,8 +135,5 @@ def test_a_killed_worker_resumes_to_the_uninterrupted_weights(setup):
                              timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert "Resuming" in resumed.stdout and "at epoch 1" in resumed.stdout
-    uninterrupted = root / "chief" if os.path.isdir(root / "chief") else None
-    if uninterrupted is None:
-        pytest.skip("needs the uninterrupted run of the test above")
-    difference = _relative_difference(_final_weights(out_dir), _final_weights(uninterrupted))
+    difference = _relative_difference(_final_weights(out_dir), _final_weights(two_workers[0][0]))
     assert difference < 1e-6, difference

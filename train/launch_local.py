@@ -114,7 +114,7 @@ def main(argv):
     command = argv[1:]
     if not command:
         raise app.UsageError("Name the module to run after --, e.g. -- train.vggsound --strategy multi_worker ...")
-    if "--strategy=multi_worker" not in command and "multi_worker" not in command:
+    if not any("multi_worker" in argument for argument in command):
         logging.warning("The workers were not given --strategy multi_worker: each will train alone.")
     sys.exit(launch(command, NUM_WORKERS.value, GRACE_SECONDS.value))
 

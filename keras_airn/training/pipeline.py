@@ -15,7 +15,15 @@ import tensorflow as tf
 
 from keras_airn.audio import check_audio, load_waveform, read_audio_segment
 from keras_airn.datasets import Example
-from keras_airn.features import FrontEnd, clip_features, crop_starts, host_log_mel, pad_frames, random_crop_start
+from keras_airn.features import (
+    FrontEnd,
+    clip_features,
+    clip_length,
+    crop_starts,
+    host_clip_features,
+    pad_frames,
+    random_crop_start,
+)
 from keras_airn.training.spec_augment import SpecAugmentConfig, spec_augment
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -119,8 +127,8 @@ def _crop_features(path: bytes, start, stop, uniform, front_end: FrontEnd) -> np
     stop = info.samples_at(front_end.sample_rate) if stop < 0 else int(stop)
     available = stop - int(start)
     first = int(start) + random_crop_start(available, front_end, uniform)
-    count = front_end.clip_size - 1 if available >= front_end.clip_size else available
-    return host_log_mel(read_audio_segment(path, front_end.sample_rate, first, count, info=info), front_end)
+    crop = read_audio_segment(path, front_end.sample_rate, first, clip_length(available, front_end), info=info)
+    return host_clip_features(crop, 0, front_end)
 
 
 def eval_dataset(

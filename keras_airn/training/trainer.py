@@ -243,8 +243,10 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
             synchronise_batchnorm(model)
             compile_model(model, config, steps)
             copy_state(checkpoint or fresh, model)
-            if checkpoint is not None:
-                _restore_rng(model, run_state.latest_checkpoint(out_dir)[1])
+            if checkpoint is not None:  # its RNG states, restored by resume_state
+                sources = _seed_generators(checkpoint)
+                for path, generator in _seed_generators(model).items():
+                    generator.state.assign(sources[path].state.numpy())
         augment = SpecAugmentConfig() if config.spec_augment else None
 
         def shard(context: tf.distribute.InputContext) -> tf.data.Dataset:
