@@ -10,25 +10,67 @@ import keras
 from keras_airn.layers import MultiScaleDepthwiseMixer
 from keras_airn.model import AudioRepInceptionNeXt
 
-
 BATCHNORM_OPS_PER_ELEMENT = 2
+RELEASE_INPUT = (512, 128)
 
 
-def profile(model: AudioRepInceptionNeXt, input_shape: Sequence[int] = (512, 128)) -> tuple[int, int]:
+def profile(model: keras.Model, input_shape: Sequence[int] | None = None) -> tuple[int, int]:
     """Counts trainable parameters and MACs of one example.
 
-    MACs follow the counter behind the release's figures (thop): convolutions and the classifier
-    by their multiply-accumulates, each inference BatchNorm as 2 operations per element (scale
-    and shift); biases, adds, ReLU and pooling count nothing. With this rule B1 (309 classes,
-    512 x 128) gives the release's 2.625 G (train) and 2.553 G (deploy).
+    MACs follow the counter behind the release's figures (thop): convolutions and linear layers
+    by their multiply-accumulates, each inference BatchNorm (and LayerNorm) as 2 operations per
+    element (scale and shift); biases, adds, activations and pooling count nothing. With this
+    rule B1 (309 classes, 512 x 128) gives the release's 2.625 G (train) and 2.553 G (deploy).
 
     Args:
-        model: an `AudioRepInceptionNeXt` in any form.
-        input_shape: (T, F), (T, F, 1) or (1, T, F, 1).
+        model: an `AudioRepInceptionNeXt` in any form, or any functional Keras model built from
+            stock layers (the baselines of `keras_airn.baselines`).
+        input_shape: (T, F), (T, F, 1) or (1, T, F, 1). An `AudioRepInceptionNeXt` is rebuilt at
+            this size (default the release's 512 x 128); another model is counted at the size it
+            was built for, which `input_shape` must then match.
 
     Returns:
         (trainable_params, macs).
     """
+    built = tuple(model.input_shape[1:3])
+    shape = _time_by_frequency(input_shape) if input_shape is not None else None
+    if isinstance(model, AudioRepInceptionNeXt):
+        shape = shape or RELEASE_INPUT
+        sized = AudioRepInceptionNeXt.from_config({**model.get_config(), "num_frames": shape[0],
+                                                   "num_mel_bins": shape[1]})
+    else:
+        if shape is not None and shape != built:
+            raise ValueError(f"{model.name} was built for {built[0]} x {built[1]}; build it at "
+                             f"{shape[0]} x {shape[1]} to count it there.")
+        sized = model
+    macs = sum(layer_macs(layer) for layer in sized.layers)
+    params = sum(math.prod(w.shape) for w in model.trainable_weights)
+    return int(params), int(macs)
+
+
+def layer_macs(layer) -> int:
+    """Multiply-accumulates of one layer of a built functional model, by the rule of `profile`."""
+    if isinstance(layer, MultiScaleDepthwiseMixer):
+        _, height, width, channels = layer.output.shape
+        convs = [layer.merged] if layer.deploy else layer.branch_convs
+        macs = sum(height * width * channels * math.prod(conv.kernel_size) for conv in convs)
+        if not layer.deploy:
+            macs += len(convs) * BATCHNORM_OPS_PER_ELEMENT * height * width * channels
+        return macs
+    if isinstance(layer, (keras.layers.BatchNormalization, keras.layers.LayerNormalization)) or getattr(
+            layer, "counts_as_batchnorm", False):
+        return BATCHNORM_OPS_PER_ELEMENT * math.prod(layer.output.shape[1:])
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return math.prod(layer.output.shape[1:]) * math.prod(layer.kernel_size)
+    if isinstance(layer, keras.layers.Conv2D):
+        in_channels = layer.input.shape[-1]
+        return math.prod(layer.output.shape[1:]) * in_channels // layer.groups * math.prod(layer.kernel_size)
+    if isinstance(layer, keras.layers.Dense):
+        return math.prod(layer.input.shape[1:]) * layer.units
+    return 0
+
+
+def _time_by_frequency(input_shape: Sequence[int]) -> tuple[int, int]:
     shape = [int(d) for d in input_shape if d is not None]
     if len(shape) == 4:
         shape = shape[1:]
@@ -36,25 +78,4 @@ def profile(model: AudioRepInceptionNeXt, input_shape: Sequence[int] = (512, 128
         shape = shape[:2]
     if len(shape) != 2:
         raise ValueError(f"input_shape must give (T, F); got {tuple(input_shape)}.")
-    config = {**model.get_config(), "num_frames": shape[0], "num_mel_bins": shape[1]}
-    sized = AudioRepInceptionNeXt.from_config(config)
-
-    macs = 0
-    for layer in sized.layers:
-        if isinstance(layer, MultiScaleDepthwiseMixer):
-            _, height, width, channels = layer.output.shape
-            convs = [layer.merged] if layer.deploy else layer.branch_convs
-            for conv in convs:
-                macs += height * width * channels * math.prod(conv.kernel_size)
-            if not layer.deploy:
-                macs += len(convs) * BATCHNORM_OPS_PER_ELEMENT * height * width * channels
-        elif isinstance(layer, keras.layers.BatchNormalization):
-            macs += BATCHNORM_OPS_PER_ELEMENT * math.prod(layer.output.shape[1:])
-        elif isinstance(layer, keras.layers.Conv2D):
-            _, height, width, filters = layer.output.shape
-            in_channels = layer.input.shape[-1]
-            macs += height * width * filters * in_channels * math.prod(layer.kernel_size)
-        elif isinstance(layer, keras.layers.Dense):
-            macs += layer.input.shape[-1] * layer.units
-    params = sum(math.prod(w.shape) for w in model.trainable_weights)
-    return int(params), int(macs)
+    return tuple(shape)
