@@ -9,6 +9,11 @@ from absl import app, flags
 MODEL = flags.DEFINE_string("model", None, "A .keras (train or deploy form, or a saved AudioClassifier), a "
                             "preset/run folder, or an official .pyth file.")
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Output directory (artifacts, labels.json, front_end.json, report).")
+BASELINE = flags.DEFINE_string("baseline", None, "Instead of --model: a network of keras_airn.baselines (e.g. "
+                               "resnet50, slowfast), built with random weights at the --front_end's input "
+                               "(default vggsound: 512 x 128) for size and speed; int8 then needs "
+                               "--random_calibration or data.")
+NUM_CLASSES = flags.DEFINE_integer("num_classes", 309, "--baseline: output classes.")
 KEEP_TRAIN = flags.DEFINE_bool("keep_train_form", False, "Export the train form as it is (for comparison).")
 DATASET = flags.DEFINE_enum("dataset", "vggsound", ["vggsound", "folder", "csv"],
                             "Layout of the clips for calibration/parity: vggsound (--data_dir + --csv), "
@@ -20,6 +25,12 @@ NUM_EVAL = flags.DEFINE_integer("num_eval", 500, "At most this many --eval_split
 TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "folder/csv without splits: held-out share per class.")
 SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "folder/csv without splits: seed of the split.")
 LABELS = flags.DEFINE_string("labels", None, "labels.json (default: beside --model).")
+RANDOM_CALIBRATION = flags.DEFINE_bool("random_calibration", False, "Allow calibrating int8 on noise.")
+CALIBRATION_SPLIT = flags.DEFINE_string("calibration_split", "train",
+                                        "Split of --csv that calibrates int8 (empty: first half of --eval_split).")
+NUM_CALIBRATION = flags.DEFINE_integer("num_calibration", 200, "At most this many calibration clips.")
+CALIBRATION_CSV = flags.DEFINE_string("calibration_csv", None, "CSV of the calibration clips (default: --csv).")
+CALIBRATION_DATA_DIR = flags.DEFINE_string("calibration_data_dir", None, "Their audio (default: --data_dir).")
 FRONT_END_FILE = flags.DEFINE_string("front_end", None,
                                      "front_end.json or a release dataset name, e.g. vggsound (default: the "
                                      "front_end.json beside --model; required where there is none).")
@@ -33,7 +44,7 @@ def load_classifier():
     from keras_airn.task import AudioClassifier
 
     if not MODEL.value or not OUT_DIR.value:
-        raise app.UsageError("--model and --out_dir are required.")
+        raise app.UsageError("--model (or --baseline) and --out_dir are required.")
     path, front_end = model_file(MODEL.value), None
     if FRONT_END_FILE.value or os.path.basename(path) != PRESET_FILE:
         front_end = FrontEnd.beside_model(path, FRONT_END_FILE.value)
@@ -65,17 +76,44 @@ def read_split(name: str, label_names, csv_path: str | None = None, data_dir: st
 
 
 def resolve():
-    """(classifier, held-out examples or None) from the flags.
+    """(network, front-end, label names or None, held-out examples or None) from the flags.
 
     A model saved without label names takes them from the data (sorted, as training does).
     """
     from keras_airn.task import AudioClassifier
 
+    if BASELINE.value:
+        return resolve_baseline()
     classifier = load_classifier()
     split = read_split(EVAL_SPLIT.value, classifier.labels if classifier.has_label_names else None)
     if split is not None and not classifier.has_label_names:
         classifier = AudioClassifier(classifier.network, classifier.front_end, split.label_names)
-    return classifier, split.examples if split is not None else None
+    return classifier.network, classifier.front_end, classifier.labels, split.examples if split is not None else None
+
+
+def resolve_baseline():
+    """`resolve` for --baseline: the network at the front-end's size, and the data's labels if given."""
+    from keras_airn.baselines import create_baseline
+    from keras_airn.features import FrontEnd
+
+    if MODEL.value:
+        raise app.UsageError("Give --model or --baseline, not both.")
+    if not OUT_DIR.value:
+        raise app.UsageError("--out_dir is required.")
+    front_end = FrontEnd.resolve(FRONT_END_FILE.value or "vggsound")
+    split = read_split(EVAL_SPLIT.value, None)
+    num_classes = len(split.label_names) if split is not None else NUM_CLASSES.value
+    try:
+        network = create_baseline(BASELINE.value, num_classes, front_end.num_frames, front_end.n_mels)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    return network, front_end, split.label_names if split is not None else None, (
+        split.examples if split is not None else None)
+
+
+def calibration_examples(label_names):
+    """The int8 calibration clips the --calibration_* flags name (None where none are given)."""
+    return resolve_calibration(label_names, CALIBRATION_SPLIT.value, CALIBRATION_CSV.value, CALIBRATION_DATA_DIR.value)
 
 
 def resolve_calibration(label_names, split_name: str, csv_path: str | None, data_dir: str | None):
@@ -87,6 +125,11 @@ def resolve_calibration(label_names, split_name: str, csv_path: str | None, data
         raise app.UsageError(f"--calibration_split {split_name!r} is the split agreement is measured on.")
     split = read_split(split_name, label_names, csv_path, data_dir)
     return split.examples if split is not None else None
+
+
+def source_name() -> str:
+    """What the report records as the model: the --model path, or "baseline:<name>"."""
+    return f"baseline:{BASELINE.value}" if BASELINE.value else MODEL.value
 
 
 def out_dir_ready() -> str:

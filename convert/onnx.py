@@ -1,7 +1,7 @@
 """Export the deploy model to ONNX with tf2onnx and check it with onnxruntime.
 
 Usage:
-  python -m convert.onnx --model runs/demo --out_dir export [--opset 17] \
+  python -m convert.onnx --model runs/demo --out_dir export [--opset 17] [--precisions fp32,int8] \
       [--data_dir runs/demo/data/audio --csv runs/demo/data/vggsound.csv]
 
 A thin shell over `keras_airn.export.onnx.export_onnx`. The input is `log_mel`
@@ -16,24 +16,38 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 
 from absl import flags  # noqa: E402
 
-from keras_airn import cli  # noqa: E402
-
 from convert import flags as convert_flags  # noqa: E402
-from keras_airn.export.onnx import export_onnx  # noqa: E402
+from keras_airn import cli  # noqa: E402
+from keras_airn.export.onnx import (  # noqa: E402
+    DEFAULT_ONNX_INT8_SCHEME,
+    ONNX_INT8_SCHEMES,
+    ONNX_PRECISIONS,
+    export_onnx,
+)
 
 OPSET = flags.DEFINE_integer("opset", 17, "ONNX opset.")
+PRECISIONS = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(ONNX_PRECISIONS)} (int8: onnxruntime "
+                               "static quantisation, QDQ, per-channel weights, calibrated like convert.tflite).")
+INT8_SCHEME = flags.DEFINE_enum("int8_scheme", DEFAULT_ONNX_INT8_SCHEME, sorted(ONNX_INT8_SCHEMES),
+                                "int8 activation type and weight range (docs/benchmarks.md: which is best where).")
 
 
 def main(argv):
     del argv
-    classifier, examples = convert_flags.resolve()
-    report = export_onnx(classifier.network, convert_flags.out_dir_ready(), opset=OPSET.value,
-                         keep_train_form=convert_flags.KEEP_TRAIN.value, front_end=classifier.front_end,
-                         examples=examples, label_names=classifier.labels, num_eval=convert_flags.NUM_EVAL.value,
-                         source=convert_flags.MODEL.value)
-    entry = report["onnx"]
-    print(f"{entry['file']}: {entry['bytes']:,} bytes, {sum(entry['ops'].values())} nodes, opset {entry['opset']}, "
-          f"max rel logit error {entry['max_rel_logit_error']:.2e}, top-1 agreement {entry['top1_agreement']:.3f}")
+    network, front_end, label_names, examples = convert_flags.resolve()
+    report = export_onnx(network, convert_flags.out_dir_ready(), opset=OPSET.value,
+                         keep_train_form=convert_flags.KEEP_TRAIN.value, front_end=front_end,
+                         examples=examples, label_names=label_names, num_eval=convert_flags.NUM_EVAL.value,
+                         source=convert_flags.source_name(), precisions=PRECISIONS.value,
+                         calibration_examples=convert_flags.calibration_examples(label_names),
+                         random_calibration=convert_flags.RANDOM_CALIBRATION.value,
+                         num_calibration=convert_flags.NUM_CALIBRATION.value, int8_scheme=INT8_SCHEME.value)
+    for key in ("onnx", "onnx_int8"):
+        if entry := report.get(key):
+            accuracy = f", top-1 accuracy {entry['top1_accuracy']:.3f}" if "top1_accuracy" in entry else ""
+            print(f"{entry['file']}: {entry['bytes']:,} bytes, {sum(entry['ops'].values())} nodes, opset "
+                  f"{entry['opset']}, max rel logit error {entry['max_rel_logit_error']:.2e}, top-1 agreement "
+                  f"{entry['top1_agreement']:.3f}{accuracy}")
     print(f"report: {os.path.join(convert_flags.OUT_DIR.value, 'report_onnx.json')}")
 
 

@@ -7,6 +7,7 @@ Usage:
       --dataset csv --csv runs/mine/split.csv
   python -m convert.tflite --model AudioRepInceptionNeXt_VGGSound.pyth --out_dir export --waveform \
       --precisions fp32 --data_dir ... --csv ...
+  python -m convert.tflite --baseline slowfast --out_dir export/slowfast --precisions fp32,int8 --random_calibration
 
 A thin shell over `keras_airn.export.tflite.export` (also `AudioClassifier.export`): train forms
 are re-parameterised, int8 is calibrated on --calibration_split (noise only with
@@ -21,37 +22,28 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 
 from absl import flags  # noqa: E402
 
-from keras_airn import cli  # noqa: E402
-
 from convert import flags as convert_flags  # noqa: E402
+from keras_airn import cli  # noqa: E402
 from keras_airn.export.tflite import PRECISIONS, export  # noqa: E402
 
 PRECISION_FLAG = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(PRECISIONS)}.")
 WAVEFORM = flags.DEFINE_bool("waveform", False, "Input (1, samples) PCM with the log-mel inside the model.")
 INT8_IO = flags.DEFINE_bool("int8_io", False, "int8: int8 input/output tensors instead of float.")
 SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Expected sample rate of a waveform model (checked).")
-RANDOM_CALIBRATION = flags.DEFINE_bool("random_calibration", False, "Allow calibrating int8 on noise.")
-CALIBRATION_SPLIT = flags.DEFINE_string("calibration_split", "train",
-                                        "Split of --csv that calibrates int8 (empty: first half of --eval_split).")
-NUM_CALIBRATION = flags.DEFINE_integer("num_calibration", 200, "At most this many calibration clips.")
 TIME_AS_ROWS = flags.DEFINE_bool("time_as_rows", True, "Time-axis convolutions as rows on the transposed layout "
                                   "(identical outputs, faster under XNNPACK).")
-CALIBRATION_CSV = flags.DEFINE_string("calibration_csv", None, "CSV of the calibration clips (default: --csv).")
-CALIBRATION_DATA_DIR = flags.DEFINE_string("calibration_data_dir", None, "Their audio (default: --data_dir).")
 
 
 def main(argv):
     del argv
-    classifier, examples = convert_flags.resolve()
-    label_names = classifier.labels
-    report = export(classifier.network, convert_flags.out_dir_ready(), PRECISION_FLAG.value,
+    network, front_end, label_names, examples = convert_flags.resolve()
+    report = export(network, convert_flags.out_dir_ready(), PRECISION_FLAG.value,
                     waveform=WAVEFORM.value, keep_train_form=convert_flags.KEEP_TRAIN.value, int8_io=INT8_IO.value,
-                    front_end=classifier.front_end, examples=examples, label_names=label_names,
-                    sample_rate=SAMPLE_RATE.value, source=convert_flags.MODEL.value,
-                    random_calibration=RANDOM_CALIBRATION.value, num_eval=convert_flags.NUM_EVAL.value,
-                    num_calibration=NUM_CALIBRATION.value, time_as_rows=TIME_AS_ROWS.value,
-                    calibration_examples=convert_flags.resolve_calibration(
-                        label_names, CALIBRATION_SPLIT.value, CALIBRATION_CSV.value, CALIBRATION_DATA_DIR.value))
+                    front_end=front_end, examples=examples, label_names=label_names,
+                    sample_rate=SAMPLE_RATE.value, source=convert_flags.source_name(),
+                    random_calibration=convert_flags.RANDOM_CALIBRATION.value, num_eval=convert_flags.NUM_EVAL.value,
+                    num_calibration=convert_flags.NUM_CALIBRATION.value, time_as_rows=TIME_AS_ROWS.value,
+                    calibration_examples=convert_flags.calibration_examples(label_names))
     print(f"{'precision':<9} {'bytes':>11} {'ops':>5} {'max rel err':>12} {'top1 agree':>10} {'top1 acc':>9}"
           f"  tflite-runtime 2.14")
     for precision, entry in report["artifacts"].items():

@@ -366,7 +366,7 @@ class AudioClassifier(keras.Model):
         Args:
             out_dir: output folder.
             format: "tflite" or "onnx".
-            precision: "fp32", "fp16", "dynamic" or "int8" (TFLite), or a list of them.
+            precision: "fp32", "fp16", "dynamic" or "int8" (TFLite; "fp32" or "int8" for ONNX), or a list.
             waveform_input: TFLite input is (1, samples) float PCM with the front-end inside.
             calibration: a `Split` that calibrates int8 (typically the training split).
             evaluation: a `Split` on which parity and top-1 agreement are measured.
@@ -379,18 +379,20 @@ class AudioClassifier(keras.Model):
         """
         calibration_examples = self._as_split(calibration, out_dir, "calibration").examples if calibration else None
         examples = self._as_split(evaluation, out_dir, "evaluation").examples if evaluation else None
+        precisions = [precision] if isinstance(precision, str) else list(precision)
         if format == "onnx":
             from keras_airn.export.onnx import export_onnx
 
-            if precision not in ("fp32", ["fp32"]) or waveform_input:
-                raise ValueError("ONNX export is fp32 with spectrogram input.")
+            if waveform_input or int8_io:
+                raise ValueError("ONNX export takes spectrogram input and float input/output.")
             return export_onnx(self.network, out_dir, front_end=self.front_end, examples=examples,
-                               label_names=self.labels, num_eval=num_eval)
+                               label_names=self.labels, num_eval=num_eval, precisions=precisions,
+                               calibration_examples=calibration_examples, random_calibration=random_calibration,
+                               num_calibration=num_calibration)
         if format != "tflite":
             raise ValueError(f"format must be 'tflite' or 'onnx', got {format!r}.")
         from keras_airn.export.tflite import export
 
-        precisions = [precision] if isinstance(precision, str) else list(precision)
         return export(self.network, out_dir, precisions, waveform=waveform_input, int8_io=int8_io,
                       front_end=self.front_end, examples=examples, label_names=self.labels,
                       random_calibration=random_calibration, num_calibration=num_calibration,

@@ -13,7 +13,9 @@ FRONT_END = FrontEnd(clip_seconds=1.28)
 
 @pytest.mark.parametrize("opset", [13, 17])
 def test_onnx_matches_keras_with_dynamic_batch(tmp_path, opset):
-    train = randomize_batchnorm(ka.create_model("b0", num_classes=5, kernel_sizes=(21, 11, 3)), seed=2)
+    from tests.helpers import TINY
+
+    train = randomize_batchnorm(ka.create_model("b0", num_classes=5, kernel_sizes=(21, 11, 3), **TINY), seed=2)
     path = str(tmp_path / "model.keras")
     train.save(path)
     report = export_onnx(path, str(tmp_path / "out"), opset=opset, front_end=FRONT_END)
@@ -30,3 +32,32 @@ def test_onnx_bad_input(tmp_path):
     with pytest.raises(ConversionError, match="No model file"):
         export_onnx(str(tmp_path / "absent.keras"), str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_onnx_int8_is_calibrated_on_clips_and_reported(tmp_path):
+    import onnx
+
+    from keras_airn.datasets import read_vggsound
+    from tests.helpers import TINY
+    from train.demo_data import make_demo_set
+
+    csv_path, audio_dir, labels = make_demo_set(str(tmp_path / "data"), clips_per_class=2, seconds=1.5, seed=3,
+                                                speech=False)
+    split, _ = read_vggsound(csv_path, audio_dir, "train", labels)
+    model = randomize_batchnorm(ka.create_model("b0", num_classes=len(labels), **TINY), seed=5)
+    with pytest.raises(ConversionError, match="int8 needs representative data"):
+        export_onnx(model, str(tmp_path / "refused"), front_end=FRONT_END, precisions=["fp32", "int8"])
+    assert not (tmp_path / "refused").exists()
+    report = export_onnx(model, str(tmp_path / "out"), front_end=FRONT_END, examples=split.examples,
+                         label_names=labels, precisions=["fp32", "int8"], num_eval=100)
+    entry = report["onnx_int8"]
+    half = len(split.examples) // 2  # the same split as convert.tflite: first half calibrates
+    assert entry["calibration_clips"] == half and report["eval_clips"] == len(split.examples) - half
+    assert entry["scheme"] == "u8s8" and "calibrated on" in entry["warning"]
+    ops = onnx.load(str(tmp_path / "out" / entry["file"])).graph.node
+    assert sum(node.op_type == "QuantizeLinear" for node in ops) > 10
+    # int8 logits follow the float model's (a random tiny network: rounding, not training, decides).
+    assert entry["max_rel_logit_error"] < 0.15 and entry["top1_agreement"] >= 0.5
+    assert {"top1_accuracy", "reference_top1_accuracy"} <= entry.keys()
+    x = random_log_mel(2, 128, seed=6)
+    assert run_onnx(str(tmp_path / "out" / entry["file"]), x).shape == (2, len(labels))

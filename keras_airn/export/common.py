@@ -15,7 +15,8 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
     """The model to convert: re-parameterised unless asked not to.
 
     Args:
-        model: an `AudioRepInceptionNeXt`, or a `.keras` / `.pyth` file.
+        model: an `AudioRepInceptionNeXt`, or a `.keras` / `.pyth` file, or any other Keras model
+            from log-mel to logits (a baseline of `keras_airn.baselines`: exported as it is).
         keep_train_form: export the train form as it is.
         time_as_rows: time-axis convolutions on the transposed layout (same outputs; faster
             under XNNPACK, see `MultiScaleDepthwiseMixer`).
@@ -28,9 +29,34 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
             model = load_model(model)
         except (KerasAirnError, FileNotFoundError) as error:  # the file's problem, named
             raise ConversionError(str(error)) from error
+    if not is_airn(model):
+        return model
     if not model.deploy and not keep_train_form:
         model = reparameterize(model)
     return model.with_options(time_as_rows=True) if time_as_rows else model
+
+
+def is_airn(model) -> bool:
+    """Whether `model` is an AudioRepInceptionNeXt (else another log-mel classifier, a baseline)."""
+    from keras_airn.model import AudioRepInceptionNeXt
+
+    return isinstance(model, AudioRepInceptionNeXt)
+
+
+def artifact_stem(model) -> str:
+    """The start of an artifact's file name: `<name>_<deploy|train>` for AudioRepInceptionNeXt,
+    the model's name for a baseline."""
+    return f"{model.name}_{'deploy' if model.deploy else 'train'}" if is_airn(model) else model.name
+
+
+def describe(model, front_end) -> dict:
+    """What a conversion report records about the model: its form, classes, and its parameters and
+    MACs at the front-end's input size (what `edge.benchmark` plots)."""
+    from keras_airn.profile import profile
+
+    params, macs = profile(model, (front_end.num_frames, front_end.n_mels))
+    return {"form": model.form if is_airn(model) else "baseline", "num_classes": int(model.output_shape[-1]),
+            "params": params, "macs": macs}
 
 
 def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> None:
@@ -55,6 +81,8 @@ def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> No
 
 
 NOISE_EXAMPLES = 8
+# Below this many calibration clips the reports warn that int8 ranges may be poorly estimated.
+MIN_CALIBRATION_CLIPS = 50
 
 
 def held_out_inputs(examples, front_end, waveform: bool, count: int):
@@ -94,6 +122,42 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
             f"waveform-input model takes whole crops. Give longer clips, or train with a shorter clip "
             f"(--clip_seconds, or AudioClassifier.from_preset(..., front_end=FrontEnd(clip_seconds=...))).")
     return np.stack(inputs), np.stack(waves) if waveform else None, np.array(labels)
+
+
+def calibration_and_evaluation(examples, calibration_examples, front_end, *, waveform: bool = False,
+                               num_calibration: int = 64, num_eval: int = 32, int8: bool = False,
+                               random_calibration: bool = False):
+    """The inputs that calibrate int8 and the held-out inputs parity is measured on.
+
+    Calibration uses `calibration_examples` (the training split, typically); without them the
+    first half of `examples` calibrates and the rest is measured; without either, noise, which
+    int8 refuses unless `random_calibration`.
+
+    Returns:
+        ((calibration inputs, crops, labels), (evaluation inputs, crops, labels)) as `held_out_inputs`.
+
+    Raises:
+        ConversionError: int8 without data and without `random_calibration`.
+    """
+    if int8 and not (examples or calibration_examples) and not random_calibration:
+        raise ConversionError("int8 needs representative data: give --data_dir/--csv "
+                              "(or --random_calibration to calibrate on noise).")
+    if calibration_examples:
+        return (held_out_inputs(calibration_examples, front_end, waveform, num_calibration),
+                held_out_inputs(examples, front_end, waveform, num_eval))
+    if examples:
+        split = len(examples) // 2 if len(examples) > 1 else 1
+        return (held_out_inputs(examples[:split], front_end, waveform, num_calibration),
+                held_out_inputs(examples[split:] or examples, front_end, waveform, num_eval))
+    noise = held_out_inputs(None, front_end, waveform, num_eval)
+    return noise, noise
+
+
+def calibration_note(count: int) -> str | None:
+    """A warning when int8 was calibrated on fewer than `MIN_CALIBRATION_CLIPS` clips, else None."""
+    if count >= MIN_CALIBRATION_CLIPS:
+        return None
+    return f"calibrated on {count} clips (fewer than {MIN_CALIBRATION_CLIPS}): the int8 ranges may be poorly estimated"
 
 
 def parity(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:

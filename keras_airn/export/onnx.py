@@ -1,19 +1,41 @@
 """The deploy model to ONNX with tf2onnx, checked with onnxruntime (`python -m convert.onnx`).
 
 The input is `log_mel` (batch, T, n_mels, 1) with a dynamic batch axis; T is fixed by the
-front-end (`front_end.json` beside the model, else VGG-Sound's 512).
+front-end (`front_end.json` beside the model, else VGG-Sound's 512). int8 is onnxruntime's static
+quantisation (QDQ, per-channel int8 weights) calibrated on real clips like the TFLite int8;
+`ONNX_INT8_SCHEMES` names the activation type and weight range (docs/benchmarks.md says which is
+faster and more exact on which CPU class).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
+from absl import logging
 
 from keras_airn import files
-from keras_airn.export.common import ConversionError, held_out_inputs, model_for_export, parity, write_sidecars
+from keras_airn.export.common import (
+    ConversionError,
+    artifact_stem,
+    calibration_and_evaluation,
+    calibration_note,
+    describe,
+    held_out_inputs,
+    model_for_export,
+    parity,
+    write_sidecars,
+)
 
 ONNX_BOUND = 1e-4
+ONNX_PRECISIONS = ("fp32", "int8")
+# name -> (activation type, reduce_range). u8s8: uint8 activations x int8 weights, what
+# onnxruntime's x86 kernels run natively (VPMADDUBSW on AVX2, VNNI where present);
+# "u8s8_reduced" keeps weights in 7 bits so AVX2's 16-bit pair sums cannot saturate;
+# s8s8: int8 activations too.
+ONNX_INT8_SCHEMES = {"u8s8": ("QUInt8", False), "u8s8_reduced": ("QUInt8", True), "s8s8": ("QInt8", False)}
+DEFAULT_ONNX_INT8_SCHEME = "u8s8"
 
 
 def run_onnx(path: str, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
@@ -26,14 +48,47 @@ def run_onnx(path: str, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: inputs.astype(np.float32)})[0]
 
 
-def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool = False,
-                front_end=None, examples=None, label_names=None, num_eval: int = 32,
-                source: str | None = None) -> dict:
-    """Converts to ONNX, checks parity with Keras in onnxruntime, writes the file and a report.
+def quantize_onnx(fp32_path: str, out_path: str, calibration: np.ndarray, scheme: str = DEFAULT_ONNX_INT8_SCHEME):
+    """Static int8 quantisation of an ONNX model with onnxruntime: QDQ, per-channel int8 weights.
 
     Args:
-        model: an `AudioRepInceptionNeXt` or a model file (.keras, .pyth).
-        out_dir: output folder (the artifact, labels.json, front_end.json, report_onnx.json).
+        fp32_path: the float model.
+        out_path: where the int8 model goes.
+        calibration: (N, T, F, 1) calibration inputs (min-max ranges).
+        scheme: a key of `ONNX_INT8_SCHEMES`.
+    """
+    from onnxruntime import quantization as q
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if scheme not in ONNX_INT8_SCHEMES:
+        raise ConversionError(f"Unknown ONNX int8 scheme {scheme!r}; choose from {sorted(ONNX_INT8_SCHEMES)}.")
+    activation, reduce_range = ONNX_INT8_SCHEMES[scheme]
+
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"log_mel": x[None].astype(np.float32)} for x in calibration])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = os.path.join(scratch, "prepared.onnx")
+        quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
+        q.quantize_static(prepared, out_path, Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
+                          activation_type=getattr(q.QuantType, activation), weight_type=q.QuantType.QInt8,
+                          reduce_range=reduce_range, calibrate_method=q.CalibrationMethod.MinMax)
+
+
+def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool = False,
+                front_end=None, examples=None, label_names=None, num_eval: int = 32,
+                source: str | None = None, precisions=("fp32",), calibration_examples=None,
+                random_calibration: bool = False, num_calibration: int = 64,
+                int8_scheme: str = DEFAULT_ONNX_INT8_SCHEME) -> dict:
+    """Converts to ONNX, checks parity with Keras in onnxruntime, writes the files and a report.
+
+    Args:
+        model: an `AudioRepInceptionNeXt`, a model file (.keras, .pyth), or a baseline.
+        out_dir: output folder (the artifacts, labels.json, front_end.json, report_onnx.json).
         opset: ONNX opset.
         keep_train_form: export a train form as it is.
         front_end: the model's `FrontEnd` (default VGG-Sound's).
@@ -41,9 +96,13 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
         label_names: class names.
         num_eval: at most this many clips.
         source: the model's file or folder, recorded in the report (default: `model` if a path).
+        precisions: "fp32" and/or "int8" (the fp32 model is always converted and checked).
+        calibration_examples, random_calibration, num_calibration: int8 calibration, as in
+            `keras_airn.export.tflite.export` (the same split, the same refusal of noise).
+        int8_scheme: a key of `ONNX_INT8_SCHEMES`.
 
     Returns:
-        The report (also `out_dir/report_onnx.json`).
+        The report (also `out_dir/report_onnx.json`): "onnx" for fp32, "onnx_int8" for int8.
     """
     import onnx
     import tensorflow as tf
@@ -51,39 +110,63 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
 
     from keras_airn.features import FRONT_ENDS
 
+    unknown = sorted(set(precisions) - set(ONNX_PRECISIONS))
+    if unknown:
+        raise ConversionError(f"Unknown ONNX precision(s) {unknown}; choose from {ONNX_PRECISIONS}.")
     front_end = front_end or FRONT_ENDS["vggsound"]
     source = source or (model if isinstance(model, str) else model.name)
     model = model_for_export(model, keep_train_form)
+    if "int8" in precisions:
+        calibration, (inputs, _, labels) = calibration_and_evaluation(
+            examples, calibration_examples, front_end, num_calibration=num_calibration, num_eval=num_eval,
+            int8=True, random_calibration=random_calibration)
+    else:
+        inputs, _, labels = held_out_inputs(examples, front_end, False, num_eval)
     signature = [tf.TensorSpec([None, front_end.num_frames, front_end.n_mels, 1], tf.float32, name="log_mel")]
     function = tf.function(lambda x: model(x, training=False), input_signature=signature)
     try:
         proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
     except Exception as error:  # tf2onnx raises many types
         raise ConversionError(f"tf2onnx could not convert {source!r} at opset {opset}: {error}") from error
-    inputs, _, labels = held_out_inputs(examples, front_end, False, num_eval)
+    reference = model.predict(inputs, verbose=0)
     data = proto.SerializeToString()
     os.makedirs(out_dir, exist_ok=True)
-    name = f"{model.name}_{'deploy' if model.deploy else 'train'}_spectrogram.onnx"
-    path = os.path.join(out_dir, name)
-    scratch = path + ".check"
-    try:
-        with open(scratch, "wb") as handle:
+    stem = artifact_stem(model)
+    report = {"model": source, **describe(model, front_end), "eval_clips": int(len(inputs))}
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32_scratch = os.path.join(scratch, "fp32.onnx")
+        with open(fp32_scratch, "wb") as handle:
             handle.write(data)
-        logits = run_onnx(scratch, inputs)
-    finally:
-        os.remove(scratch)
+        entry = {"file": f"{stem}_spectrogram.onnx", "bytes": len(data), "opset": opset, "ops": _op_counts(proto),
+                 **parity(run_onnx(fp32_scratch, inputs), reference, labels), "bound": ONNX_BOUND}
+        entry["within_bound"] = entry["max_rel_logit_error"] <= ONNX_BOUND
+        if not entry["within_bound"]:
+            raise ConversionError(f"ONNX logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
+                                  f"(bound {ONNX_BOUND}); not written.")
+        onnx.checker.check_model(proto)
+        report["onnx"] = entry
+        if "int8" in precisions:
+            int8_scratch = os.path.join(scratch, "int8.onnx")
+            quantize_onnx(fp32_scratch, int8_scratch, calibration[0], int8_scheme)
+            quantized = onnx.load(int8_scratch)
+            int8_data = quantized.SerializeToString()
+            report["onnx_int8"] = {
+                "file": f"{stem}_spectrogram_int8.onnx", "bytes": len(int8_data), "opset": opset,
+                "scheme": int8_scheme, "ops": _op_counts(quantized), "calibration_clips": int(len(calibration[0])),
+                **parity(run_onnx(int8_scratch, inputs), reference, labels)}
+            if warning := calibration_note(len(calibration[0])):
+                report["onnx_int8"]["warning"] = warning
+                logging.warning("%s: %s.", report["onnx_int8"]["file"], warning)
+    write_sidecars(out_dir, front_end, label_names, report["num_classes"])
+    files.write_bytes(os.path.join(out_dir, entry["file"]), data)
+    if "int8" in precisions:
+        files.write_bytes(os.path.join(out_dir, report["onnx_int8"]["file"]), int8_data)
+    files.write_json(os.path.join(out_dir, "report_onnx.json"), report)
+    return report
+
+
+def _op_counts(proto) -> dict[str, int]:
     ops: dict[str, int] = {}
     for node in proto.graph.node:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
-    entry = {"file": name, "bytes": len(data), "opset": opset, "ops": dict(sorted(ops.items())),
-             **parity(logits, model.predict(inputs, verbose=0), labels), "bound": ONNX_BOUND}
-    entry["within_bound"] = entry["max_rel_logit_error"] <= ONNX_BOUND
-    if not entry["within_bound"]:
-        raise ConversionError(f"ONNX logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
-                              f"(bound {ONNX_BOUND}); not written.")
-    onnx.checker.check_model(proto)
-    write_sidecars(out_dir, front_end, label_names, model.num_classes)
-    files.write_bytes(path, data)
-    report = {"model": source, "form": model.form, "eval_clips": int(len(inputs)), "onnx": entry}
-    files.write_json(os.path.join(out_dir, "report_onnx.json"), report)
-    return report
+    return dict(sorted(ops.items()))

@@ -18,7 +18,10 @@ from absl import logging
 from keras_airn import files
 from keras_airn.export.common import (
     ConversionError,
-    held_out_inputs,
+    artifact_stem,
+    calibration_and_evaluation,
+    calibration_note,
+    describe,
     model_for_export,
     parity,
     write_sidecars,
@@ -27,8 +30,6 @@ from keras_airn.runtime import tflite_interpreter
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 FP32_BOUND, FP16_BOUND = 1e-4, 1e-2
-# Below this many calibration clips the report warns that int8 ranges may be poorly estimated.
-MIN_CALIBRATION_CLIPS = 50
 
 
 def spectrogram_function(model, front_end):
@@ -135,15 +136,16 @@ def with_metadata(data: bytes, front_end, label_names, model, precision: str) ->
     """Attaches audio-classifier metadata (sample rate, labels) to a waveform model when it can."""
     if not label_names:
         return data, "not attached: no labels (give labels, e.g. a run's labels.json)"
-    if len(label_names) != model.num_classes:
-        raise ConversionError(f"{len(label_names)} labels for a model with {model.num_classes} classes.")
+    num_classes = model.output_shape[-1]
+    if len(label_names) != num_classes:
+        raise ConversionError(f"{len(label_names)} labels for a model with {num_classes} classes.")
     try:
         from keras_airn.export.metadata import attach_audio_classifier_metadata
     except ImportError:
         return data, "not attached: needs the `mediapipe` package (dev extra) for the metadata schema"
     data = attach_audio_classifier_metadata(
         data, sample_rate=front_end.sample_rate, labels=label_names, name=f"{model.name} ({precision})",
-        description=f"AudioRepInceptionNeXt {model.name}, {front_end.clip_seconds} s of "
+        description=f"{model.name}, {front_end.clip_seconds} s of "
                     f"{front_end.sample_rate} Hz mono PCM in, class logits out.")
     return data, "attached (audio properties, labels.txt)"
 
@@ -168,7 +170,8 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
     """Converts, runs and checks every requested artifact; writes them with labels and a report.
 
     Args:
-        model: an `AudioRepInceptionNeXt` or a model file (.keras, .pyth).
+        model: an `AudioRepInceptionNeXt`, a model file (.keras, .pyth), or a baseline of
+            `keras_airn.baselines` (any Keras model from log-mel (1, T, F, 1) to logits).
         out_dir: output folder.
         precisions: any of "fp32", "fp16", "dynamic", "int8".
         waveform: (1, samples) float PCM input with the log-mel inside the model.
@@ -200,24 +203,17 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
     for precision in precisions:
         if precision not in PRECISIONS:
             raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
-    if "int8" in precisions and not (examples or calibration_examples) and not random_calibration:
-        raise ConversionError("int8 needs representative data: give --data_dir/--csv "
-                              "(or --random_calibration to calibrate on noise).")
     source = source or (model if isinstance(model, str) else model.name)
     model = model_for_export(model, keep_train_form, time_as_rows)
-    if model.num_mel_bins != front_end.n_mels:
-        raise ConversionError(f"The model takes {model.num_mel_bins} mel bins; the front-end makes {front_end.n_mels}.")
+    frames, bins = model.input_shape[1:3]
+    if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
+        raise ConversionError(f"The model takes {frames or 'any'} x {bins} log-mel frames x bins; the front-end "
+                              f"makes {front_end.num_frames} x {front_end.n_mels}.")
     os.makedirs(out_dir, exist_ok=True)
 
-    if calibration_examples:
-        calibration = held_out_inputs(calibration_examples, front_end, waveform, num_calibration)
-        evaluation = held_out_inputs(examples, front_end, waveform, num_eval)
-    elif examples:
-        split = len(examples) // 2 if len(examples) > 1 else 1
-        calibration = held_out_inputs(examples[:split], front_end, waveform, num_calibration)
-        evaluation = held_out_inputs(examples[split:] or examples, front_end, waveform, num_eval)
-    else:
-        calibration = evaluation = held_out_inputs(None, front_end, waveform, num_eval)
+    calibration, evaluation = calibration_and_evaluation(
+        examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
+        num_eval=num_eval, int8="int8" in precisions, random_calibration=random_calibration)
     eval_spectrograms, eval_waves, eval_labels = evaluation
     reference = model.predict(eval_spectrograms, verbose=0)
     eval_inputs = eval_waves if waveform else eval_spectrograms
@@ -225,10 +221,10 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
 
     function = waveform_function(model, front_end)[0] if waveform else spectrogram_function(model, front_end)
     form = "waveform" if waveform else "spectrogram"
-    report = {"model": source, "form": model.form, "input": form, "time_as_rows": time_as_rows,
+    report = {"model": source, **describe(model, front_end), "input": form, "time_as_rows": time_as_rows,
               "front_end": front_end.to_config(),
               "eval_clips": int(len(eval_inputs)), "artifacts": {}}
-    write_sidecars(out_dir, front_end, label_names, model.num_classes)
+    write_sidecars(out_dir, front_end, label_names, report["num_classes"])
     converted, float_nodes = {}, None
     if waveform and "int8" in precisions:
         # The front-end stays float inside the int8 model: quantising its DFT, sqrt and log
@@ -241,7 +237,7 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
             int8_io=int8_io, float_nodes=float_nodes)
         if waveform:
             data, metadata_note = with_metadata(data, front_end, label_names, model, precision)
-        name = f"{model.name}_{'deploy' if model.deploy else 'train'}_{form}_{precision}.tflite"
+        name = f"{artifact_stem(model)}_{form}_{precision}.tflite"
         path = os.path.join(out_dir, name)
         with tempfile.TemporaryDirectory() as scratch:
             candidate = os.path.join(scratch, name)
@@ -258,10 +254,9 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
             entry["metadata"] = metadata_note
         if precision == "int8":
             entry["calibration_clips"] = int(len(calibration_inputs))
-            if len(calibration_inputs) < MIN_CALIBRATION_CLIPS:
-                entry["warning"] = (f"calibrated on {len(calibration_inputs)} clips (fewer than "
-                                    f"{MIN_CALIBRATION_CLIPS}): the int8 ranges may be poorly estimated")
-                logging.warning("%s: %s.", name, entry["warning"])
+            if warning := calibration_note(len(calibration_inputs)):
+                entry["warning"] = warning
+                logging.warning("%s: %s.", name, warning)
         bound = {"fp32": FP32_BOUND, "fp16": FP16_BOUND}.get(precision)
         if bound is not None:
             entry["bound"] = bound
