@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 OLD_RT := .venv-tflite214
 OLD_RT_STAMP := $(OLD_RT)/.installed
 
-.PHONY: demo test bench venv venv-tflite214 clean
+.PHONY: demo test bench baselines venv venv-tflite214 clean
 
 $(STAMP): pyproject.toml scripts/install_system_deps.sh
 	bash scripts/install_system_deps.sh
@@ -35,5 +35,9 @@ test: $(STAMP) $(OLD_RT_STAMP)
 bench: $(STAMP) $(OLD_RT_STAMP)
 	bash scripts/bench.sh
 
+# The paper's Table V baselines and today's peers beside B1/B0: docs/baselines.md.
+baselines: $(STAMP)
+	bash scripts/baselines.sh
+
 clean:
-	rm -rf $(VENV) $(OLD_RT) .pytest_cache runs/demo build/bench
+	rm -rf $(VENV) $(OLD_RT) .pytest_cache runs/demo build/bench build/baselines

@@ -105,8 +105,8 @@ def load_runner(path: str, threads: int) -> Runner:
     return runner
 
 
-def source_model(path: str) -> str | None:
-    """The model an exported artifact came from, as its conversion report records it."""
+def conversion_report(path: str) -> dict | None:
+    """The conversion report (report.json / report_onnx.json beside it) that lists this artifact."""
     import json
 
     directory, name = os.path.split(os.path.abspath(path))
@@ -116,18 +116,28 @@ def source_model(path: str) -> str | None:
             continue
         with open(report_path) as handle:
             report = json.load(handle)
-        entries = list(report.get("artifacts", {}).values()) + ([report["onnx"]] if "onnx" in report else [])
+        entries = list(report.get("artifacts", {}).values()) + [report[k] for k in ("onnx", "onnx_int8") if k in report]
         if any(entry.get("file") == name for entry in entries):
-            return report.get("model")
+            return report
     return None
+
+
+def source_model(path: str) -> str | None:
+    """The model an exported artifact came from, as its conversion report records it."""
+    report = conversion_report(path)
+    return report.get("model") if report else None
 
 
 _PROFILES: dict = {}
 
 
 def profile_source(path: str, frames: int, bins: int):
-    """(params, MACs) of the form an artifact holds, from its source model ((None, None) if unknown)."""
-    source = source_model(path)
+    """(params, MACs) of the form an artifact holds: from its conversion report (which records them
+    at export), else from its source model ((None, None) if neither is known)."""
+    report = conversion_report(path)
+    if report and report.get("macs"):
+        return report["params"], report["macs"]
+    source = report.get("model") if report else None
     if source is None or not os.path.exists(source):
         return None, None
     train_form = "_train_" in os.path.basename(path)
@@ -174,21 +184,25 @@ def benchmark(paths, threads: int = 1, rounds: int = 30, warmup: int = 5) -> lis
         runner.run()
         firsts[runner.name] = time.perf_counter() - start
         runners.append(runner)
+    from keras_airn.machine import cpu_class, cpu_isa
+
     latencies = time_interleaved({r.name: r.run for r in runners}, rounds=rounds, warmup=warmup)
     reference = latencies[runners[0].name]
-    rows = []
+    rows, isa, machine_class = [], " ".join(cpu_isa()) or "unknown", cpu_class()
     for runner in runners:
         row = summarize(runner, firsts[runner.name], latencies[runner.name])
         row["ratio_to_first"] = float(np.median(latencies[runner.name] / reference))
+        row.update(cpu_class=machine_class, isa=isa)
         rows.append(row)
     return rows
 
 
 COLUMNS = ["artifact", "init_ms", "first_ms", "mean_ms", "median_ms", "std_ms", "min_ms", "p90_ms",
-           "memory_mb", "ratio_to_first", "params", "macs"]
+           "memory_mb", "ratio_to_first", "params", "macs", "cpu_class", "isa"]
 
 
-def write_results(rows: list[dict], out_dir: str, header: str, columns: list[str] = COLUMNS) -> None:
+def write_results(rows: list[dict], out_dir: str, header: str, columns: list[str] = COLUMNS,
+                  machine: str | None = None) -> None:
     """results.csv, results.md (with `header` above the table) and latency.png.
 
     Args:
@@ -196,6 +210,7 @@ def write_results(rows: list[dict], out_dir: str, header: str, columns: list[str
         out_dir: created if needed.
         header: text above the markdown table (machine, method, command).
         columns: the table's columns, in order.
+        machine: what the plot's title names as the machine (default: the rows' `cpu_class`).
     """
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.csv"), "w", newline="") as handle:
@@ -226,9 +241,14 @@ def write_results(rows: list[dict], out_dir: str, header: str, columns: list[str
         label = row["artifact"] + (f" [{row['config']}]" if row.get("config") else "")
         axis.scatter(row["macs"] / 1e9, y)
         axis.annotate(label, (row["macs"] / 1e9, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    spread = [row["macs"] for row in rows if row.get("macs")]
+    if spread and max(spread) > 20 * min(spread):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
     axis.set_xlabel("GMACs per example")
     axis.set_ylabel("latency, batch 1 (ms; median, else mean)")
-    axis.set_title("Latency against compute")
+    machine = machine or next((row["cpu_class"] for row in rows if row.get("cpu_class")), "machine not recorded")
+    axis.set_title(f"Latency against compute ({machine})")
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(os.path.join(out_dir, "latency.png"), dpi=120)

@@ -9,6 +9,14 @@ markdown and a latency-versus-MACs plot.
 Usage:
   python -m edge.benchmark --artifacts export/a.tflite,export/b.onnx,runs/x/model_deploy.keras \
       --out_dir bench [--num_threads 1] [--rounds 30] [--warmup 5]
+  python -m edge.benchmark --artifacts export/m_fp32.tflite,export/m_int8.tflite,export/m.onnx,export/m_int8.onnx \
+      --out_dir bench --recommend [--recommend_data clips.csv] [--litert_tool]
+
+`--recommend` names the fastest artifact whose top-1 agreement with its float model is at least
+98 % (`edge.recommend`): on your clips (`--recommend_data`, a path,label CSV or a class-folder
+tree), else as the conversion reports measured. `--litert_tool` also times every .tflite with
+LiteRT's own benchmark (`ai_edge_litert.tools.benchmark_litert_model`, CompiledModel API, run by
+itself) and puts its median beside this tool's.
 """
 
 from __future__ import annotations
@@ -26,13 +34,18 @@ OUT_DIR = flags.DEFINE_string("out_dir", None, "Where to write results.csv, resu
 THREADS = flags.DEFINE_integer("num_threads", 1, "Threads of every runtime.")
 ROUNDS = flags.DEFINE_integer("rounds", 30, "Timed rounds.")
 WARMUP = flags.DEFINE_integer("warmup", 5, "Untimed rounds first.")
+RECOMMEND = flags.DEFINE_bool("recommend", False, "Name the fastest artifact with >= --agreement top-1 agreement.")
+RECOMMEND_DATA = flags.DEFINE_string("recommend_data", None, "Clips for --recommend: a path,label[,split] CSV or a "
+                                     "folder of class folders (default: the conversion reports' agreement).")
+AGREEMENT = flags.DEFINE_float("agreement", 0.98, "--recommend: least top-1 agreement with the float model.")
+LITERT_TOOL = flags.DEFINE_bool("litert_tool", False, "Cross-check .tflite timings with LiteRT's own benchmark tool.")
 GPU = flags.DEFINE_bool("gpu", False, "Also time .keras artifacts at batch 32 on a GPU (the paper's method: "
                                        "50 warm-up, 50 timed batches); says so where there is no GPU.")
 
 
 def main(argv):
     del argv
-    from edge.artifact_timing import benchmark, gpu_throughput, write_results
+    from edge.artifact_timing import COLUMNS, benchmark, gpu_throughput, write_results
     from keras_airn.machine import machine_description
 
     if not ARTIFACTS.value or not OUT_DIR.value:
@@ -58,8 +71,44 @@ def main(argv):
     header = (f"Machine: {machine_description()}. Batch 1, {THREADS.value} thread(s), {WARMUP.value} warm-up "
               f"and {ROUNDS.value} interleaved timed rounds; ratio_to_first is the median of per-round "
               f"ratios to {rows[0]['artifact']}.")
-    write_results(rows, OUT_DIR.value, header)
+    columns = list(COLUMNS)
+    if LITERT_TOOL.value:
+        from edge.litert_tool import cross_check
+
+        cross_check(rows, ARTIFACTS.value, THREADS.value, ROUNDS.value, WARMUP.value)
+        columns += ["litert_tool_median_ms", "litert_tool_vs_this"]
+        header += (" litert_tool_median_ms: LiteRT's benchmark_litert_model (CompiledModel API, each model run "
+                   "alone, same runs and threads); litert_tool_vs_this: its median over this tool's.")
+    write_results(rows, OUT_DIR.value, header, columns)
+    if RECOMMEND.value:
+        write_recommendation(rows)
     print(open(os.path.join(OUT_DIR.value, "results.md")).read())
+
+
+def write_recommendation(rows):
+    """Adds the recommendation to results.md and recommendation.json."""
+    from edge.recommend import measured_agreement, recommend, reported_agreement
+    from keras_airn import files
+    from keras_airn.machine import cpu_class
+
+    paths = ARTIFACTS.value
+    if RECOMMEND_DATA.value:
+        from keras_airn import datasets
+
+        reader = datasets.read_folder if os.path.isdir(RECOMMEND_DATA.value) else datasets.read_csv
+        examples = [e for split in reader(RECOMMEND_DATA.value).values() for e in split.examples]
+        agreement, basis = measured_agreement(paths, examples), f"{len(examples)} clips of {RECOMMEND_DATA.value}"
+    else:
+        agreement = {p: reported_agreement(p) for p in paths}
+        basis = "the held-out clips of each artifact's conversion report"
+    choice = recommend(rows, paths, agreement, AGREEMENT.value)
+    choice.update(cpu_class=cpu_class(), agreement_basis=basis)
+    files.write_json(os.path.join(OUT_DIR.value, "recommendation.json"), choice)
+    text = (f"Recommended on this machine ({choice['cpu_class']}): **{choice['artifact']}**"
+            + (f", median {choice['median_ms']:.1f} ms, top-1 agreement {choice['agreement']:.3f}" if choice[
+                "artifact"] else "") + f"; {choice['reason']}; agreement from {basis}.")
+    with open(os.path.join(OUT_DIR.value, "results.md"), "a") as handle:
+        handle.write("\n" + text + "\n")
 
 
 if __name__ == "__main__":

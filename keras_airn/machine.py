@@ -15,34 +15,45 @@ X86_ISA = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 ARM_ISA = {"asimd": "neon", "asimddp": "dotprod", "i8mm": "i8mm", "sve": "sve"}
 
 
-def _cpuinfo() -> tuple[str, set[str]]:
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                key = key.strip().lower()
-                if key in ("model name", "hardware") and value.strip():
-                    model = value.strip()
-                elif key in ("flags", "features"):
-                    flags.update(value.split())
-    except OSError:
-        pass
+def parse_cpuinfo(text: str) -> tuple[str | None, set[str]]:
+    """(model name, flags) from the text of /proc/cpuinfo (x86 "flags", ARM "Features")."""
+    model, flags = None, set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "hardware") and value.strip():
+            model = value.strip()
+        elif key in ("flags", "features"):
+            flags.update(value.split())
     return model, flags
 
 
-def cpu_isa() -> list[str]:
-    """The CPU's relevant instruction-set extensions, e.g. ["avx2"] or ["avx2", "avx512f", "avx512_vnni"]."""
-    _, flags = _cpuinfo()
+def _cpuinfo() -> tuple[str, set[str]]:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model, flags = parse_cpuinfo(handle.read())
+    except OSError:
+        model, flags = None, set()
+    return model or platform.processor() or platform.machine(), flags
+
+
+def isa_from_flags(flags: set[str]) -> list[str]:
+    """The relevant extensions among CPU flags, in `X86_ISA` order, else ARM's (`ARM_ISA` labels)."""
     x86 = [name for name in X86_ISA if name in flags]
     arm = [label for flag, label in ARM_ISA.items() if flag in flags]
     return x86 or arm
 
 
-def cpu_class() -> str:
-    """A short name for the CPU's class: "AVX-512+VNNI", "AVX-512", "AVX2", "AVX2+AVX-VNNI",
-    "ARM dotprod", ... ("unknown" where /proc/cpuinfo says nothing)."""
-    isa = set(cpu_isa())
+def cpu_isa() -> list[str]:
+    """The CPU's relevant instruction-set extensions, e.g. ["avx2"] or ["avx2", "avx512f", "avx512_vnni"]."""
+    return isa_from_flags(_cpuinfo()[1])
+
+
+def cpu_class(isa: list[str] | None = None) -> str:
+    """A short name for the CPU's class (this machine's, or that of `isa`): "AVX-512+VNNI",
+    "AVX-512 (no VNNI)", "AVX2 (no AVX-512/VNNI)", "AVX2+AVX-VNNI", "ARM dotprod+i8mm", ...
+    ("unknown" where nothing is known)."""
+    isa = set(cpu_isa() if isa is None else isa)
     if "avx512f" in isa:
         return "AVX-512+VNNI" if "avx512_vnni" in isa else "AVX-512 (no VNNI)"
     if "avx2" in isa:

@@ -44,7 +44,22 @@ def test_benchmark_runs_all_kinds_and_writes_reports(tmp_path):
     for row, line in zip(rows, written):  # the report holds what was measured
         assert float(line["median_ms"]) == pytest.approx(row["median_ms"], rel=1e-3)
         assert float(line["ratio_to_first"]) == pytest.approx(row["ratio_to_first"], rel=1e-3)
+    from keras_airn.machine import cpu_class
+
+    assert {line["cpu_class"] for line in written} == {cpu_class()} and written[0]["isa"]
     assert (tmp_path / "out" / "results.md").read_text().startswith("header")
     assert (tmp_path / "out" / "latency.png").stat().st_size > 1000
     with pytest.raises(FileNotFoundError):
         benchmark([str(tmp_path / "missing.tflite")])
+    # --recommend without clips: the agreement each conversion report measured (fp32: 1.0).
+    from edge.recommend import recommend, reported_agreement
+
+    agreement = {p: reported_agreement(p) for p in paths}
+    assert agreement[paths[0]] == agreement[paths[2]] == 1.0 and agreement[paths[3]] is None
+    assert recommend(rows, paths, agreement)["artifact"] in (names[0], names[1], names[2])
+    # LiteRT's own tool times the same .tflite: its median lands beside ours.
+    from edge.litert_tool import cross_check
+
+    cross_check(rows, paths, threads=1, runs=5, warmup=1)
+    assert rows[0]["litert_tool_median_ms"] > 0 and rows[0]["litert_tool_vs_this"] > 0
+    assert "litert_tool_median_ms" not in rows[2]

@@ -24,6 +24,8 @@ from edge.android.runner import CONFIGS
 
 BINARY = flags.DEFINE_string("benchmark_model", None, "Local path of the benchmark_model binary for the phone's ABI.")
 ARTIFACTS = flags.DEFINE_list("artifacts", [], ".tflite artifacts to run.")
+ARTIFACTS_DIR = flags.DEFINE_string("artifacts_dir", None, "Also run every .tflite under this folder (sorted), e.g. "
+                                    "the whole baseline set `make baselines` writes to build/baselines.")
 CONFIG_NAMES = flags.DEFINE_list("configs", list(CONFIGS), f"Configurations, of: {', '.join(CONFIGS)}.")
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Results folder; logs go to <out_dir>/logs.")
 ADB = flags.DEFINE_string("adb", "adb", "The adb executable.")
@@ -45,33 +47,34 @@ def main(argv):
     unknown = sorted(set(CONFIG_NAMES.value) - set(CONFIGS))
     if unknown:
         raise app.UsageError(f"Unknown --configs {unknown}; known: {', '.join(CONFIGS)}.")
-    bad = [p for p in ARTIFACTS.value if not p.endswith(".tflite")]
+    artifacts = list(ARTIFACTS.value) + runner.tflite_files(ARTIFACTS_DIR.value)
+    bad = [p for p in artifacts if not p.endswith(".tflite")]
     if bad:
         raise app.UsageError(f"benchmark_model runs .tflite files only: {bad}.")
     log_dir = os.path.join(OUT_DIR.value, "logs")
     target = runner.AndroidTarget(ADB.value, SERIAL.value, taskset=TASKSET.value)
     if not PARSE_ONLY.value:
-        if not BINARY.value or not ARTIFACTS.value:
+        if not BINARY.value or not artifacts:
             raise app.UsageError("--benchmark_model and --artifacts are required (or --parse_only).")
         if DRY_RUN.value:
-            commands = runner.setup_commands(target, BINARY.value, ARTIFACTS.value)
-            for artifact in ARTIFACTS.value:
+            commands = runner.setup_commands(target, BINARY.value, artifacts)
+            for artifact in artifacts:
                 for config in CONFIG_NAMES.value:
                     commands += [runner.run_command(target, artifact, config, NUM_RUNS.value, WARMUP_RUNS.value),
                                  runner.pull_command(target, artifact, config, log_dir)]
             print("\n".join(shlex.join(c) for c in commands))
             return
-        runner.run_on_phone(target, BINARY.value, ARTIFACTS.value, CONFIG_NAMES.value, log_dir,
+        runner.run_on_phone(target, BINARY.value, artifacts, CONFIG_NAMES.value, log_dir,
                             NUM_RUNS.value, WARMUP_RUNS.value)
     if not os.path.isdir(log_dir):
         raise app.UsageError(f"No logs at {log_dir}.")
-    rows = runner.collect_rows(log_dir, ARTIFACTS.value or None)
+    rows = runner.collect_rows(log_dir, artifacts or None)
     if not rows:
         raise app.UsageError(f"No <artifact>__<config>.log files in {log_dir}.")
     header = (f"Phone run with TFLite benchmark_model ({WARMUP_RUNS.value} warm-up, {NUM_RUNS.value} timed runs "
               f"per row, batch 1); ratio_to_first is the mean over the first artifact's mean in the same "
               f"configuration (runs are sequential, not interleaved). Logs: {log_dir}.")
-    write_results(rows, OUT_DIR.value, header, columns=runner.COLUMNS)
+    write_results(rows, OUT_DIR.value, header, columns=runner.COLUMNS, machine="Android phone, benchmark_model")
     print(open(os.path.join(OUT_DIR.value, "results.md")).read())
 
 

@@ -38,6 +38,17 @@ class AndroidTarget:
         return [self.adb] + (["-s", self.serial] if self.serial else []) + list(args)
 
 
+def tflite_files(folder: str | None) -> list[str]:
+    """Every .tflite under `folder` (recursively, sorted); [] for None. Raises if it has none."""
+    if folder is None:
+        return []
+    found = sorted(os.path.join(root, name) for root, _, names in os.walk(folder)
+                   for name in names if name.endswith(".tflite"))
+    if not found:
+        raise FileNotFoundError(f"No .tflite files under {folder!r}.")
+    return found
+
+
 def log_name(artifact: str, config: str) -> str:
     """File name of one run's log: `<artifact stem>__<config>.log`."""
     return f"{os.path.splitext(os.path.basename(artifact))[0]}__{config}.log"

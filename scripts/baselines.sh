@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make baselines`: the paper's Table V networks and today's peers (keras_airn.baselines), with
+# AudioRepInceptionNeXt B1 and B0 (deploy form), all at the paper's VGG-Sound input (512 x 128, 309
+# classes) with random weights, through convert.tflite (fp32, int8), convert.onnx (fp32, int8) and
+# one interleaved edge.benchmark run; then the tables of docs/baselines.md and its plot.
+# int8 is calibrated on noise here (random weights): speed only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+OUT=build/baselines
+ROUNDS=${ROUNDS:-12}
+mkdir -p "$OUT" docs
+"$PY" - <<'PY'
+import os
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras_airn as ka
+from tests.helpers import randomize_batchnorm
+for name in ("b1", "b0"):
+    model = randomize_batchnorm(ka.create_model(name, num_classes=309), seed=0)
+    ka.reparameterize(model).save(f"build/baselines/airn_{name}.keras")
+PY
+ARTIFACTS=()
+for n in b1 b0; do
+  "$PY" -m convert.tflite --model "$OUT/airn_$n.keras" --front_end vggsound --out_dir "$OUT/airn_$n" \
+      --precisions fp32,int8 --random_calibration
+  "$PY" -m convert.onnx --model "$OUT/airn_$n.keras" --front_end vggsound --out_dir "$OUT/airn_$n" \
+      --precisions fp32,int8 --random_calibration
+  ARTIFACTS+=("$OUT/airn_$n/airn_${n}_deploy_spectrogram_fp32.tflite" "$OUT/airn_$n/airn_${n}_deploy_spectrogram_int8.tflite"
+              "$OUT/airn_$n/airn_${n}_deploy_spectrogram.onnx" "$OUT/airn_$n/airn_${n}_deploy_spectrogram_int8.onnx")
+done
+for name in bcresnet8 bn_inception_v1 slowfast replknet31t resnet50 inceptionnext_tiny efficientat_mn10 yamnet; do
+  "$PY" -m convert.tflite --baseline "$name" --out_dir "$OUT/$name" --precisions fp32,int8 --random_calibration
+  "$PY" -m convert.onnx --baseline "$name" --out_dir "$OUT/$name" --precisions fp32,int8 --random_calibration
+  ARTIFACTS+=("$OUT/$name/${name}_spectrogram_fp32.tflite" "$OUT/$name/${name}_spectrogram_int8.tflite"
+              "$OUT/$name/${name}_spectrogram.onnx" "$OUT/$name/${name}_spectrogram_int8.onnx")
+done
+"$PY" -m edge.benchmark --out_dir "$OUT/results" --rounds "$ROUNDS" --warmup 2 \
+    --artifacts "$(IFS=,; echo "${ARTIFACTS[*]}")"
+"$PY" -m edge.baselines_report --results "$OUT/results/results.csv" --artifacts_root "$OUT" --doc docs/baselines.md
+cp "$OUT/results/latency.png" docs/baselines.png
+echo "wrote docs/baselines.md and docs/baselines.png"
