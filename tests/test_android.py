@@ -152,3 +152,16 @@ def test_cli_tabulates_pulled_logs_and_prints_dry_run_commands(tmp_path):
     bad = subprocess.run(cli + ["--dry_run", "--benchmark_model", "bm", "--artifacts", "m.onnx"],
                          capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "runs .tflite files only" in bad.stderr
+
+
+def test_artifacts_dir_takes_every_tflite_under_it(tmp_path):
+    for relative in ("slowfast/slowfast_spectrogram_fp32.tflite", "airn_b1/airn_b1_deploy_spectrogram_int8.tflite",
+                     "airn_b1/airn_b1_deploy_spectrogram.onnx", "airn_b1/report.json"):
+        (tmp_path / relative).parent.mkdir(exist_ok=True)
+        (tmp_path / relative).write_bytes(b"x")
+    found = runner.tflite_files(str(tmp_path))
+    assert [os.path.relpath(p, tmp_path) for p in found] == [
+        "airn_b1/airn_b1_deploy_spectrogram_int8.tflite", "slowfast/slowfast_spectrogram_fp32.tflite"]
+    assert runner.tflite_files(None) == []
+    with pytest.raises(FileNotFoundError, match="No .tflite files"):
+        runner.tflite_files(str(tmp_path / "airn_b1" / "empty_dir_that_is_absent"))

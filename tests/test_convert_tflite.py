@@ -46,6 +46,8 @@ def test_spectrogram_model_all_precisions(setup, tmp_path):
     for precision in ("fp32", "fp16"):  # inside their bounds the float models decide as Keras does
         assert artifacts[precision]["top1_agreement"] == 1.0
         assert artifacts[precision]["top1_accuracy"] == artifacts[precision]["reference_top1_accuracy"]
+    # The head (global pool, classifier) stays float: one DEQUANTIZE in front of it, float logits out.
+    assert artifacts["int8"]["float_head"] and artifacts["int8"]["ops"].get("DEQUANTIZE") == 1
     # Tiny model: structure dominates the file, so only the order is checked here.
     assert artifacts["int8"]["bytes"] < artifacts["fp16"]["bytes"] < artifacts["fp32"]["bytes"]
     assert ka.load_labels(str(tmp_path / "labels.json")) == labels
@@ -80,6 +82,7 @@ def test_int8_with_integer_io(setup, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(str(tmp_path / report["artifacts"]["int8"]["file"]))
+    assert not report["artifacts"]["int8"]["float_head"]  # int8 logits: the head stays integer
     assert interpreter.get_input_details()[0]["dtype"] == np.int8
     assert interpreter.get_output_details()[0]["dtype"] == np.int8
 

@@ -58,13 +58,21 @@ def batchnorm(x, name: str, epsilon: float = BN_EPSILON):
     return keras.layers.BatchNormalization(epsilon=epsilon, momentum=BN_MOMENTUM, name=name)(x)
 
 
+@keras.saving.register_keras_serializable(package="keras_airn")
+def gelu_tanh(x):
+    """GELU in its tanh form. The exact (erf) form, PyTorch's default, becomes an `Erfc` node in
+    tf2onnx's export, which ONNX does not define; the two differ by under 1e-3 and cost the same."""
+    return keras.activations.gelu(x, approximate=True)
+
+
 def activation(x, kind: str | None, name: str):
-    """`kind` ("relu", "gelu", "silu", "hard_swish", ...) as a named layer; None passes `x` through."""
+    """`kind` ("relu", "gelu", "silu", "hard_swish", ...) as a named layer; None passes `x` through.
+    "gelu" is `gelu_tanh`."""
     if kind is None:
         return x
     if kind == "relu":
         return keras.layers.ReLU(name=name)(x)
-    return keras.layers.Activation(kind, name=name)(x)
+    return keras.layers.Activation(gelu_tanh if kind == "gelu" else kind, name=name)(x)
 
 
 def conv_bn(x, filters: int, kernel, name: str, stride=1, groups: int = 1, dilation=1, padding=None,

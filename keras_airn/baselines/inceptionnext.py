@@ -10,14 +10,14 @@ scale and a residual.
 Differences: one input channel; a global-average-pool + linear head as AudioRepInceptionNeXt's
 (timm's MLP head would add 2.3 M parameters; the paper's 24.20 M is the linear head's count,
 docs/baselines.md); the layer scale is folded into the MLP's second conv (exact at inference;
-6,624 fewer parameters); no drop-path (inference).
+6,624 fewer parameters); GELU in its tanh form (`blocks.gelu_tanh`); no drop-path (inference).
 """
 
 from __future__ import annotations
 
 import keras
 
-from keras_airn.baselines.blocks import batchnorm, check_size, classifier, conv, log_mel_input
+from keras_airn.baselines.blocks import activation, batchnorm, check_size, classifier, conv, log_mel_input
 from keras_airn.baselines.layers import ChannelSlice
 
 DEPTHS = (3, 3, 9, 3)
@@ -46,7 +46,7 @@ def metanext_block(x, mlp_ratio: int, name: str):
     h = inception_token_mixer(x, f"{name}_token_mixer")
     h = batchnorm(h, f"{name}_norm")
     h = conv(h, channels * mlp_ratio, 1, f"{name}_mlp_fc1", use_bias=True)
-    h = keras.layers.Activation("gelu", name=f"{name}_mlp_act")(h)
+    h = activation(h, "gelu", f"{name}_mlp_act")
     h = conv(h, channels, 1, f"{name}_mlp_fc2", use_bias=True)
     return keras.layers.Add(name=f"{name}_add")([x, h])
 

@@ -10,8 +10,8 @@ GELU, 1 x 1 conv-BN, residual); stage transitions of a 1 x 1 conv-BN-ReLU and a 
 conv-BN-ReLU of stride 2; a final BatchNorm, global average pool and linear head.
 
 Differences: one input channel; the train form with both kernels (the re-parameterised form
-merges the 5 x 5 into the large kernel, as AudioRepInceptionNeXt's mixers do); no drop-path
-(inference); a `num_classes` head.
+merges the 5 x 5 into the large kernel, as AudioRepInceptionNeXt's mixers do); GELU in its tanh
+form (`blocks.gelu_tanh`); no drop-path (inference); a `num_classes` head.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ conv followed by BatchNorm (no scale, eps 1e-4) and ReLU; global average pool; l
 YAMNet is a TensorFlow model, so its TensorFlow "same" padding is kept.
 
 Differences: the original frames a waveform into patches inside the model; here the input is one
-log-mel patch (or any T x F the caller asks for), like every other baseline.
+log-mel patch (or any T x F the caller asks for), like every other baseline; the logits layer is
+named `head_projection` like every other classifier here.
 """
 
 from __future__ import annotations
@@ -50,5 +51,5 @@ def yamnet(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 12
         x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pointwise_conv")(x)
         x = _bn_relu(x, f"{name}_pointwise_conv")
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    outputs = keras.layers.Dense(num_classes, name="head_projection")(x)
     return keras.Model(inputs, outputs, name="yamnet")
