@@ -28,6 +28,8 @@ from keras_airn.export.tflite import PRECISIONS, export  # noqa: E402
 
 PRECISION_FLAG = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(PRECISIONS)}.")
 WAVEFORM = flags.DEFINE_bool("waveform", False, "Input (1, samples) PCM with the log-mel inside the model.")
+FLOAT_HEAD = flags.DEFINE_bool("int8_float_head", True, "int8: keep the classifier head (global pool, linear "
+                                "layer) float; 8-bit logits flip close decisions (docs/conversion.md).")
 INT8_IO = flags.DEFINE_bool("int8_io", False, "int8: int8 input/output tensors instead of float.")
 SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Expected sample rate of a waveform model (checked).")
 TIME_AS_ROWS = flags.DEFINE_bool("time_as_rows", True, "Time-axis convolutions as rows on the transposed layout "
@@ -43,6 +45,7 @@ def main(argv):
                     sample_rate=SAMPLE_RATE.value, source=convert_flags.source_name(),
                     random_calibration=convert_flags.RANDOM_CALIBRATION.value, num_eval=convert_flags.NUM_EVAL.value,
                     num_calibration=convert_flags.NUM_CALIBRATION.value, time_as_rows=TIME_AS_ROWS.value,
+                    int8_float_head=FLOAT_HEAD.value,
                     calibration_examples=convert_flags.calibration_examples(label_names))
     print(f"{'precision':<9} {'bytes':>11} {'ops':>5} {'max rel err':>12} {'top1 agree':>10} {'top1 acc':>9}"
           f"  tflite-runtime 2.14")
