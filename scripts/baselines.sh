@@ -10,20 +10,12 @@ PY=.venv/bin/python
 OUT=build/baselines
 ROUNDS=${ROUNDS:-12}
 mkdir -p "$OUT" docs
-"$PY" - <<'PY'
-import os
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import keras_airn as ka
-from tests.helpers import randomize_batchnorm
-for name in ("b1", "b0"):
-    model = randomize_batchnorm(ka.create_model(name, num_classes=309), seed=0)
-    ka.reparameterize(model).save(f"build/baselines/airn_{name}.keras")
-PY
+"$PY" scripts/random_models.py "$OUT"
 ARTIFACTS=()
 for n in b1 b0; do
-  "$PY" -m convert.tflite --model "$OUT/airn_$n.keras" --front_end vggsound --out_dir "$OUT/airn_$n" \
+  "$PY" -m convert.tflite --model "$OUT/${n}_deploy.keras" --front_end vggsound --out_dir "$OUT/airn_$n" \
       --precisions fp32,int8 --random_calibration
-  "$PY" -m convert.onnx --model "$OUT/airn_$n.keras" --front_end vggsound --out_dir "$OUT/airn_$n" \
+  "$PY" -m convert.onnx --model "$OUT/${n}_deploy.keras" --front_end vggsound --out_dir "$OUT/airn_$n" \
       --precisions fp32,int8 --random_calibration
   ARTIFACTS+=("$OUT/airn_$n/airn_${n}_deploy_spectrogram_fp32.tflite" "$OUT/airn_$n/airn_${n}_deploy_spectrogram_int8.tflite"
               "$OUT/airn_$n/airn_${n}_deploy_spectrogram.onnx" "$OUT/airn_$n/airn_${n}_deploy_spectrogram_int8.onnx")

@@ -257,10 +257,20 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
             float_nodes += leading_nodes_outside(converted["fp32"], model.name)
         if int8_float_head:
             float_nodes += head_nodes(converted["fp32"])
+    float_head_note = None
     for precision in precisions:
-        data = converted.get(precision) or convert(
-            function, precision, representative=[x[None] for x in calibration_inputs],
-            int8_io=int8_io, float_nodes=float_nodes)
+        representative = [x[None] for x in calibration_inputs]
+        try:
+            data = converted.get(precision) or convert(function, precision, representative=representative,
+                                                       int8_io=int8_io, float_nodes=float_nodes)
+        except ValueError as error:
+            # TFLite's quantisation debugger, which keeps nodes float, rejects some graphs (BC-ResNet's
+            # frequency-broadcast adds); the head then goes integer with the rest, and the report says so.
+            if precision != "int8" or waveform or "debug mode" not in str(error):
+                raise
+            data = convert(function, precision, representative=representative, int8_io=int8_io)
+            int8_float_head, float_head_note = False, f"head left integer: the quantisation debugger refused ({error})"
+            logging.warning("%s", float_head_note)
         if waveform:
             data, metadata_note = with_metadata(data, front_end, label_names, model, precision)
         name = f"{artifact_stem(model)}_{form}_{precision}.tflite"
@@ -281,6 +291,8 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
         if precision == "int8":
             entry["calibration_clips"] = int(len(calibration_inputs))
             entry["float_head"] = bool(int8_float_head)
+            if float_head_note:
+                entry["float_head_note"] = float_head_note
             if warning := calibration_note(len(calibration_inputs)):
                 entry["warning"] = warning
                 logging.warning("%s: %s.", name, warning)
