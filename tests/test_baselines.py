@@ -114,3 +114,40 @@ def test_custom_layers_round_trip_through_keras_file(tmp_path):
         np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
     channels = np.random.default_rng(1).normal(size=(2, 8, 8, 6)).astype(np.float32)
     np.testing.assert_array_equal(sliced.predict(channels, verbose=0), channels[..., 2:5])
+
+
+def test_convert_cli_builds_a_baseline_and_records_its_counts(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from keras_airn.features import FrontEnd
+
+    front_end = FrontEnd(clip_seconds=0.64)  # 64 frames x 128 mel bins
+    front_end.save(str(tmp_path))
+    command = [sys.executable, "-m", "convert.tflite", "--baseline", "yamnet", "--front_end",
+               str(tmp_path / "front_end.json"), "--num_classes", "4", "--out_dir", str(tmp_path / "out")]
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    report = json.load(open(tmp_path / "out" / "report.json"))
+    assert report["model"] == "baseline:yamnet" and report["form"] == "baseline" and report["num_classes"] == 4
+    assert (report["params"], report["macs"]) == ka.profile(create_baseline("yamnet", 4, 64, 128))
+    assert report["artifacts"]["fp32"]["file"] == "yamnet_spectrogram_fp32.tflite"
+    bad = subprocess.run(command[:3] + ["--baseline", "vgg", "--out_dir", str(tmp_path / "bad")],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "Unknown baseline 'vgg'" in bad.stderr
+
+
+def test_baselines_report_puts_measured_ratios_beside_the_papers():
+    from edge.baselines_report import artifact_key, tables
+
+    assert artifact_key("airn_b1_deploy_spectrogram_fp32.tflite") == ("airn_b1", "litert_fp32")
+    assert artifact_key("slowfast/slowfast_spectrogram_int8.onnx") == ("slowfast", "onnx_int8")
+    assert artifact_key("slowfast_spectrogram.onnx") == ("slowfast", "onnx_fp32")
+    assert artifact_key("model_deploy.keras") is None
+    latency = {"airn_b1": {"litert_fp32": 100.0}, "airn_b0": {"litert_fp32": 25.0},
+               "slowfast": {"litert_fp32": 150.0, "litert_int8": 120.0}}
+    text = tables(latency, {"slowfast": {"params": 26_679_000, "macs": 5_545_000_000}}, "test machine")
+    row = next(line for line in text.splitlines() if line.startswith("| slowfast"))
+    # measured / B1 1.50 beside the paper's 317 / 232 = 1.37; / B0 6.00 beside 317 / 59 = 5.37.
+    assert "| 1.50 (1.37) | 6.00 (5.37) |" in row and "26.68 / 26.68" in row and "LiteRT int8" in row
+    assert "52.5 % top-1, VGG-Sound" in text
