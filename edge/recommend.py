@@ -96,7 +96,9 @@ def recommend(rows: list[dict], paths: list[str], agreement: dict[str, float | N
         return {"artifact": None, "reason": f"no artifact reaches {threshold:.0%} top-1 agreement with a "
                                             f"known value", "candidates": candidates}
     best = min(eligible, key=lambda c: c["median_ms"])
-    reason = (f"fastest of {len(eligible)} artifact(s) with top-1 agreement >= {threshold:.0%} "
-              f"(ruled out: {', '.join(c['artifact'] for c in candidates if not c['eligible']) or 'none'})")
+    below = [c["artifact"] for c in candidates if c["agreement"] is not None and not c["eligible"]]
+    unknown = [c["artifact"] for c in candidates if c["agreement"] is None]
+    reason = (f"fastest of {len(eligible)} artifact(s) with top-1 agreement >= {threshold:.0%}; below it: "
+              f"{', '.join(below) or 'none'}; agreement unknown: {', '.join(unknown) or 'none'}")
     return {"artifact": best["artifact"], "median_ms": best["median_ms"], "agreement": best["agreement"],
             "reason": reason, "candidates": candidates}
