@@ -87,7 +87,7 @@ def test_baseline_converts_and_runs_on_litert(name, tmp_path):
     inputs = random_log_mel(2, 64, 64)
     function = tf.function(lambda x: model(x, training=False),
                            input_signature=[tf.TensorSpec([1, 64, 64, 1], tf.float32)])
-    expected = model.predict(inputs, verbose=0)
+    expected = np.concatenate([function(x[None]).numpy() for x in inputs])  # the traced graph convert() freezes
     for precision in ("fp32", "int8") if name in INT8_TESTED else ("fp32",):
         path = tmp_path / f"{name}_{precision}.tflite"
         path.write_bytes(convert(function, precision, representative=[x[None] for x in inputs]))
@@ -111,9 +111,9 @@ def test_custom_layers_round_trip_through_keras_file(tmp_path):
         path = tmp_path / f"{model.name}.keras"
         model.save(path)
         loaded = keras.saving.load_model(path)
-        np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), rtol=1e-5, atol=1e-5)
     channels = np.random.default_rng(1).normal(size=(2, 8, 8, 6)).astype(np.float32)
-    np.testing.assert_array_equal(sliced.predict(channels, verbose=0), channels[..., 2:5])
+    np.testing.assert_array_equal(sliced(channels), channels[..., 2:5])
 
 
 def test_convert_cli_builds_a_baseline_and_records_its_counts(tmp_path):
@@ -132,9 +132,6 @@ def test_convert_cli_builds_a_baseline_and_records_its_counts(tmp_path):
     assert report["model"] == "baseline:yamnet" and report["form"] == "baseline" and report["num_classes"] == 4
     assert (report["params"], report["macs"]) == ka.profile(create_baseline("yamnet", 4, 64, 128))
     assert report["artifacts"]["fp32"]["file"] == "yamnet_spectrogram_fp32.tflite"
-    bad = subprocess.run(command[:3] + ["--baseline", "vgg", "--out_dir", str(tmp_path / "bad")],
-                         capture_output=True, text=True)
-    assert bad.returncode != 0 and "Unknown baseline 'vgg'" in bad.stderr
 
 
 def test_baselines_report_puts_measured_ratios_beside_the_papers():
