@@ -105,8 +105,9 @@ def load_runner(path: str, threads: int) -> Runner:
     return runner
 
 
-def conversion_report(path: str) -> dict | None:
-    """The conversion report (report.json / report_onnx.json beside it) that lists this artifact."""
+def conversion_entry(path: str) -> tuple[dict, dict] | tuple[None, None]:
+    """(conversion report, the report's entry for this artifact) from report.json / report_onnx.json
+    beside it, or (None, None)."""
     import json
 
     directory, name = os.path.split(os.path.abspath(path))
@@ -117,9 +118,15 @@ def conversion_report(path: str) -> dict | None:
         with open(report_path) as handle:
             report = json.load(handle)
         entries = list(report.get("artifacts", {}).values()) + [report[k] for k in ("onnx", "onnx_int8") if k in report]
-        if any(entry.get("file") == name for entry in entries):
-            return report
-    return None
+        entry = next((e for e in entries if e.get("file") == name), None)
+        if entry is not None:
+            return report, entry
+    return None, None
+
+
+def conversion_report(path: str) -> dict | None:
+    """The conversion report that lists this artifact, if any."""
+    return conversion_entry(path)[0]
 
 
 def source_model(path: str) -> str | None:

@@ -23,7 +23,7 @@ def artifact_logits(path: str, inputs: np.ndarray) -> np.ndarray:
         return run_tflite(path, inputs)
     from keras_airn.export.onnx import run_onnx
 
-    return np.concatenate([run_onnx(path, x[None]) for x in inputs])
+    return run_onnx(path, inputs)
 
 
 def measured_agreement(paths: list[str], examples, max_clips: int = 200) -> dict[str, float]:
@@ -55,15 +55,10 @@ def measured_agreement(paths: list[str], examples, max_clips: int = 200) -> dict
 
 def reported_agreement(path: str) -> float | None:
     """The top-1 agreement (against Keras) the artifact's conversion report recorded, if any."""
-    from edge.artifact_timing import conversion_report
+    from edge.artifact_timing import conversion_entry
 
-    report = conversion_report(path)
-    if not report:
-        return None
-    name = os.path.basename(path)
-    entries = list(report.get("artifacts", {}).values()) + [report[k] for k in ("onnx", "onnx_int8") if k in report]
-    entry = next((e for e in entries if e.get("file") == name), {})
-    return entry.get("top1_agreement")
+    entry = conversion_entry(path)[1]
+    return entry.get("top1_agreement") if entry else None
 
 
 def is_float(path: str) -> bool:

@@ -62,7 +62,7 @@ def bcresnet8(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int =
 
     Args:
         num_classes: output logits.
-        num_frames: T (at least 5 after nothing: time is never strided).
+        num_frames: T (time is never strided).
         num_mel_bins: F, a multiple of 8, at least 40 (the classifier's 5-tap valid frequency conv).
 
     Returns:

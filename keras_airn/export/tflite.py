@@ -84,14 +84,19 @@ def convert(function, precision: str, representative=None, int8_io: bool = False
     return debugger.get_nondebug_quantized_model()
 
 
+def _ops_with_outputs(model_bytes: bytes):
+    """(op details, output tensor names) of each op of a .tflite model, in execution order."""
+    interpreter = tflite_interpreter(model_bytes)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    for op in interpreter._get_ops_details():  # noqa: SLF001
+        yield op, [names[i] for i in op["outputs"]]
+
+
 def leading_nodes_outside(model_bytes: bytes, scope: str) -> list[str]:
     """Output tensor names of the ops that run before the first op of the Keras model `scope`
     (for the waveform model: its front-end)."""
-    interpreter = tflite_interpreter(model_bytes)
-    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     nodes = []
-    for op in interpreter._get_ops_details():  # noqa: SLF001
-        outputs = [names[i] for i in op["outputs"]]
+    for _, outputs in _ops_with_outputs(model_bytes):
         if any(scope in name for name in outputs):
             break
         nodes.extend(outputs)
@@ -102,14 +107,11 @@ def head_nodes(model_bytes: bytes) -> list[str]:
     """Output tensor names of the classifier head's ops: those of Keras layers named `head_*`
     (TFLite names their tensors `<model>/head_.../...`) and every op fed by them (the logits
     tensor is named after the model's output, not its layer)."""
-    interpreter = tflite_interpreter(model_bytes)
-    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     head, nodes = set(), []
-    for op in interpreter._get_ops_details():  # noqa: SLF001
-        outputs = list(op["outputs"])
-        if any(HEAD_SCOPE in names[i] for i in outputs) or head.intersection(op["inputs"]):
-            head.update(outputs)
-            nodes.extend(names[i] for i in outputs)
+    for op, outputs in _ops_with_outputs(model_bytes):
+        if any(HEAD_SCOPE in name for name in outputs) or head.intersection(op["inputs"]):
+            head.update(op["outputs"])
+            nodes.extend(outputs)
     return nodes
 
 
