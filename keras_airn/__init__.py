@@ -5,6 +5,10 @@ the official checkpoints), the log-mel front-end, audio reading, datasets, train
 runtimes. `AudioClassifier` ties them into one object from waveform to device model.
 """
 
+from keras_airn import tf_env
+
+tf_env.configure()  # before anything below imports TensorFlow
+
 from keras_airn.audio import AudioError, read_audio
 from keras_airn.datasets import DatasetError, Example, Split, read_csv, read_folder
 from keras_airn.deploy import reparameterize
