@@ -16,9 +16,11 @@ import json
 import os
 from typing import Sequence
 
+import numpy as np
+
 from absl import logging
 
-from keras_airn.audio import AUDIO_EXTENSIONS, verify_audio_files
+from keras_airn.audio import AUDIO_EXTENSIONS, audio_info, verify_audio_files
 from keras_airn.errors import KerasAirnError
 from keras_airn.labels import validate_labels
 
@@ -526,3 +528,33 @@ def write_split_csv(splits: dict[str, Split], path: str) -> None:
         for example in split.examples:
             writer.writerow([os.path.relpath(example.path, base), split.label_names[example.label], name])
     files.write_bytes(path, buffer.getvalue().encode())
+
+
+CLIP_QUANTILE = 0.9  # share of the training clips a fitted crop holds whole
+CLIP_STEP_SECONDS = 0.1  # fitted crops are a whole number of these (10 frames at a 10 ms hop)
+
+
+def fitted_clip_seconds(examples: Sequence[Example], sample_rate: int, longest: float) -> float:
+    """A crop length for these clips: the `CLIP_QUANTILE` quantile of their durations, rounded up
+    to a multiple of `CLIP_STEP_SECONDS`, at most `longest` (a front-end's `clip_seconds`).
+
+    Own recordings are often much shorter than the release's 5.12 s crop (spoken digits: 0.4 s);
+    a crop that fits them spends no compute on padding.
+
+    Args:
+        examples: the training clips (readable files; segments count by their own length).
+        sample_rate: the front-end's rate (segment bounds are in its samples).
+        longest: the upper bound in seconds.
+
+    Returns:
+        Seconds, a multiple of `CLIP_STEP_SECONDS` (the same frames as `longest` when it is shorter).
+    """
+    durations = []
+    for example in examples:
+        if example.stop >= 0:
+            durations.append((example.stop - example.start) / sample_rate)
+        else:
+            info = audio_info(example.path)
+            durations.append(info.num_samples / info.sample_rate - example.start / sample_rate)
+    steps = np.ceil(np.quantile(durations, CLIP_QUANTILE) / CLIP_STEP_SECONDS - 1e-9)
+    return float(min(longest, round(max(1, steps) * CLIP_STEP_SECONDS, 6)))

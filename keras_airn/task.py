@@ -24,10 +24,6 @@ from keras_airn.labels import LABELS_FILE, load_labels, save_labels, validate_la
 from keras_airn.loading import PRESET_FILE
 from keras_airn.model import AudioRepInceptionNeXt
 
-PRETRAINING_RECIPE = dict(epochs=50, learning_rate=0.01, lr_steps=(30, 40))
-FINETUNING_RECIPE = dict(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
-
-
 class PresetError(KerasAirnError):
     """A preset name or path that cannot be loaded, or labels that do not fit the model."""
 
@@ -255,26 +251,31 @@ class AudioClassifier(keras.Model):
             raise ValueError(f"{what}: expected a non-empty finite 1-D array at {self.front_end.sample_rate} Hz.")
         return waveform
 
-    def _train_config(self, **overrides):
-        from keras_airn.training.trainer import TrainConfig
+    def _train_config(self, recipe_name: str, **overrides):
+        import dataclasses
 
-        recipe = FINETUNING_RECIPE if self.network.freeze_batchnorm else PRETRAINING_RECIPE
-        return TrainConfig(**{**recipe, **{k: v for k, v in overrides.items() if v is not None}})
+        from keras_airn.training.recipes import recipe
+
+        base = recipe(recipe_name, finetuning=self.network.freeze_batchnorm)
+        return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
     def fit(self, train_data, validation_data=None, *, out_dir: str | None = None, resume: bool = False,
-            epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
-            strategy: str = "default", **config) -> dict:
-        """Trains the network with the release's recipe, as `train.vggsound`/`train.finetune` do.
+            recipe: str = "small_data", epochs: int | None = None, batch_size: int | None = None,
+            learning_rate: float | None = None, strategy: str = "default", **config) -> dict:
+        """Trains the network as `train.finetune` does.
 
-        Pre-training recipe for a new network (SGD, LR 0.01 x0.1 at epochs 30 and 40, 50
-        epochs), fine-tuning recipe after a new head (LR 0.001 x0.1 at 20 and 25, 30 epochs);
-        SpecAugment, checkpoints every epoch, exact resume, precise BN before evaluation.
+        `small_data` (the default): AdamW, warm-up and cosine schedule, at least 600 optimizer
+        steps. `release`: the authors' pre-training recipe for a new network (SGD, LR 0.01 x0.1 at
+        epochs 30 and 40, 50 epochs) or fine-tuning recipe after a new head (LR 0.001 x0.1 at 20
+        and 25, 30 epochs). Both: SpecAugment, checkpoints every epoch, exact resume, precise BN
+        before evaluation.
 
         Args:
             train_data: a `Split` whose labels are the classifier's, or (waveforms, labels).
             validation_data: the same, evaluated after training; or None.
             out_dir: run folder (checkpoints, logs, models); a new temporary one by default.
             resume: continue the run in `out_dir`.
+            recipe: "small_data" or "release" (`keras_airn.training.recipes`).
             epochs, batch_size, learning_rate: override the recipe (batch_size: the global batch).
             strategy: "default", "mirrored" (local devices) or "multi_worker" (every worker of
                 `TF_CONFIG` runs this call with the same arguments; `train.launch_local`).
@@ -290,7 +291,7 @@ class AudioClassifier(keras.Model):
         out_dir = out_dir or tempfile.mkdtemp(prefix="airn_fit_")
         train_split = self._as_split(train_data, out_dir, "train")
         eval_split = None if validation_data is None else self._as_split(validation_data, out_dir, "validation")
-        settings = self._train_config(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, **config)
+        settings = self._train_config(recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, **config)
         result = fit(lambda: self.network, train_split, eval_split, self.front_end, settings, out_dir,
                      resume=resume, strategy=strategy)
         if result.model is not self.network:  # resumed from a checkpoint

@@ -39,7 +39,8 @@ def main():
     start = time.perf_counter()
     splits = ka.read_folder(folder)
     classifier = ka.AudioClassifier.from_preset(args.pretrained, labels=splits["train"].label_names)
-    classifier.fit(splits["train"], out_dir=os.path.join(args.out, "run"), resume=True, epochs=args.epochs,
+    classifier.fit(splits["train"], out_dir=os.path.join(args.out, "run"), resume=True, recipe="release",
+                   epochs=args.epochs,
                    learning_rate=0.01, lr_steps=(args.epochs * 3 // 4,), precise_bn_batches=20)
     times["fit"] = time.perf_counter() - start
 

@@ -144,8 +144,8 @@ def test_audio_classifier_end_to_end_on_own_audio(pretrained_run, own_folder, tm
     classifier = ka.AudioClassifier.from_preset(pretrained_run, labels=labels)
     assert classifier.front_end == FRONT_END and classifier.network.num_classes == 3
     assert classifier.network.freeze_batchnorm  # the release's fine-tuning set-up
-    summary = classifier.fit(splits["train"], splits["test"], out_dir=str(tmp_path / "run"), epochs=10,
-                             batch_size=9, learning_rate=0.02, lr_steps=(8,), precise_bn_batches=3)
+    summary = classifier.fit(splits["train"], splits["test"], out_dir=str(tmp_path / "run"), recipe="release",
+                             epochs=10, batch_size=9, learning_rate=0.02, lr_steps=(8,), precise_bn_batches=3)
     chance = 1 / 3
     assert summary["metrics"]["top1"] >= 2 * chance, summary["metrics"]
     metrics = classifier.evaluate(splits["test"])

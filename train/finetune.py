@@ -1,12 +1,15 @@
 """Fine-tune AudioRepInceptionNeXt on your own audio or a downstream dataset (or train from scratch).
 
-With --init: a fresh linear head on the pre-trained backbone, every BatchNorm frozen except the
-stem's, LR 0.001 x0.1 at epochs 20 and 25, 30 epochs (the release's recipe, docs/reference.md
-section 5). Without --init: the --model preset from random weights, with the pre-training recipe.
+Recipes (`--recipe`, docs/reference.md section 5): `small_data`, the default for `folder` and
+`csv` (AdamW, warm-up and cosine schedule, at least 600 optimizer steps; from scratch the crop
+fits 90 % of the training clips whole), and `release`, the default for the release's datasets
+(with --init: a fresh linear head on the pre-trained backbone, every BatchNorm frozen except the
+stem's, LR 0.001 x0.1 at epochs 20 and 25, 30 epochs; without: the pre-training recipe). With
+--init the network keeps its front-end; without it, --model is trained from random weights.
 
 Usage:
   python -m train.finetune --dataset folder --data_dir my_sounds --init runs/demo --out_dir runs/mine
-  python -m train.finetune --dataset csv --csv my_sounds.csv --model b0 --clip_seconds 2 --out_dir runs/mine
+  python -m train.finetune --dataset csv --csv my_sounds.csv --model b0 --out_dir runs/mine
   python -m train.finetune --dataset speechcommands --data_dir SC_V2 --init runs/b1 --out_dir runs/ks2
   python -m train.finetune --dataset urbansound8k --data_dir UrbanSound8K --test_fold 1 \
       --init AudioRepInceptionNeXt_VGGSound.pyth --out_dir runs/us8k_f1
@@ -96,7 +99,9 @@ def base_front_end(dataset: str):
 
 def main(argv):
     del argv
-    from keras_airn.task import FINETUNING_RECIPE, PRETRAINING_RECIPE, AudioClassifier
+    from keras_airn import datasets
+    from keras_airn.features import FrontEnd
+    from keras_airn.task import AudioClassifier
     from keras_airn.training.distributed import is_chief
     from keras_airn.training.trainer import fit
 
@@ -109,6 +114,12 @@ def main(argv):
     train_split, test_split = read_splits(DATASET.value, front_end.sample_rate)
     train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split,
                              **({"test": test_split} if test_split else {}))
+    # From scratch on own audio, the crop fits the clips; a pre-trained network keeps its front-end.
+    if DATASET.value in ("folder", "csv") and not (INIT.value or FRONT_END.value or train_flags.CLIP_SECONDS.value):
+        fitted = datasets.fitted_clip_seconds(train_split.examples, front_end.sample_rate, front_end.clip_seconds)
+        front_end = FrontEnd.from_config({**front_end.to_config(), "clip_seconds": fitted})
+        logging.info("Clip length %.2f s (%d frames): fits %d%% of the training clips whole (--clip_seconds "
+                     "sets it).", fitted, front_end.num_frames, round(datasets.CLIP_QUANTILE * 100))
     logging.info("%s: %d train / %d test clips, %d classes.", DATASET.value, len(train_split.examples),
                  len(test_split.examples) if test_split else 0, train_split.num_classes)
 
@@ -117,13 +128,14 @@ def main(argv):
         return AudioClassifier.from_preset(preset, labels=train_split.label_names, front_end=front_end,
                                            dropout=train_flags.DROPOUT.value).network
 
-    recipe = FINETUNING_RECIPE if INIT.value else PRETRAINING_RECIPE
+    own_audio = DATASET.value in ("folder", "csv")
+    config = train_flags.train_config("small_data" if own_audio else "release", finetuning=bool(INIT.value))
     result = fit(
         build,
         train_split,
         test_split,
         front_end,
-        train_flags.train_config(epochs=recipe["epochs"], lr=recipe["learning_rate"], lr_steps=recipe["lr_steps"]),
+        config,
         out_dir,
         resume=train_flags.RESUME.value,
         strategy=train_flags.STRATEGY.value,

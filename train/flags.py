@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import math
+
 from absl import flags
 
 from keras_airn.features import FrontEnd
-from keras_airn.training.trainer import TrainConfig
+from keras_airn.training.recipes import RECIPES, TrainConfig, recipe
 
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Run directory: checkpoints, logs, final models.")
 RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its last epoch.")
-EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: the recipe's).")
-BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Global batch size.")
-LR = flags.DEFINE_float("lr", None, "Base learning rate (default: the recipe's).")
-LR_STEPS = flags.DEFINE_list("lr_steps", None, "Epochs at which the LR is multiplied by --lr_decay.")
-LR_DECAY = flags.DEFINE_float("lr_decay", 0.1, "LR step factor.")
-MOMENTUM = flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
-WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 1e-4, "Weight decay (not on BN or biases).")
+RECIPE = flags.DEFINE_enum("recipe", None, list(RECIPES), "Training recipe: `release` (the authors': the "
+                           "default for the release's datasets) or `small_data` (the default for folder/csv). "
+                           "Flags below override its fields.")
+EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: the recipe's; small_data: enough for "
+                              "--min_steps).", lower_bound=1)
+MIN_STEPS = flags.DEFINE_integer("min_steps", None, "Optimizer steps a run without --epochs takes at least "
+                                 "(small_data).", lower_bound=1)
+BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch size (default: the recipe's).", lower_bound=1)
+LR = flags.DEFINE_float("lr", None, "Peak learning rate (default: the recipe's).", lower_bound=0.0)
+LR_STEPS = flags.DEFINE_list("lr_steps", None, "Epochs at which the LR is multiplied by --lr_decay (step schedule).")
+LR_DECAY = flags.DEFINE_float("lr_decay", None, "LR step factor.")
+MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum.")
+WEIGHT_DECAY = flags.DEFINE_float("weight_decay", None, "Weight decay (not on BN or biases).", lower_bound=0.0)
 DROPOUT = flags.DEFINE_float("dropout", 0.5, "Dropout before the classifier.")
 SEED = flags.DEFINE_integer("seed", 0, "Seed of shuffling, crops, SpecAugment and init.")
-SPEC_AUGMENT = flags.DEFINE_bool("spec_augment", True, "Apply SpecAugment in training.")
-PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", 200, "Batches for BN re-estimation (0: off).")
-EVAL_VIEWS = flags.DEFINE_integer("eval_views", None, "Crops per test clip (default: the dataset's).")
-CLIP_SECONDS = flags.DEFINE_float("clip_seconds", None, "Override the clip length (frames follow).")
+SPEC_AUGMENT = flags.DEFINE_bool("spec_augment", None, "Apply SpecAugment in training (default: the recipe's).")
+PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", None, "Batches for BN re-estimation, at most one pass "
+                                  "(0: off; default: the recipe's).", lower_bound=0)
+EVAL_VIEWS = flags.DEFINE_integer("eval_views", None, "Crops per test clip (default: the dataset's).", lower_bound=1)
+CLIP_SECONDS = flags.DEFINE_float("clip_seconds", None, "Override the clip length (frames follow; folder/csv "
+                                  "default: from the training clips' lengths).")
 BAD_AUDIO = flags.DEFINE_enum("bad_audio", "skip", ["skip", "fail"],
                               "Unreadable/empty (or, with --resample=false, wrong-rate) files: report "
                               "and skip, or fail.")
@@ -33,22 +43,28 @@ STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "mul
                              "synchronise BatchNorm; --batch_size stays the global batch.")
 STOP_AFTER = flags.DEFINE_integer("stop_after_epoch", None, "Stop after this epoch (resume later).")
 
+def _positive_finite(value) -> bool:
+    return value is None or (math.isfinite(value) and value > 0)
 
-def train_config(epochs: int, lr: float, lr_steps: tuple[int, ...]) -> TrainConfig:
-    """A `TrainConfig` from the flags, with the given recipe defaults."""
-    return TrainConfig(
-        epochs=EPOCHS.value or epochs,
-        batch_size=BATCH_SIZE.value,
-        learning_rate=LR.value or lr,
-        lr_steps=tuple(int(s) for s in LR_STEPS.value) if LR_STEPS.value is not None else lr_steps,
-        lr_decay=LR_DECAY.value,
-        momentum=MOMENTUM.value,
-        weight_decay=WEIGHT_DECAY.value,
-        seed=SEED.value,
-        spec_augment=SPEC_AUGMENT.value,
-        precise_bn_batches=PRECISE_BN.value,
-        eval_views=EVAL_VIEWS.value,
-    )
+
+for _flag in (LR, CLIP_SECONDS):
+    flags.register_validator(_flag.name, _positive_finite, f"--{_flag.name} must be a positive number.")
+
+# TrainConfig field each flag overrides when given.
+_OVERRIDES = {"epochs": EPOCHS, "min_steps": MIN_STEPS, "batch_size": BATCH_SIZE, "learning_rate": LR,
+              "lr_decay": LR_DECAY, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY, "seed": SEED,
+              "spec_augment": SPEC_AUGMENT, "precise_bn_batches": PRECISE_BN, "eval_views": EVAL_VIEWS}
+
+
+def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:
+    """The --recipe (else `default_recipe`) `TrainConfig`, with the flags given on the command line."""
+    import dataclasses
+
+    base = recipe(RECIPE.value or default_recipe, finetuning)
+    fields = {field: flag.value for field, flag in _OVERRIDES.items() if flag.value is not None}
+    if LR_STEPS.value is not None:
+        fields["lr_steps"] = tuple(int(s) for s in LR_STEPS.value)
+    return dataclasses.replace(base, **fields)
 
 
 def check_splits(out_dir: str, sample_rate: int, **splits) -> None:

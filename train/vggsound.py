@@ -92,7 +92,7 @@ def main(argv):
         train_split,
         test_split,
         front_end,
-        train_flags.train_config(epochs=50, lr=0.01, lr_steps=(30, 40)),
+        train_flags.train_config("release", finetuning=False),
         out_dir,
         resume=train_flags.RESUME.value,
         strategy=train_flags.STRATEGY.value,

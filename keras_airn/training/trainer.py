@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from keras_airn import files
 from keras_airn.datasets import Split
+from keras_airn.errors import KerasAirnError
 from keras_airn.deploy import reparameterize
 from keras_airn.features import FrontEnd
 from keras_airn.labels import LABELS_FILE, save_labels
@@ -35,42 +36,10 @@ from keras_airn.training.distributed import (
     worker_role,
 )
 from keras_airn.training.metrics import average_views, classification_metrics
-from keras_airn.training.optimizer import TorchSGD
 from keras_airn.training.pipeline import eval_dataset, train_dataset
 from keras_airn.training.precise_bn import recompute_batchnorm_statistics
+from keras_airn.training.recipes import TrainConfig, make_optimizer
 from keras_airn.training.spec_augment import SpecAugmentConfig
-
-NO_WEIGHT_DECAY = ("gamma", "beta", "bias")  # the release applies no weight decay to BN and biases
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Hyper-parameters of one run (defaults: the release's VGG-Sound recipe)."""
-
-    epochs: int = 50
-    batch_size: int = 32
-    learning_rate: float = 0.01
-    lr_steps: tuple[int, ...] = (30, 40)
-    lr_decay: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    seed: int = 0
-    spec_augment: bool = True
-    precise_bn_batches: int = 200
-    eval_views: int | None = None
-    eval_batch_size: int = 32
-
-
-def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> TorchSGD:
-    """The release's optimizer: `torch.optim.SGD` with momentum and coupled L2 weight decay (not on
-    BN and biases), the learning rate multiplied by `lr_decay` at each of `lr_steps` (epochs)."""
-    # PiecewiseConstantDecay keeps the old value at a boundary step itself: the last step of
-    # epoch `s` is step s * steps_per_epoch - 1 (counting from 0).
-    boundaries = [step * steps_per_epoch - 1 for step in config.lr_steps]
-    values = [config.learning_rate * config.lr_decay**i for i in range(len(boundaries) + 1)]
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-    return TorchSGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay, no_decay=NO_WEIGHT_DECAY)
-
 
 def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:
     model.compile(
@@ -89,16 +58,41 @@ def _seed_generators(model: keras.Model) -> dict:
     }
 
 
+class TrainingDiverged(KerasAirnError):
+    """The loss stopped being finite: nothing after the last finite checkpoint is written."""
+
+
+def diverged_message(out_dir: str, epoch: int, step: int | None) -> str:
+    checkpoint = run_state.latest_checkpoint(out_dir)
+    kept = (f"the last finite checkpoint (epoch {checkpoint[1]['epoch']}) is kept in {out_dir}" if checkpoint
+            else "no checkpoint was written")
+    at = f"epoch {epoch + 1}, step {step + 1}" if step is not None else f"epoch {epoch + 1}"
+    return (f"the training loss became NaN or infinite at {at}: {kept} and no final model is written; "
+            f"lower the learning rate.")
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Writes the epoch's checkpoint unit: model and optimizer, epoch, logs and the RNG states
-    (`.keras` files do not hold Dropout's seed state)."""
+    (`.keras` files do not hold Dropout's seed state). Stops the run at the first non-finite
+    loss, before anything of that epoch is written (`diverged` holds (epoch, step) then)."""
 
     def __init__(self, out_dir: str):
         super().__init__()
         self.out_dir = out_dir
+        self.diverged: tuple[int, int] | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.diverged is None and not np.isfinite(float((logs or {}).get("loss", 0.0))):
+            self.diverged = (self._epoch, batch)
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        _write_checkpoint(self.out_dir, self.model, epoch + 1, logs)
+        if self.diverged is None:
+            _write_checkpoint(self.out_dir, self.model, epoch + 1, logs)
 
 
 def _write_checkpoint(out_dir: str, model: keras.Model, epochs_done: int, logs: dict | None) -> None:
@@ -195,7 +189,7 @@ def fit(
         train_split: training examples and label names.
         eval_split: held-out examples, or None.
         front_end: clip and feature settings.
-        config: hyper-parameters.
+        config: hyper-parameters (`TrainConfig.resolved` for this training set is what runs).
         out_dir: run directory (checkpoints, logs, final models).
         resume: continue the run in `out_dir`.
         strategy: "default", "mirrored" (local devices) or "multi_worker" (the workers `TF_CONFIG`
@@ -206,6 +200,7 @@ def fit(
         A `TrainResult`: the model and the summary (epochs run, metrics, output paths; also
         written to `out_dir/summary.json` when the run is complete).
     """
+    config = config.resolved(len(train_split.examples))
     if strategy == "multi_worker":
         return _fit_multi_worker(build_model, train_split, eval_split, front_end, config, out_dir, resume=resume,
                                  stop_after_epoch=stop_after_epoch)
@@ -272,6 +267,8 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
             print(f"Epoch {epoch + 1}/{last_epoch}") if chief else None
             logs = trainer.run_epoch(iterator, steps, progress, after_step=lambda step, epoch=epoch:
                                      run_state.fault_point(f"worker{index}_step", epoch * steps + step))
+            if not np.isfinite(float(logs.get("loss", 0.0))):  # every worker sees the same reduced loss
+                raise TrainingDiverged(diverged_message(out_dir, epoch, None))
             if chief:
                 progress.update(steps, list(logs.items()), finalize=True)
                 _write_checkpoint(out_dir, model, epoch + 1, logs)
@@ -308,17 +305,17 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
             synchronise_batchnorm(model)
     _start_run(out_dir, settings, front_end, train_split.label_names)
     if first_epoch < last_epoch:
+        checkpoints = EpochCheckpoint(out_dir)
         model.fit(
             dataset,
             epochs=last_epoch,
             initial_epoch=first_epoch,
             steps_per_epoch=steps,
-            callbacks=[
-                EpochCheckpoint(out_dir),
-                keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")),
-            ],
+            callbacks=[checkpoints, keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"))],
             verbose=2 if os.environ.get("CI") else 1,
         )
+        if checkpoints.diverged is not None:
+            raise TrainingDiverged(diverged_message(out_dir, *checkpoints.diverged))
     summary = {"epochs": last_epoch, "out_dir": out_dir}
     if last_epoch < config.epochs:
         return TrainResult(model, summary)  # a partial run: resume later
@@ -327,13 +324,13 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
 
 def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary) -> TrainResult:
     """After the last epoch: precise BN, the train-form and deploy files, evaluation, summary."""
-    if config.precise_bn_batches:
+    if config.precise_bn_batches:  # as the release: at most one pass over the training set
         bn_data, _ = train_dataset(
             train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
-            first_epoch=0, epochs=max(1, -(-config.precise_bn_batches // steps)), augment=None,
+            first_epoch=0, epochs=1, augment=None,
         )
         summary["precise_bn_batches"] = recompute_batchnorm_statistics(
-            model, bn_data, config.precise_bn_batches
+            model, bn_data, min(config.precise_bn_batches, steps)
         )
     paths = {"train_model": os.path.join(out_dir, "model_train.keras")}
     files.save_model(model, paths["train_model"])

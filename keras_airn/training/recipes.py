@@ -1,0 +1,166 @@
+"""Training recipes: `TrainConfig` and the named instances every entry point starts from.
+
+`release`: the authors' recipe (SGD, step schedule, a fixed number of epochs): the default for
+the release's datasets, so paper reproduction is one name away. `small_data`: the default for
+your own folders and CSVs, where the release's recipe takes too few optimizer steps to learn
+(docs/real_audio.md compares them on real recordings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+from absl import logging
+
+from keras_airn.training.optimizer import TorchSGD
+
+NO_WEIGHT_DECAY = ("gamma", "beta", "bias")  # the release applies no weight decay to BN and biases
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Hyper-parameters of one run (defaults: the release's VGG-Sound pre-training recipe).
+
+    Args:
+        epochs: epochs to run; None: as many as `min_steps` optimizer steps need.
+        batch_size: examples per optimizer step (capped at the training set's size).
+        learning_rate: peak learning rate.
+        lr_steps: epochs at which a "step" schedule multiplies the LR by `lr_decay`.
+        lr_decay: the step schedule's factor.
+        momentum: SGD momentum (`torch_sgd`).
+        weight_decay: coupled L2 (`torch_sgd`) or decoupled decay (`adamw`), never on BN or biases.
+        seed: seed of shuffling, crops, SpecAugment and initialisation.
+        spec_augment: SpecAugment on training batches.
+        precise_bn_batches: batches of BatchNorm re-estimation after training (at most one pass
+            over the training set; 0: off).
+        eval_views: crops per test clip (None: the front-end's).
+        eval_batch_size: crops per evaluation batch.
+        optimizer: "torch_sgd" (the release's) or "adamw".
+        schedule: "step" (`lr_steps`) or "cosine" (to zero at the last step).
+        warmup_fraction: share of the steps over which the LR rises linearly from 0 ("cosine").
+        min_steps: optimizer steps an `epochs=None` run takes at least.
+
+    Example:
+    >>> TrainConfig(epochs=None, min_steps=100).resolved(train_size=320).epochs  # 10 steps an epoch
+    10
+    """
+
+    epochs: int | None = 50
+    batch_size: int = 32
+    learning_rate: float = 0.01
+    lr_steps: tuple[int, ...] = (30, 40)
+    lr_decay: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    seed: int = 0
+    spec_augment: bool = True
+    precise_bn_batches: int = 200
+    eval_views: int | None = None
+    eval_batch_size: int = 32
+    optimizer: str = "torch_sgd"
+    schedule: str = "step"
+    warmup_fraction: float = 0.0
+    min_steps: int = 0
+
+    def __post_init__(self):
+        self.lr_steps = tuple(int(step) for step in self.lr_steps)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}.")
+        if self.schedule not in ("step", "cosine"):
+            raise ValueError(f"schedule must be 'step' or 'cosine', got {self.schedule!r}.")
+
+    def resolved(self, train_size: int) -> "TrainConfig":
+        """This config for a training set of `train_size` examples: the batch capped at the
+        set's size (with a warning) and `epochs=None` turned into the epochs `min_steps` needs."""
+        batch_size = self.batch_size
+        if 0 < train_size < batch_size:
+            logging.warning("The batch of %d is larger than the %d training examples: using batches of %d.",
+                            batch_size, train_size, train_size)
+            batch_size = train_size
+        epochs = self.epochs
+        if epochs is None:
+            steps_per_epoch = max(1, train_size // batch_size)
+            epochs = max(1, math.ceil(self.min_steps / steps_per_epoch))
+        return dataclasses.replace(self, batch_size=batch_size, epochs=epochs)
+
+
+@keras.saving.register_keras_serializable(package="keras_airn")
+class AdamW(keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` whose exclusions from weight decay survive saving and loading.
+
+    Args:
+        no_decay: substrings of the names of variables that get no weight decay.
+        **kwargs: `keras.optimizers.AdamW` arguments.
+    """
+
+    def __init__(self, no_decay=(), **kwargs):
+        super().__init__(**kwargs)
+        self.no_decay = tuple(no_decay)
+        if self.no_decay:
+            self.exclude_from_weight_decay(var_names=list(self.no_decay))
+
+    def get_config(self):
+        return {**super().get_config(), "no_decay": list(self.no_decay)}
+
+
+def _sgd(config: TrainConfig, schedule) -> keras.optimizers.Optimizer:
+    return TorchSGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay, no_decay=NO_WEIGHT_DECAY)
+
+
+def _adamw(config: TrainConfig, schedule) -> keras.optimizers.Optimizer:
+    return AdamW(learning_rate=schedule, weight_decay=config.weight_decay, no_decay=NO_WEIGHT_DECAY)
+
+
+OPTIMIZERS = {"torch_sgd": _sgd, "adamw": _adamw}
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
+    """The LR per optimizer step of a resolved `config`.
+
+    "step": the LR multiplied by `lr_decay` at each of `lr_steps` (epochs). PiecewiseConstantDecay
+    keeps the old value at a boundary step itself: the last step of epoch `s` is step
+    s * steps_per_epoch - 1 (counting from 0). "cosine": a linear warm-up over
+    `warmup_fraction` of the steps, then a half cosine to zero at the last step.
+    """
+    if config.schedule == "step":
+        boundaries = [step * steps_per_epoch - 1 for step in config.lr_steps]
+        values = [config.learning_rate * config.lr_decay**i for i in range(len(boundaries) + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    total = config.epochs * steps_per_epoch
+    warmup = int(round(config.warmup_fraction * total))
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else config.learning_rate, max(1, total - warmup),
+        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer a resolved `config` names, with its learning-rate schedule.
+
+    `torch_sgd` is the release's `torch.optim.SGD` (momentum, coupled L2 not on BN and biases).
+    """
+    return OPTIMIZERS[config.optimizer](config, learning_rate_schedule(config, steps_per_epoch))
+
+
+RELEASE_PRETRAINING = TrainConfig()
+RELEASE_FINETUNING = TrainConfig(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
+SMALL_DATA = TrainConfig(
+    epochs=None, min_steps=600, batch_size=32, optimizer="adamw", learning_rate=2e-3, weight_decay=0.05,
+    schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200)
+RECIPES = ("release", "small_data")
+
+
+def recipe(name: str, finetuning: bool) -> TrainConfig:
+    """The named recipe: "release" (its fine-tuning form after a new head on a pre-trained
+    network) or "small_data".
+
+    Example:
+    >>> recipe("release", finetuning=True).learning_rate
+    0.001
+    """
+    if name == "release":
+        return RELEASE_FINETUNING if finetuning else RELEASE_PRETRAINING
+    if name == "small_data":
+        return SMALL_DATA
+    raise ValueError(f"recipe must be one of {list(RECIPES)}, got {name!r}.")

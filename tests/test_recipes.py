@@ -1,0 +1,82 @@
+"""Training recipes: the small-data default learns spoken words from a few clips; its schedule,
+batch cap, step count and optimizer state are what they claim."""
+
+import dataclasses
+import logging
+
+import keras
+import numpy as np
+import pytest
+
+import keras_airn as ka
+from keras_airn.datasets import fitted_clip_seconds, read_folder
+from keras_airn.features import FrontEnd
+from keras_airn.training.recipes import SMALL_DATA, AdamW, TrainConfig, learning_rate_schedule, recipe
+from keras_airn.training.trainer import fit
+from tests.helpers import TINY
+from train.demo_data import espeak_available, make_word_folder
+
+WORDS = ("yes", "no", "up", "down")
+
+
+def test_resolved_caps_the_batch_and_counts_epochs_from_steps(caplog):
+    with caplog.at_level(logging.WARNING):
+        small = SMALL_DATA.resolved(train_size=20)
+    assert small.batch_size == 20 and small.epochs == SMALL_DATA.min_steps
+    assert "larger than the 20 training examples" in caplog.text
+    assert SMALL_DATA.resolved(train_size=2700).epochs == -(-SMALL_DATA.min_steps // (2700 // 32))
+    fixed = recipe("release", finetuning=False).resolved(train_size=2700)
+    assert (fixed.epochs, fixed.batch_size) == (50, 32)  # the release's recipe is left as it is
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    config = dataclasses.replace(SMALL_DATA, epochs=10, warmup_fraction=0.1, learning_rate=0.002)
+    schedule = learning_rate_schedule(config, steps_per_epoch=10)  # 100 steps, 10 of warm-up
+    lr = np.array([float(schedule(step)) for step in range(101)])
+    np.testing.assert_allclose(lr[:11], np.linspace(0, 0.002, 11), rtol=1e-5, atol=1e-9)
+    assert np.all(np.diff(lr[10:]) <= 1e-9) and lr[100] < 1e-9
+    np.testing.assert_allclose(lr[55], 0.001, rtol=1e-3)  # half-way down the cosine
+
+
+def test_adamw_keeps_batchnorm_and_biases_undecayed_after_a_round_trip():
+    model = ka.create_model("b0", num_classes=3, **TINY)
+    optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(
+        AdamW(learning_rate=0.01, weight_decay=0.5, no_decay=("gamma", "beta", "bias"))))
+    assert isinstance(optimizer, AdamW) and optimizer.no_decay == ("gamma", "beta", "bias")
+    before = [v.numpy() for v in model.trainable_variables]
+    optimizer.apply([keras.ops.zeros_like(v) for v in model.trainable_variables], model.trainable_variables)
+    for variable, old in zip(model.trainable_variables, before):
+        decayed = not np.array_equal(variable.numpy(), old)
+        assert decayed == (not any(name in variable.name for name in optimizer.no_decay)), variable.path
+
+
+def test_fitted_clip_length_holds_most_clips_whole(tmp_path):
+    import soundfile
+
+    paths = []
+    for i, seconds in enumerate([0.3] * 8 + [0.5, 2.0]):  # 90th percentile: 0.65 s -> 0.7 s
+        paths.append(str(tmp_path / f"{i}.wav"))
+        soundfile.write(paths[-1], np.zeros(int(seconds * 8000), np.float32), 8000)
+    examples = [ka.Example(path, 0) for path in paths]
+    assert fitted_clip_seconds(examples, 16000, longest=5.119) == 0.7
+    assert fitted_clip_seconds(examples, 16000, longest=0.64) == 0.64
+    assert FrontEnd(clip_seconds=0.7).num_frames == 70
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not espeak_available() and not __import__("os").environ.get("CI"),
+                    reason="espeak-ng is not installed (scripts/install_system_deps.sh); required under CI")
+def test_small_data_recipe_learns_spoken_words_the_release_recipe_does_not(tmp_path):
+    folder = make_word_folder(str(tmp_path / "words"), train_per_class=12, test_per_class=8, words=WORDS, seed=3)
+    splits = read_folder(folder)
+    front_end = FrontEnd(clip_seconds=fitted_clip_seconds(splits["train"].examples, 16000, 5.119))
+    top1 = {}
+    for name in ("small_data", "release"):
+        # Each recipe as it comes, for this folder's 48 clips, with a budget of 150 steps either way.
+        config = dataclasses.replace(recipe(name, finetuning=False), precise_bn_batches=2,
+                                     **({"min_steps": 150} if name == "small_data" else {"epochs": 150}))
+        summary = fit(lambda: ka.create_model("b0", num_classes=len(WORDS), num_frames=None, **TINY),
+                      splits["train"], splits["test"], front_end, config, str(tmp_path / name)).summary
+        top1[name] = summary["metrics"]["top1"]
+    assert top1["small_data"] >= 0.75, top1  # chance: 0.25
+    assert top1["small_data"] >= top1["release"] + 0.2, top1
