@@ -33,13 +33,13 @@ JSON_OUT = flags.DEFINE_bool("json", False, "Print JSON instead of a table.")
 
 
 def main(argv):
-    del argv
     import sys
 
     from keras_airn.features import FrontEnd
     from keras_airn.runtime import Classifier, ClassifyError, labels_beside, summarize
 
-    if not MODEL.value or not AUDIO.value:
+    audio_files = (AUDIO.value or []) + argv[1:]  # `--audio a.wav b.wav` and `--audio=a.wav,b.wav` alike
+    if not MODEL.value or not audio_files:
         raise app.UsageError("--model and --audio are required.")
     if TOP_K.value < 1:
         raise app.UsageError(f"--top_k must be at least 1, got {TOP_K.value}.")
@@ -50,7 +50,7 @@ def main(argv):
     classifier = Classifier(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
     labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     results, failed = {}, {}
-    for path in AUDIO.value:
+    for path in audio_files:
         try:
             windows = classifier.classify_file(path, HOP.value, RESAMPLE.value)
         except ClassifyError as error:  # report it, go on with the other files
@@ -68,8 +68,8 @@ def main(argv):
                     print(f"  {window['start']:7.2f}-{window['end']:7.2f} s: "
                           + ", ".join(f"{label} {score:.2f}" for label, score in window["top"]))
     if failed:
-        raise ClassifyError(f"{len(failed)} of {len(AUDIO.value)} file(s) could not be classified (listed above).")
+        raise ClassifyError(f"{len(failed)} of {len(audio_files)} file(s) could not be classified (listed above).")
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, positional="audio files")

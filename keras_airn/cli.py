@@ -38,10 +38,19 @@ def _end(code: int) -> None:
     os._exit(code)
 
 
-def run(main) -> None:
-    """`absl.app.run(main)` with the error handling above."""
+def run(main, positional: str | None = None) -> None:
+    """`absl.app.run(main)` with the error handling above.
+
+    Args:
+        main: called with argv (the program name, then the arguments that are not flags).
+        positional: what arguments that are not flags mean to this tool (e.g. "audio files");
+            None: the tool takes none, and any is refused by name instead of silently ignored.
+    """
 
     def guarded(argv):
+        if positional is None and len(argv) > 1:
+            raise app.UsageError(f"unexpected argument(s) {' '.join(argv[1:])!r}: this tool takes only flags "
+                                 f"(--name=value; a list flag takes commas: --audio=a.wav,b.wav).")
         try:
             main(argv)
         except (app.UsageError, SystemExit, KeyboardInterrupt):

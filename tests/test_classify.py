@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -50,12 +51,17 @@ def test_all_model_kinds_agree_window_by_window(models):
     np.testing.assert_allclose(results["waveform"], results["keras"], atol=1e-3)
 
 
-def test_cli_prints_labels_over_time(models):
+def test_cli_prints_labels_over_time(models, tmp_path):
+    second = str(tmp_path / "second.wav")
+    shutil.copy(models["audio"], second)
+    # The README's form: several files after one --audio (absl leaves all but the first as arguments).
     result = subprocess.run([sys.executable, "-m", "edge.classify", f"--model={models['keras']}",
-                             f"--audio={models['audio']}", "--hop_seconds=1", "--json"],
+                             "--audio", models["audio"], second, "--hop_seconds=1", "--json"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    output = json.loads(result.stdout)[models["audio"]]
+    both = json.loads(result.stdout)
+    assert list(both) == [models["audio"], second] and both[second] == both[models["audio"]]
+    output = both[models["audio"]]
     assert len(output["windows"]) == 4 and {label for label, _ in output["overall"]} <= {"a", "b", "c", "d"}
     scores = [score for _, score in output["windows"][0]["top"]]
     assert len(scores) == 3 and scores == sorted(scores, reverse=True)

@@ -135,7 +135,7 @@ def tiny_model_file(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("case", ["missing_model", "nan_audio", "no_front_end", "bad_folder"])
+@pytest.mark.parametrize("case", ["missing_model", "nan_audio", "no_front_end", "bad_folder", "leftover"])
 def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
     FRONT_END.save(str(tiny_model_file))
@@ -152,12 +152,17 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
                           f"--front_end={tmp_path}/absent.json"], "absent.json' is neither a front_end.json"),
         "bad_folder": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}/nowhere",
                         f"--out_dir={tmp_path}/run"], "nowhere: dataset folder not found"),
+        # A flag's second value is not silently dropped (absl leaves it as an argument).
+        "leftover": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
+                      "--epochs", "3", "5"], "unexpected argument(s) '5'"),
     }
     arguments, message = commands[case]
     result = subprocess.run([sys.executable, "-m", *arguments], cwd=ROOT, capture_output=True, text=True,
                             timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
     assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    if case == "leftover":
+        assert not os.path.exists(f"{tmp_path}/run")  # refused before anything ran
     if case == "nan_audio":  # the good file is still classified and printed
         assert result.stdout.startswith(f"{good}: class_"), result.stdout
 
@@ -199,3 +204,20 @@ def test_export_refuses_a_folder_of_another_models_artifacts(tmp_path):
         export(build(), out, ["fp32"], front_end=FRONT_END, label_names=["cat", "dog"], num_eval=1)
     assert sorted(os.listdir(out)) == before and ka.load_labels(os.path.join(out, "labels.json")) == ["low", "high"]
     export(build(), out, ["fp16"], front_end=FRONT_END, label_names=["low", "high"], num_eval=1)  # same model: fine
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_writes_no_final_model(clips, tmp_path):
+    from keras_airn.training.trainer import TrainingDiverged
+
+    out = str(tmp_path / "diverged")
+    with pytest.raises(TrainingDiverged, match=r"loss became NaN or infinite at epoch \d+, step \d+: .* no final "
+                                               r"model is written"):
+        fit(build, clips, None, FRONT_END, TrainConfig(**dict(CONFIG, learning_rate=1e12)), out)
+    assert not any(name.endswith(".keras") for name in os.listdir(out)) and not os.path.exists(
+        os.path.join(out, "summary.json"))
+    checkpoint = run_state.latest_checkpoint(out)
+    if checkpoint is not None:  # what is kept is finite
+        import keras
+
+        kept = keras.saving.load_model(checkpoint[0])
+        assert all(np.isfinite(w).all() for w in kept.get_weights())
