@@ -152,12 +152,44 @@ def make_own_folder(out_dir: str, clips_per_class: int = 12, classes: dict | Non
     return out_dir
 
 
+WORDS = ("yes", "no", "up", "down", "left", "right")
+
+
+def make_word_folder(out_dir: str, train_per_class: int = 24, test_per_class: int = 16, words=WORDS,
+                     sample_rate: int = 16000, seed: int = 0) -> str:
+    """Writes `out_dir/{train,test}/<word>/<i>.wav`: spoken words (espeak-ng, random voice, pitch
+    and speed) at a random offset in 1 s of faint noise. A small "own folder" of real speech sounds.
+
+    Returns:
+        `out_dir`.
+    """
+    if not espeak_available():
+        raise RuntimeError("espeak-ng is not installed (scripts/install_system_deps.sh installs it).")
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as workdir:
+        for split, count in (("train", train_per_class), ("test", test_per_class)):
+            for word in words:
+                os.makedirs(os.path.join(out_dir, split, word), exist_ok=True)
+                for i in range(count):
+                    spoken = _speak(word, sample_rate, rng, workdir)[: sample_rate]
+                    clip = rng.normal(0, 0.005, sample_rate)
+                    offset = int(rng.integers(0, sample_rate - spoken.size + 1))
+                    clip[offset:offset + spoken.size] += rng.uniform(0.3, 0.9) * spoken
+                    soundfile.write(os.path.join(out_dir, split, word, f"{word}{i:02d}.wav"),
+                                    np.clip(clip, -1, 1).astype(np.float32), sample_rate, subtype="PCM_16")
+    return out_dir
+
+
 def main(argv):
     """`python -m train.demo_data --out_dir DIR [...]`: writes a demo set (e.g. a larger held-out one)."""
     del argv
     from absl import flags
 
     values = flags.FLAGS
+    if values.layout == "words":
+        make_word_folder(values.out_dir, values.clips_per_class, seed=values.seed)
+        print(f"wrote {values.out_dir}: train/ and test/ folders of {len(WORDS)} spoken words")
+        return
     if values.layout == "folder":
         make_own_folder(values.out_dir, values.clips_per_class)
         print(f"wrote {values.out_dir}: {len(OWN_CLASSES)} class folders, mixed formats and rates")
@@ -174,6 +206,7 @@ if __name__ == "__main__":
     flags.DEFINE_integer("clips_per_class", 24, "Clips of each class.")
     flags.DEFINE_float("test_fraction", 0.25, "Share of each class in the test split (1.0: all held out).")
     flags.DEFINE_integer("seed", 0, "RNG seed; the demo training run uses 0, so pick another for new clips.")
-    flags.DEFINE_enum("layout", "vggsound", ["vggsound", "folder"],
-                      "vggsound: audio/ + vggsound.csv; folder: <label>/ folders of WAV/FLAC/OGG at 8-48 kHz.")
+    flags.DEFINE_enum("layout", "vggsound", ["vggsound", "folder", "words"],
+                      "vggsound: audio/ + vggsound.csv; folder: <label>/ folders of WAV/FLAC/OGG at 8-48 kHz; "
+                      "words: train/ and test/ folders of spoken words (espeak-ng).")
     app.run(main)

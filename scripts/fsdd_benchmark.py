@@ -1,0 +1,151 @@
+"""Real recordings: train and evaluate on the Free Spoken Digit Dataset, write docs/real_audio.md.
+
+FSDD (github Jakobovski/free-spoken-digit-dataset, CC BY-SA 4.0): 3000 recordings of the digits
+0-9 by 6 speakers, 8 kHz, named `<digit>_<speaker>_<index>.wav`. The project downloads nothing:
+clone it yourself and pass its folder. Splits, written as CSVs into --out_dir:
+  official:      recordings 0-4 of every speaker and digit are the test set (300), the rest train;
+  speaker_NAME:  NAME's 500 recordings are the test set, the other five speakers' train.
+Each (model, split, recipe) trains with `python -m train.finetune --dataset csv` and default
+flags otherwise, in its own process; a finished run is not run again (delete its folder to), an
+interrupted one resumes. Results: OUT/results.json and OUT/table.md (docs/real_audio.md quotes it).
+
+Usage:
+  .venv/bin/python scripts/fsdd_benchmark.py --fsdd_dir free-spoken-digit-dataset \\
+      --splits official,speaker_theo --models b0 --recipes small_data,release
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
+
+
+def recordings(fsdd_dir: str) -> list[tuple[str, str, str, int]]:
+    """(path, digit, speaker, index) of every recording in the clone's recordings/ folder."""
+    folder = os.path.join(fsdd_dir, "recordings")
+    if not os.path.isdir(folder):
+        sys.exit(f"error: {folder} not found: pass a clone of free-spoken-digit-dataset as --fsdd_dir.")
+    found = []
+    for name in sorted(os.listdir(folder)):
+        match = NAME.match(name)
+        if match:
+            found.append((os.path.abspath(os.path.join(folder, name)), match[1], match[2], int(match[3])))
+    if not found:
+        sys.exit(f"error: no <digit>_<speaker>_<index>.wav recordings in {folder}.")
+    return found
+
+
+def write_split(rows, path: str, is_test) -> dict:
+    """Writes `path,label,split`; returns the split's counts."""
+    counts = {"train": 0, "test": 0}
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "split"])
+        for audio, digit, speaker, index in rows:
+            split = "test" if is_test(speaker, index) else "train"
+            counts[split] += 1
+            writer.writerow([audio, digit, split])
+    return counts
+
+
+def split_files(fsdd_dir: str, out_dir: str, names: list[str]) -> dict[str, str]:
+    """{split name: CSV path} for the requested splits."""
+    rows = recordings(fsdd_dir)
+    speakers = sorted({speaker for _, _, speaker, _ in rows})
+    paths = {}
+    for name in names:
+        if name == "official":
+            rule = lambda speaker, index: index <= 4  # noqa: E731
+        elif name.startswith("speaker_") and name[len("speaker_"):] in speakers:
+            rule = lambda speaker, index, held=name[len("speaker_"):]: speaker == held  # noqa: E731
+        else:
+            sys.exit(f"error: unknown split {name!r}: official or speaker_<one of {', '.join(speakers)}>.")
+        paths[name] = os.path.join(out_dir, f"fsdd_{name}.csv")
+        counts = write_split(rows, paths[name], rule)
+        print(f"{paths[name]}: {counts['train']} train / {counts['test']} test recordings")
+    return paths
+
+
+def train(csv_path: str, model: str, recipe: str, run_dir: str, extra: list[str]) -> dict:
+    """Runs train.finetune in its own process (its progress shows); returns the run's record."""
+    summary_path = os.path.join(run_dir, "summary.json")
+    record_path = os.path.join(run_dir, "benchmark.json")
+    if os.path.isfile(record_path):
+        with open(record_path) as handle:
+            return json.load(handle)
+    command = [sys.executable, "-m", "train.finetune", "--dataset", "csv", "--csv", csv_path, "--model", model,
+               "--recipe", recipe, "--out_dir", run_dir, *extra]
+    if os.path.isdir(run_dir):
+        command.append("--resume")  # an interrupted run goes on where it stopped
+    print("$", " ".join(command), flush=True)
+    started = time.monotonic()
+    subprocess.run(command, cwd=ROOT, check=True)
+    minutes = (time.monotonic() - started) / 60
+    with open(summary_path) as handle:
+        summary = json.load(handle)
+    with open(os.path.join(run_dir, "front_end.json")) as handle:
+        clip_seconds = json.load(handle)["clip_seconds"]
+    with open(os.path.join(run_dir, "run_config.json")) as handle:
+        recipe_used = json.load(handle)["recipe"]
+    record = {"model": model, "recipe": recipe, "top1": summary["metrics"]["top1"], "minutes": round(minutes, 1),
+              "epochs": summary["epochs"], "batch_size": recipe_used["batch_size"], "clip_seconds": clip_seconds,
+              "extra_flags": extra}
+    with open(record_path, "w") as handle:
+        json.dump(record, handle, indent=1)
+    return record
+
+
+def table(results: dict) -> str:
+    """The results as a Markdown table, with the machine they were measured on."""
+    sys.path.insert(0, ROOT)
+    from keras_airn.machine import machine_description
+
+    lines = [f"Machine: {machine_description()}", "",
+             "| split | model | recipe | test top-1 | minutes | epochs | batch | crop (s) | flags |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for record in results.values():
+        lines.append(f"| {record['split']} | {record['model']} | {record['recipe']} | {record['top1']:.3f} | "
+                     f"{record['minutes']} | {record['epochs']} | {record['batch_size']} | {record['clip_seconds']} | "
+                     f"{' '.join(record['extra_flags']) or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fsdd_dir", required=True, help="A clone of free-spoken-digit-dataset.")
+    parser.add_argument("--out_dir", default="build/fsdd", help="Split CSVs, runs and results.json.")
+    parser.add_argument("--splits", default="official,speaker_theo", help="official and/or speaker_<name>.")
+    parser.add_argument("--models", default="b0", help="Presets to train (comma-separated).")
+    parser.add_argument("--recipes", default="small_data", help="Recipes to compare (comma-separated).")
+    parser.add_argument("--flags", default="", help="More train.finetune flags for every run, e.g. '--epochs 5'.")
+    args = parser.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    csvs = split_files(args.fsdd_dir, args.out_dir, args.splits.split(","))
+    results_path = os.path.join(args.out_dir, "results.json")
+    results = json.load(open(results_path)) if os.path.isfile(results_path) else {}
+    for split, csv_path in csvs.items():
+        for model in args.models.split(","):
+            for recipe in args.recipes.split(","):
+                key = f"{split}/{model}/{recipe}" + (f"/{args.flags}" if args.flags else "")
+                run_dir = os.path.join(args.out_dir, "runs", re.sub(r"[^\w.-]+", "_", key))
+                results[key] = {"split": split, **train(csv_path, model, recipe, run_dir, args.flags.split())}
+                with open(results_path, "w") as handle:
+                    json.dump(results, handle, indent=1)
+                print(f"{key}: top-1 {results[key]['top1']:.3f} in {results[key]['minutes']} min", flush=True)
+    report = table(results)
+    with open(os.path.join(args.out_dir, "table.md"), "w") as handle:
+        handle.write(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
