@@ -31,20 +31,25 @@ def recompute_batchnorm_statistics(model, dataset: tf.data.Dataset, num_batches:
     layers = [bn for bn in _batchnorms(model) if bn.trainable]
     if not layers or num_batches <= 0:
         return 0
-    saved = [(bn.momentum, bn.moving_mean.numpy(), bn.moving_variance.numpy()) for bn in layers]
+    saved = [bn.momentum for bn in layers]
     for bn in layers:
-        bn.moving_mean.assign(tf.zeros_like(bn.moving_mean))
-        bn.moving_variance.assign(tf.zeros_like(bn.moving_variance))
+        bn.momentum = 0.0  # a training-mode call then leaves exactly its batch's statistics
+    # One traced forward pass per batch (eager calls cost about twice a training step).
+    forward = tf.function(lambda features: model(features, training=True), reduce_retracing=True)
+    sums = None
     used = 0
     batches = itertools.islice(dataset, num_batches)
-    for used, (features, _) in enumerate(tqdm(batches, total=num_batches, desc="precise BN", leave=False), 1):
-        # Running mean with momentum 1 - 1/k is the exact average of the first k batch statistics.
-        for bn in layers:
-            bn.momentum = 1.0 - 1.0 / used
-        model(features, training=True)
-    for bn, (momentum, mean, variance) in zip(layers, saved):
-        bn.momentum = momentum
-        if used == 0:
-            bn.moving_mean.assign(mean)
-            bn.moving_variance.assign(variance)
+    try:
+        for used, (features, _) in enumerate(tqdm(batches, total=num_batches, desc="precise BN", leave=False), 1):
+            forward(features)
+            statistics = [(bn.moving_mean.numpy(), bn.moving_variance.numpy()) for bn in layers]
+            sums = statistics if sums is None else [(m + bm, v + bv) for (m, v), (bm, bv) in zip(sums, statistics)]
+    finally:
+        for bn, momentum in zip(layers, saved):
+            bn.momentum = momentum
+    if used == 0:
+        return 0
+    for bn, (mean, variance) in zip(layers, sums):
+        bn.moving_mean.assign(mean / used)
+        bn.moving_variance.assign(variance / used)
     return used
