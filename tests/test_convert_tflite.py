@@ -108,6 +108,23 @@ def test_waveform_model_matches_python_front_end(setup, tmp_path):
     assert np.abs(builtin - reference).max() < 2e-3
 
 
+def test_short_recordings_calibrate_and_evaluate_a_waveform_model_padded(setup, tmp_path):
+    """Clips shorter than the crop (FSDD's spoken digits: median 0.42 s) count, as training pads them."""
+    import soundfile
+
+    path, split, labels, _ = setup
+    short = []
+    for i, example in enumerate(split.examples[:10]):
+        audio = ka.read_audio(example.path, 16000)[: int(16000 * (0.3 + 0.05 * i))]  # 0.30-0.75 s < 1.28 s
+        short.append(ka.Example(str(tmp_path / f"short{i}.wav"), example.label))
+        soundfile.write(short[-1].path, audio, 16000, subtype="FLOAT")
+    report = export(path, str(tmp_path / "out"), ["fp32", "int8"], waveform=True, front_end=FRONT_END,
+                    examples=short[5:], calibration_examples=short[:5], num_calibration=5, num_eval=5)
+    assert report["eval_clips"] == 5, report
+    assert report["artifacts"]["int8"]["calibration_clips"] == 5, report["artifacts"]["int8"]
+    assert report["artifacts"]["fp32"]["max_rel_logit_error"] <= 1e-3  # padded model = repeated-frame features
+
+
 @pytest.mark.slow
 def test_b1_fp32_artifact_is_four_bytes_per_parameter(tmp_path):
     model_path = str(tmp_path / "b1.keras")

@@ -88,10 +88,14 @@ MIN_CALIBRATION_CLIPS = 50
 def held_out_inputs(examples, front_end, waveform: bool, count: int):
     """Inputs from the pipeline: one crop per clip (log-mel, and the crop's raw samples).
 
+    A clip shorter than the crop is used as training and classification use it: its log-mel
+    repeats the last frame (`clip_features`), its raw samples are zero-padded to the crop, as the
+    runtimes and MediaPipe feed a waveform-input model.
+
     Args:
         examples: clips to use, or None for uniform noise (speed and op checks only; no labels).
         front_end: settings.
-        waveform: also return the raw crops (only full-length crops are kept then).
+        waveform: also return the raw crops.
         count: at most this many clips.
 
     Returns:
@@ -100,27 +104,20 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
     from keras_airn.audio import read_audio
     from keras_airn.features import clip_features, crop_starts
 
+    crop = front_end.clip_size - 1
     if not examples:
-        shape = (min(count, NOISE_EXAMPLES), front_end.clip_size - 1)
-        noise = np.random.default_rng(0).uniform(-0.3, 0.3, shape).astype(np.float32)
+        noise = np.random.default_rng(0).uniform(-0.3, 0.3, (min(count, NOISE_EXAMPLES), crop)).astype(np.float32)
         features = np.stack([clip_features(w, 0, front_end).numpy()[..., None] for w in noise])
         return features, noise if waveform else None, None
     inputs, waves, labels = [], [], []
     for example in examples[:count]:
         stop = example.stop if example.stop >= 0 else None
         audio = read_audio(example.path, front_end.sample_rate)[example.start : stop]
-        if waveform and audio.shape[0] < front_end.clip_size - 1:
-            continue  # the waveform model takes a full crop
         start = int(crop_starts(audio.shape[0], front_end, 1)[0])
         inputs.append(clip_features(audio, start, front_end).numpy()[..., None])
-        waves.append(audio[start : start + front_end.clip_size - 1])
+        wave = audio[start : start + crop]
+        waves.append(np.pad(wave, (0, crop - wave.shape[0])))
         labels.append(example.label)
-    if not inputs:
-        crop = (front_end.clip_size - 1) / front_end.sample_rate
-        raise ConversionError(
-            f"None of the {min(count, len(examples))} clips is as long as the model's crop ({crop:.2f} s): a "
-            f"waveform-input model takes whole crops. Give longer clips, or train with a shorter clip "
-            f"(--clip_seconds, or AudioClassifier.from_preset(..., front_end=FrontEnd(clip_seconds=...))).")
     return np.stack(inputs), np.stack(waves) if waveform else None, np.array(labels)
 
 
