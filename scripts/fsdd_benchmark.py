@@ -94,7 +94,7 @@ def train(csv_path: str, model: str, recipe: str, run_dir: str, extra: list[str]
         summary = json.load(handle)
     with open(os.path.join(run_dir, "front_end.json")) as handle:
         clip_seconds = json.load(handle)["clip_seconds"]
-    with open(os.path.join(run_dir, "run_config.json")) as handle:
+    with open(os.path.join(run_dir, "run.json")) as handle:  # the settings the run resolved
         recipe_used = json.load(handle)["recipe"]
     record = {"model": model, "recipe": recipe, "top1": summary["metrics"]["top1"], "minutes": round(minutes, 1),
               "epochs": summary["epochs"], "batch_size": recipe_used["batch_size"], "clip_seconds": clip_seconds,
