@@ -85,6 +85,19 @@ NOISE_EXAMPLES = 8
 MIN_CALIBRATION_CLIPS = 50
 
 
+def spread(examples, count: int) -> list:
+    """At most `count` of `examples`, evenly spaced over the list: lists sorted by class or
+    speaker (folders, CSVs) give every class its share instead of the first ones only.
+
+    Example:
+    >>> spread(list("aabbcc"), 3)
+    ['a', 'b', 'c']
+    """
+    if len(examples) <= count:
+        return list(examples)
+    return [examples[i] for i in np.linspace(0, len(examples) - 1, count).round().astype(int)]
+
+
 def held_out_inputs(examples, front_end, waveform: bool, count: int):
     """Inputs from the pipeline: one crop per clip (log-mel, and the crop's raw samples).
 
@@ -96,7 +109,7 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
         examples: clips to use, or None for uniform noise (speed and op checks only; no labels).
         front_end: settings.
         waveform: also return the raw crops.
-        count: at most this many clips.
+        count: at most this many clips (`spread` over `examples`).
 
     Returns:
         (log-mel inputs (N, T, F, 1), raw crops (N, samples) or None, labels (N,) or None).
@@ -110,7 +123,7 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
         features = np.stack([clip_features(w, 0, front_end).numpy()[..., None] for w in noise])
         return features, noise if waveform else None, None
     inputs, waves, labels = [], [], []
-    for example in examples[:count]:
+    for example in spread(examples, count):
         stop = example.stop if example.stop >= 0 else None
         audio = read_audio(example.path, front_end.sample_rate)[example.start : stop]
         start = int(crop_starts(audio.shape[0], front_end, 1)[0])
