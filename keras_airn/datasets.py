@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import os
 from typing import Sequence
@@ -29,6 +30,22 @@ VGGSOUND_SPLITS = ("train", "test")
 
 class DatasetError(KerasAirnError):
     """A dataset description is inconsistent (unknown split or label, no audio, bad row)."""
+
+
+def _csv_text(path: str) -> str:
+    """The text of a UTF-8 CSV file (a byte-order mark, as Excel writes, is dropped).
+
+    Raises:
+        DatasetError: the file is not UTF-8 text, naming the line.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DatasetError(f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); save the CSV as "
+                           f"UTF-8 (Excel: 'CSV UTF-8').") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +111,7 @@ def read_vggsound(
     if not os.path.isdir(data_dir):
         raise DatasetError(f"{data_dir}: audio directory not found.")
     rows = []
-    with open(csv_path, newline="") as handle:
+    with io.StringIO(_csv_text(csv_path), newline="") as handle:
         for line, row in enumerate(csv.reader(handle), start=1):
             if not row or not "".join(row).strip():
                 continue
@@ -479,7 +496,7 @@ def read_csv(csv_path: str, *, test_fraction: float = 0.2, seed: int = 0,
     if not os.path.isfile(csv_path):
         raise DatasetError(f"{csv_path}: CSV file not found.")
     base = os.path.dirname(os.path.abspath(csv_path))
-    with open(csv_path, newline="", encoding="utf-8") as handle:
+    with io.StringIO(_csv_text(csv_path), newline="") as handle:
         reader = csv.reader(handle)
         header = [field.strip().lower() for field in next(reader, [])]
         if header[:2] != ["path", "label"] or len(header) > 3 or (len(header) == 3 and header[2] != "split"):

@@ -217,3 +217,15 @@ def test_classifier_round_trips_and_trains_from_arrays(tmp_path):
         classifier.fit((waves[:1], ["loud"]), out_dir=str(tmp_path / "bad"))
     with pytest.raises(ka.task.PresetError, match="labels .* differ from the classifier's"):
         classifier.fit(ka.Split([], ["a", "b"]), out_dir=str(tmp_path / "bad2"))
+
+
+def test_csv_from_excel_reads_and_other_encodings_are_named(tmp_path):
+    write_clip(str(tmp_path / "a" / "café"), "tone_low", 0)
+    write_clip(str(tmp_path / "b" / "0"), "tone_high", 0)
+    rows = "path,label\na/café.wav,a\nb/0.wav,b\n"
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + rows.encode("utf-8"))  # Excel's "CSV UTF-8": a BOM
+    splits = datasets.read_csv(str(tmp_path / "excel.csv"), test_fraction=0.0)
+    assert [os.path.basename(e.path) for e in splits["train"].examples] == ["café.wav", "0.wav"]
+    (tmp_path / "latin1.csv").write_bytes(rows.encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"latin1.csv:2: not UTF-8 text \(byte 0xe9\)"):
+        datasets.read_csv(str(tmp_path / "latin1.csv"))
