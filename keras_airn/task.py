@@ -246,9 +246,20 @@ class AudioClassifier(keras.Model):
         return Split(examples, list(self.labels))
 
     def _checked_waveform(self, waveform, what: str) -> np.ndarray:
-        waveform = np.asarray(waveform, np.float32)
+        """A float32 mono waveform; integer PCM scaled to [-1, 1) as soundfile reads it."""
+        waveform = np.asarray(waveform)
+        if np.issubdtype(waveform.dtype, np.unsignedinteger):  # offset binary (8-bit WAV)
+            half = 2.0 ** (8 * waveform.dtype.itemsize - 1)
+            waveform = (waveform.astype(np.float64) - half) / half
+        elif np.issubdtype(waveform.dtype, np.integer):
+            waveform = waveform / 2.0 ** (8 * waveform.dtype.itemsize - 1)
+        waveform = waveform.astype(np.float32)
         if waveform.ndim != 1 or waveform.size == 0 or not np.isfinite(waveform).all():
             raise ValueError(f"{what}: expected a non-empty finite 1-D array at {self.front_end.sample_rate} Hz.")
+        if waveform.size < self.front_end.win_length:
+            raise ValueError(f"{what}: {waveform.size} samples, shorter than one analysis window "
+                             f"({self.front_end.win_length}); a (samples, channels) array read as clips? Pass "
+                             f"a list of 1-D waveforms (stereo mixed down with x.mean(axis=1)).")
         return waveform
 
     def _train_config(self, recipe_name: str, **overrides):
@@ -316,7 +327,8 @@ class AudioClassifier(keras.Model):
         """Class probabilities of each waveform, averaged over evenly spaced crops.
 
         Args:
-            waveforms: a sequence of 1-D float arrays (or one 2-D array) at the front-end's rate.
+            waveforms: a sequence of 1-D arrays (or one (clips, samples) array) at the front-end's
+                rate: float in [-1, 1], or integer PCM (scaled as soundfile reads it).
             views: crops per waveform (default: the front-end's evaluation views).
 
         Returns:
@@ -325,6 +337,8 @@ class AudioClassifier(keras.Model):
         from keras_airn.features import clip_features, crop_starts
         from keras_airn.runtime import softmax
 
+        if views is not None and views < 1:
+            raise ValueError(f"views must be at least 1, got {views}.")
         views = views or self.front_end.eval_views
         crops = []
         for i, waveform in enumerate(waveforms):

@@ -229,3 +229,20 @@ def test_csv_from_excel_reads_and_other_encodings_are_named(tmp_path):
     (tmp_path / "latin1.csv").write_bytes(rows.encode("latin-1"))
     with pytest.raises(DatasetError, match=r"latin1.csv:2: not UTF-8 text \(byte 0xe9\)"):
         datasets.read_csv(str(tmp_path / "latin1.csv"))
+
+
+def test_predict_scales_integer_pcm_and_refuses_channels_as_clips():
+    classifier = ka.AudioClassifier(ka.create_model("b0", num_classes=2, num_frames=None, **TINY), FRONT_END,
+                                    ["low", "high"])
+    wave = 0.5 * synth_clip("tone_low", 1.4, 16000, np.random.default_rng(0)).astype(np.float32)
+    pcm16 = np.round(wave * 32768).astype(np.int16)
+    pcm8 = np.round(wave * 128 + 128).astype(np.uint8)
+    for pcm, step in ((pcm16, 2.0**-15), (pcm8, 2.0**-7)):  # what soundfile returns for such a file
+        np.testing.assert_allclose(classifier._checked_waveform(pcm, "pcm"), wave, atol=step)
+    np.testing.assert_allclose(classifier.predict([pcm16]), classifier.predict([pcm16 / 32768.0]), atol=1e-6)
+    stereo = np.stack([wave, wave], axis=1)  # (samples, 2): not 22400 two-sample clips
+    with pytest.raises(ValueError, match=r"waveform 0: 2 samples, shorter than one analysis window .* "
+                                         r"x.mean\(axis=1\)"):
+        classifier.predict(stereo)
+    with pytest.raises(ValueError, match="views must be at least 1"):
+        classifier.predict([wave], views=-1)
