@@ -394,6 +394,8 @@ def _splits_from_rows(rows: Sequence[tuple[str, str, str | None]], source: str, 
     label_names = list(label_names) if label_names is not None else sorted({label for _, label, _ in rows})
     validate_labels(label_names, source)
     indices = _label_indices([label for _, label, _ in rows], label_names, source)
+    if len(label_names) < 2:
+        raise DatasetError(f"{source}: one class only ({label_names}): a classifier needs at least two.")
     splits: dict[str, Split] = {}
     for (path, _, split), label in zip(rows, indices):
         splits.setdefault(split, Split([], list(label_names))).examples.append(Example(path, label))
@@ -408,8 +410,14 @@ def _splits_from_rows(rows: Sequence[tuple[str, str, str | None]], source: str, 
 
 def _audio_files_below(directory: str) -> tuple[list[str], list[str]]:
     """(audio files, other files) anywhere below `directory`, sorted, hidden files left out."""
-    audio, other = [], []
-    for root, folders, names in os.walk(directory):
+    audio, other, seen = [], [], set()
+    top = os.path.realpath(directory)
+    for root, folders, names in os.walk(directory, followlinks=True):  # symlinked folders count
+        real = os.path.realpath(root)
+        if real in seen or top.startswith(real + os.sep):  # walked already, or a link up the tree
+            folders[:] = []
+            continue
+        seen.add(real)
         folders[:] = sorted(f for f in folders if not f.startswith("."))
         for name in sorted(names):
             if name.startswith("."):
@@ -460,13 +468,21 @@ def read_folder(data_dir: str, *, test_fraction: float = 0.2, seed: int = 0,
                            f"e.g. {loose[0]}; put each in a folder named after its label.")
     split_roots = ({SPLIT_ALIASES[f]: os.path.join(data_dir, f) for f in folders} if has_split_folders
                    else {None: data_dir})
-    rows, others = [], []
+    rows, others, found = [], [], {}
     for split, root in split_roots.items():
         for label in sorted(f for f in os.listdir(root) if os.path.isdir(os.path.join(root, f))
                             and not f.startswith(".")):
             audio, other = _audio_files_below(os.path.join(root, label))
             others.extend(other)
             rows.extend((path, label, split) for path in audio)
+            found.setdefault(label, []).extend(audio)
+    empty = [label for label, audio in found.items() if not audio]
+    if rows and empty:
+        kinds = sorted({os.path.splitext(path)[1].lower() or os.path.basename(path) for path in others})
+        raise DatasetError(f"{data_dir}: class folder(s) without audio files ({', '.join(AUDIO_EXTENSIONS)}): "
+                           f"{empty[:10]}" + (f"; files of other types here: {kinds[:10]} (convert them, e.g. "
+                                              f"`ffmpeg -i in.m4a out.wav`)" if kinds else "")
+                           + "; remove the folder to train without that class.")
     if not rows:
         raise DatasetError(f"{data_dir}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in its class folders.")
     if others:

@@ -91,6 +91,8 @@ def test_split_folders_and_csv_layouts(tmp_path):
     ("csv_split", r"own.csv:2: unknown split 'dev'"),
     ("csv_label", r"own.csv:2: empty label"),
     ("unknown_label", r"label\(s\) not in the label map: \['b'\]"),
+    ("empty_class", r"class folder\(s\) without audio files .*: \['c'\]; files of other types here: \['.m4a'\]"),
+    ("single_class", r"one class only \(\['a'\]\): a classifier needs at least two"),
 ])
 def test_bad_datasets_are_named(tmp_path, case, message):
     data = tmp_path / "data"
@@ -110,6 +112,13 @@ def test_bad_datasets_are_named(tmp_path, case, message):
             for split, label in (("train", "a"), ("test", "c")):
                 write_clip(str(tmp_path / "split" / split / label / "0"), "tone_low", 1)
             data = tmp_path / "split"
+        if case == "empty_class":
+            (data / "c").mkdir()
+            (data / "c" / "take.m4a").write_bytes(b"not read")
+        if case == "single_class":
+            import shutil
+
+            shutil.rmtree(data / "b")
         if case == "no_audio":
             data = tmp_path / "text"
             (data / "a").mkdir(parents=True)
@@ -246,3 +255,14 @@ def test_predict_scales_integer_pcm_and_refuses_channels_as_clips():
         classifier.predict(stereo)
     with pytest.raises(ValueError, match="views must be at least 1"):
         classifier.predict([wave], views=-1)
+
+
+def test_symlinked_folders_are_read(tmp_path):
+    for label in ("a", "b"):
+        for i in range(2):
+            write_clip(str(tmp_path / "elsewhere" / label / f"{i}"), "tone_low", 0)
+        (tmp_path / "data" / label).mkdir(parents=True)
+        os.symlink(tmp_path / "elsewhere" / label, tmp_path / "data" / label / "takes")
+    os.symlink(tmp_path / "data", tmp_path / "data" / "a" / "loop")  # a cycle is walked once
+    splits = datasets.read_folder(str(tmp_path / "data"), test_fraction=0.0)
+    assert len(splits["train"].examples) == 4
