@@ -57,10 +57,10 @@ FIT_SCRIPT = textwrap.dedent("""
 """)
 
 
-def fit_in_process(split, out_dir, fault=None):
+def fit_in_process(split, out_dir, fault=None, config=CONFIG):
     """Runs `fit(..., resume=True)` in a new process; `fault` kills it (SIGKILL) at that point."""
     args = json.dumps({"examples": [(e.path, e.label) for e in split.examples], "labels": split.label_names,
-                       "tiny": TINY, "config": CONFIG, "out_dir": out_dir})
+                       "tiny": TINY, "config": config, "out_dir": out_dir})
     env = dict(os.environ, CI="1", TF_CPP_MIN_LOG_LEVEL="3")
     env.pop(run_state.FAULT_VARIABLE, None)
     if fault:
@@ -221,3 +221,14 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_writes_no_final_
 
         kept = keras.saving.load_model(checkpoint[0])
         assert all(np.isfinite(w).all() for w in kept.get_weights())
+
+
+@pytest.mark.slow
+def test_checkpoint_minutes_skips_the_epochs_between_and_keeps_the_last(clips, tmp_path):
+    out = str(tmp_path / "sparse")
+    # Epoch 1's checkpoint is due only after an hour: the fault at its write is never reached.
+    sparse = fit_in_process(clips, out, fault="model_written:1", config=dict(CONFIG, checkpoint_minutes=60))
+    assert sparse.returncode == 0, sparse.stderr[-2000:]
+    assert os.listdir(os.path.join(out, "checkpoints")) == ["epoch_0003"]  # the run's last epoch is always written
+    # Every epoch by default: the same fault kills the process at epoch 1.
+    assert fit_in_process(clips, str(tmp_path / "dense"), fault="model_written:1").returncode == -9

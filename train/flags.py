@@ -42,6 +42,9 @@ STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "mul
                              "names (start them with train.launch_local or one per host). The last two "
                              "synchronise BatchNorm; --batch_size stays the global batch.")
 STOP_AFTER = flags.DEFINE_integer("stop_after_epoch", None, "Stop after this epoch (resume later).")
+CHECKPOINT_MINUTES = flags.DEFINE_float("checkpoint_minutes", None, "Checkpoint at an epoch's end only when this "
+                                        "long has passed since the last (0: every epoch; default: the recipe's).",
+                                        lower_bound=0.0)
 
 def _positive_finite(value) -> bool:
     return value is None or (math.isfinite(value) and value > 0)
@@ -53,7 +56,8 @@ for _flag in (LR, CLIP_SECONDS):
 # TrainConfig field each flag overrides when given.
 _OVERRIDES = {"epochs": EPOCHS, "min_steps": MIN_STEPS, "batch_size": BATCH_SIZE, "learning_rate": LR,
               "lr_decay": LR_DECAY, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY, "seed": SEED,
-              "spec_augment": SPEC_AUGMENT, "precise_bn_batches": PRECISE_BN, "eval_views": EVAL_VIEWS}
+              "spec_augment": SPEC_AUGMENT, "precise_bn_batches": PRECISE_BN, "eval_views": EVAL_VIEWS,
+              "checkpoint_minutes": CHECKPOINT_MINUTES}
 
 
 def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:

@@ -41,6 +41,9 @@ class TrainConfig:
         schedule: "step" (`lr_steps`) or "cosine" (to zero at the last step).
         warmup_fraction: share of the steps over which the LR rises linearly from 0 ("cosine").
         min_steps: optimizer steps an `epochs=None` run takes at least.
+        checkpoint_minutes: write the epoch's checkpoint only when this long has passed since the
+            last one (and always after a run's last epoch); 0: after every epoch. Many short
+            epochs (small folders) would otherwise spend a large share of their time saving.
 
     Example:
     >>> TrainConfig(epochs=None, min_steps=100).resolved(train_size=320).epochs  # 10 steps an epoch
@@ -63,6 +66,7 @@ class TrainConfig:
     schedule: str = "step"
     warmup_fraction: float = 0.0
     min_steps: int = 0
+    checkpoint_minutes: float = 0.0
 
     def __post_init__(self):
         self.lr_steps = tuple(int(step) for step in self.lr_steps)
@@ -147,7 +151,7 @@ RELEASE_PRETRAINING = TrainConfig()
 RELEASE_FINETUNING = TrainConfig(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
 SMALL_DATA = TrainConfig(
     epochs=None, min_steps=600, batch_size=32, optimizer="adamw", learning_rate=2e-3, weight_decay=0.05,
-    schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200)
+    schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200, checkpoint_minutes=1.0)
 RECIPES = ("release", "small_data")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import time
 
 import keras
 import numpy as np
@@ -76,11 +77,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
     (`.keras` files do not hold Dropout's seed state). Stops the run at the first non-finite
     loss, before anything of that epoch is written (`diverged` holds (epoch, step) then)."""
 
-    def __init__(self, out_dir: str):
+    def __init__(self, out_dir: str, last_epoch: int, every_minutes: float = 0.0):
         super().__init__()
         self.out_dir = out_dir
+        self.last_epoch = last_epoch
+        self.every_seconds = 60.0 * every_minutes
         self.diverged: tuple[int, int] | None = None
         self._epoch = 0
+        self._written = time.monotonic()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -91,8 +95,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.diverged is None:
+        due = time.monotonic() - self._written >= self.every_seconds or epoch + 1 == self.last_epoch
+        if self.diverged is None and due:
             _write_checkpoint(self.out_dir, self.model, epoch + 1, logs)
+            self._written = time.monotonic()
 
 
 def _write_checkpoint(out_dir: str, model: keras.Model, epochs_done: int, logs: dict | None) -> None:
@@ -110,7 +116,8 @@ def _restore_rng(model: keras.Model, state: dict) -> None:
 
 def run_settings(model, config: TrainConfig, front_end: FrontEnd, label_names) -> dict:
     """What a resume must match: the recipe, the front-end, the labels and the network."""
-    recipe = {k: v for k, v in dataclasses.asdict(config).items() if k != "eval_batch_size"}
+    ignored = ("eval_batch_size", "checkpoint_minutes")  # change no weight
+    recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in ignored}
     network = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
     return {"recipe": recipe, "front_end": front_end.to_config(), "labels": list(label_names), "network": network}
 
@@ -305,7 +312,7 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
             synchronise_batchnorm(model)
     _start_run(out_dir, settings, front_end, train_split.label_names)
     if first_epoch < last_epoch:
-        checkpoints = EpochCheckpoint(out_dir)
+        checkpoints = EpochCheckpoint(out_dir, last_epoch, config.checkpoint_minutes)
         model.fit(
             dataset,
             epochs=last_epoch,
