@@ -295,11 +295,14 @@ class AudioClassifier(keras.Model):
         Returns:
             The run's summary (epochs, metrics on `validation_data`, paths).
         """
-        from keras_airn.training.trainer import fit
+        from keras_airn.training.distributed import is_chief
+        from keras_airn.training.trainer import check_out_dir, fit
 
         if strategy == "multi_worker" and out_dir is None:
             raise ValueError("strategy='multi_worker' needs an out_dir that every worker reads (shared storage).")
         out_dir = out_dir or tempfile.mkdtemp(prefix="airn_fit_")
+        if is_chief():
+            check_out_dir(out_dir, resume)  # before the arrays are written into it
         train_split = self._as_split(train_data, out_dir, "train")
         eval_split = None if validation_data is None else self._as_split(validation_data, out_dir, "validation")
         settings = self._train_config(recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, **config)

@@ -232,3 +232,25 @@ def test_checkpoint_minutes_skips_the_epochs_between_and_keeps_the_last(clips, t
     assert os.listdir(os.path.join(out, "checkpoints")) == ["epoch_0003"]  # the run's last epoch is always written
     # Every epoch by default: the same fault kills the process at epoch 1.
     assert fit_in_process(clips, str(tmp_path / "dense"), fault="model_written:1").returncode == -9
+
+
+def test_a_refused_run_leaves_the_existing_runs_files_alone(clips, tmp_path):
+    data = tmp_path / "data"
+    for example in clips.examples:
+        label = clips.label_names[example.label]
+        os.makedirs(data / label, exist_ok=True)
+        os.symlink(example.path, data / label / os.path.basename(example.path))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / run_state.RUN_CONFIG).write_text("{}")  # a run was started here
+    (out / "split.csv").write_text("the existing run's split\n")
+    command = [sys.executable, "-m", "train.finetune", "--dataset=folder", f"--data_dir={data}", f"--out_dir={out}"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert finished.returncode == 1 and "already holds a run" in finished.stderr, finished.stderr[-2000:]
+    with run_state.RunLock(str(out)):  # and one in use by another process
+        busy = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env=env)
+    assert busy.returncode == 1 and f"in use by process {os.getpid()}" in busy.stderr, busy.stderr[-2000:]
+    assert (out / "split.csv").read_text() == "the existing run's split\n"
+    assert sorted(os.listdir(out)) == [".lock", "run.json", "split.csv"]

@@ -103,13 +103,13 @@ def main(argv):
     from keras_airn.features import FrontEnd
     from keras_airn.task import AudioClassifier
     from keras_airn.training.distributed import is_chief
-    from keras_airn.training.trainer import fit
+    from keras_airn.training.trainer import check_out_dir, fit
 
     if not DATASET.value or not train_flags.OUT_DIR.value:
         raise app.UsageError("--dataset and --out_dir are required.")
     out_dir = train_flags.OUT_DIR.value
     if is_chief():
-        os.makedirs(out_dir, exist_ok=True)
+        check_out_dir(out_dir, train_flags.RESUME.value)  # before any file of the run is written
     front_end = train_flags.front_end(base_front_end(DATASET.value))
     train_split, test_split = read_splits(DATASET.value, front_end.sample_rate)
     train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split,

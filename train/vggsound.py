@@ -46,7 +46,7 @@ def main(argv):
     from keras_airn.features import FRONT_ENDS
     from keras_airn.labels import load_labels
     from keras_airn.training.distributed import is_chief
-    from keras_airn.training.trainer import fit
+    from keras_airn.training.trainer import check_out_dir, fit
 
     if DEMO.value:
         _apply_demo_defaults()
@@ -73,7 +73,7 @@ def main(argv):
     train_split, missing_train = read_vggsound(csv_path, data_dir, "train", label_names)
     test_split, missing_test = read_vggsound(csv_path, data_dir, "test", train_split.label_names)
     if is_chief():
-        os.makedirs(out_dir, exist_ok=True)
+        check_out_dir(out_dir, train_flags.RESUME.value)  # before any file of the run is written
     for name, missing in (("train", missing_train), ("test", missing_test)):
         if missing and is_chief():
             report = os.path.join(out_dir, f"missing_{name}.txt")

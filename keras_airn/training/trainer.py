@@ -122,6 +122,30 @@ def run_settings(model, config: TrainConfig, front_end: FrontEnd, label_names) -
     return {"recipe": recipe, "front_end": front_end.to_config(), "labels": list(label_names), "network": network}
 
 
+def _refuse_existing_run(out_dir: str, resume: bool):
+    """Raises RunStateError when `out_dir` holds a run and `resume` is not set; returns the
+    latest checkpoint (path, state) or None."""
+    started = os.path.isfile(os.path.join(out_dir, run_state.RUN_CONFIG))
+    checkpoint = run_state.latest_checkpoint(out_dir)
+    if not resume and (started or checkpoint):
+        at = f"a checkpoint at epoch {checkpoint[1]['epoch']}" if checkpoint else "no checkpoint yet"
+        raise run_state.RunStateError(f"{out_dir} already holds a run ({at}); resume it (--resume, "
+                                      f"resume=True) or choose another output folder.")
+    return checkpoint
+
+
+def check_out_dir(out_dir: str, resume: bool) -> None:
+    """Refuses, before anything is written into `out_dir`, a folder another process is using or
+    one holding a run when `resume` is not set (what `fit` refuses later, checked up front so that
+    a refused run leaves the existing one's files as they were).
+
+    Raises:
+        RunStateError: naming the process or the run.
+    """
+    with run_state.RunLock(out_dir):
+        _refuse_existing_run(out_dir, resume)
+
+
 def resume_state(out_dir: str, resume: bool, settings: dict) -> tuple[keras.Model | None, int]:
     """Returns (checkpointed model with its optimizer and RNG states, next epoch), or (None, 0)
     to start from scratch.
@@ -129,13 +153,8 @@ def resume_state(out_dir: str, resume: bool, settings: dict) -> tuple[keras.Mode
     Refuses to start over an existing run unless `resume` is set (no work is lost), and a
     resume whose `settings` differ from the run's.
     """
-    started = os.path.isfile(os.path.join(out_dir, run_state.RUN_CONFIG))
-    checkpoint = run_state.latest_checkpoint(out_dir)
+    checkpoint = _refuse_existing_run(out_dir, resume)
     if not resume:
-        if started or checkpoint:
-            at = f"a checkpoint at epoch {checkpoint[1]['epoch']}" if checkpoint else "no checkpoint yet"
-            raise run_state.RunStateError(f"{out_dir} already holds a run ({at}); pass --resume to continue it "
-                                          f"or choose another --out_dir.")
         return None, 0
     run_state.check_settings(out_dir, settings)
     if checkpoint is None:
