@@ -203,7 +203,9 @@ def test_export_refuses_a_folder_of_another_models_artifacts(tmp_path):
     with pytest.raises(ConversionError, match="holds artifacts of another model"):
         export(build(), out, ["fp32"], front_end=FRONT_END, label_names=["cat", "dog"], num_eval=1)
     assert sorted(os.listdir(out)) == before and ka.load_labels(os.path.join(out, "labels.json")) == ["low", "high"]
-    export(build(), out, ["fp16"], front_end=FRONT_END, label_names=["low", "high"], num_eval=1)  # same model: fine
+    report = export(build(), out, ["fp16"], front_end=FRONT_END, label_names=["low", "high"], num_eval=1)
+    # Same model: fine, and the earlier fp32 file, which the new report does not list, is gone.
+    assert sorted(n for n in os.listdir(out) if n.endswith(".tflite")) == [report["artifacts"]["fp16"]["file"]]
 
 
 def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_writes_no_final_model(clips, tmp_path):

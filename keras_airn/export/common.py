@@ -59,6 +59,25 @@ def describe(model, front_end) -> dict:
             "params": params, "macs": macs}
 
 
+def remove_stale_artifacts(out_dir: str, extension: str, kept) -> list[str]:
+    """Removes the `extension` files in `out_dir` other than `kept` (an earlier export's other
+    precisions or forms), so that the folder holds what its new report describes.
+
+    Returns:
+        The names removed (each also logged).
+    """
+    import os
+
+    from absl import logging
+
+    stale = sorted(name for name in os.listdir(out_dir) if name.endswith(extension) and name not in kept)
+    for name in stale:
+        os.remove(os.path.join(out_dir, name))
+        logging.warning("Removed %s from %s: an earlier export's artifact its new report does not list.", name,
+                        out_dir)
+    return stale
+
+
 def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> None:
     """Writes what a runtime needs beside an artifact: `front_end.json` and `labels.json`."""
     import os

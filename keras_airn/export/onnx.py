@@ -23,6 +23,7 @@ from keras_airn.export.common import (
     calibration_note,
     describe,
     held_out_inputs,
+    remove_stale_artifacts,
     model_for_export,
     parity,
     write_sidecars,
@@ -180,6 +181,7 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
     files.write_bytes(os.path.join(out_dir, entry["file"]), data)
     if "int8" in precisions:
         files.write_bytes(os.path.join(out_dir, report["onnx_int8"]["file"]), int8_data)
+    remove_stale_artifacts(out_dir, ".onnx", {report[key]["file"] for key in ("onnx", "onnx_int8") if key in report})
     files.write_json(os.path.join(out_dir, "report_onnx.json"), report)
     return report
 

@@ -24,6 +24,7 @@ from keras_airn.export.common import (
     describe,
     model_for_export,
     parity,
+    remove_stale_artifacts,
     write_sidecars,
 )
 from keras_airn.runtime import tflite_interpreter
@@ -307,5 +308,6 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
                                       f"(bound {bound}); not written.")
         files.write_bytes(path, data)
         report["artifacts"][precision] = entry
+    remove_stale_artifacts(out_dir, ".tflite", {entry["file"] for entry in report["artifacts"].values()})
     files.write_json(os.path.join(out_dir, "report.json"), report)
     return report
