@@ -53,8 +53,14 @@ def run(main, positional: str | None = None) -> None:
                                  f"(--name=value; a list flag takes commas: --audio=a.wav,b.wav).")
         try:
             main(argv)
-        except (app.UsageError, SystemExit, KeyboardInterrupt):
+        except (app.UsageError, SystemExit):
             raise
+        except KeyboardInterrupt:
+            if DEBUG.value:
+                traceback.print_exc()
+            print("interrupted (a training run continues from its last checkpoint with --resume)",
+                  file=sys.stderr)
+            _end(130)
         except Exception as error:  # noqa: BLE001 - sorted into known and unexpected below
             message = known_message(error)
             if message is None or DEBUG.value:

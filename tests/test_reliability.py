@@ -256,3 +256,24 @@ def test_a_refused_run_leaves_the_existing_runs_files_alone(clips, tmp_path):
     assert busy.returncode == 1 and f"in use by process {os.getpid()}" in busy.stderr, busy.stderr[-2000:]
     assert (out / "split.csv").read_text() == "the existing run's split\n"
     assert sorted(os.listdir(out)) == [".lock", "run.json", "split.csv"]
+
+
+def test_ctrl_c_is_one_line(clips, tmp_path):
+    import signal
+    import time
+
+    data = tmp_path / "data"
+    for example in clips.examples:
+        os.makedirs(data / clips.label_names[example.label], exist_ok=True)
+        os.symlink(example.path, data / clips.label_names[example.label] / os.path.basename(example.path))
+    process = subprocess.Popen([sys.executable, "-m", "train.finetune", "--dataset=folder", f"--data_dir={data}",
+                                f"--out_dir={tmp_path}/run", "--clip_seconds=0.64"], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CI="1"))
+    deadline = time.monotonic() + 240
+    while not os.path.exists(tmp_path / "run" / "run.json") and time.monotonic() < deadline:
+        time.sleep(0.5)  # the run has started
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
