@@ -19,7 +19,7 @@ EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: the recipe's; sm
 MIN_STEPS = flags.DEFINE_integer("min_steps", None, "Optimizer steps a run without --epochs takes at least "
                                  "(small_data).", lower_bound=1)
 BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch size (default: the recipe's).", lower_bound=1)
-LR = flags.DEFINE_float("lr", None, "Peak learning rate (default: the recipe's).", lower_bound=0.0)
+LR = flags.DEFINE_float("lr", None, "Peak learning rate (default: the recipe's).")
 LR_STEPS = flags.DEFINE_list("lr_steps", None, "Epochs at which the LR is multiplied by --lr_decay (step schedule).")
 LR_DECAY = flags.DEFINE_float("lr_decay", None, "LR step factor.")
 MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum.")
