@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 
 from keras_airn import files
 from keras_airn.datasets import Split
-from keras_airn.errors import KerasAirnError
 from keras_airn.deploy import reparameterize
+from keras_airn.errors import KerasAirnError
 from keras_airn.features import FrontEnd
 from keras_airn.labels import LABELS_FILE, save_labels
 from keras_airn.model import AudioRepInceptionNeXt
