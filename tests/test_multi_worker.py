@@ -101,7 +101,8 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(setup, two_work
     difference = _relative_difference(_final_weights(out_dirs[0]), _final_weights(root / "single"))
     initial = keras.saving.load_model(str(root / "tiny.keras")).get_weights()
     assert _relative_difference(_final_weights(out_dirs[0])[:1], initial[:1]) > 1e-3, "the weights did not move"
-    assert difference < 1e-5, difference
+    # All-reduce order varies from run to run: below 1e-5 in one run, 2.3e-5 in another (same commit).
+    assert difference < 5e-5, difference
 
     # (b) Each worker decoded only its half of each epoch's batches, and together all of them
     # (seed 0: training; the chief's precise-BN pass afterwards reads with seed 1).
