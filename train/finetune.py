@@ -23,6 +23,7 @@ header `path,label[,split]`. Without split folders or column, each class is spli
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -100,7 +101,6 @@ def base_front_end(dataset: str):
 def main(argv):
     del argv
     from keras_airn import datasets
-    from keras_airn.features import FrontEnd
     from keras_airn.task import AudioClassifier
     from keras_airn.training.distributed import is_chief
     from keras_airn.training.trainer import check_out_dir, fit
@@ -117,7 +117,7 @@ def main(argv):
     # From scratch on own audio, the crop fits the clips; a pre-trained network keeps its front-end.
     if DATASET.value in ("folder", "csv") and not (INIT.value or FRONT_END.value or train_flags.CLIP_SECONDS.value):
         fitted = datasets.fitted_clip_seconds(train_split.examples, front_end.sample_rate, front_end.clip_seconds)
-        front_end = FrontEnd.from_config({**front_end.to_config(), "clip_seconds": fitted})
+        front_end = dataclasses.replace(front_end, clip_seconds=fitted)
         logging.info("Clip length %.2f s (%d frames): fits %d%% of the training clips whole (--clip_seconds "
                      "sets it).", fitted, front_end.num_frames, round(datasets.CLIP_QUANTILE * 100))
     logging.info("%s: %d train / %d test clips, %d classes.", DATASET.value, len(train_split.examples),

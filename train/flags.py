@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from absl import flags
@@ -62,8 +63,6 @@ _OVERRIDES = {"epochs": EPOCHS, "min_steps": MIN_STEPS, "batch_size": BATCH_SIZE
 
 def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:
     """The --recipe (else `default_recipe`) `TrainConfig`, with the flags given on the command line."""
-    import dataclasses
-
     base = recipe(RECIPE.value or default_recipe, finetuning)
     fields = {field: flag.value for field, flag in _OVERRIDES.items() if flag.value is not None}
     if LR_STEPS.value is not None:
@@ -93,4 +92,4 @@ def front_end(base: FrontEnd) -> FrontEnd:
     """`base` with --clip_seconds applied."""
     if CLIP_SECONDS.value is None:
         return base
-    return FrontEnd.from_config({**base.to_config(), "clip_seconds": CLIP_SECONDS.value})
+    return dataclasses.replace(base, clip_seconds=CLIP_SECONDS.value)
