@@ -28,6 +28,10 @@ from keras_airn.labels import validate_labels
 VGGSOUND_SPLITS = ("train", "test")
 
 
+# What a run does with unusable audio: list and leave it out, or stop naming it.
+BAD_AUDIO_MODES = ("skip", "fail")
+
+
 class DatasetError(KerasAirnError):
     """A dataset description is inconsistent (unknown split or label, no audio, bad row)."""
 
@@ -172,8 +176,8 @@ def check_examples(
     Returns:
         The examples whose files are readable.
     """
-    if on_bad_audio not in ("skip", "fail"):
-        raise ValueError(f"on_bad_audio must be 'skip' or 'fail', got {on_bad_audio!r}.")
+    if on_bad_audio not in BAD_AUDIO_MODES:
+        raise ValueError(f"on_bad_audio must be one of {BAD_AUDIO_MODES}, got {on_bad_audio!r}.")
     headers, bad = verify_audio_files(sorted({e.path for e in examples}), sample_rate, resample_audio)
     bad.update(_segments_past_the_end(examples, sample_rate, headers))
     if bad:

@@ -245,6 +245,19 @@ class AudioClassifier(keras.Model):
             examples.append(Example(path, label))
         return Split(examples, list(self.labels))
 
+    def _checked_split(self, data, out_dir: str, name: str, bad_audio: str) -> Split:
+        """`_as_split`, its files' headers checked as `train.finetune` does (`check_examples`)."""
+        from keras_airn.datasets import check_examples
+        from keras_airn.training.bad_audio import bad_audio_report
+        from keras_airn.training.distributed import is_chief
+
+        split = self._as_split(data, out_dir, name)
+        report = bad_audio_report(out_dir, name) if is_chief() else None
+        examples = check_examples(split.examples, self.front_end.sample_rate, bad_audio, report)
+        if not examples:
+            raise ValueError(f"No usable {name} audio: every file is listed in {report}.")
+        return Split(examples, split.label_names)
+
     def _checked_waveform(self, waveform, what: str) -> np.ndarray:
         """A float32 mono waveform; integer PCM scaled to [-1, 1) as soundfile reads it."""
         waveform = np.asarray(waveform)
@@ -272,7 +285,8 @@ class AudioClassifier(keras.Model):
 
     def fit(self, train_data, validation_data=None, *, out_dir: str | None = None, resume: bool = False,
             recipe: str = "small_data", epochs: int | None = None, batch_size: int | None = None,
-            learning_rate: float | None = None, strategy: str = "default", **config) -> dict:
+            learning_rate: float | None = None, strategy: str = "default", bad_audio: str = "skip",
+            **config) -> dict:
         """Trains the network as `train.finetune` does.
 
         `small_data` (the default): AdamW, warm-up and cosine schedule, at least 600 optimizer
@@ -290,6 +304,8 @@ class AudioClassifier(keras.Model):
             epochs, batch_size, learning_rate: override the recipe (batch_size: the global batch).
             strategy: "default", "mirrored" (local devices) or "multi_worker" (every worker of
                 `TF_CONFIG` runs this call with the same arguments; `train.launch_local`).
+            bad_audio: "skip": unreadable files (checked at start) and crops with NaN/Inf samples
+                are listed in `out_dir/bad_audio_<split>.txt` and left out; "fail": an error naming them.
             **config: any other `TrainConfig` field (lr_steps, weight_decay, seed, ...).
 
         Returns:
@@ -303,11 +319,12 @@ class AudioClassifier(keras.Model):
         out_dir = out_dir or tempfile.mkdtemp(prefix="airn_fit_")
         if is_chief():
             check_out_dir(out_dir, resume)  # before the arrays are written into it
-        train_split = self._as_split(train_data, out_dir, "train")
-        eval_split = None if validation_data is None else self._as_split(validation_data, out_dir, "validation")
+        train_split = self._checked_split(train_data, out_dir, "train", bad_audio)
+        eval_split = (None if validation_data is None
+                      else self._checked_split(validation_data, out_dir, "test", bad_audio))
         settings = self._train_config(recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, **config)
         result = fit(lambda: self.network, train_split, eval_split, self.front_end, settings, out_dir,
-                     resume=resume, strategy=strategy)
+                     resume=resume, strategy=strategy, bad_audio=bad_audio)
         if result.model is not self.network:  # resumed from a checkpoint
             self.network.set_weights(result.model.get_weights())
         return result.summary

@@ -11,7 +11,7 @@ import pytest
 import keras_airn as ka
 from keras_airn.datasets import fitted_clip_seconds, read_folder
 from keras_airn.features import FrontEnd
-from keras_airn.training.recipes import SMALL_DATA, AdamW, TrainConfig, learning_rate_schedule, recipe
+from keras_airn.training.recipes import SMALL_DATA, AdamW, TrainConfig, learning_rate_schedule, make_optimizer, recipe
 from keras_airn.training.trainer import fit
 from tests.helpers import TINY
 from train.demo_data import espeak_available, make_word_folder
@@ -80,3 +80,9 @@ def test_small_data_recipe_learns_spoken_words_the_release_recipe_does_not(tmp_p
         top1[name] = summary["metrics"]["top1"]
     assert top1["small_data"] >= 0.5, top1  # chance: 0.25; measured 0.59 (release: 0.25) on the TINY network
     assert top1["small_data"] >= top1["release"] + 0.2, top1
+
+
+def test_no_lr_steps_is_a_constant_learning_rate():
+    config = TrainConfig(learning_rate=0.05, lr_steps=(), epochs=3)
+    optimizer = make_optimizer(config, steps_per_epoch=4)
+    assert float(optimizer.learning_rate) == pytest.approx(0.05)

@@ -277,3 +277,33 @@ def test_ctrl_c_is_one_line(clips, tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
+
+
+def test_nan_audio_met_during_a_run_is_listed_and_skipped_or_named(clips, tmp_path):
+    """The start-of-run check reads headers; NaN samples are met only when a crop is decoded."""
+    nan = str(tmp_path / "nan.wav")
+    soundfile.write(nan, np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    train = Split(clips.examples[:8] + [Example(nan, 0)], clips.label_names)
+    test = Split(clips.examples[8:] + [Example(nan, 1)], clips.label_names)
+    config = TrainConfig(**dict(CONFIG, epochs=2, lr_steps=()))
+    out = str(tmp_path / "skip")
+    summary = fit(build, train, test, FRONT_END, config, out).summary
+    for split in ("train", "test"):  # listed once each, although met in every epoch and in precise BN
+        assert open(os.path.join(out, f"bad_audio_{split}.txt")).read().splitlines() == [
+            f"{nan}: audio contains NaN or infinite samples."]
+    assert summary["metrics"]["skipped_examples"] == 1 and np.isfinite(summary["metrics"]["top1"])
+    assert os.path.isfile(summary["paths"]["train_model"])
+    script = textwrap.dedent(f"""
+        import sys
+        from absl import app
+        from keras_airn import cli
+        from tests.test_reliability import build, fit, Split, Example, FRONT_END, TrainConfig, CONFIG
+        def main(argv):
+            split = Split([Example(p, l) for p, l in {[(e.path, e.label) for e in train.examples]!r}], ["low", "high"])
+            fit(build, split, None, FRONT_END, TrainConfig(**CONFIG), {str(tmp_path / "fail")!r}, bad_audio="fail")
+        cli.run(main)
+    """)
+    failed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CI="1"))
+    assert failed.returncode == 1 and f"error: {nan}: audio contains NaN" in failed.stderr, failed.stderr[-2000:]
+    assert "Traceback" not in failed.stderr

@@ -140,6 +140,7 @@ def main(argv):
         resume=train_flags.RESUME.value,
         strategy=train_flags.STRATEGY.value,
         stop_after_epoch=train_flags.STOP_AFTER.value,
+        bad_audio=train_flags.BAD_AUDIO.value,
     )
     print(json.dumps(result.summary, indent=1))
 

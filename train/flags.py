@@ -7,6 +7,7 @@ import math
 
 from absl import flags
 
+from keras_airn.datasets import BAD_AUDIO_MODES
 from keras_airn.features import FrontEnd
 from keras_airn.training.recipes import RECIPES, TrainConfig, recipe
 
@@ -33,9 +34,10 @@ PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", None, "Batches for BN re
 EVAL_VIEWS = flags.DEFINE_integer("eval_views", None, "Crops per test clip (default: the dataset's).", lower_bound=1)
 CLIP_SECONDS = flags.DEFINE_float("clip_seconds", None, "Override the clip length (frames follow; folder/csv "
                                   "default: from the training clips' lengths).")
-BAD_AUDIO = flags.DEFINE_enum("bad_audio", "skip", ["skip", "fail"],
-                              "Unreadable/empty (or, with --resample=false, wrong-rate) files: report "
-                              "and skip, or fail.")
+BAD_AUDIO = flags.DEFINE_enum("bad_audio", "skip", list(BAD_AUDIO_MODES),
+                              "Unreadable/empty (or, with --resample=false, wrong-rate) files, and crops "
+                              "with NaN/Inf samples met during the run: list in bad_audio_<split>.txt and "
+                              "skip, or fail naming the file.")
 RESAMPLE = flags.DEFINE_bool("resample", True, "Resample files at another rate with soxr HQ, as "
                              "librosa.load does (False: reject them, strict mode).")
 STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_airn.audio import check_audio, load_waveform, read_audio_segment
+from keras_airn.audio import AudioError, check_audio, read_audio, read_audio_segment
 from keras_airn.datasets import Example
 from keras_airn.features import (
     FrontEnd,
@@ -24,23 +24,13 @@ from keras_airn.features import (
     pad_frames,
     random_crop_start,
 )
+from keras_airn.training.bad_audio import BadAudioLog
 from keras_airn.training.spec_augment import SpecAugmentConfig, spec_augment
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Set (to anything) to print each decoded training example's index to stderr: tests count what
 # each worker of a multi-worker run reads.
 TRACE_VARIABLE = "AIRN_TRACE_DECODES"
-
-
-def _columns(examples: Sequence[Example]):
-    if not examples:
-        raise ValueError("No examples to build a pipeline from.")
-    return (
-        tf.constant([e.path for e in examples]),
-        tf.constant([e.label for e in examples], tf.int32),
-        tf.constant([e.start for e in examples], tf.int64),
-        tf.constant([e.stop for e in examples], tf.int64),
-    )
 
 
 def train_dataset(
@@ -54,6 +44,7 @@ def train_dataset(
     augment: SpecAugmentConfig | None = SpecAugmentConfig(),
     shard: tuple[int, int] = (0, 1),
     replica_batch_size: int | None = None,
+    bad_audio: BadAudioLog | None = None,
 ) -> tuple[tf.data.Dataset, int]:
     """Training batches for epochs [first_epoch, epochs), each epoch a fresh stateless shuffle.
 
@@ -73,11 +64,15 @@ def train_dataset(
         shard: (index, count): this input pipeline's slice of each global batch.
         replica_batch_size: batch size of the elements (default: the slice, `batch_size // count`);
             a slice feeding several local replicas is cut into one batch per replica.
+        bad_audio: where a crop that cannot be used (NaN/Inf samples, a file changed since the
+            check) is listed; that example is replaced by the next usable one of the list (a
+            function of the example, so resuming stays exact). None: the error ends the run.
 
     Returns:
         (dataset of (features (b, T, F, 1), labels (b,)), steps per epoch).
     """
-    paths, labels, starts, stops = _columns(examples)
+    if not examples:
+        raise ValueError("No examples to build a pipeline from.")
     count = len(examples)
     steps = count // batch_size
     if steps == 0:
@@ -102,27 +97,41 @@ def train_dataset(
         example_seed = tf.stack([epoch * 1_000_003 + tf.constant(seed, tf.int64), index])
         seeds = tf.random.experimental.stateless_split(example_seed, 2)
         uniform = tf.random.stateless_uniform([], seeds[0], dtype=tf.float64)
-        features = tf.numpy_function(lambda *args: _crop_features(*args, front_end),
-                                     [paths[index], starts[index], stops[index], uniform], tf.float32, stateful=False)
+        features, label = tf.numpy_function(
+            lambda i, u: _usable_crop_features(examples, int(i), u, front_end, bad_audio),
+            [index, uniform], [tf.float32, tf.int32], stateful=False)
         features = pad_frames(tf.ensure_shape(features, [None, front_end.n_mels]), front_end.num_frames)
         if augment is not None:
             features = spec_augment(features, seeds[1], augment)
         if trace:
             tf.print("AIRN_DECODED seed", seed, "epoch", epoch, "example", index, output_stream=sys.stderr)
-        return features[..., None], labels[index]
+        return features[..., None], tf.ensure_shape(label, [])
 
     dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_indices)
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.batch(replica_batch_size, drop_remainder=True).prefetch(AUTOTUNE), steps
 
 
-def _crop_features(path: bytes, start, stop, uniform, front_end: FrontEnd) -> np.ndarray:
+def _usable_crop_features(examples: Sequence[Example], index: int, uniform, front_end: FrontEnd,
+                          bad_audio: BadAudioLog | None) -> tuple[np.ndarray, np.int32]:
+    """(`_crop_features` of example `index`, its label); past unusable examples to the next usable one."""
+    for step in range(len(examples)):
+        example = examples[(index + step) % len(examples)]
+        try:
+            return _crop_features(example.path, example.start, example.stop, uniform, front_end), np.int32(example.label)
+        except AudioError as error:
+            if bad_audio is None:
+                raise
+            bad_audio.skip(error)
+    raise AudioError(f"{examples[0].path}: no training example has usable audio (all listed as bad).")
+
+
+def _crop_features(path: str, start, stop, uniform, front_end: FrontEnd) -> np.ndarray:
     """The log-mel of a training crop, decoding only the crop (one call per example on the host).
 
     The crop is `clip_features`' crop of the whole recording (start from `random_crop_start`'s
     formula on the header's length); only its samples are read.
     """
-    path = path.decode()
     info = check_audio(path, front_end.sample_rate)
     stop = info.samples_at(front_end.sample_rate) if stop < 0 else int(stop)
     available = stop - int(start)
@@ -138,6 +147,7 @@ def eval_dataset(
     batch_size: int,
     views: int | None = None,
     cache: str | None = None,
+    bad_audio: BadAudioLog | None = None,
 ) -> tf.data.Dataset:
     """Evaluation batches: each example becomes `views` evenly spaced crops.
 
@@ -147,16 +157,31 @@ def eval_dataset(
         batch_size: crops per batch.
         views: crops per example.
         cache: file prefix for caching features ("" caches in memory), or None.
+        bad_audio: where an example that cannot be read is listed; its crops are then silence
+            and belong left out of the scores (`BadAudioLog.paths`). None: the error ends the run.
 
     Returns:
         Dataset of (features (B, T, F, 1), labels (B,), example index (B,)); the crops of one
         example are consecutive.
     """
+    if not examples:
+        raise ValueError("No examples to build a pipeline from.")
     views = views or front_end.eval_views
-    paths, labels, starts, stops = _columns(examples)
+    labels = tf.constant([e.label for e in examples], tf.int32)
+
+    def read(index):
+        example = examples[int(index)]
+        try:
+            audio = read_audio(example.path, front_end.sample_rate)
+        except AudioError as error:
+            if bad_audio is None:
+                raise
+            bad_audio.skip(error)
+            return np.zeros(front_end.clip_size, np.float32)
+        return audio[example.start : None if example.stop < 0 else example.stop]
 
     def load(index):
-        audio = load_waveform(paths[index], starts[index], stops[index], front_end.sample_rate)
+        audio = tf.ensure_shape(tf.numpy_function(read, [index], tf.float32, stateful=False), [None])
         crops = crop_starts(tf.shape(audio)[0], front_end, views)
         features = tf.map_fn(
             lambda start: clip_features(audio, start, front_end),

@@ -129,6 +129,8 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
     `warmup_fraction` of the steps, then a half cosine to zero at the last step.
     """
     if config.schedule == "step":
+        if not config.lr_steps:  # a constant LR (PiecewiseConstantDecay needs a boundary)
+            return config.learning_rate
         boundaries = [step * steps_per_epoch - 1 for step in config.lr_steps]
         values = [config.learning_rate * config.lr_decay**i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)

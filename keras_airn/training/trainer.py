@@ -21,13 +21,14 @@ from absl import logging
 from tqdm.auto import tqdm
 
 from keras_airn import files
-from keras_airn.datasets import Split
+from keras_airn.datasets import BAD_AUDIO_MODES, Split
 from keras_airn.deploy import reparameterize
 from keras_airn.errors import KerasAirnError
 from keras_airn.features import FrontEnd
 from keras_airn.labels import LABELS_FILE, save_labels
 from keras_airn.model import AudioRepInceptionNeXt
 from keras_airn.training import run_state
+from keras_airn.training.bad_audio import BadAudioLog, bad_audio_report
 from keras_airn.training.distributed import (
     DistributedTrainer,
     copy_state,
@@ -168,10 +169,38 @@ def resume_state(out_dir: str, resume: bool, settings: dict) -> tuple[keras.Mode
     return model, epoch
 
 
-def evaluate(model, split: Split, front_end: FrontEnd, config: TrainConfig) -> dict[str, float]:
-    """Multi-view evaluation: softmax averaged over evenly spaced crops of each example."""
+def bad_audio_log(mode: str, out_dir: str | None, split_name: str) -> BadAudioLog | None:
+    """The log a pipeline skips unusable audio into under `mode` "skip" (None under "fail").
+
+    Args:
+        mode: "skip" or "fail".
+        out_dir: the run folder holding `bad_audio_<split_name>.txt`; None: nothing written.
+        split_name: "train", "test", ...
+    """
+    if mode not in BAD_AUDIO_MODES:
+        raise ValueError(f"bad_audio must be one of {BAD_AUDIO_MODES}, got {mode!r}.")
+    if mode == "fail":
+        return None
+    return BadAudioLog(bad_audio_report(out_dir, split_name) if out_dir else None)
+
+
+def evaluate(model, split: Split, front_end: FrontEnd, config: TrainConfig,
+             bad_audio: BadAudioLog | None = None) -> dict[str, float]:
+    """Multi-view evaluation: softmax averaged over evenly spaced crops of each example.
+
+    Args:
+        model: the network (spectrogram input).
+        split: the examples.
+        front_end: their settings.
+        config: `eval_views` and `eval_batch_size`.
+        bad_audio: where unreadable examples are listed; they are left out of the metrics
+            (`skipped_examples` counts them). None: they end the evaluation.
+
+    Returns:
+        `classification_metrics` of the examples.
+    """
     dataset = eval_dataset(
-        split.examples, front_end, batch_size=config.eval_batch_size, views=config.eval_views
+        split.examples, front_end, batch_size=config.eval_batch_size, views=config.eval_views, bad_audio=bad_audio
     )
     infer = tf.function(lambda x: tf.nn.softmax(model(x, training=False)))
     probabilities, labels, indices = [], [], []
@@ -184,7 +213,14 @@ def evaluate(model, split: Split, front_end: FrontEnd, config: TrainConfig) -> d
     per_example, per_example_labels = average_views(
         np.concatenate(probabilities), np.concatenate(indices), np.concatenate(labels)
     )
-    return classification_metrics(per_example, per_example_labels)
+    if bad_audio is None or not bad_audio.paths:
+        return classification_metrics(per_example, per_example_labels)
+    skipped = set(bad_audio.paths)
+    kept = np.array([example.path not in skipped for example in split.examples])
+    if not kept.any():
+        raise KerasAirnError(f"None of the {len(kept)} evaluation examples has usable audio.")
+    metrics = classification_metrics(per_example[kept], per_example_labels[kept])
+    return {**metrics, "skipped_examples": int((~kept).sum())}
 
 
 @dataclasses.dataclass
@@ -206,6 +242,7 @@ def fit(
     resume: bool = False,
     strategy: str = "default",
     stop_after_epoch: int | None = None,
+    bad_audio: str = "skip",
 ) -> TrainResult:
     """Trains, evaluates and saves a model.
 
@@ -221,18 +258,22 @@ def fit(
         strategy: "default", "mirrored" (local devices) or "multi_worker" (the workers `TF_CONFIG`
             names, see `distributed`); the last two synchronise BatchNorm over the replicas.
         stop_after_epoch: stop after this many epochs have run (to split a run in parts).
+        bad_audio: "skip": a crop or evaluation clip that cannot be used (NaN/Inf samples, a file
+            changed since the start-of-run check) is listed in `bad_audio_<train|test>.txt` and
+            left out; "fail": the run stops naming the file.
 
     Returns:
         A `TrainResult`: the model and the summary (epochs run, metrics, output paths; also
         written to `out_dir/summary.json` when the run is complete).
     """
     config = config.resolved(len(train_split.examples))
+    bad_audio_log(bad_audio, None, "train")  # the mode checked before anything runs
     if strategy == "multi_worker":
         return _fit_multi_worker(build_model, train_split, eval_split, front_end, config, out_dir, resume=resume,
-                                 stop_after_epoch=stop_after_epoch)
+                                 stop_after_epoch=stop_after_epoch, bad_audio=bad_audio)
     with run_state.RunLock(out_dir):
         return _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, resume=resume,
-                           strategy=strategy, stop_after_epoch=stop_after_epoch)
+                           strategy=strategy, stop_after_epoch=stop_after_epoch, bad_audio=bad_audio)
 
 
 def _start_run(out_dir: str, settings: dict, front_end: FrontEnd, label_names) -> None:
@@ -242,7 +283,7 @@ def _start_run(out_dir: str, settings: dict, front_end: FrontEnd, label_names) -
 
 
 def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, out_dir, *, resume,
-                      stop_after_epoch) -> TrainResult:
+                      stop_after_epoch, bad_audio) -> TrainResult:
     """`fit` on every worker of a `TF_CONFIG` cluster; only the chief (worker 0) writes."""
     distribution = make_strategy("multi_worker")  # first: collectives are configured at startup
     index, workers = worker_role()
@@ -276,6 +317,7 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
                 first_epoch=first_epoch, epochs=last_epoch, augment=augment,
                 shard=(context.input_pipeline_id, context.num_input_pipelines),
                 replica_batch_size=context.get_per_replica_batch_size(config.batch_size),
+                bad_audio=bad_audio_log(bad_audio, out_dir if chief else None, "train"),
             )
             return dataset
 
@@ -305,11 +347,11 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
         if last_epoch < config.epochs or not chief:
             return TrainResult(model, summary)
         fresh.set_weights(model.get_weights())  # the rest runs on the chief alone
-        return _finish(fresh, train_split, eval_split, front_end, config, out_dir, steps, summary)
+        return _finish(fresh, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio)
 
 
 def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, *, resume, strategy,
-                stop_after_epoch) -> TrainResult:
+                stop_after_epoch, bad_audio) -> TrainResult:
     os.makedirs(os.path.join(out_dir, run_state.CHECKPOINTS), exist_ok=True)
     run_state.remove_stale_files(out_dir)
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
@@ -323,6 +365,7 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
         dataset, steps = train_dataset(
             train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed,
             first_epoch=min(first_epoch, last_epoch), epochs=last_epoch, augment=augment,
+            bad_audio=bad_audio_log(bad_audio, out_dir, "train"),
         )
         if model is None:
             model = fresh
@@ -345,15 +388,15 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
     summary = {"epochs": last_epoch, "out_dir": out_dir}
     if last_epoch < config.epochs:
         return TrainResult(model, summary)  # a partial run: resume later
-    return _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary)
+    return _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio)
 
 
-def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary) -> TrainResult:
+def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio) -> TrainResult:
     """After the last epoch: precise BN, the train-form and deploy files, evaluation, summary."""
     if config.precise_bn_batches:  # as the release: at most one pass over the training set
         bn_data, _ = train_dataset(
             train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
-            first_epoch=0, epochs=1, augment=None,
+            first_epoch=0, epochs=1, augment=None, bad_audio=bad_audio_log(bad_audio, out_dir, "train"),
         )
         summary["precise_bn_batches"] = recompute_batchnorm_statistics(
             model, bn_data, min(config.precise_bn_batches, steps)
@@ -366,7 +409,8 @@ def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, s
         files.save_model(deploy, paths["deploy_model"])
     summary["paths"] = paths
     if eval_split is not None:
-        summary["metrics"] = evaluate(deploy or model, eval_split, front_end, config)
+        summary["metrics"] = evaluate(deploy or model, eval_split, front_end, config,
+                                      bad_audio_log(bad_audio, out_dir, "test"))
         logging.info("Evaluation: %s", summary["metrics"])
     files.write_json(os.path.join(out_dir, "summary.json"), summary)
     return TrainResult(model, summary)
