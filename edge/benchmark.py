@@ -57,6 +57,7 @@ def main(argv):
     # Before TF starts its pools: .keras artifacts get the same thread budget as the others.
     tf.config.threading.set_intra_op_parallelism_threads(THREADS.value)
     tf.config.threading.set_inter_op_parallelism_threads(THREADS.value)
+    examples = recommendation_examples() if RECOMMEND.value else None  # bad data refused before any timing
     rows = benchmark(ARTIFACTS.value, THREADS.value, ROUNDS.value, WARMUP.value)
     if GPU.value:
         import tensorflow as tf
@@ -81,22 +82,33 @@ def main(argv):
                    "alone, same runs and threads); litert_tool_vs_this: its median over this tool's.")
     write_results(rows, OUT_DIR.value, header, columns)
     if RECOMMEND.value:
-        write_recommendation(rows)
+        write_recommendation(rows, examples)
     print(open(os.path.join(OUT_DIR.value, "results.md")).read())
 
 
-def write_recommendation(rows):
-    """Adds the recommendation to results.md and recommendation.json."""
+def recommendation_examples():
+    """The clips of --recommend_data (every split), or None to use the conversion reports."""
+    if not RECOMMEND_DATA.value:
+        return None
+    from keras_airn import datasets
+
+    reader = datasets.read_folder if os.path.isdir(RECOMMEND_DATA.value) else datasets.read_csv
+    return [e for split in reader(RECOMMEND_DATA.value).values() for e in split.examples]
+
+
+def write_recommendation(rows, examples):
+    """Adds the recommendation to results.md and recommendation.json.
+
+    Args:
+        rows: the benchmark's rows.
+        examples: clips to measure agreement on (`recommendation_examples`), or None.
+    """
     from edge.recommend import measured_agreement, recommend, reported_agreement
     from keras_airn import files
     from keras_airn.machine import cpu_class
 
     paths = ARTIFACTS.value
-    if RECOMMEND_DATA.value:
-        from keras_airn import datasets
-
-        reader = datasets.read_folder if os.path.isdir(RECOMMEND_DATA.value) else datasets.read_csv
-        examples = [e for split in reader(RECOMMEND_DATA.value).values() for e in split.examples]
+    if examples is not None:
         agreement, basis = measured_agreement(paths, examples), f"{len(examples)} clips of {RECOMMEND_DATA.value}"
     else:
         agreement = {p: reported_agreement(p) for p in paths}

@@ -409,7 +409,40 @@ def _splits_from_rows(rows: Sequence[tuple[str, str, str | None]], source: str, 
     untrained = [name for i, name in enumerate(label_names) if i not in trained]
     if untrained:
         raise DatasetError(f"{source}: class(es) with no training files: {untrained[:10]}.")
+    _refuse_audio_in_two_splits(splits, source)
     return {name: splits[name] for name in SPLIT_NAMES if name in splits}
+
+
+def _refuse_audio_in_two_splits(splits: dict[str, Split], source: str) -> None:
+    """Refuses a file, or a byte-identical copy of it, in two splits (the test would score training data).
+
+    Only files whose size occurs in more than one split are read (hashed), so a folder of
+    distinct recordings costs one `stat` a file.
+    """
+    import hashlib
+
+    by_size: dict[int, list[tuple[str, str]]] = {}
+    for name, split in splits.items():
+        for path in {example.path for example in split.examples}:
+            try:
+                by_size.setdefault(os.path.getsize(path), []).append((name, path))
+            except OSError:
+                continue  # a missing file is reported by the audio check
+    seen: dict[tuple[int, str], tuple[str, str]] = {}
+    shared = []
+    for size, entries in by_size.items():
+        if len({name for name, _ in entries}) < 2:
+            continue
+        for name, path in entries:
+            with open(path, "rb") as handle:
+                key = (size, hashlib.sha1(handle.read()).hexdigest())
+            if key in seen and seen[key][0] != name:
+                shared.append((seen[key], (name, path)))
+            seen.setdefault(key, (name, path))
+    if shared:
+        (first_split, first), (second_split, second) = shared[0]
+        raise DatasetError(f"{source}: {len(shared)} recording(s) in two splits (the test would score training "
+                           f"audio), e.g. {first} ({first_split}) = {second} ({second_split}); remove one copy.")
 
 
 def _audio_files_below(directory: str) -> tuple[list[str], list[str]]:

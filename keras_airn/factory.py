@@ -47,6 +47,8 @@ def create_model(name: str, num_classes: int = 309, **overrides) -> AudioRepInce
     key = name.lower()
     if key not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
     config = {**PRESETS[key], "num_classes": num_classes, **overrides}
     config.setdefault("name", f"airn_{key}")
     return AudioRepInceptionNeXt(**config)

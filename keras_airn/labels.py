@@ -32,6 +32,8 @@ def validate_labels(names: Sequence[str], source: str = "labels") -> list[str]:
     Returns:
         The names as a list.
     """
+    if isinstance(names, (str, bytes)):
+        raise LabelError(f"{source}: a list of class names is needed, got the single string {names!r}.")
     names = list(names)
     if not names:
         raise LabelError(f"{source}: no labels.")

@@ -191,7 +191,10 @@ class Classifier:
             pending = iter(starts)
             start = next(pending)
             show = progress if progress is not None else announced > 60 * rate
-            for block in tqdm(blocks, desc=os.path.basename(path), unit="block", disable=not show, leave=False):
+            bar = tqdm(total=round(announced / rate, 1), desc=os.path.basename(path), unit="s", disable=not show,
+                       leave=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]")
+            for block in blocks:
+                bar.update(round(block.shape[0] / rate, 3))
                 buffer = np.concatenate([buffer, block])
                 while start is not None and start + crop <= offset + buffer.shape[0]:
                     window = buffer[start - offset : start - offset + crop]
@@ -199,6 +202,7 @@ class Classifier:
                     start = next(pending, None)
                 keep = start if start is not None else offset + buffer.shape[0]
                 buffer, offset = buffer[keep - offset :], keep
+            bar.close()
         except AudioError as error:
             raise ClassifyError(str(error)) from error
         if start is not None:  # a cut-off file: the rest of the recording, as one window to its end

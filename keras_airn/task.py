@@ -154,6 +154,9 @@ class AudioClassifier(keras.Model):
         """
         from keras_airn.factory import PRESETS, create_model
 
+        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                        or num_classes < 1):
+            raise PresetError(f"num_classes must be a positive integer, got {num_classes!r}.")
         if labels is not None:
             labels = validate_labels(labels, "labels")
             if num_classes is not None and num_classes != len(labels):
@@ -236,8 +239,12 @@ class AudioClassifier(keras.Model):
         os.makedirs(folder, exist_ok=True)
         examples = []
         for i, (waveform, target) in enumerate(zip(waveforms, targets)):
-            label = index.get(target, target) if isinstance(target, str) else int(target)
-            if not isinstance(label, int) or not 0 <= label < self.num_classes:
+            label = index.get(target, target) if isinstance(target, str) else target
+            if isinstance(label, (float, np.floating)) and float(label).is_integer():
+                label = int(label)  # 3.0 from a float array
+            elif isinstance(label, np.integer):
+                label = int(label)
+            if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < self.num_classes:
                 raise ValueError(f"{name} example {i}: unknown label {target!r}; labels are {self.labels[:10]}.")
             waveform = self._checked_waveform(waveform, f"{name} example {i}")
             path = os.path.join(folder, f"{i:06d}.wav")

@@ -307,3 +307,52 @@ def test_nan_audio_met_during_a_run_is_listed_and_skipped_or_named(clips, tmp_pa
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CI="1"))
     assert failed.returncode == 1 and f"error: {nan}: audio contains NaN" in failed.stderr, failed.stderr[-2000:]
     assert "Traceback" not in failed.stderr
+
+
+def test_bad_arguments_of_the_python_api_are_named(tmp_path, capsys):
+    from keras_airn.export.tflite import ConversionError, export
+    from keras_airn.labels import LabelError
+    from keras_airn.runtime import Classifier
+    from keras_airn.task import AudioClassifier, PresetError
+
+    with pytest.raises(LabelError, match="the single string 'abc'"):
+        AudioClassifier.from_preset("b0", labels="abc")
+    with pytest.raises(PresetError, match="num_classes must be a positive integer, got 0"):
+        AudioClassifier.from_preset("b0", num_classes=0)
+    with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
+        ka.create_model("b0", num_classes=0, **TINY)
+    classifier = AudioClassifier(build(), FRONT_END, ["low", "high"])
+    wave = np.zeros(16000, np.float32)
+    with pytest.raises(ValueError, match=r"unknown label 1.7"):
+        classifier._as_split(([wave], [1.7]), str(tmp_path), "train")
+    assert classifier._as_split(([wave], np.array([1.0])), str(tmp_path), "train").examples[0].label == 1
+    occupied = tmp_path / "a_file"
+    occupied.write_text("mine")
+    with pytest.raises(ConversionError, match="a_file: exists and is not a folder"):
+        export(build(), str(occupied), ["fp32"], front_end=FRONT_END)
+    assert occupied.read_text() == "mine"
+    with pytest.raises(ConversionError, match=r"int8 needs representative data: .*random_calibration=True"):
+        export(build(), str(tmp_path / "int8"), ["int8"], front_end=FRONT_END)
+    assert not (tmp_path / "int8").exists()  # refused before the folder is made
+    for split in ("train", "test"):  # one recording copied into both split folders
+        for label in ("low", "high"):
+            os.makedirs(tmp_path / "folder" / split / label)
+            soundfile.write(str(tmp_path / "folder" / split / label / f"{split}.wav"),
+                            synth_clip(f"tone_{label}", 1.0, 16000, np.random.default_rng(len(split))), 16000)
+    soundfile.write(str(tmp_path / "folder" / "test" / "low" / "copy.wav"),
+                    soundfile.read(str(tmp_path / "folder" / "train" / "low" / "train.wav"))[0], 16000)
+    with pytest.raises(ka.datasets.DatasetError, match=r"1 recording\(s\) in two splits .*copy.wav \(test\)"):
+        ka.read_folder(str(tmp_path / "folder"))
+    long_file = str(tmp_path / "long.wav")
+    soundfile.write(long_file, np.zeros(16000 * 3, np.float32), 16000)
+    Classifier(classifier.network, FRONT_END).classify_file(long_file, progress=True)
+    assert "/3 s of audio" in capsys.readouterr().err  # the bar has a total
+
+
+def test_recommend_with_bad_data_is_refused_before_timing(tiny_model_file, tmp_path):
+    out = tmp_path / "bench"
+    result = subprocess.run([sys.executable, "-m", "edge.benchmark", f"--artifacts={tiny_model_file}/model.keras",
+                             f"--out_dir={out}", "--recommend", f"--recommend_data={tmp_path}/absent"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 1 and "absent" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not out.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from keras_airn.errors import KerasAirnError
@@ -9,6 +11,16 @@ from keras_airn.errors import KerasAirnError
 
 class ConversionError(KerasAirnError):
     """The model or the data given for conversion cannot produce a valid artifact."""
+
+
+INT8_NEEDS_DATA = ("int8 needs representative data: give clips (--data_dir/--csv; `calibration=` in Python) or "
+                   "allow calibration on noise (--random_calibration; `random_calibration=True`).")
+
+
+def check_out_dir(out_dir: str) -> None:
+    """Refuses an output path that exists and is not a folder, before any conversion work."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ConversionError(f"{out_dir}: exists and is not a folder; export writes a folder of artifacts.")
 
 
 def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = False):
@@ -66,8 +78,6 @@ def remove_stale_artifacts(out_dir: str, extension: str, kept) -> list[str]:
     Returns:
         The names removed (each also logged).
     """
-    import os
-
     from absl import logging
 
     stale = sorted(name for name in os.listdir(out_dir) if name.endswith(extension) and name not in kept)
@@ -80,8 +90,6 @@ def remove_stale_artifacts(out_dir: str, extension: str, kept) -> list[str]:
 
 def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> None:
     """Writes what a runtime needs beside an artifact: `front_end.json` and `labels.json`."""
-    import os
-
     from keras_airn.features import FRONT_END_FILE, FrontEnd
     from keras_airn.labels import LABELS_FILE, load_labels, save_labels
 
@@ -169,8 +177,7 @@ def calibration_and_evaluation(examples, calibration_examples, front_end, *, wav
         ConversionError: int8 without data and without `random_calibration`.
     """
     if int8 and not (examples or calibration_examples) and not random_calibration:
-        raise ConversionError("int8 needs representative data: give --data_dir/--csv "
-                              "(or --random_calibration to calibrate on noise).")
+        raise ConversionError(INT8_NEEDS_DATA)
     if calibration_examples:
         return (held_out_inputs(calibration_examples, front_end, waveform, num_calibration),
                 held_out_inputs(examples, front_end, waveform, num_eval))

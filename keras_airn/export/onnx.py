@@ -21,6 +21,7 @@ from keras_airn.export.common import (
     artifact_stem,
     calibration_and_evaluation,
     calibration_note,
+    check_out_dir,
     describe,
     held_out_inputs,
     remove_stale_artifacts,
@@ -133,6 +134,7 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
     if unknown:
         raise ConversionError(f"Unknown ONNX precision(s) {unknown}; choose from {ONNX_PRECISIONS}.")
     front_end = front_end or FRONT_ENDS["vggsound"]
+    check_out_dir(out_dir)
     source = source or (model if isinstance(model, str) else model.name)
     model = model_for_export(model, keep_train_form)
     if "int8" in precisions:

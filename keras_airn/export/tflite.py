@@ -17,10 +17,12 @@ from absl import logging
 
 from keras_airn import files
 from keras_airn.export.common import (
+    INT8_NEEDS_DATA,
     ConversionError,
     artifact_stem,
     calibration_and_evaluation,
     calibration_note,
+    check_out_dir,
     describe,
     model_for_export,
     parity,
@@ -127,8 +129,7 @@ def _configure(converter, precision, representative, int8_io):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif precision == "int8":
         if not representative:
-            raise ConversionError("int8 needs representative data: give --data_dir/--csv "
-                                  "(or --random_calibration to calibrate on noise).")
+            raise ConversionError(INT8_NEEDS_DATA)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([x] for x in representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -221,6 +222,7 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
     from keras_airn.features import FRONT_ENDS
 
     front_end = front_end or FRONT_ENDS["vggsound"]
+    check_out_dir(out_dir)
     if sample_rate is not None and sample_rate != front_end.sample_rate:
         raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "
                               f"({front_end.sample_rate} Hz); a waveform model must see the rate it was "
@@ -234,11 +236,10 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
     if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
         raise ConversionError(f"The model takes {frames or 'any'} x {bins} log-mel frames x bins; the front-end "
                               f"makes {front_end.num_frames} x {front_end.n_mels}.")
-    os.makedirs(out_dir, exist_ok=True)
-
     calibration, evaluation = calibration_and_evaluation(
         examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
         num_eval=num_eval, int8="int8" in precisions, random_calibration=random_calibration)
+    os.makedirs(out_dir, exist_ok=True)
     eval_spectrograms, eval_waves, eval_labels = evaluation
     reference = model.predict(eval_spectrograms, verbose=0)
     eval_inputs = eval_waves if waveform else eval_spectrograms

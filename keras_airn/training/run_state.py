@@ -172,8 +172,8 @@ def check_settings(out_dir: str, settings: dict) -> None:
     differences = settings_differences(stored, settings)
     if differences:
         shown = "\n  ".join(differences[:20]) + ("\n  ..." if len(differences) > 20 else "")
-        raise RunStateError(f"{out_dir}: --resume with settings that differ from the run's ({path}); "
-                            f"use the run's settings or another --out_dir:\n  {shown}")
+        raise RunStateError(f"{out_dir}: a resume (--resume, resume=True) with settings that differ from the "
+                            f"run's ({path}); use the run's settings or another output folder:\n  {shown}")
 
 
 def save_settings(out_dir: str, settings: dict) -> None:
