@@ -140,3 +140,45 @@ def test_a_killed_worker_resumes_to_the_uninterrupted_weights(setup, two_workers
     assert "Resuming" in resumed.stdout and "at epoch 1" in resumed.stdout
     difference = _relative_difference(_final_weights(out_dir), _final_weights(two_workers[0][0]))
     assert difference < 1e-6, difference
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--num_workers", "0", "--", "train.finetune", "--strategy", "multi_worker"], "num_workers"),
+    (["--num_workers", "2", "--", "train.finetune", "--dataset", "folder"], "needs --strategy multi_worker"),
+])
+def test_the_launcher_refuses_what_would_not_be_a_cluster(arguments, message):
+    result = subprocess.run([sys.executable, "-m", "train.launch_local", *arguments], cwd=ROOT, env=_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and message in result.stderr, result.stderr[-2000:]
+    assert "[worker" not in result.stdout  # nothing was started
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+def test_stopping_the_launcher_stops_its_workers_and_frees_the_run(tmp_path, stop):
+    import signal
+
+    folder = str(tmp_path / "run")
+    launcher = subprocess.Popen([sys.executable, "-m", "train.launch_local", "--num_workers", "2", "--",
+                                 "tests.lock_holder", "--strategy=multi_worker", folder], cwd=ROOT, env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holding = 0
+    while holding < 2:
+        line = launcher.stdout.readline()
+        assert line, launcher.stderr.read()[-2000:]
+        holding += line.endswith("holding\n")
+    launcher.send_signal(getattr(signal, stop))
+    assert launcher.wait(timeout=60) == 128 + getattr(signal, stop)
+    for index in range(2):  # both locks are free at once: a relaunch with --resume is not refused
+        run_state.RunLock(f"{folder}{index}").release()
+
+
+@pytest.mark.slow
+def test_a_batch_the_workers_cannot_share_is_one_line(setup, tmp_path):
+    root, flags = setup
+    result = subprocess.run([sys.executable, "-m", "train.launch_local", "--num_workers", "2", "--",
+                             "train.finetune", *flags, "--batch_size", "9", "--strategy", "multi_worker",
+                             "--out_dir", str(tmp_path / "run")], cwd=ROOT, env=_env(), capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "error: The global batch of 9 does not split evenly over 2 workers" in result.stdout, result.stdout[-3000:]
+    assert "Traceback" not in result.stdout

@@ -26,8 +26,24 @@ import time
 
 from absl import app, flags, logging
 
-NUM_WORKERS = flags.DEFINE_integer("num_workers", 2, "Worker processes to start.")
-GRACE_SECONDS = flags.DEFINE_float("grace_seconds", 10.0, "How long stopped workers get before SIGKILL.")
+from keras_airn import cli
+
+NUM_WORKERS = flags.DEFINE_integer("num_workers", 2, "Worker processes to start (at least 2: one worker is a "
+                                   "plain run of the module).", lower_bound=2)
+GRACE_SECONDS = flags.DEFINE_float("grace_seconds", 10.0, "How long stopped workers get before SIGKILL.",
+                                   lower_bound=0.0)
+
+
+class Stopped(Exception):
+    """The launcher got SIGTERM or SIGHUP: its workers are stopped before it exits."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+
+def _raise_stopped(signal_number, _frame):
+    raise Stopped(signal_number)
 
 
 def free_ports(count: int) -> list[int]:
@@ -80,6 +96,8 @@ def launch(command: list[str], num_workers: int, grace: float = 10.0) -> int:
     """
     lock = threading.Lock()
     processes, streams = [], []
+    for handled in (signal.SIGTERM, signal.SIGHUP):  # stop the workers too, so none holds the run's lock
+        signal.signal(handled, _raise_stopped)
     for index, env in enumerate(worker_environments(num_workers)):
         process = subprocess.Popen([sys.executable, "-m", *command], env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, bufsize=1)
@@ -103,6 +121,9 @@ def launch(command: list[str], num_workers: int, grace: float = 10.0) -> int:
             time.sleep(0.05)
     except KeyboardInterrupt:
         code = 130
+    except Stopped as stopped:
+        logging.error("Got %s: stopping the workers.", stopped)
+        code = 128 + stopped.signal_number
     finally:
         _stop(processes, grace)
         for thread in streams:
@@ -110,14 +131,21 @@ def launch(command: list[str], num_workers: int, grace: float = 10.0) -> int:
     return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell reports it
 
 
+def uses_multi_worker(command: list[str]) -> bool:
+    """Whether `command` passes `--strategy multi_worker` (either flag form)."""
+    joined = [f"{a}={b}" for a, b in zip(command, command[1:])] + command
+    return any(argument.lstrip("-") == "strategy=multi_worker" for argument in joined)
+
+
 def main(argv):
     command = argv[1:]
     if not command:
         raise app.UsageError("Name the module to run after --, e.g. -- train.vggsound --strategy multi_worker ...")
-    if not any("multi_worker" in argument for argument in command):
-        logging.warning("The workers were not given --strategy multi_worker: each will train alone.")
+    if not uses_multi_worker(command):
+        raise app.UsageError("The workers' command needs --strategy multi_worker: without it each worker is a "
+                             "separate run of the same folder (and the second is refused as 'in use').")
     sys.exit(launch(command, NUM_WORKERS.value, GRACE_SECONDS.value))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, positional="the module to run after --, with its flags")

@@ -288,6 +288,9 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
     distribution = make_strategy("multi_worker")  # first: collectives are configured at startup
     index, workers = worker_role()
     chief = index == 0
+    if config.batch_size % workers:
+        raise KerasAirnError(f"The global batch of {config.batch_size} does not split evenly over {workers} workers; "
+                             f"give a --batch_size (batch_size=) that {workers} divides.")
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     with run_state.RunLock(out_dir) if chief else contextlib.nullcontext():
         if chief:
