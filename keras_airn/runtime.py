@@ -143,10 +143,10 @@ class Classifier:
 
         crop = self.front_end.clip_size - 1
         if self.waveform_input:
-            window = audio[start : start + crop]
-            if len(window) < crop:  # a short recording, zero-padded as MediaPipe pads it; the
-                window = np.pad(window, (0, crop - len(window)))  # model repeats its last frame
-            inputs = window[None].astype(np.float32)
+            from keras_airn.export.waveform import pad_to_input
+
+            # A short recording: its end marked, the model repeats its last frame as training does.
+            inputs = pad_to_input(audio[start : start + crop], crop)[None]
         else:
             inputs = clip_features(audio, start, self.front_end).numpy()[None, ..., None]
         if self.model is not None:

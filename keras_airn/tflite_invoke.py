@@ -14,8 +14,9 @@ def invoke_all(interpreter, inputs):
     outputs = []
     for example in inputs:
         x = np.asarray(example, np.float32)[None]
-        if source["dtype"] == np.int8:
+        if source["dtype"] == np.int8:  # an end marker (NaN) cannot be quantised: zeros instead
             scale, zero = source["quantization"]
+            x = np.where(np.isnan(x), np.float32(0), x)
             x = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
         interpreter.set_tensor(source["index"], x)
         interpreter.invoke()

@@ -115,3 +115,20 @@ def test_short_clips_score_the_same_in_all_model_kinds(models, tmp_path, seconds
     # waveform model, 2 of these 3 clips differ by 1e-3 with this small model.
     np.testing.assert_allclose(scores["waveform"], scores["keras"], atol=1e-5)
     assert np.abs(scores["keras"] - np.full(4, 0.25)).max() > 1e-3  # the scores say something
+
+
+def test_digital_silence_inside_and_at_the_end_of_a_recording_is_audio(models, tmp_path):
+    """Exact zeros mid-file and at the end are scored as the Keras model scores them; only the
+    runtime's end marker (a recording shorter than the crop) repeats the last frame."""
+    rng = np.random.default_rng(9)
+    audio = rng.uniform(-0.4, 0.4, int(3.0 * 16000)).astype(np.float32)
+    audio[int(0.9 * 16000) : int(1.8 * 16000)] = 0.0  # a gated gap: windows end inside it
+    audio[-int(0.4 * 16000) :] = 0.0  # and the recording ends in digital silence
+    path = str(tmp_path / "gaps.wav")
+    soundfile.write(path, audio, 16000, subtype="FLOAT")
+    keras_windows = Classifier(models["keras"], FRONT_END).classify_file(path, hop_seconds=0.25)
+    wave_windows = Classifier(models["waveform"], FRONT_END).classify_file(path, hop_seconds=0.25)
+    ending_in_zeros = [w for w in keras_windows if 0.9 < w.end_seconds <= 1.8 or w.end_seconds > 2.6]
+    assert len(ending_in_zeros) >= 4
+    for ours, theirs in zip(wave_windows, keras_windows):
+        np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-5)

@@ -129,8 +129,8 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
     """Inputs from the pipeline: one crop per clip (log-mel, and the crop's raw samples).
 
     A clip shorter than the crop is used as training and classification use it: its log-mel
-    repeats the last frame (`clip_features`), its raw samples are zero-padded to the crop, as the
-    runtimes and MediaPipe feed a waveform-input model.
+    repeats the last frame (`clip_features`), its raw samples are padded to the crop with the end
+    marker, as `keras_airn.runtime` feeds a waveform-input model (`export.waveform.pad_to_input`).
 
     Args:
         examples: clips to use, or None for uniform noise (speed and op checks only; no labels).
@@ -142,6 +142,7 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
         (log-mel inputs (N, T, F, 1), raw crops (N, samples) or None, labels (N,) or None).
     """
     from keras_airn.audio import read_audio
+    from keras_airn.export.waveform import pad_to_input
     from keras_airn.features import clip_features, crop_starts
 
     crop = front_end.clip_size - 1
@@ -155,8 +156,7 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
         audio = read_audio(example.path, front_end.sample_rate)[example.start : stop]
         start = int(crop_starts(audio.shape[0], front_end, 1)[0])
         inputs.append(clip_features(audio, start, front_end).numpy()[..., None])
-        wave = audio[start : start + crop]
-        waves.append(np.pad(wave, (0, crop - wave.shape[0])))
+        waves.append(pad_to_input(audio[start : start + crop], crop))
         labels.append(example.label)
     return np.stack(inputs), np.stack(waves) if waveform else None, np.array(labels)
 

@@ -54,37 +54,58 @@ def builtin_log_mel(waveform, num_samples: int, front_end: FrontEnd):
     return tf.math.log(mel + LOG_OFFSET)[..., None]
 
 
-def pad_frames_after_signal(features, waveform, front_end: FrontEnd):
+# What a runtime puts after the end of a recording shorter than the model's input: a value real
+# audio never holds (the readers refuse NaN), so exact digital zeros inside a recording stay audio.
+END_MARKER = float("nan")
+
+
+def split_end_marker(waveform):
+    """(the waveform with `END_MARKER` samples set to 0, the number of samples before them), builtins only.
+
+    Args:
+        waveform: (1, samples) float PCM, possibly ending in `END_MARKER` samples.
+
+    Returns:
+        ((1, samples) float PCM, (1,) int32 signal length).
+    """
+    signal = tf.equal(waveform, waveform)  # False exactly at NaN
+    clean = tf.where(signal, waveform, tf.zeros_like(waveform))
+    return clean, tf.reduce_sum(tf.cast(signal, tf.int32), axis=1)
+
+
+def pad_frames_after_signal(features, length, front_end: FrontEnd):
     """Repeats the frame where the signal ends over the frames after it, with builtin ops.
 
     A clip shorter than a crop is, in training, transformed whole and its last frame repeated up
-    to T frames (`keras_airn.features.clip_features`). A fixed-size model receives it zero-padded
-    (as MediaPipe and `keras_airn.runtime` feed it): frames up to n // hop, n the clip's length,
-    are then already the reference's, and the frames after it are replaced here by frame
-    n // hop, with n where the trailing zeros begin. A full crop that does not end in exact zeros
-    is unchanged. (A recording whose own last samples are exact digital zeros is treated as if it
-    ended where they begin.)
+    to T frames (`keras_airn.features.clip_features`). A fixed-size model receives it padded to
+    its input length with `END_MARKER` (as `keras_airn.runtime` feeds it); the marker is read as
+    zeros, so frames up to n // hop, n the clip's length, are already the reference's, and the
+    frames after it are replaced here by frame n // hop. A full crop (no marker) is unchanged,
+    whatever its samples: digital silence inside or at the end of a window is audio. A runtime
+    that pads with zeros (MediaPipe) gets a zero-padded clip's scores.
 
     Args:
-        features: (1, T, n_mels, 1) log-mel of `waveform`.
-        waveform: (1, samples) float PCM.
+        features: (1, T, n_mels, 1) log-mel of the cleaned waveform.
+        length: (1,) samples before the marker (`split_end_marker`).
         front_end: settings.
 
     Returns:
         (1, T, n_mels, 1).
     """
-    num_samples = int(waveform.shape[1])
-    # Trailing zeros = position of the first non-zero sample from the end (an all-zero input
-    # counts as full length: its frames are all alike anyway). No sample-sized constant needed.
-    nonzero = tf.cast(tf.not_equal(waveform, 0.0), tf.int32)
-    trailing = tf.cast(tf.argmax(tf.reverse(nonzero, axis=[1]), axis=1), tf.int32)  # (1,)
-    last = tf.math.floordiv(num_samples - trailing, front_end.hop_length)
+    last = tf.math.floordiv(length, front_end.hop_length)
     frames = tf.minimum(tf.range(int(features.shape[1]), dtype=tf.int32), last)
     return tf.gather(features, frames, axis=1)
 
 
+def pad_to_input(window: np.ndarray, num_samples: int) -> np.ndarray:
+    """`window` (samples,) padded to a waveform model's `num_samples` with `END_MARKER`."""
+    return np.pad(window, (0, num_samples - window.shape[0]), constant_values=END_MARKER).astype(np.float32)
+
+
 def waveform_function(model, front_end: FrontEnd):
     """A concrete function from (1, clip_size - 1) float PCM to logits, for conversion.
+
+    A shorter clip goes in padded with `END_MARKER` (`pad_to_input`).
 
     Args:
         model: a Keras model taking (1, num_frames, n_mels, 1).
@@ -97,7 +118,8 @@ def waveform_function(model, front_end: FrontEnd):
 
     @tf.function(input_signature=[tf.TensorSpec([1, num_samples], tf.float32, name="waveform")])
     def classify(waveform):
-        features = pad_frames_after_signal(builtin_log_mel(waveform, num_samples, front_end), waveform, front_end)
+        clean, length = split_end_marker(waveform)
+        features = pad_frames_after_signal(builtin_log_mel(clean, num_samples, front_end), length, front_end)
         return model(features, training=False)
 
     return classify, num_samples
