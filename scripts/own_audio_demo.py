@@ -1,75 +1,76 @@
-"""The README's Python quick start, run on a generated "own audio" folder, with its figures.
+"""Runs the README's Python quick start exactly as written, on a generated "own audio" folder.
 
-Generates `runs/own/my_sounds/<label>/...` (44.1 kHz stereo and 48 kHz 24-bit WAV, 22.05 kHz
-FLAC, 8 kHz OGG; `python -m train.demo_data --layout folder`), fine-tunes the `make demo` model
-on it with `AudioClassifier`, evaluates, exports a waveform-input int8 TFLite model and classifies
-a file. Prints accuracy, int8 agreement and the time of each step.
+The code is read from README.md (the block under "Your own audio, from Python") and run in a
+work folder holding what it names: `my_sounds/<label>/...` (44.1 kHz stereo and 48 kHz 24-bit
+WAV, 22.05 kHz FLAC, 8 kHz OGG; `python -m train.demo_data --layout folder`),
+`street_48k_stereo.wav`, and `runs/demo` (a link to the `make demo` run). Prints what the code
+prints and the seconds of each line.
 
-Usage: .venv/bin/python scripts/own_audio_demo.py [--pretrained runs/demo] [--out runs/own]
+Usage: .venv/bin/python scripts/own_audio_demo.py [--pretrained runs/demo] [--workdir runs/own]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+import soundfile
 
-import keras_airn as ka  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
 from keras_airn.machine import machine_description  # noqa: E402
-from train.demo_data import make_own_folder  # noqa: E402
+from train.demo_data import make_own_folder, synth_clip  # noqa: E402
+
+SECTION = "### Your own audio, from Python"
+
+
+def readme_quick_start(readme: str = os.path.join(ROOT, "README.md")) -> str:
+    """The Python code block under the README's SECTION heading."""
+    text = open(readme, encoding="utf-8").read()
+    found = re.search(re.escape(SECTION) + r"\s*```python\n(.*?)```", text, re.S)
+    if not found:
+        raise SystemExit(f"{readme}: no python block under {SECTION!r}.")
+    return found.group(1)
+
+
+def statements(code: str) -> list[str]:
+    """`code` cut into its top-level statements (a call spread over lines stays whole)."""
+    import ast
+
+    lines = code.splitlines()
+    return ["\n".join(lines[node.lineno - 1 : node.end_lineno]) for node in ast.parse(code).body]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pretrained", default="runs/demo", help="Run or preset folder to fine-tune from.")
-    parser.add_argument("--out", default="runs/own", help="Output folder.")
+    parser.add_argument("--pretrained", default="runs/demo", help="The `make demo` run the code starts from.")
+    parser.add_argument("--workdir", default="runs/own", help="Folder the code runs in (made afresh).")
     parser.add_argument("--clips_per_class", type=int, default=24)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=3.0, help="Clip length (the demo model's crop: 2.56 s).")
     args = parser.parse_args()
-    folder = os.path.join(args.out, "my_sounds")
-    if not os.path.isdir(folder):
-        make_own_folder(folder, args.clips_per_class, seconds=args.seconds)
-    times = {}
-
-    start = time.perf_counter()
-    splits = ka.read_folder(folder)
-    classifier = ka.AudioClassifier.from_preset(args.pretrained, labels=splits["train"].label_names)
-    classifier.fit(splits["train"], out_dir=os.path.join(args.out, "run"), resume=True, recipe="release",
-                   epochs=args.epochs,
-                   learning_rate=0.01, lr_steps=(args.epochs * 3 // 4,), precise_bn_batches=20)
-    times["fit"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    metrics = classifier.evaluate(splits["test"])
-    times["evaluate"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    report = classifier.export(os.path.join(args.out, "export"), precision=["fp32", "int8"], waveform_input=True,
-                               calibration=splits["train"], evaluation=splits["test"])
-    times["export"] = time.perf_counter() - start
-
-    example = splits["test"].examples[0]
-    start = time.perf_counter()
-    result = classifier.classify_file(example.path, top_k=2)
-    times["classify_file"] = time.perf_counter() - start
+    pretrained = os.path.abspath(args.pretrained)
+    if not os.path.isdir(pretrained):
+        raise SystemExit(f"{args.pretrained}: not found; run `make demo` first.")
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    os.makedirs(os.path.join(args.workdir, "runs"))
+    os.symlink(pretrained, os.path.join(args.workdir, "runs", "demo"))
+    make_own_folder(os.path.join(args.workdir, "my_sounds"), args.clips_per_class)
+    street = 0.3 * synth_clip("noise_low", 6.0, 48000, np.random.default_rng(0))
+    soundfile.write(os.path.join(args.workdir, "street_48k_stereo.wav"), np.stack([street, street], 1), 48000)
+    os.chdir(args.workdir)
 
     print(f"Machine: {machine_description()}")
-    print(f"{folder}: {len(splits['train'].examples)} train / {len(splits['test'].examples)} test clips, "
-          f"labels {splits['train'].label_names}")
-    print(f"fine-tuned from {args.pretrained}: test top-1 {metrics['top1']:.3f}, top-5 {metrics['top5']:.3f}, "
-          f"mAP {metrics['mAP']:.3f} (chance {1 / len(classifier.labels):.3f})")
-    for precision, entry in report["artifacts"].items():
-        print(f"waveform {precision}: {entry['bytes']:,} bytes, top-1 agreement {entry['top1_agreement']:.3f}, "
-              f"accuracy {entry['top1_accuracy']:.3f} (Keras {entry['reference_top1_accuracy']:.3f}), "
-              f"max rel. logit error {entry['max_rel_logit_error']:.1e}")
-    print(f"classify_file({os.path.relpath(example.path, folder)}): {result['overall']} "
-          f"(true: {splits['test'].label_names[example.label]})")
-    print("seconds: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in times.items()))
+    namespace: dict = {}
+    for statement in statements(readme_quick_start()):
+        start = time.perf_counter()
+        exec(compile(statement, "README.md", "exec"), namespace)
+        print(f"[{time.perf_counter() - start:7.1f} s] {statement.splitlines()[0]}", flush=True)
 
 
 if __name__ == "__main__":
