@@ -37,8 +37,22 @@ def model_file(path: str) -> str:
     return path
 
 
+def network_shape(network) -> tuple[int | None, int, int] | None:
+    """(frames or None, mel bins, classes) of a network from log-mel (batch, T, F, 1) to logits
+    (an `AudioRepInceptionNeXt` or a `keras_airn.baselines` network); None for another model."""
+    if isinstance(network, AudioRepInceptionNeXt):
+        return network.num_frames, network.num_mel_bins, network.num_classes
+    inputs, outputs = getattr(network, "inputs", None), getattr(network, "outputs", None)
+    if (not isinstance(network, keras.Model) or not inputs or not outputs or len(inputs) != 1
+            or len(outputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[-1] != 1
+            or len(outputs[0].shape) != 2):
+        return None
+    return inputs[0].shape[1], inputs[0].shape[2], outputs[0].shape[1]
+
+
 def load_saved(path: str):
-    """Loads what a model file holds: an `AudioRepInceptionNeXt` or an `AudioClassifier`.
+    """Loads what a model file holds: an `AudioRepInceptionNeXt`, a baseline network (log-mel to
+    logits, `keras_airn.baselines`) or an `AudioClassifier`.
 
     Args:
         path: a `.keras` file or an official `.pyth` checkpoint (needs torch).
@@ -54,9 +68,9 @@ def load_saved(path: str):
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises several types for a bad archive.
         raise ModelFileError(f"{path!r} is not a readable .keras model: {error}") from error
-    if not isinstance(model, AudioRepInceptionNeXt) and not isinstance(getattr(model, "network", None),
-                                                                      AudioRepInceptionNeXt):
-        raise ModelFileError(f"{path!r} holds a {type(model).__name__}, not an AudioRepInceptionNeXt.")
+    if network_shape(getattr(model, "network", model)) is None:
+        raise ModelFileError(f"{path!r} holds a {type(model).__name__}, not an AudioRepInceptionNeXt or another "
+                             f"network from log-mel to logits.")
     return model
 
 
@@ -68,10 +82,10 @@ def load_model(path: str) -> AudioRepInceptionNeXt:
             checkpoint, or a preset / training-run folder.
 
     Returns:
-        The `AudioRepInceptionNeXt`, uncompiled.
+        The `AudioRepInceptionNeXt` (or baseline network), uncompiled.
     """
     model = load_saved(model_file(path))
-    return model if isinstance(model, AudioRepInceptionNeXt) else model.network
+    return getattr(model, "network", model)
 
 
 def load_deploy(path: str, fold_identity: bool = True) -> AudioRepInceptionNeXt:
@@ -82,9 +96,9 @@ def load_deploy(path: str, fold_identity: bool = True) -> AudioRepInceptionNeXt:
         fold_identity: passed to `reparameterize` when a train form is merged on load.
 
     Returns:
-        A deploy-form `AudioRepInceptionNeXt`.
+        A deploy-form `AudioRepInceptionNeXt` (a baseline network as it is).
     """
     model = load_model(path)
-    if model.deploy:
+    if not isinstance(model, AudioRepInceptionNeXt) or model.deploy:
         return model
     return reparameterize(model, fold_identity=fold_identity)

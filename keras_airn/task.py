@@ -1,6 +1,6 @@
 """`AudioClassifier`: one object from waveform to device model.
 
-It holds the network (an `AudioRepInceptionNeXt`), the log-mel front-end the network was trained
+It holds the network (an `AudioRepInceptionNeXt`, or a `keras_airn.baselines` network), the log-mel front-end the network was trained
 with (settings and a Keras layer that computes it) and the label names, and carries them
 together through training, evaluation, re-parameterisation, saving and export. The pattern is
 keras-hub's Task (a backbone with its preprocessor, `from_preset`, `save_to_preset`).
@@ -21,7 +21,7 @@ from keras_airn.datasets import Example, Split
 from keras_airn.errors import KerasAirnError
 from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd, LogMelSpectrogram
 from keras_airn.labels import LABELS_FILE, load_labels, save_labels, validate_labels
-from keras_airn.loading import PRESET_FILE
+from keras_airn.loading import PRESET_FILE, network_shape
 from keras_airn.model import AudioRepInceptionNeXt
 
 class PresetError(KerasAirnError):
@@ -58,14 +58,15 @@ def placeholder_labels(num_classes: int) -> list[str]:
 
 @keras.saving.register_keras_serializable(package="keras_airn")
 class AudioClassifier(keras.Model):
-    """An audio classifier: AudioRepInceptionNeXt with its front-end and label names.
+    """An audio classifier: AudioRepInceptionNeXt (or a baseline) with its front-end and label names.
 
     Calling it maps log-mel features `(batch, T, n_mels, 1)` to logits; `predict`,
     `classify_file`, `fit` and `evaluate` take audio (waveforms, files, datasets) and apply the
     front-end themselves. `.keras` serialisation round-trips it.
 
     Args:
-        network: an `AudioRepInceptionNeXt` (or its serialised config).
+        network: an `AudioRepInceptionNeXt`, a `keras_airn.baselines` network (any model from
+            log-mel (batch, T, F, 1) to logits), or its serialised config.
         front_end: the `FrontEnd` (or its config) the network is trained with; VGG-Sound's by
             default.
         labels: class names, index = output; `class_<i>` by default.
@@ -85,17 +86,20 @@ class AudioClassifier(keras.Model):
         super().__init__(**kwargs)
         if isinstance(network, dict):
             network = keras.saving.deserialize_keras_object(network)
-        if not isinstance(network, AudioRepInceptionNeXt):
-            raise PresetError(f"network must be an AudioRepInceptionNeXt, got {type(network).__name__}.")
+        shape = network_shape(network)
+        if shape is None:
+            raise PresetError(f"network must be an AudioRepInceptionNeXt or a model from log-mel (batch, T, F, 1) "
+                              f"to logits (batch, classes), e.g. keras_airn.baselines; got {type(network).__name__}.")
+        frames, bins, classes = shape
         if isinstance(front_end, dict):
             front_end = FrontEnd.from_config(front_end)
         self.front_end = front_end or FRONT_ENDS["vggsound"]
-        if network.num_mel_bins != self.front_end.n_mels:
-            raise PresetError(f"The network takes {network.num_mel_bins} mel bins; the front-end makes "
-                              f"{self.front_end.n_mels}.")
-        labels = validate_labels(labels, "labels") if labels is not None else placeholder_labels(network.num_classes)
-        if len(labels) != network.num_classes:
-            raise PresetError(f"{len(labels)} labels for a network with {network.num_classes} outputs.")
+        if bins != self.front_end.n_mels or frames not in (None, self.front_end.num_frames):
+            raise PresetError(f"The network takes {frames or 'any number of'} frames x {bins} mel bins; the "
+                              f"front-end makes {self.front_end.num_frames} x {self.front_end.n_mels}.")
+        labels = validate_labels(labels, "labels") if labels is not None else placeholder_labels(classes)
+        if len(labels) != classes:
+            raise PresetError(f"{len(labels)} labels for a network with {classes} outputs.")
         self.network = network
         self.labels = labels
         self.preprocessor = LogMelSpectrogram(
@@ -117,7 +121,7 @@ class AudioClassifier(keras.Model):
 
     @property
     def num_classes(self) -> int:
-        return self.network.num_classes
+        return network_shape(self.network)[2]
 
     @property
     def has_label_names(self) -> bool:
@@ -133,7 +137,8 @@ class AudioClassifier(keras.Model):
 
         Args:
             preset: one of
-                - a preset name, "b0", "b1" or "b1_2d" (random weights);
+                - a preset name, "b0", "b1" or "b1_2d", or a baseline of `keras_airn.baselines.BASELINES`
+                  (random weights; a baseline is built for the front-end's frames);
                 - a folder written by `save_to_preset`, or a training run's folder
                   (`model_train.keras`, `front_end.json`, `labels.json`);
                 - a `.keras` file (an `AudioClassifier` or a network; `front_end.json` and
@@ -152,6 +157,7 @@ class AudioClassifier(keras.Model):
         Example:
         >>> classifier = AudioClassifier.from_preset("b0", labels=["bark", "doorbell", "speech"])
         """
+        from keras_airn.baselines import BASELINES, create_baseline
         from keras_airn.factory import PRESETS, create_model
 
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
@@ -166,6 +172,11 @@ class AudioClassifier(keras.Model):
             network = create_model(preset.lower(), num_classes=num_classes or 309, num_frames=None,
                                    dropout=dropout)
             return cls(network, front_end or FRONT_ENDS["vggsound"], labels)
+        if isinstance(preset, str) and preset.lower() in BASELINES:
+            front_end = front_end or FRONT_ENDS["vggsound"]
+            network = create_baseline(preset.lower(), num_classes=num_classes or 309,
+                                      num_frames=front_end.num_frames, num_mel_bins=front_end.n_mels)
+            return cls(network, front_end, labels)
         classifier = cls._load(preset)
         front_end = front_end or classifier.front_end
         wanted = num_classes or classifier.num_classes
@@ -184,7 +195,10 @@ class AudioClassifier(keras.Model):
         except (FileNotFoundError, KerasAirnError) as error:
             from keras_airn.factory import PRESETS
 
-            raise PresetError(f"{error} (presets: {', '.join(sorted(PRESETS))}).") from error
+            from keras_airn.baselines import BASELINES
+
+            raise PresetError(f"{error} (presets: {', '.join(sorted(PRESETS))}; baselines: "
+                              f"{', '.join(BASELINES)}).") from error
         if isinstance(loaded, AudioClassifier):
             return loaded
         beside = os.path.dirname(os.path.abspath(path))
@@ -193,7 +207,7 @@ class AudioClassifier(keras.Model):
         if front_end is None:
             logging.warning("%s: no %s beside it; assuming VGG-Sound's front-end (5.12 s clips). Pass "
                             "front_end= if the model was trained on other clips.", path, FRONT_END_FILE)
-        labels = load_labels(labels_path, loaded.num_classes) if os.path.isfile(labels_path) else None
+        labels = load_labels(labels_path, network_shape(loaded)[2]) if os.path.isfile(labels_path) else None
         return cls(loaded, front_end, labels)
 
     def save_to_preset(self, directory: str) -> str:
@@ -211,9 +225,12 @@ class AudioClassifier(keras.Model):
         return directory
 
     def reparameterize(self) -> "AudioClassifier":
-        """The deploy form (merged kernels, folded BatchNorm): same outputs, faster inference."""
+        """The deploy form (merged kernels, folded BatchNorm): same outputs, faster inference.
+        A baseline has no other form: itself."""
         from keras_airn.deploy import reparameterize
 
+        if not isinstance(self.network, AudioRepInceptionNeXt):
+            return self
         return AudioClassifier(reparameterize(self.network), self.front_end, self.labels, name=self.name)
 
     # --- Training and evaluation -------------------------------------------------------------
@@ -287,7 +304,7 @@ class AudioClassifier(keras.Model):
 
         from keras_airn.training.recipes import recipe
 
-        base = recipe(recipe_name, finetuning=self.network.freeze_batchnorm)
+        base = recipe(recipe_name, finetuning=getattr(self.network, "freeze_batchnorm", False))
         return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
     def fit(self, train_data, validation_data=None, *, out_dir: str | None = None, resume: bool = False,

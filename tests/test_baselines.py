@@ -148,3 +148,26 @@ def test_baselines_report_puts_measured_ratios_beside_the_papers():
     # measured / B1 1.50 beside the paper's 317 / 232 = 1.37; / B0 6.00 beside 317 / 59 = 5.37.
     assert "| 1.50 (1.37) | 6.00 (5.37) |" in row and "26.68 / 26.68" in row and "LiteRT int8" in row
     assert "52.5 % top-1, VGG-Sound" in text
+
+
+def test_a_baseline_trains_saves_and_exports_through_the_task(tmp_path):
+    """BC-ResNet-8 (the paper's keyword-spotting baseline) through the path B0 takes."""
+    from keras_airn.features import FrontEnd
+    from keras_airn.task import AudioClassifier
+    from train.demo_data import synth_clip
+
+    front_end = FrontEnd(clip_seconds=0.64)
+    rng = np.random.default_rng(0)
+    waves = [0.5 * synth_clip(("tone_low", "tone_high")[i % 2], 1.0, 16000, rng).astype(np.float32) for i in range(12)]
+    labels = [i % 2 for i in range(12)]
+    classifier = AudioClassifier.from_preset("bcresnet8", labels=["low", "high"], front_end=front_end)
+    before = [w.copy() for w in classifier.network.get_weights()]
+    summary = classifier.fit((waves[:8], labels[:8]), (waves[8:], labels[8:]), out_dir=str(tmp_path / "run"),
+                             epochs=2, batch_size=4, precise_bn_batches=1)
+    assert set(summary["metrics"]) >= {"top1", "mAP"} and "deploy_model" not in summary["paths"]
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(before, classifier.network.get_weights()))
+    again = AudioClassifier.from_preset(str(tmp_path / "run"))
+    assert again.labels == ["low", "high"] and again.front_end == front_end
+    np.testing.assert_allclose(again.predict(waves[8:]), classifier.predict(waves[8:]), atol=1e-6)
+    report = classifier.export(str(tmp_path / "export"), precision="fp32", num_eval=4)
+    assert report["artifacts"]["fp32"]["max_rel_logit_error"] < 1e-4

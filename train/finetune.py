@@ -32,6 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 from absl import app, flags, logging  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
+from keras_airn.baselines import BASELINES  # noqa: E402
+from keras_airn.factory import PRESETS  # noqa: E402
 
 from train import flags as train_flags  # noqa: E402
 
@@ -41,7 +43,8 @@ DATA_DIR = flags.DEFINE_string("data_dir", None, "Dataset root (folder layout; E
 CSV = flags.DEFINE_string("csv", None, "--dataset csv: a path,label[,split] file (paths relative to it).")
 INIT = flags.DEFINE_string("init", None, "Pre-trained model: a run or preset folder, a .keras file or an "
                            "official .pyth checkpoint. Without it, --model is trained from scratch.")
-MODEL = flags.DEFINE_enum("model", "b0", ["b0", "b1", "b1_2d"], "Preset to train from scratch (no --init).")
+MODEL = flags.DEFINE_enum("model", "b0", [*sorted(PRESETS), *BASELINES], "Network to train from scratch (no "
+                          "--init): an AudioRepInceptionNeXt preset or a keras_airn.baselines network.")
 FRONT_END = flags.DEFINE_string("front_end", None, "Front-end: a front_end.json or a release dataset name "
                                 "(default: the dataset's, else --init's, else vggsound).")
 TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "folder/csv without splits: held-out share per class.")
