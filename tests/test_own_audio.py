@@ -51,7 +51,7 @@ def test_folder_reader_sorts_labels_and_splits_each_class_stably(own_folder, tmp
 
     shutil.copytree(own_folder, grown)
     for label, sound in OWN_CLASSES.items():
-        write_clip(str(grown / label / "new"), sound, 3)
+        write_clip(str(grown / label / "new"), sound, 99)  # a new recording (a copy of one would be refused)
     regrown = datasets.read_folder(str(grown), test_fraction=0.25, seed=1)
     before = {os.path.relpath(e.path, own_folder) for e in splits["test"].examples}
     after = {os.path.relpath(e.path, grown) for e in regrown["test"].examples}
@@ -65,10 +65,11 @@ def test_folder_reader_sorts_labels_and_splits_each_class_stably(own_folder, tmp
 
 
 def test_split_folders_and_csv_layouts(tmp_path):
+    take = iter(range(100))  # every clip its own recording: one in two splits is refused
     for split, count in (("train", 3), ("test", 1), ("validation", 1)):
         for label in ("a", "b"):
             for i in range(count):
-                write_clip(str(tmp_path / "data" / split / label / f"{i}"), "tone_low", i)
+                write_clip(str(tmp_path / "data" / split / label / f"{i}"), "tone_low", next(take))
     splits = datasets.read_folder(str(tmp_path / "data"))
     assert {name: len(s.examples) for name, s in splits.items()} == {"train": 6, "test": 2, "val": 2}
     rows = [["path", "label"]] + [[os.path.relpath(e.path, tmp_path), ["x", "y"][e.label]]
