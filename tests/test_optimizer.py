@@ -1,4 +1,6 @@
-"""`make_optimizer` is the release's `torch.optim.SGD`, step by step, across a learning-rate step."""
+"""`make_optimizer` is the release's `torch.optim.SGD`, step by step, across a learning-rate step:
+Nesterov momentum, L2 on every parameter but BatchNorm's (slowfast/models/optimizer.py puts the
+parameters named "bn" in a group of their own without decay; the head's bias is decayed)."""
 
 import keras
 import numpy as np
@@ -10,7 +12,7 @@ from keras_airn.training.trainer import TrainConfig, make_optimizer
 SHAPES = {"conv/kernel": (3, 3, 4, 8), "conv/bias": (8,), "bn/gamma": (8,), "bn/beta": (8,), "fc/kernel": (8, 5)}
 
 
-def test_make_optimizer_follows_torch_sgd_with_coupled_weight_decay():
+def test_make_optimizer_follows_the_releases_torch_sgd():
     steps_per_epoch, epochs = 3, 4
     config = TrainConfig(learning_rate=0.1, lr_steps=(2, 3), lr_decay=0.1, momentum=0.9, weight_decay=0.05)
     rng = np.random.default_rng(0)
@@ -22,11 +24,12 @@ def test_make_optimizer_follows_torch_sgd_with_coupled_weight_decay():
     optimizer = make_optimizer(config, steps_per_epoch)
 
     params = {name: torch.nn.Parameter(torch.from_numpy(value.copy())) for name, value in initial.items()}
-    no_decay = [p for name, p in params.items() if not name.endswith("kernel")]
-    decay = [p for name, p in params.items() if name.endswith("kernel")]
-    reference = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate,
-                                momentum=config.momentum)
+    batchnorm = [p for name, p in params.items() if name.startswith("bn/")]
+    others = [p for name, p in params.items() if not name.startswith("bn/")]
+    reference = torch.optim.SGD([{"params": batchnorm, "weight_decay": 0.0},
+                                 {"params": others, "weight_decay": config.weight_decay}],
+                                lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay,
+                                dampening=0.0, nesterov=True)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(reference, milestones=list(config.lr_steps),
                                                      gamma=config.lr_decay)
     worst = 0.0
@@ -41,6 +44,15 @@ def test_make_optimizer_follows_torch_sgd_with_coupled_weight_decay():
             ours, theirs = variables[name].numpy(), params[name].detach().numpy()
             worst = max(worst, float(np.abs(ours - theirs).max() / np.abs(theirs).max()))
     assert worst < 1e-6, worst
+    # Nesterov mattered: heavy-ball momentum on the same gradients ends elsewhere.
+    heavy_ball = keras.Variable(initial["fc/kernel"], name="kernel")
+    plain_momentum = TorchSGD(0.1, momentum=0.9, weight_decay=0.05)
+    nesterov = keras.Variable(initial["fc/kernel"], name="kernel")
+    with_nesterov = TorchSGD(0.1, momentum=0.9, weight_decay=0.05, nesterov=True)
+    for grads in gradients[:3]:
+        plain_momentum.apply_gradients([(grads["fc/kernel"], heavy_ball)])
+        with_nesterov.apply_gradients([(grads["fc/kernel"], nesterov)])
+    assert float(np.abs(heavy_ball.numpy() - nesterov.numpy()).max()) > 1e-2
     # The weights moved in all three learning-rate phases, and decay mattered: without it they differ.
     assert float(np.abs(variables["conv/kernel"].numpy() - initial["conv/kernel"]).max()) > 0.1
     plain = keras.Variable(initial["conv/kernel"], name="kernel")
@@ -56,7 +68,7 @@ def test_make_optimizer_follows_torch_sgd_with_coupled_weight_decay():
 
 
 def test_torch_sgd_round_trips_through_its_config():
-    optimizer = TorchSGD(0.02, momentum=0.8, weight_decay=1e-4, no_decay=("gamma",))
+    optimizer = TorchSGD(0.02, momentum=0.8, weight_decay=1e-4, no_decay=("gamma",), nesterov=True)
     again = TorchSGD.from_config(optimizer.get_config())
-    assert (again.momentum, again.l2, again.no_decay) == (0.8, 1e-4, ("gamma",))
+    assert (again.momentum, again.nesterov, again.l2, again.no_decay) == (0.8, True, 1e-4, ("gamma",))
     assert again.weight_decay is None  # Keras's own decoupled decay stays off

@@ -25,7 +25,9 @@ LR = flags.DEFINE_float("lr", None, "Peak learning rate (default: the recipe's).
 LR_STEPS = flags.DEFINE_list("lr_steps", None, "Epochs at which the LR is multiplied by --lr_decay (step schedule).")
 LR_DECAY = flags.DEFINE_float("lr_decay", None, "LR step factor.")
 MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum.")
-WEIGHT_DECAY = flags.DEFINE_float("weight_decay", None, "Weight decay (not on BN or biases).", lower_bound=0.0)
+NESTEROV = flags.DEFINE_bool("nesterov", None, "Nesterov momentum (SGD; the release's recipe: on).")
+WEIGHT_DECAY = flags.DEFINE_float("weight_decay", None, "Weight decay (not on BatchNorm; AdamW: nor on biases).",
+                                  lower_bound=0.0)
 DROPOUT = flags.DEFINE_float("dropout", 0.5, "Dropout before the classifier.")
 SEED = flags.DEFINE_integer("seed", 0, "Seed of shuffling, crops, SpecAugment and init.")
 SPEC_AUGMENT = flags.DEFINE_bool("spec_augment", None, "Apply SpecAugment in training (default: the recipe's).")
@@ -58,7 +60,7 @@ for _flag in (LR, CLIP_SECONDS):
 
 # TrainConfig field each flag overrides when given.
 _OVERRIDES = {"epochs": EPOCHS, "min_steps": MIN_STEPS, "batch_size": BATCH_SIZE, "learning_rate": LR,
-              "lr_decay": LR_DECAY, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY, "seed": SEED,
+              "lr_decay": LR_DECAY, "momentum": MOMENTUM, "nesterov": NESTEROV, "weight_decay": WEIGHT_DECAY, "seed": SEED,
               "spec_augment": SPEC_AUGMENT, "precise_bn_batches": PRECISE_BN, "eval_views": EVAL_VIEWS,
               "checkpoint_minutes": CHECKPOINT_MINUTES}
 

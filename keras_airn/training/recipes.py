@@ -16,7 +16,10 @@ from absl import logging
 
 from keras_airn.training.optimizer import TorchSGD
 
-NO_WEIGHT_DECAY = ("gamma", "beta", "bias")  # the release applies no weight decay to BN and biases
+# The release decays every parameter but those named "bn" (BatchNorm's; the head's bias is
+# decayed). AdamW (small_data) leaves biases out too, as is usual for it.
+SGD_NO_DECAY = ("gamma", "beta")
+ADAMW_NO_DECAY = ("gamma", "beta", "bias")
 
 
 @dataclasses.dataclass
@@ -30,7 +33,9 @@ class TrainConfig:
         lr_steps: epochs at which a "step" schedule multiplies the LR by `lr_decay`.
         lr_decay: the step schedule's factor.
         momentum: SGD momentum (`torch_sgd`).
-        weight_decay: coupled L2 (`torch_sgd`) or decoupled decay (`adamw`), never on BN or biases.
+        nesterov: Nesterov momentum (`torch_sgd`; every config of the release sets it).
+        weight_decay: coupled L2 (`torch_sgd`, not on BatchNorm) or decoupled decay (`adamw`, not
+            on BatchNorm or biases).
         seed: seed of shuffling, crops, SpecAugment and initialisation.
         spec_augment: SpecAugment on training batches.
         precise_bn_batches: batches of BatchNorm re-estimation after training (at most one pass
@@ -56,6 +61,7 @@ class TrainConfig:
     lr_steps: tuple[int, ...] = (30, 40)
     lr_decay: float = 0.1
     momentum: float = 0.9
+    nesterov: bool = True
     weight_decay: float = 1e-4
     seed: int = 0
     spec_augment: bool = True
@@ -110,11 +116,12 @@ class AdamW(keras.optimizers.AdamW):
 
 
 def _sgd(config: TrainConfig, schedule) -> keras.optimizers.Optimizer:
-    return TorchSGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay, no_decay=NO_WEIGHT_DECAY)
+    return TorchSGD(schedule, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay,
+                    no_decay=SGD_NO_DECAY)
 
 
 def _adamw(config: TrainConfig, schedule) -> keras.optimizers.Optimizer:
-    return AdamW(learning_rate=schedule, weight_decay=config.weight_decay, no_decay=NO_WEIGHT_DECAY)
+    return AdamW(learning_rate=schedule, weight_decay=config.weight_decay, no_decay=ADAMW_NO_DECAY)
 
 
 OPTIMIZERS = {"torch_sgd": _sgd, "adamw": _adamw}
@@ -144,7 +151,8 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The optimizer a resolved `config` names, with its learning-rate schedule.
 
-    `torch_sgd` is the release's `torch.optim.SGD` (momentum, coupled L2 not on BN and biases).
+    `torch_sgd` is the release's `torch.optim.SGD` (Nesterov momentum, coupled L2 on every
+    parameter but BatchNorm's).
     """
     return OPTIMIZERS[config.optimizer](config, learning_rate_schedule(config, steps_per_epoch))
 
