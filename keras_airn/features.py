@@ -216,8 +216,8 @@ def log_mel_spectrogram(
     return tf.math.log(mel + LOG_OFFSET)
 
 
-# 64 frames of a 2048-point FFT: about 1 MB of float64 in and complex128 out. On Zen 3 this took
-# train.benchmark_pipeline from 0.68x to 0.95x of librosa, against one transform of all 512 frames.
+# 64 frames of a 2048-point FFT: about 1 MB of float64 in and complex128 out, which stays in the
+# L2 cache (faster than one transform of all 512 frames: docs/benchmarks.md).
 _HOST_FRAMES_PER_BLOCK = 64
 
 

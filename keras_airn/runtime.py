@@ -111,8 +111,7 @@ class Classifier:
         if self.model is not None:
             import tensorflow as tf
 
-            # Traced once: an eager call of the network costs 13x more per window (0.38 s vs
-            # 0.03 s for the demo B0 on a 2-core AVX2 machine).
+            # Traced once: eager calls cost far more per window (docs/benchmarks.md).
             model = self.model
             self._infer = tf.function(
                 lambda log_mel: model(log_mel, training=False),

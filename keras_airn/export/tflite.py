@@ -208,12 +208,11 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
             them int8 calibrates on the first half of `examples` and is measured on the rest.
         num_calibration, num_eval: at most this many clips of each (one crop per clip).
         time_as_rows: time-axis convolutions as rows on the transposed layout (identical
-            outputs; B1 fp32 about 3 % and B0 7 % faster under XNNPACK, docs/benchmarks.md).
+            outputs, faster under XNNPACK: docs/benchmarks.md).
         source: the model's file or folder, recorded in the report (default: `model` if a path).
         int8_float_head: keep the head (global pool and classifier) float in int8 models: logits
-            quantised to 256 levels flip close decisions (demo model, 360 held-out clips: top-1
-            agreement 0.975 all-int8, 0.992 with the head float, at no measurable speed cost).
-            Off with `int8_io`, whose logits are int8.
+            quantised to 256 levels flip close decisions (docs/conversion.md). Off with
+            `int8_io`, whose logits are int8.
 
     Returns:
         The report (also written to `out_dir/report.json`).
@@ -257,7 +256,7 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
         converted["fp32"] = convert(function, "fp32")
         if waveform:
             # The front-end stays float inside the int8 model: quantising its DFT, sqrt and log
-            # destroys the features (top-1 agreement 0.26 measured on the demo set).
+            # destroys the features (docs/conversion.md).
             float_nodes += leading_nodes_outside(converted["fp32"], model.name)
         if int8_float_head:
             float_nodes += head_nodes(converted["fp32"])
