@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_airn.model import AudioRepInceptionNeXt
+from keras_airn.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
 
 # Table I of the paper; "b1_2d" is the paper's AudioRepInceptionNeXt-B1 (2D).
 PRESETS = {
@@ -29,7 +29,7 @@ ABLATION_KERNEL_SETS = {
 }
 
 
-def create_model(name: str, num_classes: int = 309, **overrides) -> AudioRepInceptionNeXt:
+def create_model(name: str, num_classes: int = VGGSOUND_CLASSES, **overrides) -> AudioRepInceptionNeXt:
     """Builds a preset model.
 
     Args:

@@ -12,6 +12,7 @@ import keras
 
 from keras_airn.layers import BN_EPSILON, BN_MOMENTUM, MultiScaleDepthwiseMixer
 
+VGGSOUND_CLASSES = 309  # the release's pre-training set: its checkpoints' head
 STAGE_NUMBERS = (2, 3, 4, 5)
 STEM_KERNEL = (5, 7)
 STEM_PADDING = ((2, 2), (3, 3))
@@ -71,7 +72,7 @@ class AudioRepInceptionNeXt(keras.Model):
 
     def __init__(
         self,
-        num_classes: int = 309,
+        num_classes: int = VGGSOUND_CLASSES,
         stem_width: int = 64,
         stage_widths: Sequence[int] = (64, 128, 256, 512),
         depths: Sequence[int] = (3, 4, 6, 3),

@@ -1,7 +1,7 @@
 """`AudioClassifier`: one object from waveform to device model.
 
-It holds the network (an `AudioRepInceptionNeXt`, or a `keras_airn.baselines` network), the log-mel front-end the network was trained
-with (settings and a Keras layer that computes it) and the label names, and carries them
+It holds the network (an `AudioRepInceptionNeXt`, or a `keras_airn.baselines` network), the
+log-mel front-end the network was trained with (settings and a Keras layer that computes it) and the label names, and carries them
 together through training, evaluation, re-parameterisation, saving and export. The pattern is
 keras-hub's Task (a backbone with its preprocessor, `from_preset`, `save_to_preset`).
 """
@@ -22,7 +22,7 @@ from keras_airn.errors import KerasAirnError
 from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd, LogMelSpectrogram
 from keras_airn.labels import LABELS_FILE, load_labels, save_labels, validate_labels
 from keras_airn.loading import PRESET_FILE, network_shape
-from keras_airn.model import AudioRepInceptionNeXt
+from keras_airn.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
 
 class PresetError(KerasAirnError):
     """A preset name or path that cannot be loaded, or labels that do not fit the model."""
@@ -169,12 +169,12 @@ class AudioClassifier(keras.Model):
                 raise PresetError(f"num_classes={num_classes} but {len(labels)} labels were given.")
             num_classes = len(labels)
         if isinstance(preset, str) and preset.lower() in PRESETS:
-            network = create_model(preset.lower(), num_classes=num_classes or 309, num_frames=None,
+            network = create_model(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES, num_frames=None,
                                    dropout=dropout)
             return cls(network, front_end or FRONT_ENDS["vggsound"], labels)
         if isinstance(preset, str) and preset.lower() in BASELINES:
             front_end = front_end or FRONT_ENDS["vggsound"]
-            network = create_baseline(preset.lower(), num_classes=num_classes or 309,
+            network = create_baseline(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES,
                                       num_frames=front_end.num_frames, num_mel_bins=front_end.n_mels)
             return cls(network, front_end, labels)
         classifier = cls._load(preset)

@@ -22,6 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 
 from absl import app, flags  # noqa: E402
 
+from keras_airn.model import VGGSOUND_CLASSES  # noqa: E402
+
 MODELS = flags.DEFINE_list("models", ["b0", "b1"], "Presets to time.")
 WORKERS = flags.DEFINE_list("workers", ["1", "2"], "Worker counts (processes on this machine).")
 BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Global batch size.")
@@ -50,7 +52,7 @@ def _time_one_run(model_name: str, source: str, data_dir: str) -> None:
     batch, steps = BATCH_SIZE.value, WARMUP.value + STEPS.value
     examples = [Example(os.path.join(data_dir, name), i % 4) for i, name in enumerate(sorted(os.listdir(data_dir)))]
     with strategy.scope():
-        model = ka.create_model(model_name, num_classes=309)
+        model = ka.create_model(model_name, num_classes=VGGSOUND_CLASSES)
         synchronise_batchnorm(model)
         compile_model(model, TrainConfig(batch_size=batch), steps)
 

@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 from keras_airn.baselines.layers import ChannelSlice, SubSpectralNorm
+from keras_airn.model import VGGSOUND_CLASSES
 
 BASELINE_MODULES = {
     "bcresnet8": "bcresnet",
@@ -25,7 +26,7 @@ BASELINE_MODULES = {
 BASELINES = tuple(BASELINE_MODULES)
 
 
-def create_baseline(name: str, num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 128):
+def create_baseline(name: str, num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128):
     """Builds a baseline network with random weights.
 
     Args:

@@ -21,6 +21,7 @@ import keras
 
 from keras_airn.baselines.blocks import check_size, conv, conv_bn, log_mel_input
 from keras_airn.baselines.layers import SubSpectralNorm
+from keras_airn.model import VGGSOUND_CLASSES
 
 BASE = 8 * 8
 STAGE_BLOCKS = (2, 2, 4, 4)
@@ -57,7 +58,7 @@ def bc_res_block(x, out_channels: int, stage: int, stride: int, name: str):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def bcresnet8(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
+def bcresnet8(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """BC-ResNet-8 from log-mel (batch, T, F, 1) to logits.
 
     Args:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 
 from keras_airn.baselines.blocks import check_size, classifier, conv_bn, log_mel_input
+from keras_airn.model import VGGSOUND_CLASSES
 
 BN_EPSILON = 1e-3
 # (in, 1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection), torchvision's order.
@@ -41,7 +42,7 @@ def inception(x, widths, name):
     return keras.layers.Concatenate(name=f"{name}_concat")([branch1, branch2, branch3, branch4])
 
 
-def bn_inception_v1(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
+def bn_inception_v1(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """BN-Inception v1 from log-mel (batch, T, F, 1) to logits.
 
     Args:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 
 from keras_airn.baselines.blocks import activation, check_size, conv_bn, log_mel_input
+from keras_airn.model import VGGSOUND_CLASSES
 
 BN_EPSILON = 1e-3
 # input, kernel, expanded, output, squeeze-excitation, activation, stride (MobileNetV3-Large).
@@ -62,7 +63,8 @@ def inverted_residual(x, config, name: str):
     return h
 
 
-def efficientat_mn10(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
+def efficientat_mn10(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512,
+                     num_mel_bins: int = 128) -> keras.Model:
     """EfficientAT mn10 from log-mel (batch, T, F, 1) to logits.
 
     Args:

@@ -19,6 +19,7 @@ import keras
 
 from keras_airn.baselines.blocks import activation, batchnorm, check_size, classifier, conv, log_mel_input
 from keras_airn.baselines.layers import ChannelSlice
+from keras_airn.model import VGGSOUND_CLASSES
 
 DEPTHS = (3, 3, 9, 3)
 WIDTHS = (96, 192, 384, 768)
@@ -51,7 +52,8 @@ def metanext_block(x, mlp_ratio: int, name: str):
     return keras.layers.Add(name=f"{name}_add")([x, h])
 
 
-def inceptionnext_tiny(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
+def inceptionnext_tiny(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512,
+                       num_mel_bins: int = 128) -> keras.Model:
     """InceptionNeXt-T from log-mel (batch, T, F, 1) to logits.
 
     Args:

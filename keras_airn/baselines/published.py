@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-VGGSOUND_CONFIG = {"num_classes": 309, "num_frames": 512, "num_mel_bins": 128}
+from keras_airn.model import VGGSOUND_CLASSES
+
+VGGSOUND_CONFIG = {"num_classes": VGGSOUND_CLASSES, "num_frames": 512, "num_mel_bins": 128}
 
 
 @dataclasses.dataclass(frozen=True)

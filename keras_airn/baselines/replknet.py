@@ -19,6 +19,7 @@ from __future__ import annotations
 import keras
 
 from keras_airn.baselines.blocks import activation, batchnorm, check_size, classifier, conv_bn, log_mel_input
+from keras_airn.model import VGGSOUND_CLASSES
 
 WIDTHS = (64, 128, 320, 512)
 DEPTHS = (2, 2, 18, 2)
@@ -48,7 +49,7 @@ def conv_ffn(x, name: str):
     return keras.layers.Add(name=f"{name}_add")([x, h])
 
 
-def replknet31t(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
+def replknet31t(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """RepLKNet-31T (train form) from log-mel (batch, T, F, 1) to logits.
 
     Args:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 
 from keras_airn.baselines.blocks import check_size, classifier, conv_bn, log_mel_input, max_pool
+from keras_airn.model import VGGSOUND_CLASSES
 
 DEPTHS = (3, 4, 6, 3)
 WIDTHS = (64, 128, 256, 512)
@@ -31,7 +32,7 @@ def bottleneck(x, width: int, stride: int, name: str):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def resnet50(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
+def resnet50(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """ResNet-50 from log-mel (batch, T, F, 1) to logits.
 
     Args:

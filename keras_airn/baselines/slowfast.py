@@ -19,6 +19,7 @@ from __future__ import annotations
 import keras
 
 from keras_airn.baselines.blocks import check_size, conv_bn, log_mel_input, max_pool
+from keras_airn.model import VGGSOUND_CLASSES
 
 ALPHA, BETA_INV, FUSION_RATIO, FUSION_KERNEL = 4, 8, 2, 7
 DEPTHS = (3, 4, 6, 3)
@@ -45,7 +46,7 @@ def fuse(slow, fast, name: str):
     return keras.layers.Concatenate(name=f"{name}_concat")([slow, lateral])
 
 
-def slowfast(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
+def slowfast(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """Auditory Slow-Fast R50 from log-mel (batch, T, F, 1) to logits.
 
     Args:

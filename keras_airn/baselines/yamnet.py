@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 
 from keras_airn.baselines.blocks import check_size, log_mel_input
+from keras_airn.model import VGGSOUND_CLASSES
 
 BN_EPSILON = 1e-4
 # (depthwise-separable?, stride, filters) after the first conv.
@@ -29,7 +30,7 @@ def _bn_relu(x, name: str):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def yamnet(num_classes: int = 309, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
+def yamnet(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """YAMNet from log-mel (batch, T, F, 1) to logits.
 
     Args:
