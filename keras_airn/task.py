@@ -1,9 +1,9 @@
 """`AudioClassifier`: one object from waveform to device model.
 
 It holds the network (an `AudioRepInceptionNeXt`, or a `keras_airn.baselines` network), the
-log-mel front-end the network was trained with (settings and a Keras layer that computes it) and the label names, and carries them
-together through training, evaluation, re-parameterisation, saving and export. The pattern is
-keras-hub's Task (a backbone with its preprocessor, `from_preset`, `save_to_preset`).
+log-mel front-end the network was trained with (settings and a Keras layer that computes it) and
+the label names, and carries them together through training, evaluation, re-parameterisation,
+saving and export. The pattern is keras-hub's Task (a backbone with its preprocessor, `from_preset`, `save_to_preset`).
 """
 
 from __future__ import annotations
