@@ -210,7 +210,8 @@ COLUMNS = ["artifact", "init_ms", "first_ms", "mean_ms", "median_ms", "std_ms", 
 
 def write_results(rows: list[dict], out_dir: str, header: str, columns: list[str] = COLUMNS,
                   machine: str | None = None) -> None:
-    """results.csv, results.md (with `header` above the table) and latency.png.
+    """results.csv, results.md (with `header` above the table), latency.png (a bar per artifact)
+    and, across two or more networks, latency_vs_macs.png.
 
     Args:
         rows: one dict per artifact (per configuration on a phone); missing cells print as "-".
@@ -235,31 +236,14 @@ def write_results(rows: list[dict], out_dir: str, header: str, columns: list[str
     with open(os.path.join(out_dir, "results.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
 
-    import matplotlib
+    from edge.latency_plot import latency_against_compute, latency_bars
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axis = pyplot.subplots(figsize=(7, 4.5))
-    for row in rows:
-        y = row.get("median_ms") or row.get("mean_ms")
-        if not row.get("macs") or y is None:
-            continue
-        label = row["artifact"] + (f" [{row['config']}]" if row.get("config") else "")
-        axis.scatter(row["macs"] / 1e9, y)
-        axis.annotate(label, (row["macs"] / 1e9, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
-    spread = [row["macs"] for row in rows if row.get("macs")]
-    if spread and max(spread) > 20 * min(spread):
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-    axis.set_xlabel("GMACs per example")
-    axis.set_ylabel("latency, batch 1 (ms; median, else mean)")
     machine = machine or next((row["cpu_class"] for row in rows if row.get("cpu_class")), "machine not recorded")
-    axis.set_title(f"Latency against compute ({machine})")
-    axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(os.path.join(out_dir, "latency.png"), dpi=120)
-    pyplot.close(figure)
+    labelled = [{**row, "label": row["artifact"] + (f" [{row['config']}]" if row.get("config") else "")}
+                for row in rows]
+    latency_bars(labelled, os.path.join(out_dir, "latency.png"), f"Latency per artifact ({machine})")
+    latency_against_compute(rows, os.path.join(out_dir, "latency_vs_macs.png"),
+                            f"Latency against compute ({machine})")
 
 
 def gpu_throughput(path: str, batch: int = 32, warmup: int = 50, timed: int = 50) -> float:

@@ -29,5 +29,5 @@ done
 "$PY" -m edge.benchmark --out_dir "$OUT/results" --rounds "$ROUNDS" --warmup 2 \
     --artifacts "$(IFS=,; echo "${ARTIFACTS[*]}")"
 "$PY" -m edge.baselines_report --results "$OUT/results/results.csv" --artifacts_root "$OUT" --doc docs/baselines.md
-cp "$OUT/results/latency.png" docs/baselines.png
+cp "$OUT/results/latency_vs_macs.png" docs/baselines.png
 echo "wrote docs/baselines.md and docs/baselines.png"

@@ -45,6 +45,6 @@ ${V}_int8_per_tensor.tflite,${V}_int8_float_dw.tflite,${V}_int8_16x8.tflite,\
 ${D}.onnx,${D}_int8.onnx,${V}_release.onnx,${V}_release_int8.onnx,\
 $OUT/${n}_deploy.keras,$OUT/${n}_train.keras"
   cp "$OUT/results_$n/latency.png" "docs/benchmarks_$n.png"
-  { echo "## ${n^^}"; echo; cat "$OUT/results_$n/results.md"; echo; echo "![latency against MACs](benchmarks_$n.png)"; echo; } >> "$DOC"
+  { echo "## ${n^^}"; echo; cat "$OUT/results_$n/results.md"; echo; echo "![latency per artifact](benchmarks_$n.png)"; echo; } >> "$DOC"
 done
 echo "wrote $DOC"

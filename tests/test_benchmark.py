@@ -63,3 +63,23 @@ def test_benchmark_runs_all_kinds_and_writes_reports(tmp_path):
     cross_check(rows, paths, threads=1, runs=5, warmup=1)
     assert rows[0]["litert_tool_median_ms"] > 0 and rows[0]["litert_tool_vs_this"] > 0
     assert "litert_tool_median_ms" not in rows[2]
+
+
+def test_plots_name_networks_and_runtimes_and_draw_outliers_to_the_edge(tmp_path):
+    from matplotlib import image
+
+    from edge.artifact_timing import write_results
+    from edge.latency_plot import artifact_kind
+
+    assert artifact_kind("b1/airn_b1_deploy_spectrogram_fp32.tflite") == ("airn_b1", "LiteRT fp32")
+    assert artifact_kind("bcresnet8_spectrogram_int8.onnx") == ("bcresnet8", "ORT int8")
+    assert artifact_kind("b0_deploy.keras") == ("b0", "Keras fp32")
+    rows = [{"artifact": f"{net}_spectrogram_{precision}.tflite", "median_ms": ms, "min_ms": ms * 0.9,
+             "p90_ms": ms * 1.1, "macs": macs}
+            for net, macs in (("airn_b0", 6.6e8), ("yamnet", 7.5e8))
+            for precision, ms in (("fp32", 27.0), ("int8", 700.0))]
+    write_results(rows, str(tmp_path / "two"), "header", machine="test machine")
+    assert {"latency.png", "latency_vs_macs.png"} <= set(os.listdir(tmp_path / "two"))
+    assert image.imread(str(tmp_path / "two" / "latency.png")).shape[0] > 200
+    write_results(rows[:2], str(tmp_path / "one"), "header", machine="test machine")  # one network: bars only
+    assert "latency_vs_macs.png" not in os.listdir(tmp_path / "one")
