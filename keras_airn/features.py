@@ -127,7 +127,8 @@ class FrontEnd:
 # The release's per-dataset settings (docs/reference.md, section 1).
 FRONT_ENDS = {
     "vggsound": FrontEnd(clip_seconds=5.119, window_ms=20, hop_ms=10, eval_views=2),
-    "epic_sounds": FrontEnd(clip_seconds=2.08, window_ms=10, hop_ms=5, eval_views=5),
+    # EPIC configs set no rate: the release's default, 24 kHz (slowfast/config/defaults.py).
+    "epic_sounds": FrontEnd(clip_seconds=2.08, window_ms=10, hop_ms=5, eval_views=5, sample_rate=24000),
     "speechcommands": FrontEnd(clip_seconds=1.023, window_ms=5, hop_ms=2, eval_views=1),
     "urbansound8k": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, eval_views=2),
     "nsynth": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, eval_views=1),
