@@ -71,7 +71,8 @@ class Classifier:
     """Scores recordings window by window with a model and the front-end it was trained with.
 
     Args:
-        model: an `AudioRepInceptionNeXt`, or a `.keras` / `.tflite` file (either input form).
+        model: an `AudioRepInceptionNeXt` (or a baseline network), or a `.keras` / `.tflite` file
+            (either input form).
         front_end: the model's `FrontEnd`.
 
     Example:
@@ -80,12 +81,12 @@ class Classifier:
     """
 
     def __init__(self, model, front_end):
-        from keras_airn.model import AudioRepInceptionNeXt
+        from keras_airn.loading import network_shape
 
         self.front_end = front_end
         self.model = None
         self.waveform_input = False
-        if isinstance(model, AudioRepInceptionNeXt):
+        if network_shape(model) is not None:  # an AudioRepInceptionNeXt or a baseline network
             self.model, self.path = model, model.name
         elif not isinstance(model, str) or not os.path.isfile(model):
             raise ClassifyError(f"No model file at {model!r}.")
@@ -105,9 +106,11 @@ class Classifier:
                                     f"({expected}); pass the model's front_end.json.")
         else:
             raise ClassifyError(f"{model}: expected a .tflite or .keras model.")
-        if self.model is not None and self.model.num_mel_bins != front_end.n_mels:
-            raise ClassifyError(f"{self.path}: model takes {self.model.num_mel_bins} mel bins, "
-                                f"the front-end makes {front_end.n_mels}.")
+        if self.model is not None:
+            frames, bins, _ = network_shape(self.model)
+            if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
+                raise ClassifyError(f"{self.path}: the model takes {frames or 'any number of'} frames x {bins} mel "
+                                    f"bins, the front-end makes {front_end.num_frames} x {front_end.n_mels}.")
         if self.model is not None:
             import tensorflow as tf
 
@@ -120,7 +123,9 @@ class Classifier:
     @property
     def num_classes(self) -> int:
         if self.model is not None:
-            return self.model.num_classes
+            from keras_airn.loading import network_shape
+
+            return network_shape(self.model)[2]
         return int(self.interpreter.get_output_details()[0]["shape"][-1])
 
     def window_starts(self, num_samples: int, hop_seconds: float | None) -> list[int]:

@@ -169,5 +169,9 @@ def test_a_baseline_trains_saves_and_exports_through_the_task(tmp_path):
     again = AudioClassifier.from_preset(str(tmp_path / "run"))
     assert again.labels == ["low", "high"] and again.front_end == front_end
     np.testing.assert_allclose(again.predict(waves[8:]), classifier.predict(waves[8:]), atol=1e-6)
+    import soundfile
+
+    soundfile.write(str(tmp_path / "clip.wav"), waves[8], 16000)
+    assert classifier.classify_file(str(tmp_path / "clip.wav"), top_k=1)["overall"][0][0] in ("low", "high")
     report = classifier.export(str(tmp_path / "export"), precision="fp32", num_eval=4)
     assert report["artifacts"]["fp32"]["max_rel_logit_error"] < 1e-4
