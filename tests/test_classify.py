@@ -132,3 +132,77 @@ def test_digital_silence_inside_and_at_the_end_of_a_recording_is_audio(models, t
     assert len(ending_in_zeros) >= 4
     for ours, theirs in zip(wave_windows, keras_windows):
         np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["keras", "spectrogram", "waveform"])
+def test_a_stream_in_any_chunks_scores_the_windows_of_the_file(models, tmp_path, kind):
+    from keras_airn.streaming import StreamScorer
+
+    classifier = Classifier(models[kind], FRONT_END)
+    rng = np.random.default_rng(4)
+    for seconds, hop in ((3.3, 0.5), (3.3, 0.35), (0.9, None)):  # end-aligned last window; a short recording
+        audio = rng.uniform(-0.4, 0.4, int(seconds * 16000)).astype(np.float32)
+        path = str(tmp_path / f"{seconds}.wav")
+        soundfile.write(path, audio, 16000, subtype="FLOAT")
+        expected = classifier.classify_file(path, hop_seconds=hop)
+        for trial in range(2):  # chunks of 10 ms to 1.5 s, drawn at random
+            scorer, windows, at = StreamScorer(classifier, hop), [], 0
+            while at < len(audio):
+                size = int(rng.integers(160, 24000))
+                windows += scorer.push(audio[at : at + size])
+                at += size
+            windows += scorer.finish()
+            assert [(w.start_seconds, w.end_seconds) for w in windows] == [
+                (w.start_seconds, w.end_seconds) for w in expected], (seconds, hop, trial)
+            for ours, theirs in zip(windows, expected):
+                np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-6)
+            assert len(scorer._buffer) <= FRONT_END.clip_size + 24000  # memory stays bounded
+
+
+def test_listen_reads_raw_pcm_on_stdin_and_prints_windows_and_events(models, tmp_path):
+    from keras_airn.streaming import EventTracker
+
+    model = models["waveform"]
+    shutil.copy(models["root"] / "labels.json", os.path.dirname(model))
+    audio, rate = soundfile.read(models["audio"], dtype="float32")
+    pcm = (np.clip(audio, -1, 1 - 2 ** -15) * 32768).astype("<i2")
+    expected = Classifier(model, FRONT_END).classify_file(models["audio"], 0.5)
+    # A threshold some windows' top scores are above and others below, away from every score (the
+    # file is 16-bit FLAC, so the s16le stream holds its very samples: the same scores to float rounding).
+    tops = np.sort([w.scores.max() for w in expected])
+    gap = int(np.argmax(np.diff(tops)))
+    threshold = float((tops[gap] + tops[gap + 1]) / 2)
+    assert tops[gap + 1] - tops[gap] > 2e-5, tops
+    command = [sys.executable, "-m", "edge.listen", f"--model={model}", "--stdin", "--hop_seconds=0.5", "--json",
+               f"--threshold={threshold}", "--hysteresis=0", "--top_k=4"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(command + ["--sample_rate=16000", "--format=s16le"], input=pcm.tobytes(), cwd=ROOT,
+                            capture_output=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    windows = [line for line in lines if "top" in line]
+    events = [line for line in lines if "event" in line]
+    # The file's windows and scores.
+    labels = ["a", "b", "c", "d"]
+    assert [(w["start"], w["end"]) for w in windows] == [
+        (round(w.start_seconds, 4), round(w.end_seconds, 4)) for w in expected]
+    for ours, theirs in zip(windows, expected):
+        assert dict(ours["top"]) == pytest.approx(dict(zip(labels, theirs.scores.tolist())), abs=2e-6)
+    # And the events an EventTracker finds in the file's windows.
+    tracker = EventTracker(labels, threshold, 0.0)
+    found = [event for window in expected for event in tracker.update(window)] + tracker.close()
+    assert found and [(e["event"], e["label"], e["onset"]) for e in events] == [
+        ("end" if e.offset is not None else "start", e.label, round(e.onset, 4)) for e in found]
+    at_22k = subprocess.run(  # the same audio at another rate, as float: resampled on the way in
+        [sys.executable, "-c", "import sys, numpy, soxr; x = numpy.frombuffer(sys.stdin.buffer.read(), '<i2') / 32768; "
+         "sys.stdout.buffer.write(soxr.resample(x, 16000, 22050).astype('<f4').tobytes())"],
+        input=pcm.tobytes(), capture_output=True, check=True).stdout
+    resampled = subprocess.run(command + ["--sample_rate=22050", "--format=f32le"], input=at_22k, cwd=ROOT,
+                               capture_output=True, timeout=300, env=env)
+    assert resampled.returncode == 0, resampled.stderr.decode()[-2000:]
+    windows_22k = [json.loads(line) for line in resampled.stdout.decode().splitlines() if '"top"' in line]
+    assert [(w["start"], w["end"]) for w in windows_22k] == [(w["start"], w["end"]) for w in windows]
+    no_microphone = subprocess.run(command[:3] + ["--device=no such device"], cwd=ROOT, capture_output=True,
+                                   timeout=300, env=env, stdin=subprocess.DEVNULL)
+    assert no_microphone.returncode == 1 and b"microphone" in no_microphone.stderr, no_microphone.stderr[-2000:]
+    assert b"Traceback" not in no_microphone.stderr

@@ -1,0 +1,163 @@
+"""Live audio: windows scored as a stream's samples arrive, equal to `classify_file`'s windows.
+
+`StreamScorer` takes chunks of any size (a microphone callback's 10 ms, a pipe's seconds) at the
+model's rate, keeps only the samples its next windows need, and scores a window every hop as soon
+as its last sample is in. Its windows, and `finish()`'s last one, are the ones
+`Classifier.classify_file` gives for a file holding the same samples, with the same scores
+(tests/test_streaming.py, any chunking). `EventTracker` turns window scores into labelled events
+with onset and offset times (smoothing, threshold, hysteresis).
+
+Example (`microphone_chunks` stands for any source of float32 mono chunks at the model's rate;
+`edge.listen` reads a microphone or a pipe)::
+
+    scorer = StreamScorer(Classifier("export/airn_b0_deploy_waveform_int8.tflite", front_end), hop_seconds=0.5)
+    for chunk in microphone_chunks():
+        for window in scorer.push(chunk):
+            print(window.start_seconds, window.scores.argmax())
+    last = scorer.finish()
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import numpy as np
+
+from keras_airn.runtime import Classifier, ClassifyError, Window, softmax
+
+
+class StreamScorer:
+    """Scores a mono stream window by window, as `Classifier.classify_file` scores a file.
+
+    Args:
+        classifier: a `keras_airn.runtime.Classifier` (a Keras model, a spectrogram- or
+            waveform-input `.tflite`).
+        hop_seconds: time between window starts (default: half a clip, as `classify_file`).
+    """
+
+    def __init__(self, classifier: Classifier, hop_seconds: float | None = None):
+        if hop_seconds is not None and not (np.isfinite(hop_seconds) and hop_seconds > 0):
+            raise ClassifyError(f"hop_seconds must be a positive number, got {hop_seconds}.")
+        self.classifier = classifier
+        self.rate = classifier.front_end.sample_rate
+        self.crop = classifier.front_end.clip_size - 1
+        # The same hop as `Classifier.window_starts`.
+        self.hop = max(1, int(round((hop_seconds or classifier.front_end.clip_seconds / 2) * self.rate)))
+        self._buffer = np.zeros(0, np.float32)
+        self._offset = 0  # stream index of _buffer[0]
+        self._next = 0  # start of the next window
+        self._last_start = None  # start of the last window scored
+        self._finished = False
+
+    @property
+    def samples_seen(self) -> int:
+        return self._offset + self._buffer.shape[0]
+
+    def push(self, chunk) -> list[Window]:
+        """Adds samples; returns the windows they complete (often none).
+
+        Args:
+            chunk: float mono samples at the front-end's rate, any length.
+        """
+        if self._finished:
+            raise ClassifyError("push() after finish(): start a new StreamScorer.")
+        chunk = np.asarray(chunk, np.float32).reshape(-1)
+        if not np.isfinite(chunk).all():
+            raise ClassifyError("the stream holds NaN or infinite samples.")
+        self._buffer = np.concatenate([self._buffer, chunk])
+        windows = []
+        while self._next + self.crop <= self.samples_seen:
+            windows.append(self._score(self._next))
+            self._next += self.hop
+        # Keep what the next window needs, and the last crop's worth for finish()'s window.
+        keep = min(self._next, max(0, self.samples_seen - self.crop))
+        if keep > self._offset:
+            self._buffer, self._offset = self._buffer[keep - self._offset :], keep
+        return windows
+
+    def finish(self) -> list[Window]:
+        """The stream ended: the window `classify_file` adds at the end of a recording (aligned
+        to its end, or the whole of a recording shorter than a crop), if there is one."""
+        self._finished = True
+        total = self.samples_seen
+        if total == 0:
+            return []
+        if total <= self.crop:  # one window over the whole (short) recording
+            return [Window(0.0, total / self.rate, softmax(self.classifier.logits(self._buffer, 0)))]
+        if self._last_start == total - self.crop:
+            return []
+        return [self._score(total - self.crop)]
+
+    def _score(self, start: int) -> Window:
+        self._last_start = start
+        logits = self.classifier.logits(self._buffer, start - self._offset)
+        return Window(start / self.rate, (start + self.crop) / self.rate, softmax(logits))
+
+
+@dataclasses.dataclass
+class Event:
+    """A label's score above the threshold from `onset` to `offset` seconds (None: still on)."""
+
+    label: str
+    onset: float
+    offset: float | None
+    peak: float
+
+
+class EventTracker:
+    """Labelled events from window scores: the mean of the last `smoothing` windows' scores; a
+    label starts when its mean reaches `threshold` and ends when it falls below
+    `threshold - hysteresis`.
+
+    Args:
+        labels: class names, index = score position.
+        threshold: score at which an event starts.
+        hysteresis: how far below the threshold the score must fall to end it.
+        smoothing: windows averaged (1: none).
+
+    Example:
+    >>> tracker = EventTracker(["dog", "bell"], threshold=0.6, hysteresis=0.1, smoothing=1)
+    >>> [e.label for e in tracker.update(Window(0.0, 1.0, np.array([0.9, 0.1])))]
+    ['dog']
+    >>> [(e.label, e.offset) for e in tracker.update(Window(0.5, 1.5, np.array([0.2, 0.8])))]
+    [('dog', 1.0), ('bell', None)]
+    """
+
+    def __init__(self, labels, threshold: float, hysteresis: float = 0.1, smoothing: int = 1):
+        if not 0.0 < threshold <= 1.0 or not 0.0 <= hysteresis < threshold or smoothing < 1:
+            raise ClassifyError(f"need 0 < threshold <= 1, 0 <= hysteresis < threshold and smoothing >= 1; got "
+                                f"{threshold}, {hysteresis}, {smoothing}.")
+        self.labels = list(labels)
+        self.threshold, self.hysteresis = threshold, hysteresis
+        self._recent = collections.deque(maxlen=smoothing)
+        self._active: dict[int, Event] = {}
+        self._last_end = 0.0
+
+    def smoothed(self, window: Window) -> np.ndarray:
+        """Adds a window; returns the mean scores of the last `smoothing` windows."""
+        self._recent.append(window.scores)
+        return np.mean(self._recent, axis=0)
+
+    def update(self, window: Window) -> list[Event]:
+        """Adds a window; returns the events it starts or ends (an ended one has its offset: the
+        end of the last window it was on in)."""
+        scores = self.smoothed(window)
+        changed = []
+        for index, score in enumerate(scores):
+            active = self._active.get(index)
+            if active is None and score >= self.threshold:
+                self._active[index] = Event(self.labels[index], window.start_seconds, None, float(score))
+                changed.append(dataclasses.replace(self._active[index]))  # a snapshot: the tracker updates its own
+            elif active is not None and score < self.threshold - self.hysteresis:
+                changed.append(dataclasses.replace(self._active.pop(index), offset=self._last_end))
+            elif active is not None:
+                active.peak = max(active.peak, float(score))
+        self._last_end = window.end_seconds
+        return sorted(changed, key=lambda event: event.offset is None)
+
+    def close(self) -> list[Event]:
+        """The stream ended: every event still on ends at the last window's end."""
+        ended = [dataclasses.replace(event, offset=self._last_end) for event in self._active.values()]
+        self._active.clear()
+        return ended
