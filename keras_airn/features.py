@@ -239,17 +239,31 @@ def host_log_mel(waveform: np.ndarray, front_end: FrontEnd) -> np.ndarray:
     Returns:
         float32 (1 + samples // hop, n_mels).
     """
+    return host_log_mel_of_frames(host_frames(waveform, front_end), front_end)
+
+
+def host_frames(waveform: np.ndarray, front_end: FrontEnd) -> np.ndarray:
+    """The analysis frames of `host_log_mel`: a (1 + samples // hop, win_length) float64 view.
+
+    As in `log_mel_spectrogram`, only the window's non-zero span of each centred frame: frame j
+    holds samples [j * hop - left, j * hop - left + win_length) of the zero-padded waveform,
+    left = n_fft // 2 - (n_fft - win_length) // 2.
+    """
     win_length, hop_length, n_fft = front_end.win_length, front_end.hop_length, front_end.n_fft
-    window, basis = _host_transform(front_end.sample_rate, win_length, n_fft, front_end.n_mels)
-    # As in `log_mel_spectrogram`: frame only the window's non-zero span of each centred frame.
-    offset = (n_fft - win_length) // 2
-    padded = np.pad(np.asarray(waveform, np.float64), (n_fft // 2 - offset, n_fft // 2))
+    left = n_fft // 2 - (n_fft - win_length) // 2
+    padded = np.pad(np.asarray(waveform, np.float64), (left, n_fft // 2))
     frames = np.lib.stride_tricks.sliding_window_view(padded, win_length)[::hop_length]
-    frames = frames[: num_frames_for(len(waveform), hop_length)]
+    return frames[: num_frames_for(len(waveform), hop_length)]
+
+
+def host_log_mel_of_frames(frames: np.ndarray, front_end: FrontEnd) -> np.ndarray:
+    """Log-mel (frames, n_mels) float32 of analysis frames (`host_frames`), one frame at a time in
+    effect: each row's result does not depend on the others."""
+    window, basis = _host_transform(front_end.sample_rate, front_end.win_length, front_end.n_fft, front_end.n_mels)
     mel = np.empty((front_end.n_mels, len(frames)), np.float32)
     for first in range(0, len(frames), _HOST_FRAMES_PER_BLOCK):  # blocks stay in the L2 cache
         block = frames[first : first + _HOST_FRAMES_PER_BLOCK]
-        magnitude = np.abs(scipy.fft.rfft(block * window, n=n_fft)).astype(np.float32)
+        magnitude = np.abs(scipy.fft.rfft(block * window, n=front_end.n_fft)).astype(np.float32)
         mel[:, first : first + len(block)] = basis.dot(np.ascontiguousarray(magnitude.T))
     return np.ascontiguousarray(np.log(mel.T + np.float32(LOG_OFFSET)))
 

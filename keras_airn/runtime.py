@@ -153,6 +153,10 @@ class Classifier:
             inputs = pad_to_input(audio[start : start + crop], crop)[None]
         else:
             inputs = clip_features(audio, start, self.front_end).numpy()[None, ..., None]
+        return self.infer(inputs)
+
+    def infer(self, inputs: np.ndarray) -> np.ndarray:
+        """Logits of one model input: (1, samples) PCM or (1, frames, mel bins, 1) log-mel."""
         if self.model is not None:
             return self._infer(inputs).numpy()[0]
         from keras_airn.tflite_invoke import invoke_all

@@ -4,7 +4,8 @@
 model's rate, keeps only the samples its next windows need, and scores a window every hop as soon
 as its last sample is in. Its windows, and `finish()`'s last one, are the ones
 `Classifier.classify_file` gives for a file holding the same samples, with the same scores
-(tests/test_streaming.py, any chunking). `EventTracker` turns window scores into labelled events
+(tests/test_classify.py, any chunking). For a spectrogram-input model the front-end runs here and
+each hop computes only the frames it adds (when the hop is a whole number of front-end hops). `EventTracker` turns window scores into labelled events
 with onset and offset times (smoothing, threshold, hysteresis).
 
 Example (`microphone_chunks` stands for any source of float32 mono chunks at the model's rate;
@@ -24,6 +25,7 @@ import dataclasses
 
 import numpy as np
 
+from keras_airn.features import host_frames, host_log_mel_of_frames
 from keras_airn.runtime import Classifier, ClassifyError, Window, softmax
 
 
@@ -49,6 +51,16 @@ class StreamScorer:
         self._next = 0  # start of the next window
         self._last_start = None  # start of the last window scored
         self._finished = False
+        # A spectrogram model's front-end runs here: each hop computes only its new frames (and the
+        # window's edge frames, which see the window's zero padding instead of the stream).
+        front_end = classifier.front_end
+        self._reuses_frames = not classifier.waveform_input
+        self._frames: dict[int, np.ndarray] = {}  # stream frame index -> log-mel frame
+        self.frames_computed = 0  # log-mel frames this scorer transformed (a measure of the reuse)
+        left = front_end.n_fft // 2 - (front_end.n_fft - front_end.win_length) // 2
+        self._interior = [j * front_end.hop_length - left >= 0
+                          and j * front_end.hop_length - left + front_end.win_length <= self.crop
+                          for j in range(front_end.num_frames)]
 
     @property
     def samples_seen(self) -> int:
@@ -91,8 +103,32 @@ class StreamScorer:
 
     def _score(self, start: int) -> Window:
         self._last_start = start
-        logits = self.classifier.logits(self._buffer, start - self._offset)
+        if self._reuses_frames and start % self.classifier.front_end.hop_length == 0:
+            logits = self.classifier.infer(self._window_features(start)[None, ..., None])
+        else:
+            logits = self.classifier.logits(self._buffer, start - self._offset)
         return Window(start / self.rate, (start + self.crop) / self.rate, softmax(logits))
+
+    def _window_features(self, start: int) -> np.ndarray:
+        """The log-mel of the window at `start` (on the hop grid), its interior frames taken from
+        the stream's frames already computed: frame j of the window is the stream's frame
+        start / hop + j wherever its samples all lie inside the window."""
+        front_end = self.classifier.front_end
+        frames = host_frames(self._buffer[start - self._offset : start - self._offset + self.crop], front_end)
+        first = start // front_end.hop_length
+        features = np.empty((len(frames), front_end.n_mels), np.float32)
+        fresh = [j for j in range(len(frames)) if not (self._interior[j] and first + j in self._frames)]
+        if fresh:
+            features[fresh] = host_log_mel_of_frames(frames[fresh], front_end)
+            self.frames_computed += len(fresh)
+        for j in range(len(frames)):
+            if j not in fresh:
+                features[j] = self._frames[first + j]
+            elif self._interior[j]:
+                self._frames[first + j] = features[j]
+        for old in [k for k in self._frames if k < first]:  # frames before this window: not needed again
+            del self._frames[old]
+        return features
 
 
 @dataclasses.dataclass

@@ -157,6 +157,10 @@ def test_a_stream_in_any_chunks_scores_the_windows_of_the_file(models, tmp_path,
             for ours, theirs in zip(windows, expected):
                 np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-6)
             assert len(scorer._buffer) <= FRONT_END.clip_size + 24000  # memory stays bounded
+            if kind != "waveform" and seconds > 2:  # each hop transformed only its new frames and the edges
+                on_grid = sum(round(w.start_seconds * 16000) % FRONT_END.hop_length == 0 for w in windows)
+                new_frames = round(hop * 16000) // FRONT_END.hop_length + 2  # the hop's, and the two edge frames
+                assert scorer.frames_computed == FRONT_END.num_frames + (on_grid - 1) * new_frames
 
 
 def test_listen_reads_raw_pcm_on_stdin_and_prints_windows_and_events(models, tmp_path):
