@@ -210,3 +210,43 @@ def test_listen_reads_raw_pcm_on_stdin_and_prints_windows_and_events(models, tmp
                                    timeout=300, env=env, stdin=subprocess.DEVNULL)
     assert no_microphone.returncode == 1 and b"microphone" in no_microphone.stderr, no_microphone.stderr[-2000:]
     assert b"Traceback" not in no_microphone.stderr
+
+
+def test_mediapipe_audio_stream_gives_the_streams_windows_at_a_hop_of_one_window(models, tmp_path):
+    """MediaPipe's AUDIO_STREAM runs our waveform model on back-to-back windows of its input
+    length, from the stream's start: the StreamScorer's windows with hop = the window."""
+    import time
+
+    from mediapipe.tasks.python import audio as mediapipe_audio
+    from mediapipe.tasks.python.components.containers import audio_data
+    from mediapipe.tasks.python.core import base_options
+
+    from keras_airn.runtime import softmax
+    from keras_airn.streaming import StreamScorer
+
+    labels = ["a", "b", "c", "d"]
+    report = export(models["keras"], str(tmp_path / "mediapipe"), ["fp32"], waveform=True, front_end=FRONT_END,
+                    label_names=labels, num_eval=2)
+    model = str(tmp_path / "mediapipe" / report["artifacts"]["fp32"]["file"])
+    audio, _ = soundfile.read(models["audio"], dtype="float32")
+    results = []
+    options = mediapipe_audio.AudioClassifierOptions(
+        base_options=base_options.BaseOptions(model_asset_path=model), max_results=len(labels),
+        running_mode=mediapipe_audio.RunningMode.AUDIO_STREAM,
+        result_callback=lambda result, timestamp_ms: results.append(result))
+    with mediapipe_audio.AudioClassifier.create_from_options(options) as classifier:
+        for at in range(0, len(audio), 1600):  # 100 ms chunks, as a microphone delivers them
+            classifier.classify_async(audio_data.AudioData.create_from_array(audio[at : at + 1600], 16000),
+                                      at * 1000 // 16000)
+        deadline = time.monotonic() + 30
+        crop = FRONT_END.clip_size - 1
+        while len(results) < len(audio) // crop and time.monotonic() < deadline:
+            time.sleep(0.05)
+    scorer = StreamScorer(Classifier(model, FRONT_END), hop_seconds=crop / 16000)
+    windows = scorer.push(audio)
+    assert len(windows) == len(audio) // crop == 2
+    for window, result in zip(windows, results):  # the full windows (at close MediaPipe zero-pads the rest)
+        assert result.timestamp_ms == int(window.start_seconds * 1000)
+        logits = {c.category_name: c.score for c in result.classifications[0].categories}  # our model outputs logits
+        theirs = softmax(np.array([logits[label] for label in labels]))
+        np.testing.assert_allclose(theirs, window.scores, atol=1e-5)
