@@ -12,6 +12,9 @@ Usage:
   python -m edge.benchmark --artifacts export/m_fp32.tflite,export/m_int8.tflite,export/m.onnx,export/m_int8.onnx \
       --out_dir bench --recommend [--recommend_data clips.csv] [--litert_tool]
 
+`--stream_hops 0.25,0.5,1` times live classification instead (`edge.stream_timing`: milliseconds
+per hop of a `StreamScorer` and the share of one core at real time) and writes stream.md.
+
 `--recommend` names the fastest artifact whose top-1 agreement with its float model is at least
 98 % (`edge.recommend`): on your clips (`--recommend_data`, a path,label CSV or a class-folder
 tree), else as the conversion reports measured. `--litert_tool` also times every .tflite with
@@ -37,6 +40,8 @@ WARMUP = flags.DEFINE_integer("warmup", 5, "Untimed rounds first.")
 RECOMMEND = flags.DEFINE_bool("recommend", False, "Name the fastest artifact with >= --agreement top-1 agreement.")
 RECOMMEND_DATA = flags.DEFINE_string("recommend_data", None, "Clips for --recommend: a path,label[,split] CSV or a "
                                      "folder of class folders (default: the conversion reports' agreement).")
+STREAM_HOPS = flags.DEFINE_list("stream_hops", None, "Time live classification at these hops (seconds) "
+                                "instead: ms per hop and share of a core (stream.md).")
 AGREEMENT = flags.DEFINE_float("agreement", 0.98, "--recommend: least top-1 agreement with the float model.")
 LITERT_TOOL = flags.DEFINE_bool("litert_tool", False, "Cross-check .tflite timings with LiteRT's own benchmark tool.")
 GPU = flags.DEFINE_bool("gpu", False, "Also time .keras artifacts at batch 32 on a GPU (the paper's method: "
@@ -57,6 +62,8 @@ def main(argv):
     # Before TF starts its pools: .keras artifacts get the same thread budget as the others.
     tf.config.threading.set_intra_op_parallelism_threads(THREADS.value)
     tf.config.threading.set_inter_op_parallelism_threads(THREADS.value)
+    if STREAM_HOPS.value:
+        return write_stream_timing([float(hop) for hop in STREAM_HOPS.value])
     examples = recommendation_examples() if RECOMMEND.value else None  # bad data refused before any timing
     rows = benchmark(ARTIFACTS.value, THREADS.value, ROUNDS.value, WARMUP.value)
     if GPU.value:
@@ -84,6 +91,31 @@ def main(argv):
     if RECOMMEND.value:
         write_recommendation(rows, examples)
     print(open(os.path.join(OUT_DIR.value, "results.md")).read())
+
+
+def write_stream_timing(hops: list[float]) -> None:
+    """stream.md and stream.csv: `edge.stream_timing` of every artifact at every hop."""
+    import csv
+
+    from edge.stream_timing import stream_timing
+    from keras_airn.machine import machine_description
+
+    if any(not hop > 0 for hop in hops):
+        raise app.UsageError(f"--stream_hops must be positive seconds, got {hops}.")
+    rows = [row for path in ARTIFACTS.value for row in stream_timing(path, hops, ROUNDS.value, WARMUP.value)]
+    os.makedirs(OUT_DIR.value, exist_ok=True)
+    columns = ["artifact", "input", "hop_seconds", "median_ms", "p90_ms", "share_of_core"]
+    with open(os.path.join(OUT_DIR.value, "stream.csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [f"Machine: {machine_description()}. One StreamScorer per artifact (LiteRT: one thread) fed one hop "
+             f"of noise at a time; {ROUNDS.value} timed hops after {WARMUP.value} untimed; share_of_core = median "
+             f"ms per hop / hop length.", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    with open(os.path.join(OUT_DIR.value, "stream.md"), "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def recommendation_examples():

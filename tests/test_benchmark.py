@@ -83,3 +83,30 @@ def test_plots_name_networks_and_runtimes_and_draw_outliers_to_the_edge(tmp_path
     assert image.imread(str(tmp_path / "two" / "latency.png")).shape[0] > 200
     write_results(rows[:2], str(tmp_path / "one"), "header", machine="test machine")  # one network: bars only
     assert "latency_vs_macs.png" not in os.listdir(tmp_path / "one")
+
+
+def test_stream_timing_times_one_window_per_hop_of_both_input_forms(tmp_path):
+    import subprocess
+    import sys
+
+    keras_path = str(tmp_path / "tiny.keras")
+    ka.reparameterize(ka.create_model("b0", **dict(TINY, num_classes=3))).save(keras_path)
+    paths = []
+    for waveform in (False, True):
+        report = export(keras_path, str(tmp_path / str(waveform)), ["fp32"], waveform=waveform, front_end=FRONT_END,
+                        num_eval=1)
+        paths.append(str(tmp_path / str(waveform) / report["artifacts"]["fp32"]["file"]))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-m", "edge.benchmark", f"--artifacts={','.join(paths)}",
+                             f"--out_dir={tmp_path / 'bench'}", "--stream_hops=0.25,1", "--rounds=3", "--warmup=1"],
+                            cwd=root, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(tmp_path / "bench" / "stream.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["input"], float(r["hop_seconds"])) for r in rows] == [
+        ("spectrogram", 0.25), ("spectrogram", 1.0), ("waveform", 0.25), ("waveform", 1.0)]
+    for row in rows:
+        assert float(row["median_ms"]) > 0
+        assert float(row["share_of_core"]) == pytest.approx(float(row["median_ms"]) / 1000 / float(row["hop_seconds"]),
+                                                            rel=1e-3)
