@@ -22,7 +22,7 @@ WORDS = ("yes", "no", "up", "down")
 def test_resolved_caps_the_batch_and_counts_epochs_from_steps(caplog):
     with caplog.at_level(logging.WARNING):
         small = SMALL_DATA.resolved(train_size=20)
-    assert small.batch_size == 20 and small.epochs == SMALL_DATA.min_steps
+    assert small.batch_size == 20 and small.epochs == SMALL_DATA.max_epochs  # 600 one-step epochs, capped
     assert "larger than the 20 training examples" in caplog.text
     assert SMALL_DATA.resolved(train_size=2700).epochs == -(-SMALL_DATA.min_steps // (2700 // 32))
     fixed = recipe("release", finetuning=False).resolved(train_size=2700)
@@ -75,7 +75,8 @@ def test_small_data_recipe_learns_spoken_words_the_release_recipe_does_not(tmp_p
         # Each recipe as it comes, for this folder's 48 clips, with a budget of 150 steps either way.
         # (One checkpoint, the last: release's 150 one-step epochs would otherwise write 150.)
         config = dataclasses.replace(recipe(name, finetuning=False), precise_bn_batches=2, checkpoint_minutes=60.0,
-                                     **({"min_steps": 150} if name == "small_data" else {"epochs": 150}))
+                                     **({"min_steps": 150, "max_epochs": None} if name == "small_data"
+                                        else {"epochs": 150}))
         summary = fit(lambda: ka.create_model("b0", num_classes=len(WORDS), num_frames=None, **TINY),
                       splits["train"], splits["test"], front_end, config, str(tmp_path / name)).summary
         top1[name] = summary["metrics"]["top1"]
@@ -87,3 +88,9 @@ def test_no_lr_steps_is_a_constant_learning_rate():
     config = TrainConfig(learning_rate=0.05, lr_steps=(), epochs=3)
     optimizer = make_optimizer(config, steps_per_epoch=4)
     assert float(optimizer.learning_rate) == pytest.approx(0.05)
+
+
+def test_small_data_takes_600_steps_but_at_most_60_epochs():
+    assert SMALL_DATA.resolved(2400).epochs == 8  # 75 steps an epoch: the steps decide
+    assert SMALL_DATA.resolved(76).epochs == 60  # 2 steps an epoch: 300 epochs capped
+    assert dataclasses.replace(SMALL_DATA, max_epochs=None).resolved(76).epochs == 300

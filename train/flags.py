@@ -20,6 +20,8 @@ EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: the recipe's; sm
                               "--min_steps).", lower_bound=1)
 MIN_STEPS = flags.DEFINE_integer("min_steps", None, "Optimizer steps a run without --epochs takes at least "
                                  "(small_data).", lower_bound=1)
+MAX_EPOCHS = flags.DEFINE_integer("max_epochs", None, "...but at most this many epochs (small_data: 60).",
+                                  lower_bound=1)
 BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch size (default: the recipe's).", lower_bound=1)
 LR = flags.DEFINE_float("lr", None, "Peak learning rate (default: the recipe's).")
 LR_STEPS = flags.DEFINE_list("lr_steps", None, "Epochs at which the LR is multiplied by --lr_decay (step schedule).")
@@ -59,7 +61,8 @@ for _flag in (LR, CLIP_SECONDS):
     flags.register_validator(_flag.name, _positive_finite, f"--{_flag.name} must be a positive number.")
 
 # TrainConfig field each flag overrides when given.
-_OVERRIDES = {"epochs": EPOCHS, "min_steps": MIN_STEPS, "batch_size": BATCH_SIZE, "learning_rate": LR,
+_OVERRIDES = {"epochs": EPOCHS, "min_steps": MIN_STEPS, "max_epochs": MAX_EPOCHS, "batch_size": BATCH_SIZE,
+              "learning_rate": LR,
               "lr_decay": LR_DECAY, "momentum": MOMENTUM, "nesterov": NESTEROV, "weight_decay": WEIGHT_DECAY, "seed": SEED,
               "spec_augment": SPEC_AUGMENT, "precise_bn_batches": PRECISE_BN, "eval_views": EVAL_VIEWS,
               "checkpoint_minutes": CHECKPOINT_MINUTES}

@@ -45,7 +45,9 @@ class TrainConfig:
         optimizer: "torch_sgd" (the release's) or "adamw".
         schedule: "step" (`lr_steps`) or "cosine" (to zero at the last step).
         warmup_fraction: share of the steps over which the LR rises linearly from 0 ("cosine").
-        min_steps: optimizer steps an `epochs=None` run takes at least.
+        min_steps: optimizer steps an `epochs=None` run takes at least...
+        max_epochs: ...but at most this many epochs (None: no cap): on a small folder 600 steps
+            would be hundreds of passes over the same clips.
         checkpoint_minutes: write the epoch's checkpoint only when this long has passed since the
             last one (and always after a run's last epoch); 0: after every epoch. Many short
             epochs (small folders) would otherwise spend a large share of their time saving.
@@ -72,6 +74,7 @@ class TrainConfig:
     schedule: str = "step"
     warmup_fraction: float = 0.0
     min_steps: int = 0
+    max_epochs: int | None = None
     checkpoint_minutes: float = 0.0
 
     def __post_init__(self):
@@ -83,7 +86,8 @@ class TrainConfig:
 
     def resolved(self, train_size: int) -> "TrainConfig":
         """This config for a training set of `train_size` examples: the batch capped at the
-        set's size (with a warning) and `epochs=None` turned into the epochs `min_steps` needs."""
+        set's size (with a warning) and `epochs=None` turned into the epochs `min_steps` needs,
+        at most `max_epochs`."""
         batch_size = self.batch_size
         if 0 < train_size < batch_size:
             logging.warning("The batch of %d is larger than the %d training examples: using batches of %d.",
@@ -93,6 +97,8 @@ class TrainConfig:
         if epochs is None:
             steps_per_epoch = max(1, train_size // batch_size)
             epochs = max(1, math.ceil(self.min_steps / steps_per_epoch))
+            if self.max_epochs:
+                epochs = min(epochs, self.max_epochs)
         return dataclasses.replace(self, batch_size=batch_size, epochs=epochs)
 
 
@@ -160,7 +166,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
 RELEASE_PRETRAINING = TrainConfig()
 RELEASE_FINETUNING = TrainConfig(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
 SMALL_DATA = TrainConfig(
-    epochs=None, min_steps=600, batch_size=32, optimizer="adamw", learning_rate=2e-3, weight_decay=0.05,
+    epochs=None, min_steps=600, max_epochs=60, batch_size=32, optimizer="adamw", learning_rate=2e-3,
+    weight_decay=0.05,
     schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200, checkpoint_minutes=1.0)
 RECIPES = ("release", "small_data")
 
