@@ -414,35 +414,39 @@ def _splits_from_rows(rows: Sequence[tuple[str, str, str | None]], source: str, 
 
 
 def _refuse_audio_in_two_splits(splits: dict[str, Split], source: str) -> None:
-    """Refuses a file, or a byte-identical copy of it, in two splits (the test would score training data).
+    """Refuses a file, or a byte-identical copy of it, in two splits (the test would score training
+    data) or under two labels (one recording cannot teach both).
 
-    Only files whose size occurs in more than one split are read (hashed), so a folder of
-    distinct recordings costs one `stat` a file.
+    Only files whose size occurs more than once are read (hashed), so a folder of distinct
+    recordings costs one `stat` a file.
     """
     import hashlib
 
-    by_size: dict[int, list[tuple[str, str]]] = {}
+    by_size: dict[int, list[tuple[str, str, str]]] = {}
     for name, split in splits.items():
-        for path in {example.path for example in split.examples}:
+        for example in split.examples:
             try:
-                by_size.setdefault(os.path.getsize(path), []).append((name, path))
+                by_size.setdefault(os.path.getsize(example.path), []).append(
+                    (name, split.label_names[example.label], example.path))
             except OSError:
                 continue  # a missing file is reported by the audio check
-    seen: dict[tuple[int, str], tuple[str, str]] = {}
-    shared = []
+    seen: dict[tuple[int, str], tuple[str, str, str]] = {}
+    clashes = []
     for size, entries in by_size.items():
-        if len({name for name, _ in entries}) < 2:
+        if len({(name, label) for name, label, _ in entries}) < 2:
             continue
-        for name, path in entries:
-            with open(path, "rb") as handle:
+        for entry in entries:
+            with open(entry[2], "rb") as handle:
                 key = (size, hashlib.sha1(handle.read()).hexdigest())
-            if key in seen and seen[key][0] != name:
-                shared.append((seen[key], (name, path)))
-            seen.setdefault(key, (name, path))
-    if shared:
-        (first_split, first), (second_split, second) = shared[0]
-        raise DatasetError(f"{source}: {len(shared)} recording(s) in two splits (the test would score training "
-                           f"audio), e.g. {first} ({first_split}) = {second} ({second_split}); remove one copy.")
+            first = seen.setdefault(key, entry)
+            if first[:2] != entry[:2] and first[2] != entry[2]:
+                clashes.append((first, entry))
+    if clashes:
+        (first_split, first_label, first), (second_split, second_label, second) = clashes[0]
+        why = ("in two splits (the test would score training audio)" if first_split != second_split
+               else "under two labels")
+        raise DatasetError(f"{source}: {len(clashes)} recording(s) {why}, e.g. {first} ({first_split}, "
+                           f"{first_label}) = {second} ({second_split}, {second_label}); remove one copy.")
 
 
 def _audio_files_below(directory: str) -> tuple[list[str], list[str]]:
