@@ -259,9 +259,9 @@ def test_predict_scales_integer_pcm_and_refuses_channels_as_clips():
 
 
 def test_symlinked_folders_are_read(tmp_path):
-    for label in ("a", "b"):
+    for n, label in enumerate(("a", "b")):
         for i in range(2):
-            write_clip(str(tmp_path / "elsewhere" / label / f"{i}"), "tone_low", 0)
+            write_clip(str(tmp_path / "elsewhere" / label / f"{i}"), "tone_low", 4 * (2 * n + i))  # 4 recordings
         (tmp_path / "data" / label).mkdir(parents=True)
         os.symlink(tmp_path / "elsewhere" / label, tmp_path / "data" / label / "takes")
     os.symlink(tmp_path / "data", tmp_path / "data" / "a" / "loop")  # a cycle is walked once
