@@ -13,6 +13,7 @@ Usage:
 from __future__ import annotations
 
 import json
+import math
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
@@ -43,8 +44,8 @@ def main(argv):
         raise app.UsageError("--model and --audio are required.")
     if TOP_K.value < 1:
         raise app.UsageError(f"--top_k must be at least 1, got {TOP_K.value}.")
-    if HOP.value is not None and HOP.value <= 0:
-        raise app.UsageError(f"--hop_seconds must be positive, got {HOP.value}.")
+    if HOP.value is not None and not (math.isfinite(HOP.value) and HOP.value > 0):
+        raise app.UsageError(f"--hop_seconds must be a positive number of seconds, got {HOP.value}.")
     if not os.path.exists(MODEL.value):
         raise ClassifyError(f"No model file at {MODEL.value!r}.")
     classifier = Classifier(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))

@@ -130,8 +130,8 @@ class Classifier:
 
     def window_starts(self, num_samples: int, hop_seconds: float | None) -> list[int]:
         """Crop starts covering the recording; one window for clips up to a crop long."""
-        if hop_seconds is not None and hop_seconds <= 0:
-            raise ClassifyError(f"hop_seconds must be positive, got {hop_seconds}.")
+        if hop_seconds is not None and not (np.isfinite(hop_seconds) and hop_seconds > 0):
+            raise ClassifyError(f"hop_seconds must be a positive number of seconds, got {hop_seconds}.")
         crop = self.front_end.clip_size - 1
         if num_samples <= crop:
             return [0]

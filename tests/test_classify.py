@@ -84,6 +84,9 @@ def test_errors_name_the_problem(models, tmp_path):
         Classifier(str(text), FRONT_END)
     with pytest.raises(ClassifyError, match="4 labels; the model has 5"):
         labels_beside(models["keras"], 5, str(models["root"] / "labels.json"))
+    for hop in (0.0, float("nan"), float("inf")):  # nan and inf were a traceback
+        with pytest.raises(ClassifyError, match="hop_seconds must be a positive number"):
+            classifier.classify_file(models["audio"], hop_seconds=hop)
 
 
 def test_long_files_are_classified_block_by_block_as_a_whole(models, tmp_path):
