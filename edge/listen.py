@@ -50,13 +50,14 @@ CHUNK_SECONDS = 0.1  # how much input is read at a time
 def stdin_chunks(rate: int, sample_format: str):
     """Float32 mono chunks of raw PCM from stdin, CHUNK_SECONDS at a time, until it closes."""
     dtype, scale = {"s16le": ("<i2", 1 / 32768), "f32le": ("<f4", 1.0)}[sample_format]
-    size = int(CHUNK_SECONDS * rate) * (2 if sample_format == "s16le" else 4)
+    width = np.dtype(dtype).itemsize
+    size = int(CHUNK_SECONDS * rate) * width
     pending = b""
     while True:
         data = sys.stdin.buffer.read(size)
         if not data:
             return
-        data, width = pending + data, (2 if sample_format == "s16le" else 4)
+        data = pending + data
         usable = len(data) - len(data) % width
         pending = data[usable:]
         yield np.frombuffer(data[:usable], dtype).astype(np.float32) * np.float32(scale)

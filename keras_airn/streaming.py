@@ -117,12 +117,13 @@ class StreamScorer:
         frames = host_frames(self._buffer[start - self._offset : start - self._offset + self.crop], front_end)
         first = start // front_end.hop_length
         features = np.empty((len(frames), front_end.n_mels), np.float32)
-        fresh = [j for j in range(len(frames)) if not (self._interior[j] and first + j in self._frames)]
+        cached = [self._interior[j] and first + j in self._frames for j in range(len(frames))]
+        fresh = [j for j, hit in enumerate(cached) if not hit]
         if fresh:
             features[fresh] = host_log_mel_of_frames(frames[fresh], front_end)
             self.frames_computed += len(fresh)
-        for j in range(len(frames)):
-            if j not in fresh:
+        for j, hit in enumerate(cached):
+            if hit:
                 features[j] = self._frames[first + j]
             elif self._interior[j]:
                 self._frames[first + j] = features[j]
