@@ -321,6 +321,22 @@ def clip_features(waveform, start, front_end: FrontEnd):
     return pad_frames(tf.ensure_shape(features, [None, front_end.n_mels]), front_end.num_frames)
 
 
+def view_features(waveform, front_end: FrontEnd, views: int):
+    """`clip_features` of `views` evenly spaced crops (`crop_starts`): the evaluation views.
+
+    Args:
+        waveform: float32 (samples,).
+        front_end: settings.
+        views: crops.
+
+    Returns:
+        float32 (views, num_frames, n_mels).
+    """
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    return tf.map_fn(lambda start: clip_features(waveform, start, front_end), crop_starts(tf.shape(waveform)[0], front_end, views),
+                     fn_output_signature=tf.TensorSpec([front_end.num_frames, front_end.n_mels], tf.float32))
+
+
 def pad_frames(features, num_frames: int):
     """Pads (frames, bins) to `num_frames` by repeating the last frame; longer input is cut."""
     missing = tf.maximum(num_frames - tf.shape(features)[0], 0)

@@ -14,15 +14,17 @@ from typing import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from keras_airn import files
 from keras_airn.datasets import Example, Split
 from keras_airn.errors import KerasAirnError
-from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd, LogMelSpectrogram
+from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd
 from keras_airn.labels import LABELS_FILE, load_labels, save_labels, validate_labels
 from keras_airn.loading import PRESET_FILE, network_shape
 from keras_airn.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
+from keras_airn.preprocessor import AudioPreprocessor, check_views
 
 class PresetError(KerasAirnError):
     """A preset name or path that cannot be loaded, or labels that do not fit the model."""
@@ -62,7 +64,8 @@ class AudioClassifier(keras.Model):
 
     Calling it maps log-mel features `(batch, T, n_mels, 1)` to logits; `predict`,
     `classify_file`, `fit` and `evaluate` take audio (waveforms, files, datasets) and apply the
-    front-end themselves. `.keras` serialisation round-trips it.
+    front-end themselves (`preprocessor`: waveform to the log-mel of its crops). `fit`,
+    `evaluate`, `predict` and `compile` keep Keras's signatures. `.keras` serialisation round-trips it.
 
     Args:
         network: an `AudioRepInceptionNeXt`, a `keras_airn.baselines` network (any model from
@@ -75,8 +78,8 @@ class AudioClassifier(keras.Model):
     >>> splits = keras_airn.read_folder("my_sounds")          # my_sounds/<label>/*.wav|flac|ogg
     >>> classifier = AudioClassifier.from_preset(
     ...     "runs/demo", labels=splits["train"].label_names)   # new head, fine-tuning set-up
-    >>> classifier.fit(splits["train"], out_dir="runs/mine", epochs=5)
-    >>> classifier.evaluate(splits["test"])["top1"]
+    >>> history = classifier.fit(splits["train"], epochs=5, out_dir="runs/mine")  # a keras History
+    >>> classifier.evaluate(splits["test"], return_dict=True)["top1"]
     >>> classifier.export("export", precision="int8", waveform_input=True,
     ...                   calibration=splits["train"], evaluation=splits["test"])
     >>> classifier.classify_file("doorbell_48k_stereo.wav")["overall"]
@@ -102,10 +105,7 @@ class AudioClassifier(keras.Model):
             raise PresetError(f"{len(labels)} labels for a network with {classes} outputs.")
         self.network = network
         self.labels = labels
-        self.preprocessor = LogMelSpectrogram(
-            sample_rate=self.front_end.sample_rate, window_ms=self.front_end.window_ms,
-            hop_ms=self.front_end.hop_ms, n_mels=self.front_end.n_mels, n_fft=self.front_end.n_fft,
-            name="preprocessor")
+        self.preprocessor = AudioPreprocessor(self.front_end, name="preprocessor")
         self.built = True  # every weight lives in the (built) network
 
     def call(self, log_mel, training=False):
@@ -235,27 +235,36 @@ class AudioClassifier(keras.Model):
 
     # --- Training and evaluation -------------------------------------------------------------
 
-    def _as_split(self, data, out_dir: str | None, name: str) -> Split:
-        """A `Split` from a `Split` or from (waveforms, labels) arrays (written as WAV files)."""
-        if isinstance(data, Split):
-            if data.label_names != self.labels:
-                raise PresetError(f"The {name} data's labels {data.label_names[:10]} differ from the "
+    def _as_split(self, x, y, out_dir: str | None, name: str) -> Split:
+        """A `Split` from a `Split`, (waveforms, labels) as `x` and `y` or as one tuple `x`, or a
+        finite `tf.data.Dataset` of (waveform, label) pairs (batched or not); arrays are written
+        as WAV files under `out_dir/data/<name>`."""
+        if isinstance(x, Split):
+            if y is not None:
+                raise TypeError(f"{name} data is a Split, which holds its labels: pass no y.")
+            if x.label_names != self.labels:
+                raise PresetError(f"The {name} data's labels {x.label_names[:10]} differ from the "
                                   f"classifier's {self.labels[:10]}; create it with "
                                   f"`from_preset(..., labels=split.label_names)`.")
-            return data
-        if not (isinstance(data, tuple) and len(data) == 2):
-            raise TypeError(f"{name} data must be a Split (see keras_airn.read_folder) or a "
-                            f"(waveforms, labels) tuple, got {type(data).__name__}.")
+            return x
+        if isinstance(x, tf.data.Dataset):
+            if y is not None:
+                raise TypeError(f"{name} data is a tf.data.Dataset of (waveform, label) pairs: pass no y.")
+            x, y = _dataset_pairs(x, name)
+        elif y is None and isinstance(x, tuple) and len(x) == 2:
+            x, y = x
+        if y is None:
+            raise TypeError(f"{name} data must be a Split (see keras_airn.read_folder), waveforms and labels, or a "
+                            f"tf.data.Dataset of (waveform, label) pairs; got {type(x).__name__} without labels.")
         import soundfile
 
-        waveforms, targets = data
-        if len(waveforms) != len(targets):
-            raise ValueError(f"{len(waveforms)} waveforms but {len(targets)} labels.")
+        if len(x) != len(y):
+            raise ValueError(f"{len(x)} waveforms but {len(y)} labels.")
         index = {label: i for i, label in enumerate(self.labels)}
         folder = os.path.join(out_dir or tempfile.mkdtemp(prefix="airn_"), "data", name)
         os.makedirs(folder, exist_ok=True)
         examples = []
-        for i, (waveform, target) in enumerate(zip(waveforms, targets)):
+        for i, (waveform, target) in enumerate(zip(x, y)):
             label = index.get(target, target) if isinstance(target, str) else target
             if isinstance(label, (float, np.floating)) and float(label).is_integer():
                 label = int(label)  # 3.0 from a float array
@@ -269,13 +278,13 @@ class AudioClassifier(keras.Model):
             examples.append(Example(path, label))
         return Split(examples, list(self.labels))
 
-    def _checked_split(self, data, out_dir: str, name: str, bad_audio: str) -> Split:
+    def _checked_split(self, x, y, out_dir: str, name: str, bad_audio: str) -> Split:
         """`_as_split`, its files' headers checked as `train.finetune` does (`check_examples`)."""
         from keras_airn.datasets import check_examples
         from keras_airn.training.bad_audio import bad_audio_report
         from keras_airn.training.distributed import is_chief
 
-        split = self._as_split(data, out_dir, name)
+        split = self._as_split(x, y, out_dir, name)
         report = bad_audio_report(out_dir, name) if is_chief() else None
         examples = check_examples(split.examples, self.front_end.sample_rate, bad_audio, report)
         if not examples:
@@ -292,7 +301,8 @@ class AudioClassifier(keras.Model):
             waveform = waveform / 2.0 ** (8 * waveform.dtype.itemsize - 1)
         waveform = waveform.astype(np.float32)
         if waveform.ndim != 1 or waveform.size == 0 or not np.isfinite(waveform).all():
-            raise ValueError(f"{what}: expected a non-empty finite 1-D array at {self.front_end.sample_rate} Hz.")
+            raise ValueError(f"{what}: expected a non-empty finite 1-D array at {self.front_end.sample_rate} Hz, "
+                             f"got shape {waveform.shape}.")
         if waveform.size < self.front_end.win_length:
             raise ValueError(f"{what}: {waveform.size} samples, shorter than one analysis window "
                              f"({self.front_end.win_length}); a (samples, channels) array read as clips? Pass "
@@ -307,25 +317,73 @@ class AudioClassifier(keras.Model):
         base = recipe(recipe_name, finetuning=getattr(self.network, "freeze_batchnorm", False))
         return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
-    def fit(self, train_data, validation_data=None, *, out_dir: str | None = None, resume: bool = False,
-            recipe: str = "small_data", epochs: int | None = None, batch_size: int | None = None,
-            learning_rate: float | None = None, strategy: str = "default", bad_audio: str = "skip",
-            **config) -> dict:
-        """Trains the network as `train.finetune` does.
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """Sets what `fit` trains with and `evaluate` reports beside its own metrics.
 
-        `small_data` (the default): AdamW, warm-up and cosine schedule, at least 600 optimizer
-        steps. `release`: the authors' pre-training recipe for a new network (SGD, LR 0.01 x0.1 at
-        epochs 30 and 40, 50 epochs) or fine-tuning recipe after a new head (LR 0.001 x0.1 at 20
-        and 25, 30 epochs). Both: SpecAugment, checkpoints every epoch, exact resume, precise BN
-        before evaluation.
+        "auto" (the default, and what an uncompiled classifier uses) is the recipe's: `fit`'s
+        `recipe` picks the optimizer and its schedule, the loss is cross-entropy on logits, the
+        metric accuracy. Anything else replaces it: a Keras optimizer, loss or metrics (names or
+        objects; custom classes must be registered serialisable, as the run's checkpoints hold
+        them). Losses and metrics receive logits; in `evaluate`, the log of the views' mean
+        probabilities (a logit vector whose softmax is that mean).
 
         Args:
-            train_data: a `Split` whose labels are the classifier's, or (waveforms, labels).
-            validation_data: the same, evaluated after training; or None.
+            optimizer: "auto" or a Keras optimizer.
+            loss: "auto" or a Keras loss on (integer labels, logits).
+            metrics: "auto" or a list of Keras metrics.
+            **kwargs: other `keras.Model.compile` arguments are not supported (the training step
+                is the recipe's) and refused.
+
+        Example:
+        >>> classifier.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> classifier.fit(splits["train"], epochs=3)
+        """
+        if kwargs:
+            raise TypeError(f"AudioClassifier.compile takes optimizer, loss and metrics; got {sorted(kwargs)}.")
+        compiled = {}
+        if not (isinstance(optimizer, str) and optimizer == "auto"):
+            compiled["optimizer"] = keras.optimizers.serialize(keras.optimizers.get(optimizer))
+        if not (isinstance(loss, str) and loss == "auto"):
+            compiled["loss"] = keras.losses.serialize(keras.losses.get(loss))
+        if not (isinstance(metrics, str) and metrics == "auto"):
+            if isinstance(metrics, (str, keras.metrics.Metric)) or not isinstance(metrics, (list, tuple)):
+                raise TypeError(f"metrics must be 'auto' or a list of Keras metrics, got {metrics!r}.")
+            compiled["metrics"] = [m if isinstance(m, str) else keras.metrics.serialize(m) for m in metrics]
+        self._compiled = compiled
+        self.compiled = True
+
+    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int | None = None, verbose="auto",
+            callbacks=None, validation_data=None, validation_freq: int | None = None, *,
+            out_dir: str | None = None, resume: bool = False, recipe: str = "small_data",
+            learning_rate: float | None = None, strategy: str = "default", bad_audio: str = "skip",
+            **config) -> keras.callbacks.History:
+        """Trains the network as `train.finetune` does; Keras's `fit` signature.
+
+        `small_data` (the default recipe): AdamW, warm-up and cosine schedule, at least 600
+        optimizer steps and at most 60 epochs. `release`: the authors' pre-training recipe for a
+        new network (SGD, LR 0.01 x0.1 at epochs 30 and 40, 50 epochs) or fine-tuning recipe
+        after a new head (LR 0.001 x0.1 at 20 and 25, 30 epochs). Both: SpecAugment, checkpoints,
+        exact resume, precise BN at the end. `compile()` replaces the optimizer, loss, metrics.
+
+        Validation differs from Keras's default: as the release does, `validation_data` is
+        evaluated after the last epoch, with multi-view averaging after precise BN (the last
+        epoch's `val_*` logs); `validation_freq=N` also evaluates every N epochs before it.
+
+        Args:
+            x: a `Split` whose labels are the classifier's; waveforms (with `y`); a tuple
+                (waveforms, labels); or a finite `tf.data.Dataset` of (waveform, label) pairs.
+                Labels: names or indices.
+            y: labels of the waveforms `x`.
+            batch_size, epochs: override the recipe (batch_size: the global batch).
+            verbose: "auto", 0, 1 or 2, as Keras's.
+            callbacks: Keras callbacks; they see this classifier as their model, and one that
+                sets `stop_training` (EarlyStopping) ends training after that epoch.
+            validation_data: as `x` (a tuple, a Split or a Dataset), or None.
+            validation_freq: also evaluate every this many epochs (None: after the last only).
             out_dir: run folder (checkpoints, logs, models); a new temporary one by default.
             resume: continue the run in `out_dir`.
             recipe: "small_data" or "release" (`keras_airn.training.recipes`).
-            epochs, batch_size, learning_rate: override the recipe (batch_size: the global batch).
+            learning_rate: overrides the recipe's.
             strategy: "default", "mirrored" (local devices) or "multi_worker" (every worker of
                 `TF_CONFIG` runs this call with the same arguments; `train.launch_local`).
             bad_audio: "skip": unreadable files (checked at start) and crops with NaN/Inf samples
@@ -333,66 +391,109 @@ class AudioClassifier(keras.Model):
             **config: any other `TrainConfig` field (lr_steps, weight_decay, seed, ...).
 
         Returns:
-            The run's summary (epochs, metrics on `validation_data`, paths).
+            A `keras.callbacks.History` (also `classifier.history`): per-epoch `loss`, accuracy
+            and `val_*` logs; `history.summary` is the run's summary (epochs, metrics, paths).
         """
         from keras_airn.training.distributed import is_chief
         from keras_airn.training.trainer import check_out_dir, fit
 
+        unsupported = sorted(set(config) & _KERAS_FIT_ONLY)
+        if unsupported:
+            raise TypeError(f"AudioClassifier.fit does not take {unsupported}: split data with "
+                            f"keras_airn.read_folder(test_fraction=...) and pass validation_data.")
+        if validation_freq is not None and (isinstance(validation_freq, bool) or not isinstance(validation_freq, int)
+                                            or validation_freq < 1):
+            raise ValueError(f"validation_freq must be a whole number of epochs >= 1, got {validation_freq!r}.")
         if strategy == "multi_worker" and out_dir is None:
             raise ValueError("strategy='multi_worker' needs an out_dir that every worker reads (shared storage).")
         out_dir = out_dir or tempfile.mkdtemp(prefix="airn_fit_")
         if is_chief():
             check_out_dir(out_dir, resume)  # before the arrays are written into it
-        train_split = self._checked_split(train_data, out_dir, "train", bad_audio)
+        train_split = self._checked_split(x, y, out_dir, "train", bad_audio)
         eval_split = (None if validation_data is None
-                      else self._checked_split(validation_data, out_dir, "test", bad_audio))
-        settings = self._train_config(recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, **config)
+                      else self._checked_split(validation_data, None, out_dir, "test", bad_audio))
+        settings = self._train_config(recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                      **config)
+        resolved = settings.resolved(len(train_split.examples))
+        history = keras.callbacks.History()
+        user_callbacks = keras.callbacks.CallbackList(
+            [*(callbacks or []), history], model=self, verbose=verbose, epochs=resolved.epochs)
+        forward = _ForwardTraining(user_callbacks, history, resolved.epochs, eval_split, validation_freq, resolved)
+        self.stop_training = False
+        user_callbacks.on_train_begin()
         result = fit(lambda: self.network, train_split, eval_split, self.front_end, settings, out_dir,
-                     resume=resume, strategy=strategy, bad_audio=bad_audio)
+                     resume=resume, strategy=strategy, bad_audio=bad_audio, callbacks=[forward],
+                     compiled=getattr(self, "_compiled", None), verbose=verbose)
         if result.model is not self.network:  # resumed from a checkpoint
             self.network.set_weights(result.model.get_weights())
-        return result.summary
+        forward.finish({f"val_{k}": v for k, v in result.summary.get("metrics", {}).items()})
+        user_callbacks.on_train_end()
+        history.summary = result.summary
+        self.history = history
+        return history
 
-    def evaluate(self, data, *, views: int | None = None, batch_size: int = 32) -> dict[str, float]:
-        """Multi-view evaluation: top-1, top-5, mAP, AUC and d-prime.
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto", steps=None, callbacks=None,
+                 return_dict: bool = False, *, views: int | None = None):
+        """Multi-view evaluation: loss, top-1, top-5, mAP, AUC, d-prime and compiled metrics.
 
         Args:
-            data: a `Split` (e.g. `read_folder(...)["test"]`) or (waveforms, labels).
-            views: crops per clip, averaged (default: the front-end's).
-            batch_size: crops per batch.
+            x: a `Split`, waveforms (with `y`), a (waveforms, labels) tuple or a `tf.data.Dataset`
+                of (waveform, label) pairs.
+            y: labels of the waveforms `x`.
+            batch_size: crops per batch (32 by default).
+            verbose: 0 hides the progress bar.
+            steps, callbacks: not supported (every example is evaluated); refused when given.
+            return_dict: a dict by name; otherwise a list in that order, as Keras's.
+            views: crops per clip, their probabilities averaged (default: the front-end's).
+
+        Returns:
+            {"loss", "top1", "top5", "mAP", "AUC", "d_prime", "classes_scored", "examples",
+            compiled metrics...} (mAP, AUC, d_prime when some class has positives and negatives),
+            or its values as a list.
         """
         from keras_airn.training.trainer import TrainConfig, evaluate
 
-        split = self._as_split(data, None, "evaluation")
-        return evaluate(self.network, split, self.front_end,
-                        TrainConfig(eval_views=views, eval_batch_size=batch_size))
+        if steps is not None or callbacks:
+            raise TypeError("AudioClassifier.evaluate evaluates every example: steps and callbacks are not taken.")
+        check_views(views)
+        split = self._as_split(x, y, None, "evaluation")
+        metrics = evaluate(self.network, split, self.front_end,
+                           TrainConfig(eval_views=views, eval_batch_size=batch_size or 32),
+                           compiled=getattr(self, "_compiled", None), verbose=verbose)
+        return metrics if return_dict else list(metrics.values())
 
-    def predict(self, waveforms, views: int | None = None) -> np.ndarray:
+    def predict(self, x, batch_size: int | None = None, verbose="auto", steps=None, callbacks=None, *,
+                views: int | None = None) -> np.ndarray:
         """Class probabilities of each waveform, averaged over evenly spaced crops.
 
+        The preprocessor (`AudioPreprocessor`) turns each waveform into its crops' log-mel in a
+        `tf.data` pipeline; the network's `predict` runs on the batches.
+
         Args:
-            waveforms: a sequence of 1-D arrays (or one (clips, samples) array) at the front-end's
+            x: waveforms: a sequence of 1-D arrays (or one (clips, samples) array), or a
+                `tf.data.Dataset` of waveforms or (waveform, label) pairs, at the front-end's
                 rate: float in [-1, 1], or integer PCM (scaled as soundfile reads it).
+            batch_size: crops per batch (32 by default).
+            verbose, steps, callbacks: as `keras.Model.predict`'s.
             views: crops per waveform (default: the front-end's evaluation views).
 
         Returns:
-            float32 (len(waveforms), num_classes).
+            float32 (len(x), num_classes).
         """
-        from keras_airn.features import clip_features, crop_starts
         from keras_airn.runtime import softmax
 
-        if views is not None and views < 1:
-            raise ValueError(f"views must be at least 1, got {views}.")
-        views = views or self.front_end.eval_views
-        crops = []
-        for i, waveform in enumerate(waveforms):
-            waveform = self._checked_waveform(waveform, f"waveform {i}")
-            for start in crop_starts(waveform.shape[0], self.front_end, views).numpy():
-                crops.append(clip_features(waveform, int(start), self.front_end).numpy())
-        if not crops:
+        check_views(views)
+        if isinstance(x, tf.data.Dataset):
+            x = _dataset_waveforms(x)
+        waveforms = [self._checked_waveform(waveform, f"waveform {i}") for i, waveform in enumerate(x)]
+        if not waveforms:
             return np.zeros((0, self.num_classes), np.float32)
-        logits = self.network.predict(np.stack(crops)[..., None], batch_size=32, verbose=0)
-        return softmax(logits).reshape(-1, views, self.num_classes).mean(axis=1)
+        preprocessor = self.preprocessor if views is None else AudioPreprocessor(self.front_end, views)
+        crops = (tf.data.Dataset.from_generator(lambda: iter(waveforms), output_signature=tf.TensorSpec([None], tf.float32))
+                 .map(preprocessor).unbatch().batch(batch_size or 32)
+                 .apply(tf.data.experimental.assert_cardinality(-(-len(waveforms) * preprocessor.views // (batch_size or 32)))))
+        logits = self.network.predict(crops, verbose=verbose, steps=steps, callbacks=callbacks)
+        return softmax(logits).reshape(-1, preprocessor.views, self.num_classes).mean(axis=1).astype(np.float32)
 
     def classify_file(self, path: str, hop_seconds: float | None = None, top_k: int = 5) -> dict:
         """Classifies a recording of any length, format and rate, window by window.
@@ -436,8 +537,8 @@ class AudioClassifier(keras.Model):
         Returns:
             The report (also in `out_dir`).
         """
-        calibration_examples = self._as_split(calibration, out_dir, "calibration").examples if calibration else None
-        examples = self._as_split(evaluation, out_dir, "evaluation").examples if evaluation else None
+        calibration_examples = self._as_split(calibration, None, out_dir, "calibration").examples if calibration else None
+        examples = self._as_split(evaluation, None, out_dir, "evaluation").examples if evaluation else None
         precisions = [precision] if isinstance(precision, str) else list(precision)
         if format == "onnx":
             from keras_airn.export.onnx import export_onnx
@@ -456,3 +557,96 @@ class AudioClassifier(keras.Model):
                       front_end=self.front_end, examples=examples, label_names=self.labels,
                       random_calibration=random_calibration, num_calibration=num_calibration,
                       num_eval=num_eval, calibration_examples=calibration_examples)
+
+
+# Keras `fit` arguments with no meaning here (the recipe shuffles, weighs and splits).
+_KERAS_FIT_ONLY = {"validation_split", "shuffle", "class_weight", "sample_weight", "initial_epoch",
+                   "steps_per_epoch", "validation_steps", "validation_batch_size"}
+
+
+def _dataset_elements(dataset: tf.data.Dataset, what: str) -> list:
+    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(f"The {what} dataset is infinite (.repeat()?): pass a finite one.")
+    return list(dataset.as_numpy_iterator())
+
+
+def _dataset_pairs(dataset: tf.data.Dataset, what: str) -> tuple[list, list]:
+    """(waveforms, labels) of a dataset of (waveform, label) pairs, batched or not."""
+    waveforms, labels = [], []
+    for element in _dataset_elements(dataset, what):
+        if not (isinstance(element, tuple) and len(element) == 2):
+            raise TypeError(f"The {what} dataset must yield (waveform, label) pairs.")
+        waveform, label = element
+        batched = np.ndim(waveform) == 2
+        waveforms.extend(waveform if batched else [waveform])
+        labels.extend(list(label) if batched else [label])
+    return waveforms, [label.decode() if isinstance(label, bytes) else label for label in labels]
+
+
+def _dataset_waveforms(dataset: tf.data.Dataset) -> list:
+    """The waveforms of a dataset of waveforms or (waveform, label) pairs, batched or not."""
+    waveforms = []
+    for element in _dataset_elements(dataset, "prediction"):
+        waveform = element[0] if isinstance(element, tuple) else element
+        waveforms.extend(waveform if np.ndim(waveform) == 2 else [waveform])
+    return waveforms
+
+
+class _ForwardTraining(keras.callbacks.Callback):
+    """Runs inside the network's training loop and passes its events on to the user's callbacks
+    (bound to the classifier); adds `val_*` logs every `validation_freq` epochs; a stop request
+    on the classifier (EarlyStopping) stops the network. The last epoch's end waits for `finish`,
+    which brings the final (precise-BN, multi-view) validation."""
+
+    def __init__(self, callbacks, history, last_epoch: int, eval_split, validation_freq, config):
+        super().__init__()
+        self.callbacks, self.history, self.last_epoch = callbacks, history, last_epoch
+        self.classifier = history.model
+        self.eval_split, self.validation_freq, self.config = eval_split, validation_freq, config
+        self._pending: tuple[int, dict] | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.classifier.stop_training = False
+        self.callbacks.on_epoch_begin(epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.callbacks.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.callbacks.on_train_batch_end(batch, logs)
+        self._pass_stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if epoch + 1 == self.last_epoch:
+            self._pending = (epoch, logs)
+            return
+        if self.eval_split is not None and self.validation_freq and (epoch + 1) % self.validation_freq == 0:
+            from keras_airn.training.trainer import evaluate
+
+            metrics = evaluate(self.model, self.eval_split, self.classifier.front_end, self.config, verbose=0)
+            logs.update({f"val_{k}": v for k, v in metrics.items()})
+        self.callbacks.on_epoch_end(epoch, logs)
+        self._pass_stop()
+        if self.model.stop_training:
+            self._pending = None
+
+    def finish(self, validation: dict) -> None:
+        """Ends the last epoch (held back for the final validation), or gives the final
+        validation to the last epoch's logs of a run that stopped early."""
+        if self._pending is not None:
+            epoch, logs = self._pending
+            self.callbacks.on_epoch_end(epoch, {**logs, **validation})
+        elif validation and self.history.epoch:  # stopped early: that epoch's logs get the final evaluation
+            logs = self.history.history
+            done = len(self.history.epoch)
+            for name, value in validation.items():
+                values = logs.setdefault(name, [])
+                if len(values) == done:
+                    values[-1] = value
+                else:
+                    values.append(value)
+
+    def _pass_stop(self):
+        if getattr(self.classifier, "stop_training", False):
+            self.model.stop_training = True

@@ -162,8 +162,8 @@ def test_a_baseline_trains_saves_and_exports_through_the_task(tmp_path):
     labels = [i % 2 for i in range(12)]
     classifier = AudioClassifier.from_preset("bcresnet8", labels=["low", "high"], front_end=front_end)
     before = [w.copy() for w in classifier.network.get_weights()]
-    summary = classifier.fit((waves[:8], labels[:8]), (waves[8:], labels[8:]), out_dir=str(tmp_path / "run"),
-                             epochs=2, batch_size=4, precise_bn_batches=1)
+    summary = classifier.fit((waves[:8], labels[:8]), validation_data=(waves[8:], labels[8:]),
+                             out_dir=str(tmp_path / "run"), epochs=2, batch_size=4, precise_bn_batches=1).summary
     assert set(summary["metrics"]) >= {"top1", "mAP"} and "deploy_model" not in summary["paths"]
     assert any(np.abs(a - b).max() > 0 for a, b in zip(before, classifier.network.get_weights()))
     again = AudioClassifier.from_preset(str(tmp_path / "run"))

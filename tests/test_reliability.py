@@ -324,8 +324,8 @@ def test_bad_arguments_of_the_python_api_are_named(tmp_path, capsys):
     classifier = AudioClassifier(build(), FRONT_END, ["low", "high"])
     wave = np.zeros(16000, np.float32)
     with pytest.raises(ValueError, match=r"unknown label 1.7"):
-        classifier._as_split(([wave], [1.7]), str(tmp_path), "train")
-    assert classifier._as_split(([wave], np.array([1.0])), str(tmp_path), "train").examples[0].label == 1
+        classifier._as_split([wave], [1.7], str(tmp_path), "train")
+    assert classifier._as_split([wave], np.array([1.0]), str(tmp_path), "train").examples[0].label == 1
     occupied = tmp_path / "a_file"
     occupied.write_text("mine")
     with pytest.raises(ConversionError, match="a_file: exists and is not a folder"):

@@ -29,7 +29,7 @@ def average_views(probabilities: np.ndarray, example_index: np.ndarray, labels: 
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Top-1, top-5, mAP, AUC and d-prime of per-example class scores.
+    """Cross-entropy, top-1, top-5, mAP, AUC and d-prime of per-example class scores.
 
     mAP and AUC are means over the classes that have both positives and negatives among the
     labels (others are undefined); `classes_scored` says how many that was.
@@ -39,13 +39,16 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dic
         labels: (examples,) integer labels.
 
     Returns:
-        {"top1", "top5", "mAP", "AUC", "d_prime", "classes_scored", "examples"}.
+        {"loss", "top1", "top5", "mAP", "AUC", "d_prime", "classes_scored", "examples"}; "loss" is
+        the mean of -log(score of the true class), the score at least 1e-7 as Keras clips it.
     """
     num_classes = probabilities.shape[1]
     classes = np.arange(num_classes)
     one_hot = labels[:, None] == classes[None, :]
     scored = [c for c in classes if 0 < one_hot[:, c].sum() < len(labels)]
+    true_scores = probabilities[np.arange(len(labels)), labels]
     result = {
+        "loss": float(np.mean(-np.log(np.clip(true_scores, 1e-7, 1.0)))),
         "top1": float(metrics.accuracy_score(labels, probabilities.argmax(axis=1))),
         # With five classes or fewer every label is in the top 5 (sklearn refuses k >= classes
         # for two classes).

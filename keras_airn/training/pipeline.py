@@ -17,12 +17,11 @@ from keras_airn.audio import AudioError, check_audio, read_audio, read_audio_seg
 from keras_airn.datasets import Example
 from keras_airn.features import (
     FrontEnd,
-    clip_features,
     clip_length,
-    crop_starts,
     host_clip_features,
     pad_frames,
     random_crop_start,
+    view_features,
 )
 from keras_airn.training.bad_audio import BadAudioLog
 from keras_airn.training.spec_augment import SpecAugmentConfig, spec_augment
@@ -182,12 +181,7 @@ def eval_dataset(
 
     def load(index):
         audio = tf.ensure_shape(tf.numpy_function(read, [index], tf.float32, stateful=False), [None])
-        crops = crop_starts(tf.shape(audio)[0], front_end, views)
-        features = tf.map_fn(
-            lambda start: clip_features(audio, start, front_end),
-            crops,
-            fn_output_signature=tf.TensorSpec([front_end.num_frames, front_end.n_mels], tf.float32),
-        )
+        features = view_features(audio, front_end, views)
         return tf.data.Dataset.from_tensor_slices(
             (features[..., None], tf.repeat(labels[index], views), tf.repeat(index, views))
         )

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import os
 import time
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -27,6 +28,7 @@ from keras_airn.errors import KerasAirnError
 from keras_airn.features import FrontEnd
 from keras_airn.labels import LABELS_FILE, save_labels
 from keras_airn.model import AudioRepInceptionNeXt
+from keras_airn.runtime import softmax
 from keras_airn.training import run_state
 from keras_airn.training.bad_audio import BadAudioLog, bad_audio_report
 from keras_airn.training.distributed import (
@@ -43,12 +45,24 @@ from keras_airn.training.precise_bn import recompute_batchnorm_statistics
 from keras_airn.training.recipes import TrainConfig, make_optimizer
 from keras_airn.training.spec_augment import SpecAugmentConfig
 
-def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:
-    model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+def compile_model(model, config: TrainConfig, steps_per_epoch: int, compiled: dict | None = None) -> None:
+    """Compiles `model` with the recipe's optimizer, cross-entropy on logits and accuracy.
+
+    Args:
+        model: the network.
+        config: a resolved recipe.
+        steps_per_epoch: optimizer steps per epoch (the LR schedule's).
+        compiled: serialised "optimizer", "loss" and/or "metrics" used instead of the recipe's
+            (`AudioClassifier.compile`); each is built afresh in the current strategy scope.
+    """
+    compiled = compiled or {}
+    optimizer = (keras.optimizers.get(compiled["optimizer"]) if "optimizer" in compiled
+                 else make_optimizer(config, steps_per_epoch))
+    loss = (keras.losses.get(compiled["loss"]) if "loss" in compiled
+            else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    metrics = ([m if isinstance(m, str) else keras.metrics.deserialize(m) for m in compiled["metrics"]]
+               if "metrics" in compiled else ["accuracy"])
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
 
 def _seed_generators(model: keras.Model) -> dict:
@@ -84,6 +98,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.last_epoch = last_epoch
         self.every_seconds = 60.0 * every_minutes
         self.diverged: tuple[int, int] | None = None
+        self.epochs_done: int | None = None
         self._epoch = 0
         self._written = time.monotonic()
 
@@ -96,7 +111,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        due = time.monotonic() - self._written >= self.every_seconds or epoch + 1 == self.last_epoch
+        due = (time.monotonic() - self._written >= self.every_seconds or epoch + 1 == self.last_epoch
+               or self.model.stop_training)  # stopped early by a callback (EarlyStopping)
+        if self.diverged is None:
+            self.epochs_done = epoch + 1
         if self.diverged is None and due:
             _write_checkpoint(self.out_dir, self.model, epoch + 1, logs)
             self._written = time.monotonic()
@@ -115,12 +133,16 @@ def _restore_rng(model: keras.Model, state: dict) -> None:
         generator.state.assign(np.asarray(state["rng"][path], generator.state.dtype))
 
 
-def run_settings(model, config: TrainConfig, front_end: FrontEnd, label_names) -> dict:
-    """What a resume must match: the recipe, the front-end, the labels and the network."""
+def run_settings(model, config: TrainConfig, front_end: FrontEnd, label_names, compiled: dict | None = None) -> dict:
+    """What a resume must match: the recipe (and a user's compiled optimizer, loss and metrics),
+    the front-end, the labels and the network."""
     ignored = ("eval_batch_size", "checkpoint_minutes")  # change no weight
     recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in ignored}
     network = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
-    return {"recipe": recipe, "front_end": front_end.to_config(), "labels": list(label_names), "network": network}
+    settings = {"recipe": recipe, "front_end": front_end.to_config(), "labels": list(label_names), "network": network}
+    if compiled:
+        settings["compiled"] = compiled
+    return settings
 
 
 def _refuse_existing_run(out_dir: str, resume: bool):
@@ -185,7 +207,7 @@ def bad_audio_log(mode: str, out_dir: str | None, split_name: str) -> BadAudioLo
 
 
 def evaluate(model, split: Split, front_end: FrontEnd, config: TrainConfig,
-             bad_audio: BadAudioLog | None = None) -> dict[str, float]:
+             bad_audio: BadAudioLog | None = None, *, compiled: dict | None = None, verbose="auto") -> dict[str, float]:
     """Multi-view evaluation: softmax averaged over evenly spaced crops of each example.
 
     Args:
@@ -195,32 +217,57 @@ def evaluate(model, split: Split, front_end: FrontEnd, config: TrainConfig,
         config: `eval_views` and `eval_batch_size`.
         bad_audio: where unreadable examples are listed; they are left out of the metrics
             (`skipped_examples` counts them). None: they end the evaluation.
+        compiled: a user's serialised loss and metrics (`compile_model`), computed on the log of
+            the averaged probabilities (the "loss" entry is then the user's loss).
+        verbose: 0 hides the progress bar.
 
     Returns:
-        `classification_metrics` of the examples.
+        `classification_metrics` of the examples, then the compiled metrics by name.
     """
     dataset = eval_dataset(
         split.examples, front_end, batch_size=config.eval_batch_size, views=config.eval_views, bad_audio=bad_audio
     )
-    infer = tf.function(lambda x: tf.nn.softmax(model(x, training=False)))
     probabilities, labels, indices = [], [], []
     views = config.eval_views or front_end.eval_views
     total = -(-len(split.examples) * views // config.eval_batch_size)
-    for features, label, index in tqdm(dataset, total=total, desc="evaluating", unit="batch", leave=False):
-        probabilities.append(infer(features).numpy())
+    for features, label, index in tqdm(dataset, total=total, desc="evaluating", unit="batch", leave=False,
+                                       disable=verbose == 0):
+        probabilities.append(softmax(model.predict_on_batch(features)))  # Keras's cached predict function
         labels.append(label.numpy())
         indices.append(index.numpy())
     per_example, per_example_labels = average_views(
         np.concatenate(probabilities), np.concatenate(indices), np.concatenate(labels)
     )
-    if bad_audio is None or not bad_audio.paths:
-        return classification_metrics(per_example, per_example_labels)
-    skipped = set(bad_audio.paths)
-    kept = np.array([example.path not in skipped for example in split.examples])
-    if not kept.any():
-        raise KerasAirnError(f"None of the {len(kept)} evaluation examples has usable audio.")
-    metrics = classification_metrics(per_example[kept], per_example_labels[kept])
-    return {**metrics, "skipped_examples": int((~kept).sum())}
+    result = {}
+    if bad_audio is not None and bad_audio.paths:
+        skipped = set(bad_audio.paths)
+        kept = np.array([example.path not in skipped for example in split.examples])
+        if not kept.any():
+            raise KerasAirnError(f"None of the {len(kept)} evaluation examples has usable audio.")
+        per_example, per_example_labels = per_example[kept], per_example_labels[kept]
+        result["skipped_examples"] = int((~kept).sum())
+    metrics = classification_metrics(per_example, per_example_labels)
+    return {**metrics, **compiled_metrics(compiled, per_example, per_example_labels), **result}
+
+
+def compiled_metrics(compiled: dict | None, probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """A user's compiled loss ("loss") and metrics (by name) of averaged probabilities, given
+    as logits log(p) as the network's outputs are logits."""
+    compiled = compiled or {}
+    logits = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny)).astype(np.float32)
+    result = {}
+    if "loss" in compiled:
+        result["loss"] = float(keras.losses.get(compiled["loss"])(labels, logits))
+    for config in compiled.get("metrics", []):
+        if config in ("accuracy", "acc"):  # as Keras's compile resolves it for integer labels
+            metric = keras.metrics.SparseCategoricalAccuracy(name=config)
+        else:
+            metric = keras.metrics.get(config) if isinstance(config, str) else keras.metrics.deserialize(config)
+        if not isinstance(metric, keras.metrics.Metric):
+            metric = keras.metrics.MeanMetricWrapper(metric, name=config if isinstance(config, str) else metric.__name__)
+        metric.update_state(labels, logits)
+        result[metric.name] = float(metric.result())
+    return result
 
 
 @dataclasses.dataclass
@@ -243,6 +290,9 @@ def fit(
     strategy: str = "default",
     stop_after_epoch: int | None = None,
     bad_audio: str = "skip",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    compiled: dict | None = None,
+    verbose="auto",
 ) -> TrainResult:
     """Trains, evaluates and saves a model.
 
@@ -261,6 +311,11 @@ def fit(
         bad_audio: "skip": a crop or evaluation clip that cannot be used (NaN/Inf samples, a file
             changed since the start-of-run check) is listed in `bad_audio_<train|test>.txt` and
             left out; "fail": the run stops naming the file.
+        callbacks: Keras callbacks run with the training loop's; one that sets the model's
+            `stop_training` (EarlyStopping) ends training after that epoch, and the run finishes
+            (precise BN, files, evaluation) from there.
+        compiled: a user's optimizer, loss and metrics instead of the recipe's (`compile_model`).
+        verbose: "auto" (a progress bar, one line an epoch under CI), 0, 1 or 2, as Keras's.
 
     Returns:
         A `TrainResult`: the model and the summary (epochs run, metrics, output paths; also
@@ -268,12 +323,18 @@ def fit(
     """
     config = config.resolved(len(train_split.examples))
     bad_audio_log(bad_audio, None, "train")  # the mode checked before anything runs
+    if verbose == "auto":
+        verbose = 2 if os.environ.get("CI") else 1
+    options = dict(resume=resume, stop_after_epoch=stop_after_epoch, bad_audio=bad_audio, callbacks=list(callbacks),
+                   compiled=compiled or None, verbose=verbose)
     if strategy == "multi_worker":
-        return _fit_multi_worker(build_model, train_split, eval_split, front_end, config, out_dir, resume=resume,
-                                 stop_after_epoch=stop_after_epoch, bad_audio=bad_audio)
+        if compiled and set(compiled) - {"optimizer"}:
+            raise KerasAirnError("strategy='multi_worker' trains with cross-entropy and accuracy: compile() a "
+                                 "loss or metrics for the 'default' or 'mirrored' strategies only.")
+        return _fit_multi_worker(build_model, train_split, eval_split, front_end, config, out_dir, **options)
     with run_state.RunLock(out_dir):
-        return _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, resume=resume,
-                           strategy=strategy, stop_after_epoch=stop_after_epoch, bad_audio=bad_audio)
+        return _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, strategy=strategy,
+                           **options)
 
 
 def _start_run(out_dir: str, settings: dict, front_end: FrontEnd, label_names) -> None:
@@ -283,7 +344,7 @@ def _start_run(out_dir: str, settings: dict, front_end: FrontEnd, label_names) -
 
 
 def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, out_dir, *, resume,
-                      stop_after_epoch, bad_audio) -> TrainResult:
+                      stop_after_epoch, bad_audio, callbacks, compiled, verbose) -> TrainResult:
     """`fit` on every worker of a `TF_CONFIG` cluster; only the chief (worker 0) writes."""
     distribution = make_strategy("multi_worker")  # first: collectives are configured at startup
     index, workers = worker_role()
@@ -298,7 +359,7 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
             run_state.remove_stale_files(out_dir)
         keras.utils.set_random_seed(config.seed)
         fresh = build_model()
-        settings = run_settings(fresh, config, front_end, train_split.label_names)
+        settings = run_settings(fresh, config, front_end, train_split.label_names, compiled)
         # The chief refuses to start over an existing run; the others only read a checkpoint.
         checkpoint, first_epoch = resume_state(out_dir, resume, settings) if chief or resume else (None, 0)
         first_epoch = min(first_epoch, last_epoch)
@@ -306,7 +367,7 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
         with distribution.scope():
             model = replicate(fresh)
             synchronise_batchnorm(model)
-            compile_model(model, config, steps)
+            compile_model(model, config, steps, compiled)
             copy_state(checkpoint or fresh, model)
             if checkpoint is not None:  # its RNG states, restored by resume_state
                 sources = _seed_generators(checkpoint)
@@ -332,9 +393,12 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
         trainer = DistributedTrainer(model, distribution, config.batch_size)
         iterator = iter(dataset)
         writer = tf.summary.create_file_writer(os.path.join(out_dir, "logs", "train")) if chief else None
+        user_callbacks = keras.callbacks.CallbackList(callbacks, model=model)
+        epochs_done = last_epoch
         for epoch in range(first_epoch, last_epoch):
+            user_callbacks.on_epoch_begin(epoch)
             progress = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy"],
-                                           verbose=(2 if os.environ.get("CI") else 1) if chief else 0)
+                                           verbose=verbose if chief else 0)
             print(f"Epoch {epoch + 1}/{last_epoch}") if chief else None
             logs = trainer.run_epoch(iterator, steps, progress, after_step=lambda step, epoch=epoch:
                                      run_state.fault_point(f"worker{index}_step", epoch * steps + step))
@@ -346,15 +410,20 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
                 with writer.as_default(step=epoch):
                     for name, value in logs.items():
                         tf.summary.scalar(f"epoch_{name}", value)
-        summary = {"epochs": last_epoch, "out_dir": out_dir, "workers": workers}
-        if last_epoch < config.epochs or not chief:
+            user_callbacks.on_epoch_end(epoch, logs)
+            if model.stop_training:  # every worker's callbacks see the same reduced logs
+                epochs_done = epoch + 1
+                break
+        summary = {"epochs": epochs_done, "out_dir": out_dir, "workers": workers}
+        if (epochs_done == last_epoch and last_epoch < config.epochs) or not chief:
             return TrainResult(model, summary)
         fresh.set_weights(model.get_weights())  # the rest runs on the chief alone
-        return _finish(fresh, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio)
+        return _finish(fresh, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio,
+                       compiled)
 
 
 def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, *, resume, strategy,
-                stop_after_epoch, bad_audio) -> TrainResult:
+                stop_after_epoch, bad_audio, callbacks, compiled, verbose) -> TrainResult:
     os.makedirs(os.path.join(out_dir, run_state.CHECKPOINTS), exist_ok=True)
     run_state.remove_stale_files(out_dir)
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
@@ -362,7 +431,7 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
     with distribution.scope():
         keras.utils.set_random_seed(config.seed)
         fresh = build_model()
-        settings = run_settings(fresh, config, front_end, train_split.label_names)
+        settings = run_settings(fresh, config, front_end, train_split.label_names, compiled)
         model, first_epoch = resume_state(out_dir, resume, settings)
         augment = SpecAugmentConfig() if config.spec_augment else None
         dataset, steps = train_dataset(
@@ -372,10 +441,11 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
         )
         if model is None:
             model = fresh
-            compile_model(model, config, steps)
+            compile_model(model, config, steps, compiled)
         if strategy != "default":
             synchronise_batchnorm(model)
     _start_run(out_dir, settings, front_end, train_split.label_names)
+    epochs_done = last_epoch
     if first_epoch < last_epoch:
         checkpoints = EpochCheckpoint(out_dir, last_epoch, config.checkpoint_minutes)
         model.fit(
@@ -383,18 +453,21 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
             epochs=last_epoch,
             initial_epoch=first_epoch,
             steps_per_epoch=steps,
-            callbacks=[checkpoints, keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"))],
-            verbose=2 if os.environ.get("CI") else 1,
+            callbacks=[*callbacks, checkpoints, keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"))],
+            verbose=verbose,
+            shuffle=False,  # the pipeline shuffles, statelessly per (seed, epoch)
         )
         if checkpoints.diverged is not None:
             raise TrainingDiverged(diverged_message(out_dir, *checkpoints.diverged))
-    summary = {"epochs": last_epoch, "out_dir": out_dir}
-    if last_epoch < config.epochs:
+        epochs_done = checkpoints.epochs_done or first_epoch
+    summary = {"epochs": epochs_done, "out_dir": out_dir}
+    if epochs_done == last_epoch and last_epoch < config.epochs:
         return TrainResult(model, summary)  # a partial run: resume later
-    return _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio)
+    return _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio, compiled)
 
 
-def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio) -> TrainResult:
+def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio,
+            compiled=None) -> TrainResult:
     """After the last epoch: precise BN, the train-form and deploy files, evaluation, summary."""
     if config.precise_bn_batches:  # as the release: at most one pass over the training set
         bn_data, _ = train_dataset(
@@ -413,7 +486,7 @@ def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, s
     summary["paths"] = paths
     if eval_split is not None:
         summary["metrics"] = evaluate(deploy or model, eval_split, front_end, config,
-                                      bad_audio_log(bad_audio, out_dir, "test"))
+                                      bad_audio_log(bad_audio, out_dir, "test"), compiled=compiled)
         logging.info("Evaluation: %s", summary["metrics"])
     files.write_json(os.path.join(out_dir, "summary.json"), summary)
     return TrainResult(model, summary)
