@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from keras_airn.artifacts import artifact_kind, onnx_session, tflite_interpreter
+
 
 @dataclasses.dataclass
 class Runner:
@@ -49,9 +51,8 @@ def load_runner(path: str, threads: int) -> Runner:
     before, start = resident_bytes(), time.perf_counter()
     name = os.path.basename(path)
     params = macs = None
-    if path.endswith(".tflite"):
-        from keras_airn.runtime import tflite_interpreter
-
+    kind = artifact_kind(path)
+    if kind == "tflite":
         interpreter = tflite_interpreter(path, threads)  # names the file if it is not a model
         source = interpreter.get_input_details()[0]
         x = _random_input(source["shape"], source["dtype"])
@@ -60,25 +61,15 @@ def load_runner(path: str, threads: int) -> Runner:
             interpreter.set_tensor(source["index"], x)
             interpreter.invoke()
 
-    elif path.endswith(".onnx"):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own exception types
-            from keras_airn.runtime import ClassifyError
-
-            raise ClassifyError(f"{path}: not a loadable ONNX model ({error}).") from error
+    elif kind == "onnx":
+        session = onnx_session(path, threads)
         source = session.get_inputs()[0]
         feed = {source.name: _random_input(source.shape, np.float32)}
 
         def run():
             session.run(None, feed)
 
-    elif path.endswith(".keras"):
+    else:
         import tensorflow as tf
 
         import keras_airn as ka
@@ -95,12 +86,10 @@ def load_runner(path: str, threads: int) -> Runner:
             infer(x).numpy()
 
         params, macs = ka.profile(model, shape[1:3])
-    else:
-        raise ValueError(f"{path}: expected a .tflite, .onnx or .keras artifact.")
     runner = Runner(name, run, time.perf_counter() - start, max(0, resident_bytes() - before), params, macs)
-    if macs is None and path.endswith((".tflite", ".onnx")):
+    if macs is None:
         # After the timed load: profiling builds a Keras model, which must not count as init.
-        input_shape = x.shape if path.endswith(".tflite") else feed[source.name].shape
+        input_shape = x.shape if kind == "tflite" else feed[source.name].shape
         runner.params, runner.macs = profile_artifact(path, input_shape)
     return runner
 

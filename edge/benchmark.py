@@ -31,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 from absl import app, flags  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
+from keras_airn.artifacts import artifact_kind  # noqa: E402
 
 ARTIFACTS = flags.DEFINE_list("artifacts", None, "Artifacts to time (.tflite, .onnx, .keras).")
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Where to write results.csv, results.md and latency.png.")
@@ -73,7 +74,7 @@ def main(argv):
             print("--gpu: no GPU is visible to TensorFlow on this machine; GPU timing skipped.")
         else:
             for row, path in zip(rows, ARTIFACTS.value):
-                if path.endswith(".keras"):
+                if artifact_kind(path) == "keras":
                     row["gpu_samples_per_s"] = gpu_throughput(path)
                     print(f"GPU {row['artifact']}: {row['gpu_samples_per_s']:.0f} samples/s (batch 32)")
     header = (f"Machine: {machine_description()}. Batch 1, {THREADS.value} thread(s), {WARMUP.value} warm-up "

@@ -1,6 +1,6 @@
 """Classify audio files with a .tflite (spectrogram or waveform input) or .keras model.
 
-A thin shell over `keras_airn.runtime.Classifier`. Audio of any format, rate and channel count
+A thin shell over `keras_airn.runtime.WindowScorer`. Audio of any format, rate and channel count
 is read as training reads it (`--resample=false` rejects files at another rate). Files longer
 than the model's clip are scanned in windows (`--hop_seconds` apart, the last one
 aligned to the end), giving labels over time and an overall result (mean of window scores).
@@ -22,7 +22,7 @@ from absl import app, flags  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
 
-MODEL = flags.DEFINE_string("model", None, "A .tflite or .keras model.")
+MODEL = flags.DEFINE_string("model", None, "A .tflite, .onnx or .keras model.")
 AUDIO = flags.DEFINE_list("audio", None, "Audio files (WAV, FLAC, OGG, MP3).")
 TOP_K = flags.DEFINE_integer("top_k", 3, "Labels to show per window.")
 HOP = flags.DEFINE_float("hop_seconds", None, "Window hop for long files (default: half a clip).")
@@ -37,7 +37,7 @@ def main(argv):
     import sys
 
     from keras_airn.features import FrontEnd
-    from keras_airn.runtime import Classifier, ClassifyError, labels_beside, summarize
+    from keras_airn.runtime import WindowScorer, ClassifyError, labels_beside, summarize
 
     audio_files = (AUDIO.value or []) + argv[1:]  # `--audio a.wav b.wav` and `--audio=a.wav,b.wav` alike
     if not MODEL.value or not audio_files:
@@ -48,7 +48,7 @@ def main(argv):
         raise app.UsageError(f"--hop_seconds must be a positive number of seconds, got {HOP.value}.")
     if not os.path.exists(MODEL.value):
         raise ClassifyError(f"No model file at {MODEL.value!r}.")
-    classifier = Classifier(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
+    classifier = WindowScorer(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
     labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     results, failed = {}, {}
     for path in audio_files:

@@ -27,7 +27,7 @@ from absl import app, flags  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
 
-MODEL = flags.DEFINE_string("model", None, "A .tflite or .keras model (front_end.json and labels beside it).")
+MODEL = flags.DEFINE_string("model", None, "A .tflite, .onnx or .keras model (front_end.json and labels beside it).")
 STDIN = flags.DEFINE_bool("stdin", False, "Read raw mono PCM from stdin instead of the microphone.")
 SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Rate of the input (default: the model's).", lower_bound=1)
 FORMAT = flags.DEFINE_enum("format", "s16le", ["s16le", "f32le"], "--stdin sample format (little-endian).")
@@ -103,7 +103,7 @@ def resampled(chunks, source_rate: int, target_rate: int):
 def main(argv):
     del argv
     from keras_airn.features import FrontEnd
-    from keras_airn.runtime import Classifier, ClassifyError, labels_beside, top_labels
+    from keras_airn.runtime import WindowScorer, ClassifyError, labels_beside, top_labels
     from keras_airn.streaming import EventTracker, StreamScorer
 
     if not MODEL.value:
@@ -112,7 +112,7 @@ def main(argv):
         raise ClassifyError(f"No model file at {MODEL.value!r}.")
     if THRESHOLD.value is not None and not 0 < THRESHOLD.value <= 1:
         raise app.UsageError(f"--threshold must be in (0, 1], got {THRESHOLD.value}.")
-    classifier = Classifier(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
+    classifier = WindowScorer(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
     labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     scorer = StreamScorer(classifier, HOP.value)
     tracker = (EventTracker(labels, THRESHOLD.value, HYSTERESIS.value, SMOOTHING.value)

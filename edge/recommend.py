@@ -17,7 +17,9 @@ DEFAULT_THRESHOLD = 0.98
 
 def artifact_logits(path: str, inputs: np.ndarray) -> np.ndarray:
     """Logits of a spectrogram-input .tflite or .onnx artifact on (N, T, F, 1) inputs."""
-    if path.endswith(".tflite"):
+    from keras_airn.artifacts import artifact_kind
+
+    if artifact_kind(path, ("tflite", "onnx")) == "tflite":
         from keras_airn.export.tflite import run_tflite
 
         return run_tflite(path, inputs)

@@ -7,3 +7,7 @@ other exception is a bug and keeps its traceback.
 
 class KerasAirnError(ValueError):
     """A problem with the user's input, named in the message (file, line, setting)."""
+
+
+class ClassifyError(KerasAirnError):
+    """The audio or the model cannot be used as asked."""

@@ -1,9 +1,8 @@
-"""Running a trained model on audio: a Keras model, a `.keras` file or a `.tflite` artifact.
+"""Running a trained model on audio: a Keras model, a `.keras` file, a `.tflite` or `.onnx` artifact.
 
-`Classifier` scores a recording window by window with the front-end the model was trained
-with; the three kinds of model give the same scores (tests/test_classify.py). This is the one
-place that builds a TFLite interpreter (`tflite_interpreter`) and that picks a loader by file
-extension (`Classifier`).
+`WindowScorer` scores a recording window by window with the front-end the model was trained
+with; every kind of model gives the same scores (tests/test_classify.py). Files are opened by
+`keras_airn.artifacts`.
 """
 
 from __future__ import annotations
@@ -13,11 +12,8 @@ import os
 
 import numpy as np
 
-from keras_airn.errors import KerasAirnError
-
-
-class ClassifyError(KerasAirnError):
-    """The audio or the model cannot be used as asked."""
+from keras_airn.artifacts import artifact_kind, onnx_session, tflite_interpreter
+from keras_airn.errors import ClassifyError
 
 
 @dataclasses.dataclass
@@ -30,25 +26,6 @@ class Window:
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def tflite_interpreter(model, num_threads: int = 1, allocate: bool = True):
-    """An ai-edge-litert interpreter for a `.tflite` path or flatbuffer bytes.
-
-    Raises:
-        ClassifyError: naming the file when it is not a loadable model.
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    source = model if isinstance(model, str) else "<model bytes>"
-    try:
-        interpreter = (Interpreter(model_path=model, num_threads=num_threads) if isinstance(model, str)
-                       else Interpreter(model_content=model, num_threads=num_threads))
-        if allocate:
-            interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as error:
-        raise ClassifyError(f"{source}: not a loadable .tflite model ({error}).") from error
-    return interpreter
 
 
 def top_labels(scores: np.ndarray, labels, top_k: int) -> list[tuple[str, float]]:
@@ -67,16 +44,16 @@ def summarize(windows: list[Window], labels, top_k: int) -> dict:
                         for w in windows]}
 
 
-class Classifier:
+class WindowScorer:
     """Scores recordings window by window with a model and the front-end it was trained with.
 
     Args:
-        model: an `AudioRepInceptionNeXt` (or a baseline network), or a `.keras` / `.tflite` file
-            (either input form).
+        model: an `AudioRepInceptionNeXt` (or a baseline network), or a `.keras`, `.tflite`
+            (either input form) or `.onnx` file.
         front_end: the model's `FrontEnd`.
 
     Example:
-    >>> classifier = Classifier("export/airn_b0_deploy_waveform_int8.tflite", front_end)
+    >>> classifier = WindowScorer("export/airn_b0_deploy_waveform_int8.tflite", front_end)
     >>> windows = classifier.classify_file("street.flac", hop_seconds=1.0)
     """
 
@@ -84,34 +61,30 @@ class Classifier:
         from keras_airn.loading import network_shape
 
         self.front_end = front_end
-        self.model = None
+        self.model = self.interpreter = self.session = None
         self.waveform_input = False
         if network_shape(model) is not None:  # an AudioRepInceptionNeXt or a baseline network
             self.model, self.path = model, model.name
         elif not isinstance(model, str) or not os.path.isfile(model):
             raise ClassifyError(f"No model file at {model!r}.")
-        elif model.endswith(".keras"):
-            from keras_airn.loading import load_deploy
-
-            self.model, self.path = load_deploy(model), model
-        elif model.endswith(".tflite"):
-            self.path = model
-            self.interpreter = tflite_interpreter(model)
-            shape = tuple(self.interpreter.get_input_details()[0]["shape"])
-            self.waveform_input = len(shape) == 2
-            expected = ((1, front_end.clip_size - 1) if self.waveform_input
-                        else (1, front_end.num_frames, front_end.n_mels, 1))
-            if shape != expected:
-                raise ClassifyError(f"{model}: input shape {shape} does not match the front-end "
-                                    f"({expected}); pass the model's front_end.json.")
         else:
-            raise ClassifyError(f"{model}: expected a .tflite or .keras model.")
+            self.path = model
+            kind = artifact_kind(model)
+            if kind == "keras":
+                from keras_airn.loading import load_deploy
+
+                self.model = load_deploy(model)
+            elif kind == "tflite":
+                self.interpreter = tflite_interpreter(model)
+                self._check_input(tuple(self.interpreter.get_input_details()[0]["shape"]))
+            else:
+                self.session = onnx_session(model)
+                self._check_input(tuple(1 if not isinstance(d, int) else d for d in self.session.get_inputs()[0].shape))
         if self.model is not None:
             frames, bins, _ = network_shape(self.model)
             if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
                 raise ClassifyError(f"{self.path}: the model takes {frames or 'any number of'} frames x {bins} mel "
                                     f"bins, the front-end makes {front_end.num_frames} x {front_end.n_mels}.")
-        if self.model is not None:
             import tensorflow as tf
 
             # Traced once: eager calls cost far more per window (docs/benchmarks.md).
@@ -120,12 +93,24 @@ class Classifier:
                 lambda log_mel: model(log_mel, training=False),
                 input_signature=[tf.TensorSpec([1, front_end.num_frames, front_end.n_mels, 1], tf.float32)])
 
+    def _check_input(self, shape: tuple) -> None:
+        """An artifact's input: (1, samples) PCM or (1, frames, mel bins, 1) log-mel of the front-end."""
+        self.waveform_input = len(shape) == 2
+        front_end = self.front_end
+        expected = ((1, front_end.clip_size - 1) if self.waveform_input
+                    else (1, front_end.num_frames, front_end.n_mels, 1))
+        if shape != expected:
+            raise ClassifyError(f"{self.path}: input shape {shape} does not match the front-end "
+                                f"({expected}); pass the model's front_end.json.")
+
     @property
     def num_classes(self) -> int:
         if self.model is not None:
             from keras_airn.loading import network_shape
 
             return network_shape(self.model)[2]
+        if self.session is not None:
+            return int(self.session.get_outputs()[0].shape[-1])
         return int(self.interpreter.get_output_details()[0]["shape"][-1])
 
     def window_starts(self, num_samples: int, hop_seconds: float | None) -> list[int]:
@@ -159,6 +144,8 @@ class Classifier:
         """Logits of one model input: (1, samples) PCM or (1, frames, mel bins, 1) log-mel."""
         if self.model is not None:
             return self._infer(inputs).numpy()[0]
+        if self.session is not None:
+            return self.session.run(None, {self.session.get_inputs()[0].name: inputs.astype(np.float32)})[0][0]
         from keras_airn.tflite_invoke import invoke_all
 
         return invoke_all(self.interpreter, inputs)[0]

@@ -3,7 +3,7 @@
 `StreamScorer` takes chunks of any size (a microphone callback's 10 ms, a pipe's seconds) at the
 model's rate, keeps only the samples its next windows need, and scores a window every hop as soon
 as its last sample is in. Its windows, and `finish()`'s last one, are the ones
-`Classifier.classify_file` gives for a file holding the same samples, with the same scores
+`WindowScorer.classify_file` gives for a file holding the same samples, with the same scores
 (tests/test_classify.py, any chunking). For a spectrogram-input model the front-end runs here and
 each hop computes only the frames it adds (when the hop is a whole number of front-end hops). `EventTracker` turns window scores into labelled events
 with onset and offset times (smoothing, threshold, hysteresis).
@@ -11,7 +11,7 @@ with onset and offset times (smoothing, threshold, hysteresis).
 Example (`microphone_chunks` stands for any source of float32 mono chunks at the model's rate;
 `edge.listen` reads a microphone or a pipe)::
 
-    scorer = StreamScorer(Classifier("export/airn_b0_deploy_waveform_int8.tflite", front_end), hop_seconds=0.5)
+    scorer = StreamScorer(WindowScorer("export/airn_b0_deploy_waveform_int8.tflite", front_end), hop_seconds=0.5)
     for chunk in microphone_chunks():
         for window in scorer.push(chunk):
             print(window.start_seconds, window.scores.argmax())
@@ -26,25 +26,25 @@ import dataclasses
 import numpy as np
 
 from keras_airn.features import host_frames, host_log_mel_of_frames
-from keras_airn.runtime import Classifier, ClassifyError, Window, softmax
+from keras_airn.runtime import WindowScorer, ClassifyError, Window, softmax
 
 
 class StreamScorer:
-    """Scores a mono stream window by window, as `Classifier.classify_file` scores a file.
+    """Scores a mono stream window by window, as `WindowScorer.classify_file` scores a file.
 
     Args:
-        classifier: a `keras_airn.runtime.Classifier` (a Keras model, a spectrogram- or
+        classifier: a `keras_airn.runtime.WindowScorer` (a Keras model, a spectrogram- or
             waveform-input `.tflite`).
         hop_seconds: time between window starts (default: half a clip, as `classify_file`).
     """
 
-    def __init__(self, classifier: Classifier, hop_seconds: float | None = None):
+    def __init__(self, classifier: WindowScorer, hop_seconds: float | None = None):
         if hop_seconds is not None and not (np.isfinite(hop_seconds) and hop_seconds > 0):
             raise ClassifyError(f"hop_seconds must be a positive number, got {hop_seconds}.")
         self.classifier = classifier
         self.rate = classifier.front_end.sample_rate
         self.crop = classifier.front_end.clip_size - 1
-        # The same hop as `Classifier.window_starts`.
+        # The same hop as `WindowScorer.window_starts`.
         self.hop = max(1, int(round((hop_seconds or classifier.front_end.clip_seconds / 2) * self.rate)))
         self._buffer = np.zeros(0, np.float32)
         self._offset = 0  # stream index of _buffer[0]

@@ -507,9 +507,9 @@ class AudioClassifier(keras.Model):
             {"overall": [(label, score)] (mean of the windows' scores),
              "windows": [{"start", "end", "top": [(label, score)]}]}.
         """
-        from keras_airn.runtime import Classifier, summarize
+        from keras_airn.runtime import WindowScorer, summarize
 
-        windows = Classifier(self.network, self.front_end).classify_file(path, hop_seconds)
+        windows = WindowScorer(self.network, self.front_end).classify_file(path, hop_seconds)
         return summarize(windows, self.labels, top_k)
 
     # --- Export ------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ import pytest
 import soundfile
 
 import keras_airn as ka
+from keras_airn.export.onnx import export_onnx
 from keras_airn.export.tflite import export
-from keras_airn.runtime import Classifier, ClassifyError, labels_beside
+from keras_airn.runtime import WindowScorer, ClassifyError, labels_beside
 from keras_airn.features import FrontEnd
 from tests.helpers import TINY, randomize_batchnorm
 
@@ -30,24 +31,27 @@ def models(tmp_path_factory):
     (root / "front_end.json").write_text(json.dumps(FRONT_END.to_config()))
     spectrogram = export(keras_path, str(root / "spec"), ["fp32"], front_end=FRONT_END, num_eval=2)
     waveform = export(keras_path, str(root / "wave"), ["fp32"], waveform=True, front_end=FRONT_END, num_eval=2)
+    onnx = export_onnx(keras_path, str(root / "onnx"), front_end=FRONT_END, num_eval=2)
     audio = np.random.default_rng(0).uniform(-0.4, 0.4, int(3.3 * 16000)).astype(np.float32)
     soundfile.write(str(root / "long.flac"), audio, 16000)
     return {"keras": keras_path,
             "spectrogram": str(root / "spec" / spectrogram["artifacts"]["fp32"]["file"]),
             "waveform": str(root / "wave" / waveform["artifacts"]["fp32"]["file"]),
+            "onnx": str(root / "onnx" / onnx["onnx"]["file"]),
             "audio": str(root / "long.flac"), "root": root}
 
 
 def test_all_model_kinds_agree_window_by_window(models):
     results = {}
-    for kind in ("keras", "spectrogram", "waveform"):
-        windows = Classifier(models[kind], FRONT_END).classify_file(models["audio"], hop_seconds=0.5)
+    for kind in ("keras", "spectrogram", "waveform", "onnx"):
+        windows = WindowScorer(models[kind], FRONT_END).classify_file(models["audio"], hop_seconds=0.5)
         results[kind] = np.stack([w.scores for w in windows])
         starts = [w.start_seconds for w in windows]
     crop = (FRONT_END.clip_size - 1) / 16000
     assert starts[:5] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0]) and starts[-1] == pytest.approx(3.3 - crop, abs=1e-4)
     assert results["keras"].shape == (len(starts), 4)
     np.testing.assert_allclose(results["spectrogram"], results["keras"], atol=1e-5)
+    np.testing.assert_allclose(results["onnx"], results["keras"], atol=1e-5)
     np.testing.assert_allclose(results["waveform"], results["keras"], atol=1e-3)
 
 
@@ -71,7 +75,7 @@ def test_cli_prints_labels_over_time(models, tmp_path):
 def test_errors_name_the_problem(models, tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    classifier = Classifier(models["keras"], FRONT_END)
+    classifier = WindowScorer(models["keras"], FRONT_END)
     with pytest.raises(ClassifyError, match="unsupported audio type"):
         classifier.classify_file(str(text))
     soundfile.write(str(tmp_path / "fast.wav"), np.zeros(4000, np.float32), 8000)
@@ -79,9 +83,9 @@ def test_errors_name_the_problem(models, tmp_path):
         classifier.classify_file(str(tmp_path / "fast.wav"), resample_audio=False)
     assert len(classifier.classify_file(str(tmp_path / "fast.wav"))) == 1  # resampled by default
     with pytest.raises(ClassifyError, match="does not match the front-end"):
-        Classifier(models["spectrogram"], FrontEnd(clip_seconds=2.56))
-    with pytest.raises(ClassifyError, match="expected a .tflite or .keras"):
-        Classifier(str(text), FRONT_END)
+        WindowScorer(models["spectrogram"], FrontEnd(clip_seconds=2.56))
+    with pytest.raises(ClassifyError, match="expected a .keras, .tflite, .onnx model"):
+        WindowScorer(str(text), FRONT_END)
     with pytest.raises(ClassifyError, match="4 labels; the model has 5"):
         labels_beside(models["keras"], 5, str(models["root"] / "labels.json"))
     for hop in (0.0, float("nan"), float("inf")):  # nan and inf were a traceback
@@ -96,7 +100,7 @@ def test_long_files_are_classified_block_by_block_as_a_whole(models, tmp_path):
     rng = np.random.default_rng(4)
     path = str(tmp_path / "long.wav")
     soundfile.write(path, rng.uniform(-0.3, 0.3, (int(25 * 44100), 2)).astype(np.float32), 44100)
-    classifier = Classifier(models["keras"], FRONT_END)
+    classifier = WindowScorer(models["keras"], FRONT_END)
     streamed = classifier.classify_file(path, hop_seconds=1.0)
     whole = classifier.classify_audio(read_audio(path, 16000), hop_seconds=1.0)
     assert len(streamed) == len(whole) == 25
@@ -111,7 +115,7 @@ def test_short_clips_score_the_same_in_all_model_kinds(models, tmp_path, seconds
     path = str(tmp_path / "short.wav")
     audio = np.random.default_rng(5).uniform(-0.4, 0.4, int(seconds * 16000)).astype(np.float32)
     soundfile.write(path, audio, 16000, subtype="FLOAT")
-    scores = {kind: Classifier(models[kind], FRONT_END).classify_file(path)[0].scores
+    scores = {kind: WindowScorer(models[kind], FRONT_END).classify_file(path)[0].scores
               for kind in ("keras", "spectrogram", "waveform")}
     np.testing.assert_allclose(scores["spectrogram"], scores["keras"], atol=1e-5)
     # Exact up to float rounding (1.5e-8 measured); without repeating the last frame inside the
@@ -129,19 +133,19 @@ def test_digital_silence_inside_and_at_the_end_of_a_recording_is_audio(models, t
     audio[-int(0.4 * 16000) :] = 0.0  # and the recording ends in digital silence
     path = str(tmp_path / "gaps.wav")
     soundfile.write(path, audio, 16000, subtype="FLOAT")
-    keras_windows = Classifier(models["keras"], FRONT_END).classify_file(path, hop_seconds=0.25)
-    wave_windows = Classifier(models["waveform"], FRONT_END).classify_file(path, hop_seconds=0.25)
+    keras_windows = WindowScorer(models["keras"], FRONT_END).classify_file(path, hop_seconds=0.25)
+    wave_windows = WindowScorer(models["waveform"], FRONT_END).classify_file(path, hop_seconds=0.25)
     ending_in_zeros = [w for w in keras_windows if 0.9 < w.end_seconds <= 1.8 or w.end_seconds > 2.6]
     assert len(ending_in_zeros) >= 4
     for ours, theirs in zip(wave_windows, keras_windows):
         np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["keras", "spectrogram", "waveform"])
+@pytest.mark.parametrize("kind", ["keras", "spectrogram", "waveform", "onnx"])
 def test_a_stream_in_any_chunks_scores_the_windows_of_the_file(models, tmp_path, kind):
     from keras_airn.streaming import StreamScorer
 
-    classifier = Classifier(models[kind], FRONT_END)
+    classifier = WindowScorer(models[kind], FRONT_END)
     rng = np.random.default_rng(4)
     for seconds, hop in ((3.3, 0.5), (3.3, 0.35), (0.9, None)):  # end-aligned last window; a short recording
         audio = rng.uniform(-0.4, 0.4, int(seconds * 16000)).astype(np.float32)
@@ -173,7 +177,7 @@ def test_listen_reads_raw_pcm_on_stdin_and_prints_windows_and_events(models, tmp
     shutil.copy(models["root"] / "labels.json", os.path.dirname(model))
     audio, rate = soundfile.read(models["audio"], dtype="float32")
     pcm = (np.clip(audio, -1, 1 - 2 ** -15) * 32768).astype("<i2")
-    expected = Classifier(model, FRONT_END).classify_file(models["audio"], 0.5)
+    expected = WindowScorer(model, FRONT_END).classify_file(models["audio"], 0.5)
     # A threshold some windows' top scores are above and others below, away from every score (the
     # file is 16-bit FLAC, so the s16le stream holds its very samples: the same scores to float rounding).
     tops = np.sort([w.scores.max() for w in expected])
@@ -245,7 +249,7 @@ def test_mediapipe_audio_stream_gives_the_streams_windows_at_a_hop_of_one_window
         crop = FRONT_END.clip_size - 1
         while len(results) < len(audio) // crop and time.monotonic() < deadline:
             time.sleep(0.05)
-    scorer = StreamScorer(Classifier(model, FRONT_END), hop_seconds=crop / 16000)
+    scorer = StreamScorer(WindowScorer(model, FRONT_END), hop_seconds=crop / 16000)
     windows = scorer.push(audio)
     assert len(windows) == len(audio) // crop == 2
     for window, result in zip(windows, results):  # the full windows (at close MediaPipe zero-pads the rest)

@@ -94,3 +94,18 @@ def test_small_data_takes_600_steps_but_at_most_60_epochs():
     assert SMALL_DATA.resolved(2400).epochs == 8  # 75 steps an epoch: the steps decide
     assert SMALL_DATA.resolved(76).epochs == 60  # 2 steps an epoch: 300 epochs capped
     assert dataclasses.replace(SMALL_DATA, max_epochs=None).resolved(76).epochs == 300
+
+
+def test_training_flags_are_named_as_the_fields_they_set():
+    from absl import flags as absl_flags
+
+    from train import flags as train_flags
+
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    assert set(train_flags._OVERRIDES) <= fields and "learning_rate" in train_flags._OVERRIDES
+    learning_rate = absl_flags.FLAGS["learning_rate"]
+    try:
+        absl_flags.FLAGS["lr"].parse("0.02")  # the old name still works
+        assert learning_rate.value == 0.02
+    finally:
+        learning_rate.unparse()

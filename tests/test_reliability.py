@@ -312,7 +312,7 @@ def test_nan_audio_met_during_a_run_is_listed_and_skipped_or_named(clips, tmp_pa
 def test_bad_arguments_of_the_python_api_are_named(tmp_path, capsys):
     from keras_airn.export.tflite import ConversionError, export
     from keras_airn.labels import LabelError
-    from keras_airn.runtime import Classifier
+    from keras_airn.runtime import WindowScorer
     from keras_airn.task import AudioClassifier, PresetError
 
     with pytest.raises(LabelError, match="the single string 'abc'"):
@@ -350,7 +350,7 @@ def test_bad_arguments_of_the_python_api_are_named(tmp_path, capsys):
         ka.read_folder(str(tmp_path / "folder"))
     long_file = str(tmp_path / "long.wav")
     soundfile.write(long_file, np.zeros(16000 * 3, np.float32), 16000)
-    Classifier(classifier.network, FRONT_END).classify_file(long_file, progress=True)
+    WindowScorer(classifier.network, FRONT_END).classify_file(long_file, progress=True)
     assert "/3 s of audio" in capsys.readouterr().err  # the bar has a total
 
 

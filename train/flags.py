@@ -23,7 +23,8 @@ MIN_STEPS = flags.DEFINE_integer("min_steps", None, "Optimizer steps a run witho
 MAX_EPOCHS = flags.DEFINE_integer("max_epochs", None, "...but at most this many epochs (small_data: 60).",
                                   lower_bound=1)
 BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch size (default: the recipe's).", lower_bound=1)
-LR = flags.DEFINE_float("lr", None, "Peak learning rate (default: the recipe's).")
+LR = flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the recipe's).")
+flags.DEFINE_alias("lr", "learning_rate")
 LR_STEPS = flags.DEFINE_list("lr_steps", None, "Epochs at which the LR is multiplied by --lr_decay (step schedule).")
 LR_DECAY = flags.DEFINE_float("lr_decay", None, "LR step factor.")
 MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum.")
@@ -60,12 +61,9 @@ def _positive_finite(value) -> bool:
 for _flag in (LR, CLIP_SECONDS):
     flags.register_validator(_flag.name, _positive_finite, f"--{_flag.name} must be a positive number.")
 
-# TrainConfig field each flag overrides when given.
-_OVERRIDES = {"epochs": EPOCHS, "min_steps": MIN_STEPS, "max_epochs": MAX_EPOCHS, "batch_size": BATCH_SIZE,
-              "learning_rate": LR,
-              "lr_decay": LR_DECAY, "momentum": MOMENTUM, "nesterov": NESTEROV, "weight_decay": WEIGHT_DECAY, "seed": SEED,
-              "spec_augment": SPEC_AUGMENT, "precise_bn_batches": PRECISE_BN, "eval_views": EVAL_VIEWS,
-              "checkpoint_minutes": CHECKPOINT_MINUTES}
+# The TrainConfig field each flag overrides when given: the one of its name.
+_OVERRIDES = {flag.name: flag for flag in (EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, LR, LR_DECAY, MOMENTUM, NESTEROV,
+                                           WEIGHT_DECAY, SEED, SPEC_AUGMENT, PRECISE_BN, EVAL_VIEWS, CHECKPOINT_MINUTES)}
 
 
 def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:

@@ -44,11 +44,9 @@ DEFAULT_ONNX_INT8_SCHEME = "u8s8_reduced"
 
 def run_onnx(path: str, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
     """Runs an ONNX model with onnxruntime (CPU) on a batch."""
-    import onnxruntime
+    from keras_airn.artifacts import onnx_session
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    session = onnx_session(path, threads)
     return session.run(None, {session.get_inputs()[0].name: inputs.astype(np.float32)})[0]
 
 

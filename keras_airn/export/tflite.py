@@ -29,7 +29,7 @@ from keras_airn.export.common import (
     remove_stale_artifacts,
     write_sidecars,
 )
-from keras_airn.runtime import tflite_interpreter
+from keras_airn.artifacts import tflite_interpreter
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 # The classifier head of every model here is its layers named head_* (global average pool and
