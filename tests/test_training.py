@@ -36,7 +36,7 @@ def demo_set(tmp_path_factory):
 def test_training_beats_chance_and_deploy_model_agrees(tmp_path, demo_set):
     _, _, train, test = demo_set
     config = TrainConfig(epochs=14, batch_size=16, learning_rate=0.05, lr_steps=(10,),
-                         precise_bn_batches=8, seed=0)
+                         precise_bn_batches=8, precise_bn_each_epoch=False, seed=0)  # each epoch: test_precise_bn
     result = fit(lambda: tiny_model(train.num_classes, dropout=0.2), train, test, FRONT_END, config,
                   str(tmp_path / "run"))
     summary = result.summary

@@ -36,6 +36,8 @@ SEED = flags.DEFINE_integer("seed", 0, "Seed of shuffling, crops, SpecAugment an
 SPEC_AUGMENT = flags.DEFINE_bool("spec_augment", None, "Apply SpecAugment in training (default: the recipe's).")
 PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", None, "Batches for BN re-estimation, at most one pass "
                                   "(0: off; default: the recipe's).", lower_bound=0)
+PRECISE_BN_EACH_EPOCH = flags.DEFINE_bool("precise_bn_each_epoch", None, "Re-estimate BN after every epoch (the "
+                                          "release's; default: the recipe's) instead of once at the end.")
 EVAL_VIEWS = flags.DEFINE_integer("eval_views", None, "Crops per test clip (default: the dataset's).", lower_bound=1)
 CLIP_SECONDS = flags.DEFINE_float("clip_seconds", None, "Override the clip length (frames follow; folder/csv "
                                   "default: from the training clips' lengths).")
@@ -63,7 +65,8 @@ for _flag in (LR, CLIP_SECONDS):
 
 # The TrainConfig field each flag overrides when given: the one of its name.
 _OVERRIDES = {flag.name: flag for flag in (EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, LR, LR_DECAY, MOMENTUM, NESTEROV,
-                                           WEIGHT_DECAY, SEED, SPEC_AUGMENT, PRECISE_BN, EVAL_VIEWS, CHECKPOINT_MINUTES)}
+                                           WEIGHT_DECAY, SEED, SPEC_AUGMENT, PRECISE_BN, PRECISE_BN_EACH_EPOCH, EVAL_VIEWS,
+                                           CHECKPOINT_MINUTES)}
 
 
 def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:

@@ -1,12 +1,24 @@
-"""Precise BatchNorm: re-estimate moving statistics as exact averages over many batches."""
+"""Precise BatchNorm: re-estimate moving statistics from many batches with fixed weights.
+
+The release runs fvcore's `update_bn_stats` (fvcore 0.1.6, `_PopulationVarianceEstimator`): each
+batch's mean and biased variance, weighted by the values per channel it normalised, pooled
+into the population mean and variance of all the batches' values together.
+"""
 
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
+
+
+# One traced training-mode forward per model, reused by every epoch's re-estimation. Traced while
+# the momenta are 0, and only ever called while they are.
+_FORWARD = weakref.WeakKeyDictionary()
 
 
 def _batchnorms(model):
@@ -14,16 +26,18 @@ def _batchnorms(model):
 
 
 def recompute_batchnorm_statistics(model, dataset: tf.data.Dataset, num_batches: int = 200) -> int:
-    """Replaces every trainable BatchNorm's moving mean and variance by the average of its batch
-    statistics over `num_batches` training batches (the release's "precise BN").
+    """Replaces every trainable BatchNorm's moving mean and variance by the population
+    statistics of its inputs over up to `num_batches` batches (the release's "precise BN").
 
-    Frozen BatchNorms (trainable=False, e.g. when fine-tuning) are left alone. Other weights do
-    not change.
+    A batch of n examples counts n times: the mean of all values, and their variance around it
+    (the batches' biased variances plus the spread of their means). Frozen BatchNorms
+    (trainable=False, e.g. when fine-tuning; the release skips BatchNorms in eval mode) are
+    left alone. Other weights do not change.
 
     Args:
         model: a Keras model.
         dataset: yields (features, labels) batches.
-        num_batches: batches to average over.
+        num_batches: at most this many batches.
 
     Returns:
         The number of batches used.
@@ -33,23 +47,30 @@ def recompute_batchnorm_statistics(model, dataset: tf.data.Dataset, num_batches:
         return 0
     saved = [bn.momentum for bn in layers]
     for bn in layers:
-        bn.momentum = 0.0  # a training-mode call then leaves exactly its batch's statistics
-    # One traced forward pass per batch (eager calls cost about twice a training step).
-    forward = tf.function(lambda features: model(features, training=True), reduce_retracing=True)
-    sums = None
-    used = 0
+        bn.momentum = 0.0  # a training-mode call then leaves exactly its batch's mean and biased variance
+    if model not in _FORWARD:  # eager calls cost about twice a training step
+        _FORWARD[model] = tf.function(lambda features: model(features, training=True), reduce_retracing=True)
+    forward = _FORWARD[model]
+    means = [np.zeros(bn.moving_mean.shape, np.float64) for bn in layers]
+    squares = [np.zeros(bn.moving_variance.shape, np.float64) for bn in layers]
+    used = seen = 0
     batches = itertools.islice(dataset, num_batches)
     try:
         for used, (features, _) in enumerate(tqdm(batches, total=num_batches, desc="precise BN", leave=False), 1):
             forward(features)
-            statistics = [(bn.moving_mean.numpy(), bn.moving_variance.numpy()) for bn in layers]
-            sums = statistics if sums is None else [(m + bm, v + bv) for (m, v), (bm, bv) in zip(sums, statistics)]
+            size = int(features.shape[0])  # the values per channel are size x the layer's (fixed) positions
+            seen += size
+            for bn, mean, square in zip(layers, means, squares):
+                batch_mean = bn.moving_mean.numpy().astype(np.float64)
+                batch_square = batch_mean**2 + bn.moving_variance.numpy()
+                mean += (batch_mean - mean) * (size / seen)
+                square += (batch_square - square) * (size / seen)
     finally:
         for bn, momentum in zip(layers, saved):
             bn.momentum = momentum
     if used == 0:
         return 0
-    for bn, (mean, variance) in zip(layers, sums):
-        bn.moving_mean.assign(mean / used)
-        bn.moving_variance.assign(variance / used)
+    for bn, mean, square in zip(layers, means, squares):
+        bn.moving_mean.assign(mean.astype(np.float32))
+        bn.moving_variance.assign(np.maximum(square - mean**2, 0.0).astype(np.float32))
     return used

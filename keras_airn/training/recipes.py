@@ -38,8 +38,11 @@ class TrainConfig:
             on BatchNorm or biases).
         seed: seed of shuffling, crops, SpecAugment and initialisation.
         spec_augment: SpecAugment on training batches.
-        precise_bn_batches: batches of BatchNorm re-estimation after training (at most one pass
-            over the training set; 0: off).
+        precise_bn_batches: augmented training batches of each BatchNorm re-estimation (at most
+            one pass over the training set; 0: off).
+        precise_bn_each_epoch: re-estimate after every epoch, as the release does (its configs
+            checkpoint every epoch); False: once, after the last. "mirrored" runs re-estimate
+            once, after the last.
         eval_views: crops per test clip (None: the front-end's).
         eval_batch_size: crops per evaluation batch.
         optimizer: "torch_sgd" (the release's) or "adamw".
@@ -68,6 +71,7 @@ class TrainConfig:
     seed: int = 0
     spec_augment: bool = True
     precise_bn_batches: int = 200
+    precise_bn_each_epoch: bool = True
     eval_views: int | None = None
     eval_batch_size: int = 32
     optimizer: str = "torch_sgd"
@@ -168,7 +172,8 @@ RELEASE_FINETUNING = TrainConfig(epochs=30, learning_rate=0.001, lr_steps=(20, 2
 SMALL_DATA = TrainConfig(
     epochs=None, min_steps=600, max_epochs=60, batch_size=32, optimizer="adamw", learning_rate=2e-3,
     weight_decay=0.05,
-    schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200, checkpoint_minutes=1.0)
+    schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200, precise_bn_each_epoch=False,
+    checkpoint_minutes=1.0)
 RECIPES = ("release", "small_data")
 
 

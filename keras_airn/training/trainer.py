@@ -395,6 +395,7 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
         writer = tf.summary.create_file_writer(os.path.join(out_dir, "logs", "train")) if chief else None
         user_callbacks = keras.callbacks.CallbackList(callbacks, model=model)
         epochs_done = last_epoch
+        each_epoch = bool(config.precise_bn_batches and config.precise_bn_each_epoch)
         for epoch in range(first_epoch, last_epoch):
             user_callbacks.on_epoch_begin(epoch)
             progress = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy"],
@@ -404,6 +405,11 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
                                      run_state.fault_point(f"worker{index}_step", epoch * steps + step))
             if not np.isfinite(float(logs.get("loss", 0.0))):  # every worker sees the same reduced loss
                 raise TrainingDiverged(diverged_message(out_dir, epoch, None))
+            if each_epoch:  # every worker the same, on a local copy: all of the epoch's precise-BN batches
+                fresh.set_weights(model.get_weights())
+                precise_bn_batches(fresh, train_split, front_end, config, epoch, steps,
+                                   bad_audio_log(bad_audio, out_dir if chief else None, "train"))
+                model.set_weights(fresh.get_weights())
             if chief:
                 progress.update(steps, list(logs.items()), finalize=True)
                 _write_checkpoint(out_dir, model, epoch + 1, logs)
@@ -418,8 +424,10 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
         if (epochs_done == last_epoch and last_epoch < config.epochs) or not chief:
             return TrainResult(model, summary)
         fresh.set_weights(model.get_weights())  # the rest runs on the chief alone
+        if each_epoch:
+            summary["precise_bn_batches"] = min(config.precise_bn_batches, steps)
         return _finish(fresh, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio,
-                       compiled)
+                       compiled, precise_bn_done=each_epoch)
 
 
 def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, *, resume, strategy,
@@ -446,8 +454,14 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
             synchronise_batchnorm(model)
     _start_run(out_dir, settings, front_end, train_split.label_names)
     epochs_done = last_epoch
+    # Every epoch under the default strategy; under "mirrored" once, at the end.
+    each_epoch = bool(config.precise_bn_batches and config.precise_bn_each_epoch and strategy == "default")
     if first_epoch < last_epoch:
         checkpoints = EpochCheckpoint(out_dir, last_epoch, config.checkpoint_minutes)
+        if each_epoch:  # a log read afresh each time: it knows what training listed meanwhile
+            callbacks = [EpochPreciseBN(lambda epoch: precise_bn_batches(
+                model, train_split, front_end, config, epoch, steps, bad_audio_log(bad_audio, out_dir, "train"))),
+                *callbacks]
         model.fit(
             dataset,
             epochs=last_epoch,
@@ -463,20 +477,45 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
     summary = {"epochs": epochs_done, "out_dir": out_dir}
     if epochs_done == last_epoch and last_epoch < config.epochs:
         return TrainResult(model, summary)  # a partial run: resume later
-    return _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio, compiled)
+    if each_epoch:
+        summary["precise_bn_batches"] = min(config.precise_bn_batches, steps)
+    return _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio, compiled,
+                   precise_bn_done=each_epoch)
+
+
+def precise_bn_batches(model, train_split, front_end, config: TrainConfig, epoch: int, steps: int,
+                       bad_audio: BadAudioLog | None) -> int:
+    """The release's precise BN after `epoch`: at most `config.precise_bn_batches` augmented
+    training batches, at most one pass (`min(NUM_BATCHES_PRECISE, len(loader))`), drawn as an
+    epoch of the pipeline with seed `config.seed + 1` (a function of the epoch: resume stays
+    exact). Returns the batches used."""
+    augment = SpecAugmentConfig() if config.spec_augment else None
+    data, _ = train_dataset(train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
+                            first_epoch=epoch, epochs=epoch + 1, augment=augment, bad_audio=bad_audio)
+    return recompute_batchnorm_statistics(model, data, min(config.precise_bn_batches, steps))
+
+
+class EpochPreciseBN(keras.callbacks.Callback):
+    """Precise BN at the end of every epoch, before the checkpoint and any evaluation, as the
+    release re-estimates BatchNorm statistics at every checkpoint epoch."""
+
+    def __init__(self, estimate):
+        super().__init__()
+        self.estimate = estimate  # epoch -> batches used
+
+    def on_epoch_end(self, epoch, logs=None):
+        if np.isfinite(float((logs or {}).get("loss", 0.0))):
+            self.estimate(epoch)
 
 
 def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio,
-            compiled=None) -> TrainResult:
-    """After the last epoch: precise BN, the train-form and deploy files, evaluation, summary."""
-    if config.precise_bn_batches:  # as the release: at most one pass over the training set
-        bn_data, _ = train_dataset(
-            train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
-            first_epoch=0, epochs=1, augment=None, bad_audio=bad_audio_log(bad_audio, out_dir, "train"),
-        )
-        summary["precise_bn_batches"] = recompute_batchnorm_statistics(
-            model, bn_data, min(config.precise_bn_batches, steps)
-        )
+            compiled=None, precise_bn_done=False) -> TrainResult:
+    """After the last epoch: precise BN (unless every epoch had it), the train-form and deploy
+    files, evaluation, summary."""
+    if config.precise_bn_batches and not precise_bn_done:
+        summary["precise_bn_batches"] = precise_bn_batches(model, train_split, front_end, config,
+                                                           summary["epochs"] - 1, steps,
+                                                           bad_audio_log(bad_audio, out_dir, "train"))
     paths = {"train_model": os.path.join(out_dir, "model_train.keras")}
     files.save_model(model, paths["train_model"])
     deploy = reparameterize(model) if isinstance(model, AudioRepInceptionNeXt) else None
