@@ -66,11 +66,11 @@ class FrontEnd:
 
     @property
     def win_length(self) -> int:
-        return int(round(self.window_ms * self.sample_rate / 1000))
+        return samples_of(self.window_ms, self.sample_rate)
 
     @property
     def hop_length(self) -> int:
-        return int(round(self.hop_ms * self.sample_rate / 1000))
+        return samples_of(self.hop_ms, self.sample_rate)
 
     def to_config(self) -> dict:
         return {**dataclasses.asdict(self), "num_frames": self.num_frames}
@@ -143,7 +143,8 @@ def mel_to_hz_htk(mel):
     return 700.0 * (10.0 ** (np.asarray(mel, np.float64) / 2595.0) - 1.0)
 
 
-def mel_filterbank(sample_rate: int = 16000, n_fft: int = 2048, n_mels: int = 128) -> np.ndarray:
+def mel_filterbank(sample_rate: int = FrontEnd.sample_rate, n_fft: int = FrontEnd.n_fft,
+                   n_mels: int = FrontEnd.n_mels) -> np.ndarray:
     """Triangular HTK-mel filterbank, fmin 0, fmax sr/2, no area normalisation.
 
     Triangles are linear in Hz between mel-spaced edges (librosa `filters.mel(htk=True,
@@ -171,13 +172,18 @@ def num_frames_for(num_samples: int, hop_length: int) -> int:
     return 1 + num_samples // hop_length
 
 
+def samples_of(milliseconds: float, sample_rate: int) -> int:
+    """Samples in `milliseconds` at `sample_rate`, rounded: window and hop lengths."""
+    return int(round(milliseconds * sample_rate / 1000))
+
+
 def log_mel_spectrogram(
     waveform,
-    sample_rate: int = 16000,
-    window_ms: float = 20.0,
-    hop_ms: float = 10.0,
-    n_mels: int = 128,
-    n_fft: int = 2048,
+    sample_rate: int = FrontEnd.sample_rate,
+    window_ms: float = FrontEnd.window_ms,
+    hop_ms: float = FrontEnd.hop_ms,
+    n_mels: int = FrontEnd.n_mels,
+    n_fft: int = FrontEnd.n_fft,
 ):
     """Log-mel spectrogram of the release, in TensorFlow ops.
 
@@ -197,8 +203,7 @@ def log_mel_spectrogram(
     waveform = tf.cast(tf.convert_to_tensor(waveform, tf.float32), tf.float64)
     if waveform.shape.rank not in (1, 2):
         raise ValueError(f"waveform must be (samples,) or (batch, samples); got shape {waveform.shape}.")
-    win_length = int(round(window_ms * sample_rate / 1000))
-    hop_length = int(round(hop_ms * sample_rate / 1000))
+    win_length, hop_length = samples_of(window_ms, sample_rate), samples_of(hop_ms, sample_rate)
     if not 0 < win_length <= n_fft:
         raise ValueError(f"window of {win_length} samples does not fit n_fft={n_fft}.")
     num_samples = tf.shape(waveform)[-1]
@@ -359,7 +364,8 @@ class LogMelSpectrogram(keras.layers.Layer):
     >>> log_mel = LogMelSpectrogram()(inputs)   # (None, 512, 128, 1)
     """
 
-    def __init__(self, sample_rate=16000, window_ms=20.0, hop_ms=10.0, n_mels=128, n_fft=2048, **kwargs):
+    def __init__(self, sample_rate=FrontEnd.sample_rate, window_ms=FrontEnd.window_ms, hop_ms=FrontEnd.hop_ms,
+                 n_mels=FrontEnd.n_mels, n_fft=FrontEnd.n_fft, **kwargs):
         super().__init__(**kwargs)
         self.sample_rate = sample_rate
         self.window_ms = window_ms
@@ -374,7 +380,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         return features[..., None]
 
     def compute_output_shape(self, input_shape):
-        hop = int(round(self.hop_ms * self.sample_rate / 1000))
+        hop = samples_of(self.hop_ms, self.sample_rate)
         frames = None if input_shape[-1] is None else num_frames_for(input_shape[-1], hop)
         return (*input_shape[:-1], frames, self.n_mels, 1)
 
