@@ -37,6 +37,7 @@ def main(argv):
     import sys
 
     from keras_airn.features import FrontEnd
+    from keras_airn.artifacts import artifact_kind
     from keras_airn.runtime import WindowScorer, ClassifyError, labels_beside, summarize
 
     audio_files = (AUDIO.value or []) + argv[1:]  # `--audio a.wav b.wav` and `--audio=a.wav,b.wav` alike
@@ -48,6 +49,7 @@ def main(argv):
         raise app.UsageError(f"--hop_seconds must be a positive number of seconds, got {HOP.value}.")
     if not os.path.exists(MODEL.value):
         raise ClassifyError(f"No model file at {MODEL.value!r}.")
+    artifact_kind(MODEL.value)  # a file of another kind is named before its missing front_end.json
     classifier = WindowScorer(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
     labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     results, failed = {}, {}

@@ -251,7 +251,10 @@ class AudioClassifier(keras.Model):
             if y is not None:
                 raise TypeError(f"{name} data is a tf.data.Dataset of (waveform, label) pairs: pass no y.")
             x, y = _dataset_pairs(x, name)
-        elif y is None and isinstance(x, tuple) and len(x) == 2:
+        elif isinstance(x, tuple) and len(x) == 2:
+            if y is not None:
+                raise TypeError(f"{name} data is a (waveforms, labels) tuple and y is given too: pass validation "
+                                f"data by name, validation_data=(waveforms, labels).")
             x, y = x
         if y is None:
             raise TypeError(f"{name} data must be a Split (see keras_airn.read_folder), waveforms and labels, or a "
@@ -293,6 +296,9 @@ class AudioClassifier(keras.Model):
 
     def _checked_waveform(self, waveform, what: str) -> np.ndarray:
         """A float32 mono waveform; integer PCM scaled to [-1, 1) as soundfile reads it."""
+        if isinstance(waveform, (str, bytes, os.PathLike)):
+            raise TypeError(f"{what}: a path ({waveform!r}), not a waveform: read it with keras_airn.read_audio, "
+                            f"or classify a file with classify_file.")
         waveform = np.asarray(waveform)
         if np.issubdtype(waveform.dtype, np.unsignedinteger):  # offset binary (8-bit WAV)
             half = 2.0 ** (8 * waveform.dtype.itemsize - 1)
@@ -300,9 +306,11 @@ class AudioClassifier(keras.Model):
         elif np.issubdtype(waveform.dtype, np.integer):
             waveform = waveform / 2.0 ** (8 * waveform.dtype.itemsize - 1)
         waveform = waveform.astype(np.float32)
-        if waveform.ndim != 1 or waveform.size == 0 or not np.isfinite(waveform).all():
-            raise ValueError(f"{what}: expected a non-empty finite 1-D array at {self.front_end.sample_rate} Hz, "
+        if waveform.ndim != 1 or waveform.size == 0:
+            raise ValueError(f"{what}: expected a non-empty 1-D array at {self.front_end.sample_rate} Hz, "
                              f"got shape {waveform.shape}.")
+        if not np.isfinite(waveform).all():
+            raise ValueError(f"{what}: {int((~np.isfinite(waveform)).sum())} NaN or infinite samples.")
         if waveform.size < self.front_end.win_length:
             raise ValueError(f"{what}: {waveform.size} samples, shorter than one analysis window "
                              f"({self.front_end.win_length}); a (samples, channels) array read as clips? Pass "
@@ -344,7 +352,14 @@ class AudioClassifier(keras.Model):
         if not (isinstance(optimizer, str) and optimizer == "auto"):
             compiled["optimizer"] = keras.optimizers.serialize(keras.optimizers.get(optimizer))
         if not (isinstance(loss, str) and loss == "auto"):
-            compiled["loss"] = keras.losses.serialize(keras.losses.get(loss))
+            loss = keras.losses.get(loss)
+            probe = self.num_classes + 1  # a batch unlike the classes, or (b,) and (b, b) broadcast
+            try:  # what training and evaluate give it: integer labels and logits
+                loss(np.arange(probe) % self.num_classes, np.zeros((probe, self.num_classes), np.float32))
+            except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+                raise ValueError(f"The loss {getattr(loss, 'name', loss)!r} cannot take integer labels and logits "
+                                 f"(batch, {self.num_classes}): {str(error).splitlines()[0][:200]}") from error
+            compiled["loss"] = keras.losses.serialize(loss)
         if not (isinstance(metrics, str) and metrics == "auto"):
             if isinstance(metrics, (str, keras.metrics.Metric)) or not isinstance(metrics, (list, tuple)):
                 raise TypeError(f"metrics must be 'auto' or a list of Keras metrics, got {metrics!r}.")
@@ -397,6 +412,7 @@ class AudioClassifier(keras.Model):
         from keras_airn.training.distributed import is_chief
         from keras_airn.training.trainer import check_out_dir, fit
 
+        check_batch_size(batch_size)
         unsupported = sorted(set(config) & _KERAS_FIT_ONLY)
         if unsupported:
             raise TypeError(f"AudioClassifier.fit does not take {unsupported}: split data with "
@@ -421,7 +437,7 @@ class AudioClassifier(keras.Model):
         forward = _ForwardTraining(user_callbacks, history, resolved.epochs, eval_split, validation_freq, resolved)
         self.stop_training = False
         user_callbacks.on_train_begin()
-        result = fit(lambda: self.network, train_split, eval_split, self.front_end, settings, out_dir,
+        result = fit(lambda: self.network, train_split, eval_split, self.front_end, resolved, out_dir,
                      resume=resume, strategy=strategy, bad_audio=bad_audio, callbacks=[forward],
                      compiled=getattr(self, "_compiled", None), verbose=verbose)
         if result.model is not self.network:  # resumed from a checkpoint
@@ -456,6 +472,7 @@ class AudioClassifier(keras.Model):
         if steps is not None or callbacks:
             raise TypeError("AudioClassifier.evaluate evaluates every example: steps and callbacks are not taken.")
         check_views(views)
+        check_batch_size(batch_size)
         split = self._as_split(x, y, None, "evaluation")
         metrics = evaluate(self.network, split, self.front_end,
                            TrainConfig(eval_views=views, eval_batch_size=batch_size or 32),
@@ -483,6 +500,10 @@ class AudioClassifier(keras.Model):
         from keras_airn.runtime import softmax
 
         check_views(views)
+        check_batch_size(batch_size)
+        if isinstance(x, (str, bytes, os.PathLike)):
+            raise TypeError(f"predict takes waveforms, not the path {x!r}: read it with keras_airn.read_audio, or "
+                            f"use classify_file.")
         if isinstance(x, tf.data.Dataset):
             x = _dataset_waveforms(x)
         waveforms = [self._checked_waveform(waveform, f"waveform {i}") for i, waveform in enumerate(x)]
@@ -562,6 +583,12 @@ class AudioClassifier(keras.Model):
 # Keras `fit` arguments with no meaning here (the recipe shuffles, weighs and splits).
 _KERAS_FIT_ONLY = {"validation_split", "shuffle", "class_weight", "sample_weight", "initial_epoch",
                    "steps_per_epoch", "validation_steps", "validation_batch_size"}
+
+
+def check_batch_size(batch_size) -> None:
+    """Refuses a batch size that is not None or a whole number >= 1."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
 
 
 def _dataset_elements(dataset: tf.data.Dataset, what: str) -> list:

@@ -86,6 +86,11 @@ def test_errors_name_the_problem(models, tmp_path):
         WindowScorer(models["spectrogram"], FrontEnd(clip_seconds=2.56))
     with pytest.raises(ClassifyError, match="expected a .keras, .tflite, .onnx model"):
         WindowScorer(str(text), FRONT_END)
+    # The CLI names the kind before looking for the front_end.json the text file does not have.
+    result = subprocess.run([sys.executable, "-m", "edge.classify", f"--model={text}", f"--audio={models['audio']}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "notes.txt: expected a .keras, .tflite, .onnx model" in result.stderr, \
+        result.stderr[-2000:]
     with pytest.raises(ClassifyError, match="4 labels; the model has 5"):
         labels_beside(models["keras"], 5, str(models["root"] / "labels.json"))
     for hop in (0.0, float("nan"), float("inf")):  # nan and inf were a traceback

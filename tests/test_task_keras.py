@@ -114,5 +114,15 @@ def test_keras_arguments_without_meaning_here_are_refused(waves, tmp_path):
         classifier.evaluate(waves, LABELS, steps=2)
     with pytest.raises(TypeError, match="takes optimizer, loss and metrics"):
         classifier.compile(run_eagerly=True)
+    with pytest.raises(TypeError, match="validation_data="):  # the old positional validation data
+        classifier.fit((waves, LABELS), (waves, LABELS), out_dir=str(tmp_path / "d"))
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        classifier.predict(waves, batch_size=0)
+    with pytest.raises(ValueError, match="1 NaN or infinite samples"):
+        classifier.predict([np.where(np.arange(16000) == 5, np.nan, 0.1).astype(np.float32)])
+    with pytest.raises(TypeError, match="use classify_file"):
+        classifier.predict("a.wav")
+    with pytest.raises(ValueError, match="cannot take integer labels and logits"):
+        classifier.compile(loss="mse")
     with pytest.raises(ValueError, match="validation_freq"):
         classifier.fit(waves, LABELS, validation_freq=0, out_dir=str(tmp_path / "c"))

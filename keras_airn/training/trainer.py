@@ -257,7 +257,11 @@ def compiled_metrics(compiled: dict | None, probabilities: np.ndarray, labels: n
     logits = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny)).astype(np.float32)
     result = {}
     if "loss" in compiled:
-        result["loss"] = float(keras.losses.get(compiled["loss"])(labels, logits))
+        try:
+            result["loss"] = float(keras.losses.get(compiled["loss"])(labels, logits))
+        except (ValueError, tf.errors.InvalidArgumentError) as error:
+            raise KerasAirnError(f"The compiled loss {compiled['loss']!r} cannot take (integer labels, logits): "
+                                 f"{str(error).splitlines()[0][:200]}") from error
     for config in compiled.get("metrics", []):
         if config in ("accuracy", "acc"):  # as Keras's compile resolves it for integer labels
             metric = keras.metrics.SparseCategoricalAccuracy(name=config)
