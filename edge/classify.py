@@ -36,8 +36,6 @@ JSON_OUT = flags.DEFINE_bool("json", False, "Print JSON instead of a table.")
 def main(argv):
     import sys
 
-    from keras_airn.features import FrontEnd
-    from keras_airn.artifacts import artifact_kind
     from keras_airn.runtime import WindowScorer, ClassifyError, labels_beside, summarize
 
     audio_files = (AUDIO.value or []) + argv[1:]  # `--audio a.wav b.wav` and `--audio=a.wav,b.wav` alike
@@ -47,10 +45,7 @@ def main(argv):
         raise app.UsageError(f"--top_k must be at least 1, got {TOP_K.value}.")
     if HOP.value is not None and not (math.isfinite(HOP.value) and HOP.value > 0):
         raise app.UsageError(f"--hop_seconds must be a positive number of seconds, got {HOP.value}.")
-    if not os.path.exists(MODEL.value):
-        raise ClassifyError(f"No model file at {MODEL.value!r}.")
-    artifact_kind(MODEL.value)  # a file of another kind is named before its missing front_end.json
-    classifier = WindowScorer(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
+    classifier = WindowScorer.from_file(MODEL.value, FRONT_END.value)
     labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     results, failed = {}, {}
     for path in audio_files:

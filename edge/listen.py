@@ -102,19 +102,14 @@ def resampled(chunks, source_rate: int, target_rate: int):
 
 def main(argv):
     del argv
-    from keras_airn.features import FrontEnd
-    from keras_airn.artifacts import artifact_kind
-    from keras_airn.runtime import WindowScorer, ClassifyError, labels_beside, top_labels
+    from keras_airn.runtime import WindowScorer, labels_beside, top_labels
     from keras_airn.streaming import EventTracker, StreamScorer
 
     if not MODEL.value:
         raise app.UsageError("--model is required.")
-    if not os.path.exists(MODEL.value):
-        raise ClassifyError(f"No model file at {MODEL.value!r}.")
-    artifact_kind(MODEL.value)  # a file of another kind is named before its missing front_end.json
     if THRESHOLD.value is not None and not 0 < THRESHOLD.value <= 1:
         raise app.UsageError(f"--threshold must be in (0, 1], got {THRESHOLD.value}.")
-    classifier = WindowScorer(MODEL.value, FrontEnd.beside_model(MODEL.value, FRONT_END.value))
+    classifier = WindowScorer.from_file(MODEL.value, FRONT_END.value)
     labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     scorer = StreamScorer(classifier, HOP.value)
     tracker = (EventTracker(labels, THRESHOLD.value, HYSTERESIS.value, SMOOTHING.value)

@@ -33,12 +33,11 @@ def stream_timing(path: str, hops: list[float], windows: int = 20, warmup: int =
     Returns:
         One row per hop: artifact, hop_seconds, median_ms, p90_ms, share_of_core, input.
     """
-    from keras_airn.features import FrontEnd
     from keras_airn.runtime import WindowScorer
     from keras_airn.streaming import StreamScorer
 
-    front_end = FrontEnd.beside_model(path)
-    classifier = WindowScorer(path, front_end)
+    classifier = WindowScorer.from_file(path)
+    front_end = classifier.front_end
     rng = np.random.default_rng(0)
     rows = []
     for hop_seconds in hops:

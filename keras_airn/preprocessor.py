@@ -9,13 +9,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from keras_airn.errors import check_count
 from keras_airn.features import FRONT_ENDS, FrontEnd, view_features
-
-
-def check_views(views) -> None:
-    """Refuses a `views` (crops per clip) that is not None or a whole number >= 1."""
-    if views is not None and (isinstance(views, bool) or not isinstance(views, int) or views < 1):
-        raise ValueError(f"views must be a whole number of at least 1, got {views!r}.")
 
 
 @keras.saving.register_keras_serializable(package="keras_airn")
@@ -41,7 +36,7 @@ class AudioPreprocessor(keras.layers.Layer):
         if isinstance(front_end, dict):
             front_end = FrontEnd.from_config(front_end)
         self.front_end = front_end or FRONT_ENDS["vggsound"]
-        check_views(views)
+        check_count("views", views)
         self.views = views or self.front_end.eval_views
 
     def call(self, waveform):

@@ -79,7 +79,9 @@ class WindowScorer:
                 self._check_input(tuple(self.interpreter.get_input_details()[0]["shape"]))
             else:
                 self.session = onnx_session(model)
-                self._check_input(tuple(1 if not isinstance(d, int) else d for d in self.session.get_inputs()[0].shape))
+                source = self.session.get_inputs()[0]
+                self._onnx_input = source.name
+                self._check_input(tuple(1 if not isinstance(d, int) else d for d in source.shape))
         if self.model is not None:
             frames, bins, _ = network_shape(self.model)
             if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
@@ -92,6 +94,23 @@ class WindowScorer:
             self._infer = tf.function(
                 lambda log_mel: model(log_mel, training=False),
                 input_signature=[tf.TensorSpec([1, front_end.num_frames, front_end.n_mels, 1], tf.float32)])
+
+    @classmethod
+    def from_file(cls, path: str, front_end: str | None = None) -> "WindowScorer":
+        """The scorer of a model file with the front-end `front_end` names (a front_end.json or a
+        release dataset), else the front_end.json beside it; a missing file or one of another
+        kind is named before any front_end.json is looked for.
+
+        Raises:
+            ClassifyError: no file at `path`, or not a .keras, .tflite or .onnx model.
+            FrontEndError: no front-end named and none beside the model.
+        """
+        from keras_airn.features import FrontEnd
+
+        if not os.path.exists(path):
+            raise ClassifyError(f"No model file at {path!r}.")
+        artifact_kind(path)
+        return cls(path, FrontEnd.beside_model(path, front_end))
 
     def _check_input(self, shape: tuple) -> None:
         """An artifact's input: (1, samples) PCM or (1, frames, mel bins, 1) log-mel of the front-end."""
@@ -145,7 +164,7 @@ class WindowScorer:
         if self.model is not None:
             return self._infer(inputs).numpy()[0]
         if self.session is not None:
-            return self.session.run(None, {self.session.get_inputs()[0].name: inputs.astype(np.float32)})[0][0]
+            return self.session.run(None, {self._onnx_input: inputs.astype(np.float32)})[0][0]
         from keras_airn.tflite_invoke import invoke_all
 
         return invoke_all(self.interpreter, inputs)[0]

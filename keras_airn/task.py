@@ -19,12 +19,12 @@ from absl import logging
 
 from keras_airn import files
 from keras_airn.datasets import Example, Split
-from keras_airn.errors import KerasAirnError
+from keras_airn.errors import KerasAirnError, check_count
 from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd
 from keras_airn.labels import LABELS_FILE, load_labels, save_labels, validate_labels
 from keras_airn.loading import PRESET_FILE, network_shape
 from keras_airn.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
-from keras_airn.preprocessor import AudioPreprocessor, check_views
+from keras_airn.preprocessor import AudioPreprocessor
 
 class PresetError(KerasAirnError):
     """A preset name or path that cannot be loaded, or labels that do not fit the model."""
@@ -412,14 +412,12 @@ class AudioClassifier(keras.Model):
         from keras_airn.training.distributed import is_chief
         from keras_airn.training.trainer import check_out_dir, fit
 
-        check_batch_size(batch_size)
+        check_count("batch_size", batch_size)
+        check_count("validation_freq", validation_freq)
         unsupported = sorted(set(config) & _KERAS_FIT_ONLY)
         if unsupported:
             raise TypeError(f"AudioClassifier.fit does not take {unsupported}: split data with "
                             f"keras_airn.read_folder(test_fraction=...) and pass validation_data.")
-        if validation_freq is not None and (isinstance(validation_freq, bool) or not isinstance(validation_freq, int)
-                                            or validation_freq < 1):
-            raise ValueError(f"validation_freq must be a whole number of epochs >= 1, got {validation_freq!r}.")
         if strategy == "multi_worker" and out_dir is None:
             raise ValueError("strategy='multi_worker' needs an out_dir that every worker reads (shared storage).")
         out_dir = out_dir or tempfile.mkdtemp(prefix="airn_fit_")
@@ -471,8 +469,8 @@ class AudioClassifier(keras.Model):
 
         if steps is not None or callbacks:
             raise TypeError("AudioClassifier.evaluate evaluates every example: steps and callbacks are not taken.")
-        check_views(views)
-        check_batch_size(batch_size)
+        check_count("views", views)
+        check_count("batch_size", batch_size)
         split = self._as_split(x, y, None, "evaluation")
         metrics = evaluate(self.network, split, self.front_end,
                            TrainConfig(eval_views=views, eval_batch_size=batch_size or 32),
@@ -499,8 +497,8 @@ class AudioClassifier(keras.Model):
         """
         from keras_airn.runtime import softmax
 
-        check_views(views)
-        check_batch_size(batch_size)
+        check_count("views", views)
+        check_count("batch_size", batch_size)
         if isinstance(x, (str, bytes, os.PathLike)):
             raise TypeError(f"predict takes waveforms, not the path {x!r}: read it with keras_airn.read_audio, or "
                             f"use classify_file.")
@@ -510,9 +508,10 @@ class AudioClassifier(keras.Model):
         if not waveforms:
             return np.zeros((0, self.num_classes), np.float32)
         preprocessor = self.preprocessor if views is None else AudioPreprocessor(self.front_end, views)
+        batch = batch_size or 32
         crops = (tf.data.Dataset.from_generator(lambda: iter(waveforms), output_signature=tf.TensorSpec([None], tf.float32))
-                 .map(preprocessor).unbatch().batch(batch_size or 32)
-                 .apply(tf.data.experimental.assert_cardinality(-(-len(waveforms) * preprocessor.views // (batch_size or 32)))))
+                 .map(preprocessor).unbatch().batch(batch)
+                 .apply(tf.data.experimental.assert_cardinality(-(-len(waveforms) * preprocessor.views // batch))))
         logits = self.network.predict(crops, verbose=verbose, steps=steps, callbacks=callbacks)
         return softmax(logits).reshape(-1, preprocessor.views, self.num_classes).mean(axis=1).astype(np.float32)
 
@@ -585,12 +584,6 @@ _KERAS_FIT_ONLY = {"validation_split", "shuffle", "class_weight", "sample_weight
                    "steps_per_epoch", "validation_steps", "validation_batch_size"}
 
 
-def check_batch_size(batch_size) -> None:
-    """Refuses a batch size that is not None or a whole number >= 1."""
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
-
-
 def _dataset_elements(dataset: tf.data.Dataset, what: str) -> list:
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
         raise ValueError(f"The {what} dataset is infinite (.repeat()?): pass a finite one.")
@@ -633,7 +626,6 @@ class _ForwardTraining(keras.callbacks.Callback):
         self._pending: tuple[int, dict] | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.classifier.stop_training = False
         self.callbacks.on_epoch_begin(epoch, logs)
 
     def on_train_batch_begin(self, batch, logs=None):

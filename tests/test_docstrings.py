@@ -5,12 +5,13 @@ import doctest
 import pytest
 
 from edge import latency_plot, stream_timing
-from keras_airn import preprocessor, streaming
+from keras_airn import artifacts, preprocessor, streaming
 from keras_airn.export import common
 from keras_airn.training import bad_audio, recipes
 
 
-@pytest.mark.parametrize("module", [recipes, common, bad_audio, latency_plot, preprocessor, streaming, stream_timing], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [recipes, common, bad_audio, latency_plot, artifacts, preprocessor, streaming,
+                                    stream_timing], ids=lambda m: m.__name__)
 def test_examples_run(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0, result

@@ -2,6 +2,7 @@
 the same weights as one process, each worker decoding only its share, only the chief writing,
 and a resume after a worker dies that ends where an uninterrupted run ends."""
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ import soundfile
 import keras_airn as ka
 from keras_airn.training import run_state
 from keras_airn.training.pipeline import TRACE_VARIABLE
+from keras_airn.training.trainer import TrainConfig, estimate_precise_bn
 from tests.helpers import TINY
 from train.demo_data import synth_clip
 from train.launch_local import worker_environments
@@ -113,6 +115,14 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(setup, two_work
     statistics = _relative_difference([w.numpy() for w in workers.non_trainable_weights],
                                       [w.numpy() for w in single.non_trainable_weights])
     assert statistics < 1e-2, statistics
+    # ...and exactly the estimate from the workers' own weights on the last epoch's batches.
+    stored = [w.numpy().copy() for w in workers.non_trainable_weights]
+    run = str(out_dirs[0])
+    config = TrainConfig(**json.load(open(os.path.join(run, run_state.RUN_CONFIG)))["recipe"])
+    estimate_precise_bn(workers, ka.read_csv(os.path.join(run, "split.csv"))["train"],
+                        ka.FrontEnd.load(os.path.join(run, "front_end.json")), config, EPOCHS - 1, steps=2,
+                        bad_audio=None)
+    assert _relative_difference([w.numpy() for w in workers.non_trainable_weights], stored) < 1e-5
 
     # (b) Each worker decoded only its half of each epoch's batches, and together all of them
     # (seed 0: training; the chief's precise-BN pass afterwards reads with seed 1).

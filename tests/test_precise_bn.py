@@ -68,7 +68,7 @@ def test_the_release_recipe_reestimates_after_every_epoch_on_augmented_batches(t
     from keras_airn.datasets import Example, Split
     from keras_airn.features import FrontEnd
     from keras_airn.training import run_state
-    from keras_airn.training.trainer import TrainConfig, fit, precise_bn_batches
+    from keras_airn.training.trainer import TrainConfig, estimate_precise_bn, fit
     from tests.helpers import TINY
     from train.demo_data import synth_clip
 
@@ -95,7 +95,7 @@ def test_the_release_recipe_reestimates_after_every_epoch_on_augmented_batches(t
         path = os.path.join(str(tmp_path / "run"), run_state.CHECKPOINTS, f"epoch_{epoch:04d}", run_state.MODEL_FILE)
         model = keras.saving.load_model(path)
         stored = moving_statistics(model)
-        assert precise_bn_batches(model, split, front_end, config, epoch - 1, steps=2, bad_audio=None) == 2
+        assert estimate_precise_bn(model, split, front_end, config, epoch - 1, steps=2, bad_audio=None) == 2
         for a, b in zip(stored, moving_statistics(model)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         if epoch == 2:  # the final model is the last epoch's, not re-estimated again
@@ -103,5 +103,5 @@ def test_the_release_recipe_reestimates_after_every_epoch_on_augmented_batches(t
             for a, b in zip(moving_statistics(result.model), stored):
                 np.testing.assert_array_equal(a, b)
         # Another epoch's batches (other crops and masks) give other statistics: the check can fail.
-        precise_bn_batches(model, split, front_end, config, epoch % 2, steps=2, bad_audio=None)
+        estimate_precise_bn(model, split, front_end, config, epoch % 2, steps=2, bad_audio=None)
         assert max(np.abs(a - b).max() for a, b in zip(stored, moving_statistics(model))) > 1e-4

@@ -257,11 +257,7 @@ def compiled_metrics(compiled: dict | None, probabilities: np.ndarray, labels: n
     logits = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny)).astype(np.float32)
     result = {}
     if "loss" in compiled:
-        try:
-            result["loss"] = float(keras.losses.get(compiled["loss"])(labels, logits))
-        except (ValueError, tf.errors.InvalidArgumentError) as error:
-            raise KerasAirnError(f"The compiled loss {compiled['loss']!r} cannot take (integer labels, logits): "
-                                 f"{str(error).splitlines()[0][:200]}") from error
+        result["loss"] = float(keras.losses.get(compiled["loss"])(labels, logits))  # checked by compile()
     for config in compiled.get("metrics", []):
         if config in ("accuracy", "acc"):  # as Keras's compile resolves it for integer labels
             metric = keras.metrics.SparseCategoricalAccuracy(name=config)
@@ -411,7 +407,7 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
                 raise TrainingDiverged(diverged_message(out_dir, epoch, None))
             if each_epoch:  # every worker the same, on a local copy: all of the epoch's precise-BN batches
                 fresh.set_weights(model.get_weights())
-                precise_bn_batches(fresh, train_split, front_end, config, epoch, steps,
+                estimate_precise_bn(fresh, train_split, front_end, config, epoch, steps,
                                    bad_audio_log(bad_audio, out_dir if chief else None, "train"))
                 model.set_weights(fresh.get_weights())
             if chief:
@@ -428,8 +424,6 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
         if (epochs_done == last_epoch and last_epoch < config.epochs) or not chief:
             return TrainResult(model, summary)
         fresh.set_weights(model.get_weights())  # the rest runs on the chief alone
-        if each_epoch:
-            summary["precise_bn_batches"] = min(config.precise_bn_batches, steps)
         return _finish(fresh, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio,
                        compiled, precise_bn_done=each_epoch)
 
@@ -463,7 +457,7 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
     if first_epoch < last_epoch:
         checkpoints = EpochCheckpoint(out_dir, last_epoch, config.checkpoint_minutes)
         if each_epoch:  # a log read afresh each time: it knows what training listed meanwhile
-            callbacks = [EpochPreciseBN(lambda epoch: precise_bn_batches(
+            callbacks = [EpochPreciseBN(lambda epoch: estimate_precise_bn(
                 model, train_split, front_end, config, epoch, steps, bad_audio_log(bad_audio, out_dir, "train"))),
                 *callbacks]
         model.fit(
@@ -481,14 +475,12 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
     summary = {"epochs": epochs_done, "out_dir": out_dir}
     if epochs_done == last_epoch and last_epoch < config.epochs:
         return TrainResult(model, summary)  # a partial run: resume later
-    if each_epoch:
-        summary["precise_bn_batches"] = min(config.precise_bn_batches, steps)
     return _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio, compiled,
                    precise_bn_done=each_epoch)
 
 
-def precise_bn_batches(model, train_split, front_end, config: TrainConfig, epoch: int, steps: int,
-                       bad_audio: BadAudioLog | None) -> int:
+def estimate_precise_bn(model, train_split, front_end, config: TrainConfig, epoch: int, steps: int,
+                        bad_audio: BadAudioLog | None) -> int:
     """The release's precise BN after `epoch`: at most `config.precise_bn_batches` augmented
     training batches, at most one pass (`min(NUM_BATCHES_PRECISE, len(loader))`), drawn as an
     epoch of the pipeline with seed `config.seed + 1` (a function of the epoch: resume stays
@@ -516,10 +508,12 @@ def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, s
             compiled=None, precise_bn_done=False) -> TrainResult:
     """After the last epoch: precise BN (unless every epoch had it), the train-form and deploy
     files, evaluation, summary."""
-    if config.precise_bn_batches and not precise_bn_done:
-        summary["precise_bn_batches"] = precise_bn_batches(model, train_split, front_end, config,
-                                                           summary["epochs"] - 1, steps,
-                                                           bad_audio_log(bad_audio, out_dir, "train"))
+    if precise_bn_done:  # after every epoch, each over the same number of batches
+        summary["precise_bn_batches"] = min(config.precise_bn_batches, steps)
+    elif config.precise_bn_batches:
+        summary["precise_bn_batches"] = estimate_precise_bn(model, train_split, front_end, config,
+                                                            summary["epochs"] - 1, steps,
+                                                            bad_audio_log(bad_audio, out_dir, "train"))
     paths = {"train_model": os.path.join(out_dir, "model_train.keras")}
     files.save_model(model, paths["train_model"])
     deploy = reparameterize(model) if isinstance(model, AudioRepInceptionNeXt) else None
