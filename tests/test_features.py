@@ -85,14 +85,14 @@ def test_crop_rules_follow_the_release():
     np.testing.assert_array_equal(padded[len(whole):], np.repeat(padded[len(whole) - 1:len(whole)], 512 - len(whole), axis=0))
 
 
-def test_spec_augment_masks_stay_within_bounds():
-    config = SpecAugmentConfig()
+def test_clean_spec_augment_masks_stay_within_bounds():
+    config = SpecAugmentConfig(style="clean")
     features = tf.constant(np.random.default_rng(0).normal(size=(512, 128)).astype(np.float32) + 10.0)
     for seed in range(20):
         augmented = spec_augment(features, tf.constant([seed, 7]), config).numpy()
         assert augmented.shape == (512, 128)
         warped = spec_augment(features, tf.constant([seed, 7]),
-                              SpecAugmentConfig(freq_masks=0, time_masks=0)).numpy()
+                              SpecAugmentConfig(freq_masks=0, time_masks=0, style="clean")).numpy()
         masked = augmented != warped
         masked_bins = np.where(masked.all(axis=0))[0]
         masked_frames = np.where(masked.all(axis=1))[0]
@@ -102,6 +102,6 @@ def test_spec_augment_masks_stay_within_bounds():
             assert np.allclose(augmented[masked], warped.mean(), atol=1e-4)
         np.testing.assert_array_equal(augmented, spec_augment(features, tf.constant([seed, 7]), config).numpy())
     # The warp moves frames by at most W and keeps the ends fixed.
-    warped = spec_augment(features, tf.constant([1, 1]), SpecAugmentConfig(freq_masks=0, time_masks=0)).numpy()
+    warped = spec_augment(features, tf.constant([1, 1]), SpecAugmentConfig(freq_masks=0, time_masks=0, style="clean")).numpy()
     np.testing.assert_allclose(warped[0], features.numpy()[0], atol=1e-5)
     np.testing.assert_allclose(warped[-1], features.numpy()[-1], atol=1e-5)
