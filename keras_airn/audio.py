@@ -1,10 +1,13 @@
 """Reading audio as the release does: any format soundfile reads, any rate, any channel count.
 
 Every file is decoded by soundfile (WAV of any bit depth, FLAC, OGG, MP3), mixed to mono by
-the mean of its channels, and resampled to the front-end's rate with soxr at "soxr_hq" quality:
-this is what the release's `librosa.load(path, sr=sample_rate, mono=True)` does (librosa's
-default `res_type` is `soxr_hq`). A file already at the front-end's rate is not resampled.
-`resample=False` is the strict mode: such files are rejected, naming the path and both rates.
+the mean of its channels, and resampled to the front-end's rate as `librosa.load(path,
+sr=sample_rate, mono=True)` does, with one of two resamplers (`FrontEnd.resampler`):
+"kaiser_best" (resampy: librosa 0.9.2's default, the release's pinned version, so its datasets'
+front-ends use it) or "soxr_hq" (soxr: librosa >= 0.10's default, and the default for your own
+audio; faster and streamable). Both give librosa's length, ceil(n * ratio). A file already at
+the front-end's rate is not resampled. `resample=False` is the strict mode: such files are
+rejected, naming the path and both rates.
 
 The same function reads audio for training (inside `tf.data`, through `decode_audio`),
 conversion and classification, so whatever passes the check at start is what is read later.
@@ -27,7 +30,8 @@ from tqdm.auto import tqdm
 from keras_airn.errors import KerasAirnError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
-RESAMPLE_QUALITY = "soxr_hq"  # librosa.load's default res_type
+RESAMPLE_QUALITY = "soxr_hq"  # librosa >= 0.10's default res_type
+RESAMPLERS = ("soxr_hq", "kaiser_best")
 
 
 class AudioError(KerasAirnError):
@@ -83,13 +87,32 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
 
 
-def read_audio(path: str, sample_rate: int, resample_audio: bool = True) -> np.ndarray:
+def resample(samples: np.ndarray, in_rate: int, out_rate: int, resampler: str = RESAMPLE_QUALITY) -> np.ndarray:
+    """`samples` (n,) at `in_rate` resampled to `out_rate` by `resampler` (one of `RESAMPLERS`),
+    to librosa's length ceil(n * out_rate / in_rate), float32."""
+    if len(samples) == 0 or in_rate == out_rate:
+        return np.asarray(samples, np.float32)
+    if resampler == "kaiser_best":
+        import resampy  # numba compiles its kernel on first use: imported only when needed
+
+        out = resampy.resample(np.asarray(samples, np.float32), in_rate, out_rate, filter="kaiser_best")
+    elif resampler == RESAMPLE_QUALITY:
+        out = soxr.resample(samples, in_rate, out_rate, quality=RESAMPLE_QUALITY)
+    else:
+        raise ValueError(f"resampler must be one of {list(RESAMPLERS)}, got {resampler!r}.")
+    length = int(np.ceil(len(samples) * out_rate / in_rate))
+    return np.pad(out, (0, max(0, length - len(out))))[:length].astype(np.float32, copy=False)
+
+
+def read_audio(path: str, sample_rate: int, resample_audio: bool = True,
+               resampler: str = RESAMPLE_QUALITY) -> np.ndarray:
     """Reads a whole file as mono float32 at `sample_rate` (`stream_audio`, joined).
 
     Args:
         path: WAV (any bit depth), FLAC, OGG or MP3 file.
         sample_rate: the front-end's rate.
         resample_audio: resample files at another rate (False: reject them).
+        resampler: one of `RESAMPLERS`.
 
     Returns:
         float32 array (samples,).
@@ -101,7 +124,7 @@ def read_audio(path: str, sample_rate: int, resample_audio: bool = True) -> np.n
     Example:
     >>> waveform = read_audio("dog_bark_44k_stereo.flac", 16000)
     """
-    _, blocks = stream_audio(path, sample_rate, resample_audio, block_seconds=None)
+    _, blocks = stream_audio(path, sample_rate, resample_audio, block_seconds=None, resampler=resampler)
     samples = np.concatenate([np.zeros(0, np.float32), *blocks])
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: empty audio (0 samples).")
@@ -114,7 +137,7 @@ SEGMENT_MARGIN_SECONDS = 0.1
 
 
 def read_audio_segment(path: str, sample_rate: int, first: int, count: int, resample_audio: bool = True,
-                       info: AudioInfo | None = None) -> np.ndarray:
+                       info: AudioInfo | None = None, resampler: str = RESAMPLE_QUALITY) -> np.ndarray:
     """Samples [first, first + count) of `read_audio(path, sample_rate)`, decoding only that part.
 
     A file at `sample_rate` gives exactly the same samples. Another rate is resampled from a
@@ -128,6 +151,7 @@ def read_audio_segment(path: str, sample_rate: int, first: int, count: int, resa
         count: samples wanted; fewer come back only where the file ends first.
         resample_audio: False rejects files at another rate.
         info: the file's header from `check_audio`, if already read.
+        resampler: one of `RESAMPLERS`.
 
     Returns:
         float32 array (<= count,).
@@ -141,8 +165,7 @@ def read_audio_segment(path: str, sample_rate: int, first: int, count: int, resa
     out_start = max(0, first - int(SEGMENT_MARGIN_SECONDS * sample_rate)) // up * up
     in_start = out_start // up * down
     in_stop = min(info.num_samples, -(-(first + count + int(SEGMENT_MARGIN_SECONDS * sample_rate)) * down // up))
-    samples = soxr.resample(_read_mono(path, in_start, in_stop), info.sample_rate, sample_rate,
-                            quality=RESAMPLE_QUALITY)
+    samples = resample(_read_mono(path, in_start, in_stop), info.sample_rate, sample_rate, resampler)
     if in_stop == info.num_samples:  # librosa's length at the end: ceil(n * ratio), zero-padded
         samples = np.pad(samples, (0, max(0, info.samples_at(sample_rate) - out_start - len(samples))))
     return samples[first - out_start : first - out_start + count].astype(np.float32, copy=False)
@@ -159,17 +182,20 @@ def _read_mono(path: str, start: int, stop: int) -> np.ndarray:
 
 
 def stream_audio(path: str, sample_rate: int, resample_audio: bool = True,
-                 block_seconds: float | None = 10.0) -> tuple[int, Iterator[np.ndarray]]:
+                 block_seconds: float | None = 10.0,
+                 resampler: str = RESAMPLE_QUALITY) -> tuple[int, Iterator[np.ndarray]]:
     """Reads a file block by block as mono float32 at `sample_rate`: memory independent of its length.
 
     Channels are averaged and other rates resampled with soxr's streaming resampler (the same
-    samples as a one-shot `soxr.resample`), to librosa's length ceil(n * ratio).
+    samples as a one-shot `soxr.resample`), to librosa's length ceil(n * ratio). "kaiser_best"
+    (resampy) has no streaming form: a file at another rate is then read and resampled whole.
 
     Args:
         path: audio file.
         sample_rate: the front-end's rate.
         resample_audio: False rejects files at another rate.
         block_seconds: length of the blocks read (None: the whole file in one block).
+        resampler: one of `RESAMPLERS`.
 
     Returns:
         (number of samples the header announces, at `sample_rate`; an iterator of consecutive
@@ -177,6 +203,9 @@ def stream_audio(path: str, sample_rate: int, resample_audio: bool = True,
     """
     info = check_audio(path, sample_rate, resample_audio)
     ratio = sample_rate / info.sample_rate
+    if resampler != RESAMPLE_QUALITY and info.sample_rate != sample_rate:
+        return info.samples_at(sample_rate), iter([resample(_read_mono(path, 0, info.num_samples), info.sample_rate,
+                                                            sample_rate, resampler)])
 
     def blocks():
         resampler = (soxr.ResampleStream(info.sample_rate, sample_rate, 1, dtype="float32",

@@ -32,6 +32,9 @@ class FrontEndError(KerasAirnError):
     """No front-end settings where they are needed, or unreadable ones."""
 
 
+SHORT_CLIP_PADDINGS = ("last_frame", "edge_sample")
+
+
 @dataclasses.dataclass(frozen=True)
 class FrontEnd:
     """Front-end settings of one dataset.
@@ -44,6 +47,13 @@ class FrontEnd:
         eval_views: evenly spaced crops averaged at evaluation.
         n_mels: mel bands.
         n_fft: FFT size (the window is zero-padded to it).
+        short_clip_padding: how a recording shorter than a clip is filled: "last_frame" (its
+            log-mel's last frame repeated: the release's VGG-Sound loader and most others) or
+            "edge_sample" (its last sample repeated up to `clip_size - 1` samples before the
+            log-mel: the release's UrbanSound8K loader, librosa `fix_length(mode="edge")`).
+        resampler: how files at another rate are resampled (`keras_airn.audio.RESAMPLERS`):
+            "soxr_hq" (the default for your own audio) or "kaiser_best" (the release's
+            datasets: librosa 0.9.2's default, through resampy).
     """
 
     sample_rate: int = 16000
@@ -53,6 +63,17 @@ class FrontEnd:
     eval_views: int = 2
     n_mels: int = 128
     n_fft: int = 2048
+    short_clip_padding: str = "last_frame"
+    resampler: str = "soxr_hq"
+
+    def __post_init__(self):
+        from keras_airn.audio import RESAMPLERS
+
+        if self.resampler not in RESAMPLERS:
+            raise FrontEndError(f"resampler must be one of {list(RESAMPLERS)}, got {self.resampler!r}.")
+        if self.short_clip_padding not in SHORT_CLIP_PADDINGS:
+            raise FrontEndError(f"short_clip_padding must be one of {list(SHORT_CLIP_PADDINGS)}, "
+                                f"got {self.short_clip_padding!r}.")
 
     @property
     def clip_size(self) -> int:
@@ -126,12 +147,15 @@ class FrontEnd:
 
 # The release's per-dataset settings (docs/reference.md, section 1).
 FRONT_ENDS = {
-    "vggsound": FrontEnd(clip_seconds=5.119, window_ms=20, hop_ms=10, eval_views=2),
+    "vggsound": FrontEnd(clip_seconds=5.119, window_ms=20, hop_ms=10, eval_views=2, resampler="kaiser_best"),
     # EPIC configs set no rate: the release's default, 24 kHz (slowfast/config/defaults.py).
-    "epic_sounds": FrontEnd(clip_seconds=2.08, window_ms=10, hop_ms=5, eval_views=5, sample_rate=24000),
-    "speechcommands": FrontEnd(clip_seconds=1.023, window_ms=5, hop_ms=2, eval_views=1),
-    "urbansound8k": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, eval_views=2),
-    "nsynth": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, eval_views=1),
+    "epic_sounds": FrontEnd(clip_seconds=2.08, window_ms=10, hop_ms=5, eval_views=5, sample_rate=24000,
+                            resampler="kaiser_best"),
+    "speechcommands": FrontEnd(clip_seconds=1.023, window_ms=5, hop_ms=2, eval_views=1, resampler="kaiser_best"),
+    # UrbanSound8K's loader pads a short recording with its last sample before the log-mel.
+    "urbansound8k": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, eval_views=2,
+                             short_clip_padding="edge_sample", resampler="kaiser_best"),
+    "nsynth": FrontEnd(clip_seconds=4.16, window_ms=20, hop_ms=10, eval_views=1, resampler="kaiser_best"),
 }
 
 
@@ -301,9 +325,14 @@ def clip_length(num_samples: int, front_end: FrontEnd) -> int:
 
 
 def host_clip_features(waveform: np.ndarray, start: int, front_end: FrontEnd) -> np.ndarray:
-    """`host_log_mel` of the crop starting at `start` (`clip_length` samples), before padding."""
+    """`host_log_mel` of the crop starting at `start` (`clip_length` samples), before frame
+    padding; a shorter recording with "edge_sample" padding is first filled to `clip_size - 1`
+    samples with its last one."""
     start = int(start)
-    return host_log_mel(waveform[start : start + clip_length(len(waveform), front_end)], front_end)
+    crop = waveform[start : start + clip_length(len(waveform), front_end)]
+    if front_end.short_clip_padding == "edge_sample" and 0 < len(crop) < front_end.clip_size - 1:
+        crop = np.pad(crop, (0, front_end.clip_size - 1 - len(crop)), mode="edge")
+    return host_log_mel(crop, front_end)
 
 
 def clip_features(waveform, start, front_end: FrontEnd):

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from keras_airn.errors import check_count
-from keras_airn.features import FRONT_ENDS, FrontEnd, view_features
+from keras_airn.features import FrontEnd, view_features
 
 
 @keras.saving.register_keras_serializable(package="keras_airn")
@@ -35,7 +35,7 @@ class AudioPreprocessor(keras.layers.Layer):
         super().__init__(trainable=False, **kwargs)
         if isinstance(front_end, dict):
             front_end = FrontEnd.from_config(front_end)
-        self.front_end = front_end or FRONT_ENDS["vggsound"]
+        self.front_end = front_end or FrontEnd()
         check_count("views", views)
         self.views = views or self.front_end.eval_views
 

@@ -197,7 +197,7 @@ class WindowScorer:
 
         rate, crop = self.front_end.sample_rate, self.front_end.clip_size - 1
         try:
-            announced, blocks = stream_audio(path, rate, resample_audio)
+            announced, blocks = stream_audio(path, rate, resample_audio, resampler=self.front_end.resampler)
             if announced <= crop:  # one window over the whole (short) recording
                 return self.classify_audio(np.concatenate(list(blocks)), hop_seconds)
             starts = self.window_starts(announced, hop_seconds)

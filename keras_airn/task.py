@@ -20,7 +20,7 @@ from absl import logging
 from keras_airn import files
 from keras_airn.datasets import Example, Split
 from keras_airn.errors import KerasAirnError, check_count
-from keras_airn.features import FRONT_END_FILE, FRONT_ENDS, FrontEnd
+from keras_airn.features import FRONT_END_FILE, FrontEnd
 from keras_airn.labels import LABELS_FILE, load_labels, save_labels, validate_labels
 from keras_airn.loading import PRESET_FILE, network_shape
 from keras_airn.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
@@ -96,7 +96,7 @@ class AudioClassifier(keras.Model):
         frames, bins, classes = shape
         if isinstance(front_end, dict):
             front_end = FrontEnd.from_config(front_end)
-        self.front_end = front_end or FRONT_ENDS["vggsound"]
+        self.front_end = front_end or FrontEnd()
         if bins != self.front_end.n_mels or frames not in (None, self.front_end.num_frames):
             raise PresetError(f"The network takes {frames or 'any number of'} frames x {bins} mel bins; the "
                               f"front-end makes {self.front_end.num_frames} x {self.front_end.n_mels}.")
@@ -171,9 +171,9 @@ class AudioClassifier(keras.Model):
         if isinstance(preset, str) and preset.lower() in PRESETS:
             network = create_model(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES, num_frames=None,
                                    dropout=dropout)
-            return cls(network, front_end or FRONT_ENDS["vggsound"], labels)
+            return cls(network, front_end or FrontEnd(), labels)
         if isinstance(preset, str) and preset.lower() in BASELINES:
-            front_end = front_end or FRONT_ENDS["vggsound"]
+            front_end = front_end or FrontEnd()
             network = create_baseline(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES,
                                       num_frames=front_end.num_frames, num_mel_bins=front_end.n_mels)
             return cls(network, front_end, labels)

@@ -153,7 +153,7 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
     inputs, waves, labels = [], [], []
     for example in spread(examples, count):
         stop = example.stop if example.stop >= 0 else None
-        audio = read_audio(example.path, front_end.sample_rate)[example.start : stop]
+        audio = read_audio(example.path, front_end.sample_rate, resampler=front_end.resampler)[example.start : stop]
         start = int(crop_starts(audio.shape[0], front_end, 1)[0])
         inputs.append(clip_features(audio, start, front_end).numpy()[..., None])
         waves.append(pad_to_input(audio[start : start + crop], crop))

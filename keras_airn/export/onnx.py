@@ -126,12 +126,12 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
     import tensorflow as tf
     import tf2onnx
 
-    from keras_airn.features import FRONT_ENDS
+    from keras_airn.features import FrontEnd
 
     unknown = sorted(set(precisions) - set(ONNX_PRECISIONS))
     if unknown:
         raise ConversionError(f"Unknown ONNX precision(s) {unknown}; choose from {ONNX_PRECISIONS}.")
-    front_end = front_end or FRONT_ENDS["vggsound"]
+    front_end = front_end or FrontEnd()
     check_out_dir(out_dir)
     source = source or (model if isinstance(model, str) else model.name)
     model = model_for_export(model, keep_train_form)

@@ -218,9 +218,9 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
         The report (also written to `out_dir/report.json`).
     """
     from keras_airn.export.waveform import waveform_function
-    from keras_airn.features import FRONT_ENDS
+    from keras_airn.features import FrontEnd
 
-    front_end = front_end or FRONT_ENDS["vggsound"]
+    front_end = front_end or FrontEnd()
     check_out_dir(out_dir)
     if sample_rate is not None and sample_rate != front_end.sample_rate:
         raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "

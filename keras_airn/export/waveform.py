@@ -97,6 +97,22 @@ def pad_frames_after_signal(features, length, front_end: FrontEnd):
     return tf.gather(features, frames, axis=1)
 
 
+def fill_after_signal(clean, length):
+    """Repeats the signal's last sample over the samples after it (a front-end with
+    `short_clip_padding="edge_sample"`, UrbanSound8K's), with builtin ops.
+
+    Args:
+        clean: (1, samples) PCM, the marker read as zeros (`split_end_marker`).
+        length: (1,) samples before the marker.
+
+    Returns:
+        (1, samples).
+    """
+    last = tf.gather(clean, tf.maximum(length - 1, 0), axis=1, batch_dims=1)
+    inside = tf.range(tf.shape(clean)[1])[None, :] < length[:, None]
+    return tf.where(inside, clean, last[:, None])
+
+
 def pad_to_input(window: np.ndarray, num_samples: int) -> np.ndarray:
     """`window` (samples,) padded to a waveform model's `num_samples` with `END_MARKER`."""
     return np.pad(window, (0, num_samples - window.shape[0]), constant_values=END_MARKER).astype(np.float32)
@@ -119,7 +135,10 @@ def waveform_function(model, front_end: FrontEnd):
     @tf.function(input_signature=[tf.TensorSpec([1, num_samples], tf.float32, name="waveform")])
     def classify(waveform):
         clean, length = split_end_marker(waveform)
-        features = pad_frames_after_signal(builtin_log_mel(clean, num_samples, front_end), length, front_end)
+        if front_end.short_clip_padding == "edge_sample":
+            features = builtin_log_mel(fill_after_signal(clean, length), num_samples, front_end)
+        else:
+            features = pad_frames_after_signal(builtin_log_mel(clean, num_samples, front_end), length, front_end)
         return model(features, training=False)
 
     return classify, num_samples
