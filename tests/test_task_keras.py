@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import keras_airn as ka
+from keras_airn.errors import KerasAirnError
 from keras_airn.features import FrontEnd, clip_features, crop_starts
 from keras_airn.runtime import softmax
 from tests.helpers import TINY
@@ -126,3 +127,21 @@ def test_keras_arguments_without_meaning_here_are_refused(waves, tmp_path):
         classifier.compile(loss="mse")
     with pytest.raises(ValueError, match="validation_freq"):
         classifier.fit(waves, LABELS, validation_freq=0, out_dir=str(tmp_path / "c"))
+
+
+def test_select_best_keeps_the_epoch_with_the_best_validation_top1(waves, tmp_path):
+    classifier = new_classifier()
+    history = classifier.fit(waves, LABELS, batch_size=4, epochs=4, verbose=0, validation_data=(waves, LABELS),
+                             select_best=True, eval_period=1, precise_bn_batches=0, learning_rate=0.05,
+                             out_dir=str(tmp_path / "run"))
+    scores = history.history["selection_top1"]
+    assert len(scores) == 4  # validated after every epoch (eval_period=1)
+    summary = history.summary
+    assert summary["selected_epoch"] == 1 + int(np.argmax(scores)) and summary["selection_top1"] == max(scores)
+    best = new_classifier().network
+    best.load_weights(str(tmp_path / "run" / "checkpoints" / "best.weights.h5"))
+    for kept, trained in zip(best.weights, classifier.network.weights):
+        np.testing.assert_array_equal(kept.numpy(), trained.numpy())
+    with pytest.raises(KerasAirnError, match="validation"):
+        new_classifier().fit(waves, LABELS, batch_size=4, epochs=1, verbose=0, select_best=True,
+                             out_dir=str(tmp_path / "no_validation"))

@@ -86,7 +86,8 @@ def read_splits(dataset: str, sample_rate: int):
 
 
 def base_front_end(dataset: str):
-    """The front-end before --clip_seconds: --front_end, the release dataset's, --init's, or VGG-Sound's."""
+    """The front-end before --clip_seconds and --resampler: --front_end, the release dataset's, --init's,
+    or VGG-Sound's settings."""
     from keras_airn.features import FRONT_ENDS, FrontEnd, FrontEndError
 
     if FRONT_END.value:
@@ -113,7 +114,7 @@ def main(argv):
     out_dir = train_flags.OUT_DIR.value
     if is_chief():
         check_out_dir(out_dir, train_flags.RESUME.value)  # before any file of the run is written
-    front_end = train_flags.front_end(base_front_end(DATASET.value))
+    front_end = train_flags.front_end(base_front_end(DATASET.value), own_audio=DATASET.value in ("folder", "csv"))
     train_split, test_split = read_splits(DATASET.value, front_end.sample_rate)
     train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split,
                              **({"test": test_split} if test_split else {}))

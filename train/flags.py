@@ -7,9 +7,11 @@ import math
 
 from absl import flags
 
+from keras_airn.audio import RESAMPLERS
 from keras_airn.datasets import BAD_AUDIO_MODES
 from keras_airn.features import FrontEnd
 from keras_airn.training.recipes import RECIPES, TrainConfig, recipe
+from keras_airn.training.spec_augment import STYLES
 
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Run directory: checkpoints, logs, final models.")
 RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its last epoch.")
@@ -34,10 +36,25 @@ WEIGHT_DECAY = flags.DEFINE_float("weight_decay", None, "Weight decay (not on Ba
 DROPOUT = flags.DEFINE_float("dropout", 0.5, "Dropout before the classifier.")
 SEED = flags.DEFINE_integer("seed", 0, "Seed of shuffling, crops, SpecAugment and init.")
 SPEC_AUGMENT = flags.DEFINE_bool("spec_augment", None, "Apply SpecAugment in training (default: the recipe's).")
+SPEC_AUGMENT_STYLE = flags.DEFINE_enum("spec_augment_style", None, list(STYLES), "SpecAugment as the release "
+                                       "samples it (`release`) or as its paper describes it (`clean`); default: "
+                                       "the recipe's.")
+GAIN_DB = flags.DEFINE_float("gain_db", None, "Random gain of each training crop, uniform in +-this many dB "
+                              "(0: off; default: the recipe's).", lower_bound=0.0)
+SPEED = flags.DEFINE_float("speed_perturbation", None, "Random speed of each training crop, a factor uniform in "
+                           "1 +- this (0: off; default: the recipe's).", lower_bound=0.0, upper_bound=0.49)
+EQUALIZER_DB = flags.DEFINE_float("equalizer_db", None, "Random smooth response over the mel bands of each "
+                                   "training crop, at most this many dB (0: off; default: the recipe's).",
+                                   lower_bound=0.0)
 PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", None, "Batches for BN re-estimation, at most one pass "
                                   "(0: off; default: the recipe's).", lower_bound=0)
 PRECISE_BN_EACH_EPOCH = flags.DEFINE_bool("precise_bn_each_epoch", None, "Re-estimate BN after every epoch (the "
                                           "release's; default: the recipe's) instead of once at the end.")
+SELECT_BEST = flags.DEFINE_bool("select_best", None, "Evaluate the epoch with the best validation top-1 (one "
+                                "random crop per test clip, every --eval_period epochs and the last), as the "
+                                "release does, instead of the last; needs a test split.")
+EVAL_PERIOD = flags.DEFINE_integer("eval_period", None, "With --select_best: validate every this many epochs "
+                                   "(default 2, the release's).", lower_bound=1)
 EVAL_VIEWS = flags.DEFINE_integer("eval_views", None, "Crops per test clip (default: the dataset's).", lower_bound=1)
 CLIP_SECONDS = flags.DEFINE_float("clip_seconds", None, "Override the clip length (frames follow; folder/csv "
                                   "default: from the training clips' lengths).")
@@ -45,8 +62,11 @@ BAD_AUDIO = flags.DEFINE_enum("bad_audio", "skip", list(BAD_AUDIO_MODES),
                               "Unreadable/empty (or, with --resample=false, wrong-rate) files, and crops "
                               "with NaN/Inf samples met during the run: list in bad_audio_<split>.txt and "
                               "skip, or fail naming the file.")
-RESAMPLE = flags.DEFINE_bool("resample", True, "Resample files at another rate with soxr HQ, as "
-                             "librosa.load does (False: reject them, strict mode).")
+RESAMPLER = flags.DEFINE_enum("resampler", None, list(RESAMPLERS), "Resampler of files at another rate: "
+                               "kaiser_best (resampy; the release's librosa 0.9.2: the default for its datasets) "
+                               "or soxr_hq (the default for folder/csv).")
+RESAMPLE = flags.DEFINE_bool("resample", True, "Resample files at another rate, as librosa.load does "
+                             "(--resampler; False: reject them, strict mode).")
 STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                              "tf.distribute strategy: one device; all local devices; or every worker TF_CONFIG "
                              "names (start them with train.launch_local or one per host). The last two "
@@ -65,7 +85,8 @@ for _flag in (LR, CLIP_SECONDS):
 
 # The TrainConfig field each flag overrides when given: the one of its name.
 _OVERRIDES = {flag.name: flag for flag in (EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, LR, LR_DECAY, MOMENTUM, NESTEROV,
-                                           WEIGHT_DECAY, SEED, SPEC_AUGMENT, PRECISE_BN, PRECISE_BN_EACH_EPOCH, EVAL_VIEWS,
+                                           WEIGHT_DECAY, SEED, SPEC_AUGMENT, SPEC_AUGMENT_STYLE, GAIN_DB, SPEED, EQUALIZER_DB,
+                                           PRECISE_BN, PRECISE_BN_EACH_EPOCH, SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS,
                                            CHECKPOINT_MINUTES)}
 
 
@@ -96,8 +117,9 @@ def check_splits(out_dir: str, sample_rate: int, **splits) -> None:
         split.examples = check_examples(split.examples, sample_rate, BAD_AUDIO.value, report, RESAMPLE.value)
 
 
-def front_end(base: FrontEnd) -> FrontEnd:
-    """`base` with --clip_seconds applied."""
-    if CLIP_SECONDS.value is None:
-        return base
-    return dataclasses.replace(base, clip_seconds=CLIP_SECONDS.value)
+def front_end(base: FrontEnd, own_audio: bool = False) -> FrontEnd:
+    """`base` with --clip_seconds and --resampler applied; own audio (folder, csv) resamples with
+    soxr unless --resampler says otherwise, whatever `base` (a release dataset's) used."""
+    changes = {"clip_seconds": CLIP_SECONDS.value, "resampler": RESAMPLER.value or (FrontEnd.resampler if own_audio
+                                                                                      else None)}
+    return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})

@@ -25,6 +25,7 @@ from keras_airn.features import (
 )
 from keras_airn.training.bad_audio import BadAudioLog
 from keras_airn.training.spec_augment import SpecAugmentConfig, spec_augment
+from keras_airn.training.wave_augment import WaveAugment
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Set (to anything) to print each decoded training example's index to stderr: tests count what
@@ -41,6 +42,7 @@ def train_dataset(
     first_epoch: int,
     epochs: int,
     augment: SpecAugmentConfig | None = SpecAugmentConfig(),
+    wave_augment: WaveAugment | None = None,
     shard: tuple[int, int] = (0, 1),
     replica_batch_size: int | None = None,
     bad_audio: BadAudioLog | None = None,
@@ -60,6 +62,7 @@ def train_dataset(
         first_epoch: epoch to start at (for resuming).
         epochs: total epochs.
         augment: SpecAugment settings, or None.
+        wave_augment: random gain and speed of each crop before its log-mel, or None.
         shard: (index, count): this input pipeline's slice of each global batch.
         replica_batch_size: batch size of the elements (default: the slice, `batch_size // count`);
             a slice feeding several local replicas is cut into one batch per replica.
@@ -96,9 +99,14 @@ def train_dataset(
         example_seed = tf.stack([epoch * 1_000_003 + tf.constant(seed, tf.int64), index])
         seeds = tf.random.experimental.stateless_split(example_seed, 2)
         uniform = tf.random.stateless_uniform([], seeds[0], dtype=tf.float64)
+        # The gain and speed draws come from a seed of their own: the crop and SpecAugment draws
+        # are the same with and without them.
+        wave_draws = tf.random.stateless_uniform([WaveAugment.DRAWS],
+                                                 tf.random.experimental.stateless_split(seeds[0], 1)[0],
+                                                 dtype=tf.float64)
         features, label = tf.numpy_function(
-            lambda i, u: _usable_crop_features(examples, int(i), u, front_end, bad_audio),
-            [index, uniform], [tf.float32, tf.int32], stateful=False)
+            lambda i, u, w: _usable_crop_features(examples, int(i), u, front_end, bad_audio, wave_augment, w),
+            [index, uniform, wave_draws], [tf.float32, tf.int32], stateful=False)
         features = pad_frames(tf.ensure_shape(features, [None, front_end.n_mels]), front_end.num_frames)
         if augment is not None:
             features = spec_augment(features, seeds[1], augment)
@@ -112,12 +120,15 @@ def train_dataset(
 
 
 def _usable_crop_features(examples: Sequence[Example], index: int, uniform, front_end: FrontEnd,
-                          bad_audio: BadAudioLog | None) -> tuple[np.ndarray, np.int32]:
+                          bad_audio: BadAudioLog | None, wave_augment: WaveAugment | None = None,
+                          wave_draws=(0.5,) * WaveAugment.DRAWS) -> tuple[np.ndarray, np.int32]:
     """(`_crop_features` of example `index`, its label); past unusable examples to the next usable one."""
     for step in range(len(examples)):
         example = examples[(index + step) % len(examples)]
         try:
-            return _crop_features(example.path, example.start, example.stop, uniform, front_end), np.int32(example.label)
+            features = _crop_features(example.path, example.start, example.stop, uniform, front_end, wave_augment,
+                                      wave_draws)
+            return features, np.int32(example.label)
         except AudioError as error:
             if bad_audio is None:
                 raise
@@ -125,18 +136,32 @@ def _usable_crop_features(examples: Sequence[Example], index: int, uniform, fron
     raise AudioError(f"{examples[0].path}: no training example has usable audio (all listed as bad).")
 
 
-def _crop_features(path: str, start, stop, uniform, front_end: FrontEnd) -> np.ndarray:
+def _crop_features(path: str, start, stop, uniform, front_end: FrontEnd, wave_augment: WaveAugment | None = None,
+                   wave_draws=(0.5,) * WaveAugment.DRAWS) -> np.ndarray:
     """The log-mel of a training crop, decoding only the crop (one call per example on the host).
 
     The crop is `clip_features`' crop of the whole recording (start from `random_crop_start`'s
-    formula on the header's length); only its samples are read.
+    formula on the header's length); only its samples are read. With `wave_augment`, the
+    recording is cropped as if it were played at the drawn speed (the crop read is that many
+    times longer, then resampled), scaled by the drawn gain, and its log-mel given the drawn
+    equaliser response.
     """
     info = check_audio(path, front_end.sample_rate)
     stop = info.samples_at(front_end.sample_rate) if stop < 0 else int(stop)
     available = stop - int(start)
-    first = int(start) + random_crop_start(available, front_end, uniform)
-    crop = read_audio_segment(path, front_end.sample_rate, first, clip_length(available, front_end), info=info)
-    return host_clip_features(crop, 0, front_end)
+    if wave_augment is None or not wave_augment.active:
+        first = int(start) + random_crop_start(available, front_end, uniform)
+        crop = read_audio_segment(path, front_end.sample_rate, first, clip_length(available, front_end), info=info,
+                                  resampler=front_end.resampler)
+        return host_clip_features(crop, 0, front_end)
+    gain_draw, speed_draw = float(wave_draws[0]), float(wave_draws[1])
+    played = int(available / wave_augment.speed_factor(speed_draw))  # the recording's length at that speed
+    length = clip_length(played, front_end)
+    read = min(available, wave_augment.samples_to_read(length, speed_draw))
+    first = int(start) + int(np.floor(np.float64(uniform) * (available - read)))
+    crop = read_audio_segment(path, front_end.sample_rate, first, read, info=info, resampler=front_end.resampler)
+    crop = wave_augment.apply(crop, front_end.sample_rate, gain_draw, speed_draw, length)
+    return wave_augment.equalize(host_clip_features(crop, 0, front_end), wave_draws[2:])
 
 
 def eval_dataset(
@@ -171,7 +196,7 @@ def eval_dataset(
     def read(index):
         example = examples[int(index)]
         try:
-            audio = read_audio(example.path, front_end.sample_rate)
+            audio = read_audio(example.path, front_end.sample_rate, resampler=front_end.resampler)
         except AudioError as error:
             if bad_audio is None:
                 raise

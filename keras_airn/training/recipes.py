@@ -15,6 +15,8 @@ import keras
 from absl import logging
 
 from keras_airn.training.optimizer import TorchSGD
+from keras_airn.training.spec_augment import SpecAugmentConfig
+from keras_airn.training.wave_augment import WaveAugment
 
 # The release decays every parameter but those named "bn" (BatchNorm's; the head's bias is
 # decayed). AdamW (small_data) leaves biases out too, as is usual for it.
@@ -38,11 +40,23 @@ class TrainConfig:
             on BatchNorm or biases).
         seed: seed of shuffling, crops, SpecAugment and initialisation.
         spec_augment: SpecAugment on training batches.
+        spec_augment_style: "release" (sampled as the release does, its value-as-coordinate time
+            warp included) or "clean" (as the SpecAugment paper describes it); see
+            `keras_airn.training.spec_augment`.
+        gain_db: random gain of each training crop, uniform in +-gain_db decibels (0: off).
+        speed_perturbation: random speed of each training crop, a factor uniform in
+            1 +- speed_perturbation (0: off).
+        equalizer_db: a random smooth response over the mel bands of each training crop, at most
+            this many dB (0: off).
         precise_bn_batches: augmented training batches of each BatchNorm re-estimation (at most
             one pass over the training set; 0: off).
         precise_bn_each_epoch: re-estimate after every epoch, as the release does (its configs
             checkpoint every epoch); False: once, after the last. "mirrored" runs re-estimate
             once, after the last.
+        select_best: evaluate (and save) the epoch with the best validation top-1 instead of the
+            last, as the release does (`keras_airn.training.selection`); needs test data.
+        eval_period: with `select_best`, validate after every this many epochs and the last (the
+            release's `TRAIN.EVAL_PERIOD`: 2).
         eval_views: crops per test clip (None: the front-end's).
         eval_batch_size: crops per evaluation batch.
         optimizer: "torch_sgd" (the release's) or "adamw".
@@ -70,8 +84,14 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     spec_augment: bool = True
+    spec_augment_style: str = "release"
+    gain_db: float = 0.0
+    speed_perturbation: float = 0.0
+    equalizer_db: float = 0.0
     precise_bn_batches: int = 200
     precise_bn_each_epoch: bool = True
+    select_best: bool = False
+    eval_period: int = 2
     eval_views: int | None = None
     eval_batch_size: int = 32
     optimizer: str = "torch_sgd"
@@ -87,6 +107,17 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}.")
         if self.schedule not in ("step", "cosine"):
             raise ValueError(f"schedule must be 'step' or 'cosine', got {self.schedule!r}.")
+        self.wave_augment()  # checks the ranges
+        SpecAugmentConfig(style=self.spec_augment_style)
+
+    def wave_augment(self) -> WaveAugment:
+        return WaveAugment(self.gain_db, self.speed_perturbation, self.equalizer_db)
+
+    def augmentation(self) -> dict:
+        """`pipeline.train_dataset`'s `augment` and `wave_augment` arguments for this config."""
+        wave = self.wave_augment()
+        return {"augment": SpecAugmentConfig(style=self.spec_augment_style) if self.spec_augment else None,
+                "wave_augment": wave if wave.active else None}
 
     def resolved(self, train_size: int) -> "TrainConfig":
         """This config for a training set of `train_size` examples: the batch capped at the
@@ -171,7 +202,7 @@ RELEASE_PRETRAINING = TrainConfig()
 RELEASE_FINETUNING = TrainConfig(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
 SMALL_DATA = TrainConfig(
     epochs=None, min_steps=600, max_epochs=60, batch_size=32, optimizer="adamw", learning_rate=2e-3,
-    weight_decay=0.05,
+    weight_decay=0.05, spec_augment_style="clean",
     schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200, precise_bn_each_epoch=False,
     checkpoint_minutes=1.0)
 RECIPES = ("release", "small_data")

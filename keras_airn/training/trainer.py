@@ -43,7 +43,7 @@ from keras_airn.training.metrics import average_views, classification_metrics
 from keras_airn.training.pipeline import eval_dataset, train_dataset
 from keras_airn.training.precise_bn import recompute_batchnorm_statistics
 from keras_airn.training.recipes import TrainConfig, make_optimizer
-from keras_airn.training.spec_augment import SpecAugmentConfig
+from keras_airn.training.selection import SelectBest, random_crop_top1, restore_best
 
 def compile_model(model, config: TrainConfig, steps_per_epoch: int, compiled: dict | None = None) -> None:
     """Compiles `model` with the recipe's optimizer, cross-entropy on logits and accuracy.
@@ -327,7 +327,12 @@ def fit(
         verbose = 2 if os.environ.get("CI") else 1
     options = dict(resume=resume, stop_after_epoch=stop_after_epoch, bad_audio=bad_audio, callbacks=list(callbacks),
                    compiled=compiled or None, verbose=verbose)
+    if config.select_best and eval_split is None:
+        raise KerasAirnError("select_best picks the epoch with the best validation top-1: it needs validation "
+                             "(test) data.")
     if strategy == "multi_worker":
+        if config.select_best:
+            raise KerasAirnError("select_best runs on the 'default' and 'mirrored' strategies only.")
         if compiled and set(compiled) - {"optimizer"}:
             raise KerasAirnError("strategy='multi_worker' trains with cross-entropy and accuracy: compile() a "
                                  "loss or metrics for the 'default' or 'mirrored' strategies only.")
@@ -373,12 +378,11 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
                 sources = _seed_generators(checkpoint)
                 for path, generator in _seed_generators(model).items():
                     generator.state.assign(sources[path].state.numpy())
-        augment = SpecAugmentConfig() if config.spec_augment else None
 
         def shard(context: tf.distribute.InputContext) -> tf.data.Dataset:
             dataset, _ = train_dataset(
                 train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed,
-                first_epoch=first_epoch, epochs=last_epoch, augment=augment,
+                first_epoch=first_epoch, epochs=last_epoch, **config.augmentation(),
                 shard=(context.input_pipeline_id, context.num_input_pipelines),
                 replica_batch_size=context.get_per_replica_batch_size(config.batch_size),
                 bad_audio=bad_audio_log(bad_audio, out_dir if chief else None, "train"),
@@ -439,10 +443,9 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
         fresh = build_model()
         settings = run_settings(fresh, config, front_end, train_split.label_names, compiled)
         model, first_epoch = resume_state(out_dir, resume, settings)
-        augment = SpecAugmentConfig() if config.spec_augment else None
         dataset, steps = train_dataset(
             train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed,
-            first_epoch=min(first_epoch, last_epoch), epochs=last_epoch, augment=augment,
+            first_epoch=min(first_epoch, last_epoch), epochs=last_epoch, **config.augmentation(),
             bad_audio=bad_audio_log(bad_audio, out_dir, "train"),
         )
         if model is None:
@@ -456,6 +459,10 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
     each_epoch = bool(config.precise_bn_batches and config.precise_bn_each_epoch and strategy == "default")
     if first_epoch < last_epoch:
         checkpoints = EpochCheckpoint(out_dir, last_epoch, config.checkpoint_minutes)
+        if config.select_best:  # after the epoch's precise BN, before its checkpoint
+            callbacks = [SelectBest(out_dir, lambda epoch: random_crop_top1(
+                model, eval_split, front_end, config.seed + 2, epoch, config.eval_batch_size),
+                config.eval_period, last_epoch), *callbacks]
         if each_epoch:  # a log read afresh each time: it knows what training listed meanwhile
             callbacks = [EpochPreciseBN(lambda epoch: estimate_precise_bn(
                 model, train_split, front_end, config, epoch, steps, bad_audio_log(bad_audio, out_dir, "train"))),
@@ -485,9 +492,8 @@ def estimate_precise_bn(model, train_split, front_end, config: TrainConfig, epoc
     training batches, at most one pass (`min(NUM_BATCHES_PRECISE, len(loader))`), drawn as an
     epoch of the pipeline with seed `config.seed + 1` (a function of the epoch: resume stays
     exact). Returns the batches used."""
-    augment = SpecAugmentConfig() if config.spec_augment else None
     data, _ = train_dataset(train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
-                            first_epoch=epoch, epochs=epoch + 1, augment=augment, bad_audio=bad_audio)
+                            first_epoch=epoch, epochs=epoch + 1, **config.augmentation(), bad_audio=bad_audio)
     return recompute_batchnorm_statistics(model, data, min(config.precise_bn_batches, steps))
 
 
@@ -507,7 +513,13 @@ class EpochPreciseBN(keras.callbacks.Callback):
 def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio,
             compiled=None, precise_bn_done=False) -> TrainResult:
     """After the last epoch: precise BN (unless every epoch had it), the train-form and deploy
-    files, evaluation, summary."""
+    files, evaluation, summary. With `config.select_best`, all of it on the best epoch's weights."""
+    if config.select_best:
+        best = restore_best(model, out_dir)
+        summary["selected_epoch"] = best["epoch"]
+        summary["selection_top1"] = best["top1"]
+        logging.info("Selected epoch %d (validation top-1 %.4f on one random crop per clip).",
+                     best["epoch"], best["top1"])
     if precise_bn_done:  # after every epoch, each over the same number of batches
         summary["precise_bn_batches"] = min(config.precise_bn_batches, steps)
     elif config.precise_bn_batches:

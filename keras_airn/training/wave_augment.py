@@ -1,0 +1,97 @@
+"""Augmentation of training crops before SpecAugment: random gain, speed and equaliser
+(docs/real_audio.md).
+
+Not in the release (its recipe is SpecAugment only; `release` leaves them off). They target what
+a new speaker or microphone changes: a log-mel without per-clip normalisation shifts with a
+recording's level (gain) and a microphone's response (equaliser: a smooth random curve over the
+mel bands, added to the log-mel), and a voice's pitch and pace move every band (speed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import soxr
+
+from keras_airn.audio import RESAMPLE_QUALITY
+
+
+@dataclasses.dataclass(frozen=True)
+class WaveAugment:
+    """Random gain, speed and equaliser of a training crop, from draws of a uniform in [0, 1).
+
+    Args:
+        gain_db: the gain is uniform in [-gain_db, gain_db] decibels.
+        speed: the speed factor is uniform in [1 - speed, 1 + speed]; a factor s plays the crop s
+            times faster (shorter, higher in pitch), as resampling it by 1/s does.
+        equalizer_db: the largest gain, in decibels, of a random smooth response over the mel
+            bands (three cosines, each weight uniform in [-1, 1], scaled so that it never exceeds it).
+
+    Example:
+    >>> augment = WaveAugment(gain_db=6.0, speed=0.1)
+    >>> round(augment.gain(1.0), 3), round(augment.speed_factor(0.0), 3)   # +6 dB, 0.9x
+    (1.995, 0.9)
+    """
+
+    gain_db: float = 0.0
+    speed: float = 0.0
+    equalizer_db: float = 0.0
+
+    DRAWS = 5  # gain, speed, three equaliser weights
+
+    def __post_init__(self):
+        if not (0.0 <= self.gain_db < 60.0):
+            raise ValueError(f"gain_db must be in [0, 60), got {self.gain_db}.")
+        if not (0.0 <= self.speed < 0.5):
+            raise ValueError(f"speed must be in [0, 0.5), got {self.speed}.")
+        if not (0.0 <= self.equalizer_db < 60.0):
+            raise ValueError(f"equalizer_db must be in [0, 60), got {self.equalizer_db}.")
+
+    @property
+    def active(self) -> bool:
+        return self.gain_db > 0 or self.speed > 0 or self.equalizer_db > 0
+
+    def equalize(self, log_mel: np.ndarray, weights) -> np.ndarray:
+        """`log_mel` (frames, bands) of magnitudes plus the drawn response (natural-log units).
+
+        Example:
+        >>> curve = WaveAugment(equalizer_db=6.0).equalize(np.zeros((1, 64), np.float32), [1.0, 0.5, 0.5])
+        >>> bool(abs(curve).max() <= 6.0 / 20 * np.log(10) + 1e-6)
+        True
+        """
+        if self.equalizer_db <= 0:
+            return log_mel
+        bands = log_mel.shape[-1]
+        position = np.arange(bands) / max(bands - 1, 1)
+        weights = 2.0 * np.asarray(weights, np.float64) - 1.0
+        curve = sum(w * np.cos(np.pi * (k + 1) * position) for k, w in enumerate(weights)) / len(weights)
+        return (log_mel + self.equalizer_db / 20.0 * np.log(10.0) * curve).astype(np.float32)
+
+    def gain(self, uniform: float) -> float:
+        return float(10.0 ** ((2.0 * uniform - 1.0) * self.gain_db / 20.0))
+
+    def speed_factor(self, uniform: float) -> float:
+        return 1.0 + (2.0 * uniform - 1.0) * self.speed
+
+    def apply(self, crop: np.ndarray, sample_rate: int, gain_uniform: float, speed_uniform: float,
+              samples: int) -> np.ndarray:
+        """The crop played at the drawn speed, cut to at most `samples`, times the drawn gain.
+
+        Args:
+            crop: float32 (n,) samples read for this crop (`samples_to_read` of them).
+            sample_rate: its rate.
+            gain_uniform, speed_uniform: draws from U[0, 1).
+            samples: the crop's length after the speed change (at most).
+
+        Returns:
+            float32 (<= samples,).
+        """
+        factor = self.speed_factor(speed_uniform)
+        if factor != 1.0:
+            crop = soxr.resample(crop, sample_rate * factor, sample_rate, quality=RESAMPLE_QUALITY)
+        return (crop[:samples] * self.gain(gain_uniform)).astype(np.float32)
+
+    def samples_to_read(self, samples: int, speed_uniform: float) -> int:
+        """Samples to read so that the crop, played at the drawn speed, lasts `samples`."""
+        return int(np.ceil(samples * self.speed_factor(speed_uniform)))

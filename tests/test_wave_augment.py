@@ -1,0 +1,53 @@
+"""Gain, speed and equaliser of training crops: neutral draws change nothing, each does what it
+says, and the pipeline stays a function of (seed, epoch, example)."""
+
+import numpy as np
+import soundfile
+import tensorflow as tf
+
+from keras_airn.datasets import Example
+from keras_airn.features import FrontEnd
+from keras_airn.training.pipeline import _crop_features, train_dataset
+from keras_airn.training.recipes import recipe
+from keras_airn.training.wave_augment import WaveAugment
+
+FRONT_END = FrontEnd(clip_seconds=1.0)
+AUGMENT = WaveAugment(gain_db=6.0, speed=0.2, equalizer_db=12.0)
+NEUTRAL = (0.5,) * WaveAugment.DRAWS
+
+
+def _tone(path, seconds, rate=8000):
+    t = np.arange(int(seconds * rate)) / rate
+    soundfile.write(path, (0.3 * np.sin(2 * np.pi * 440 * t) * np.hanning(len(t))).astype(np.float32), rate)
+    return path
+
+
+def test_neutral_draws_change_nothing_and_each_draw_does_what_it_says(tmp_path):
+    for seconds in (0.4, 2.0):  # shorter and longer than a crop
+        path = _tone(str(tmp_path / f"{seconds}.wav"), seconds)
+        plain = _crop_features(path, 0, -1, 0.3, FRONT_END)
+        np.testing.assert_array_equal(_crop_features(path, 0, -1, 0.3, FRONT_END, AUGMENT, NEUTRAL), plain)
+    short = str(tmp_path / "0.4.wav")
+    plain = _crop_features(short, 0, -1, 0.0, FRONT_END)
+    louder = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, (1.0, 0.5, 0.5, 0.5, 0.5))
+    loud = plain > np.percentile(plain, 90)  # +6 dB of amplitude where the tone is
+    np.testing.assert_allclose((louder - plain)[loud], 6 / 20 * np.log(10), atol=1e-3)
+    slower = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, (0.5, 0.0, 0.5, 0.5, 0.5))
+    assert slower.shape[0] == round(plain.shape[0] / 0.8)  # 0.8x speed: 1.25x the frames
+    tilted = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, (0.5, 0.5, 1.0, 0.5, 0.5))
+    shift = (tilted - plain).mean(axis=0)
+    np.testing.assert_allclose(shift[[0, -1]], [12 / 20 * np.log(10) / 3, -12 / 20 * np.log(10) / 3], atol=1e-5)
+
+
+def test_augmented_pipeline_is_a_function_of_seed_epoch_and_example(tmp_path):
+    examples = [Example(_tone(str(tmp_path / f"{i}.wav"), 0.3 + 0.2 * i), i % 2) for i in range(4)]
+
+    def epoch(first_epoch, wave_augment):
+        data, _ = train_dataset(examples, FRONT_END, batch_size=4, seed=3, first_epoch=first_epoch,
+                                epochs=first_epoch + 1, augment=None, wave_augment=wave_augment)
+        return next(iter(data))[0].numpy()
+
+    np.testing.assert_array_equal(epoch(1, AUGMENT), epoch(1, AUGMENT))
+    assert not np.array_equal(epoch(1, AUGMENT), epoch(1, None))
+    assert not np.array_equal(epoch(1, AUGMENT), epoch(2, AUGMENT))
+    assert recipe("release", finetuning=False).augmentation()["wave_augment"] is None  # the release's: off
