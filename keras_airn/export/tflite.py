@@ -218,23 +218,9 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
         The report (also written to `out_dir/report.json`).
     """
     from keras_airn.export.waveform import waveform_function
-    from keras_airn.features import FrontEnd
 
-    front_end = front_end or FrontEnd()
-    check_out_dir(out_dir)
-    if sample_rate is not None and sample_rate != front_end.sample_rate:
-        raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "
-                              f"({front_end.sample_rate} Hz); a waveform model must see the rate it was "
-                              f"trained on.")
-    for precision in precisions:
-        if precision not in PRECISIONS:
-            raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
     source = source or (model if isinstance(model, str) else model.name)
-    model = model_for_export(model, keep_train_form, time_as_rows)
-    frames, bins = model.input_shape[1:3]
-    if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
-        raise ConversionError(f"The model takes {frames or 'any'} x {bins} log-mel frames x bins; the front-end "
-                              f"makes {front_end.num_frames} x {front_end.n_mels}.")
+    model, front_end = _resolve(model, out_dir, precisions, front_end, sample_rate, keep_train_form, time_as_rows)
     calibration, evaluation = calibration_and_evaluation(
         examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
         num_eval=num_eval, int8="int8" in precisions, random_calibration=random_calibration)
@@ -250,64 +236,109 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
               "front_end": front_end.to_config(),
               "eval_clips": int(len(eval_inputs)), "artifacts": {}}
     write_sidecars(out_dir, front_end, label_names, report["num_classes"])
-    converted, float_nodes = {}, []
     int8_float_head = int8_float_head and not int8_io  # int8 logits out: the head stays integer
-    if "int8" in precisions and (waveform or int8_float_head):
-        converted["fp32"] = convert(function, "fp32")
-        if waveform:
-            # The front-end stays float inside the int8 model: quantising its DFT, sqrt and log
-            # destroys the features (docs/conversion.md).
-            float_nodes += leading_nodes_outside(converted["fp32"], model.name)
-        if int8_float_head:
-            float_nodes += head_nodes(converted["fp32"])
-    float_head_note = None
+    converter = _Converter(function, model, waveform, int8_io, int8_float_head, [x[None] for x in calibration_inputs],
+                           "int8" in precisions)
     for precision in precisions:
-        representative = [x[None] for x in calibration_inputs]
-        try:
-            data = converted.get(precision) or convert(function, precision, representative=representative,
-                                                       int8_io=int8_io, float_nodes=float_nodes)
-        except ValueError as error:
-            # TFLite's quantisation debugger, which keeps nodes float, rejects some graphs (BC-ResNet's
-            # frequency-broadcast adds); the head then goes integer with the rest, and the report says so.
-            if precision != "int8" or waveform or "debug mode" not in str(error):
-                raise
-            data = convert(function, precision, representative=representative, int8_io=int8_io)
-            int8_float_head, float_head_note = False, f"head left integer: the quantisation debugger refused ({error})"
-            logging.warning("%s", float_head_note)
+        data, entry = converter.convert(precision)
         if waveform:
-            data, metadata_note = with_metadata(data, front_end, label_names, model, precision)
+            data, entry["metadata"] = with_metadata(data, front_end, label_names, model, precision)
         name = f"{artifact_stem(model)}_{form}_{precision}.tflite"
-        path = os.path.join(out_dir, name)
-        with tempfile.TemporaryDirectory() as scratch:
-            candidate = os.path.join(scratch, name)
-            with open(candidate, "wb") as handle:
-                handle.write(data)
-            logits = run_tflite(candidate, eval_inputs)
-            ops = op_counts(candidate)
-            old_runtime = check_old_runtime(candidate, eval_inputs, logits)
-        if any(op.startswith("Flex") or op == "CUSTOM" for op in ops):
-            raise ConversionError(f"{name} needs non-builtin ops {sorted(ops)}; not written.")
-        entry = {"file": name, "bytes": len(data), "ops": ops, **parity(logits, reference, eval_labels),
-                 "tflite_runtime_2_14": old_runtime}
-        if waveform:
-            entry["metadata"] = metadata_note
         if precision == "int8":
             entry["calibration_clips"] = int(len(calibration_inputs))
-            entry["float_head"] = bool(int8_float_head)
-            if float_head_note:
-                entry["float_head_note"] = float_head_note
             if warning := calibration_note(len(calibration_inputs)):
                 entry["warning"] = warning
                 logging.warning("%s: %s.", name, warning)
-        bound = {"fp32": FP32_BOUND, "fp16": FP16_BOUND}.get(precision)
-        if bound is not None:
-            entry["bound"] = bound
-            entry["within_bound"] = entry["max_rel_logit_error"] <= bound
-            if not entry["within_bound"]:
-                raise ConversionError(f"{name}: logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
-                                      f"(bound {bound}); not written.")
-        files.write_bytes(path, data)
+        entry = {"file": name, "bytes": len(data), **_check(name, data, precision, eval_inputs, reference, eval_labels),
+                 **entry}
+        files.write_bytes(os.path.join(out_dir, name), data)
         report["artifacts"][precision] = entry
     remove_stale_artifacts(out_dir, ".tflite", {entry["file"] for entry in report["artifacts"].values()})
     files.write_json(os.path.join(out_dir, "report.json"), report)
     return report
+
+
+def _resolve(model, out_dir: str, precisions, front_end, sample_rate, keep_train_form: bool, time_as_rows: bool):
+    """The model to convert (`model_for_export`) and its front-end, after the argument checks."""
+    from keras_airn.features import FrontEnd
+
+    front_end = front_end or FrontEnd()
+    check_out_dir(out_dir)
+    if sample_rate is not None and sample_rate != front_end.sample_rate:
+        raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "
+                              f"({front_end.sample_rate} Hz); a waveform model must see the rate it was "
+                              f"trained on.")
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
+    model = model_for_export(model, keep_train_form, time_as_rows)
+    frames, bins = model.input_shape[1:3]
+    if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
+        raise ConversionError(f"The model takes {frames or 'any'} x {bins} log-mel frames x bins; the front-end "
+                              f"makes {front_end.num_frames} x {front_end.n_mels}.")
+    return model, front_end
+
+
+class _Converter:
+    """Converts one concrete function at each precision; for int8, the nodes kept float (a
+    waveform model's front-end, the head) are found once, on the fp32 conversion."""
+
+    def __init__(self, function, model, waveform: bool, int8_io: bool, float_head: bool, representative,
+                 has_int8: bool):
+        self.function, self.waveform, self.int8_io = function, waveform, int8_io
+        self.float_head, self.representative = float_head, representative
+        self.converted, self.float_nodes = {}, []
+        if has_int8 and (waveform or float_head):
+            self.converted["fp32"] = convert(function, "fp32")
+            if waveform:
+                # The front-end stays float inside the int8 model: quantising its DFT, sqrt and
+                # log destroys the features (docs/conversion.md).
+                self.float_nodes += leading_nodes_outside(self.converted["fp32"], model.name)
+            if float_head:
+                self.float_nodes += head_nodes(self.converted["fp32"])
+
+    def convert(self, precision: str) -> tuple[bytes, dict]:
+        """(the `.tflite` bytes, report fields of the conversion)."""
+        if precision in self.converted:
+            return self.converted[precision], {}
+        try:
+            data = convert(self.function, precision, representative=self.representative, int8_io=self.int8_io,
+                           float_nodes=self.float_nodes)
+        except ValueError as error:
+            # TFLite's quantisation debugger, which keeps nodes float, rejects some graphs
+            # (BC-ResNet's frequency-broadcast adds); the head then goes integer with the rest,
+            # and the report says so.
+            if precision != "int8" or self.waveform or "debug mode" not in str(error):
+                raise
+            note = f"head left integer: the quantisation debugger refused ({error})"
+            logging.warning("%s", note)
+            data = convert(self.function, precision, representative=self.representative, int8_io=self.int8_io)
+            return data, {"float_head": False, "float_head_note": note}
+        return data, ({"float_head": bool(self.float_head)} if precision == "int8" else {})
+
+
+def _check(name: str, data: bytes, precision: str, inputs, reference, labels) -> dict:
+    """Runs the artifact on LiteRT (and tflite-runtime 2.14 where present): its ops, parity with
+    Keras, and for fp32/fp16 the bound it must meet to be written.
+
+    Raises:
+        ConversionError: non-builtin ops, or logits outside the bound.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        candidate = os.path.join(scratch, name)
+        with open(candidate, "wb") as handle:
+            handle.write(data)
+        logits = run_tflite(candidate, inputs)
+        ops = op_counts(candidate)
+        old_runtime = check_old_runtime(candidate, inputs, logits)
+    if any(op.startswith("Flex") or op == "CUSTOM" for op in ops):
+        raise ConversionError(f"{name} needs non-builtin ops {sorted(ops)}; not written.")
+    entry = {"ops": ops, **parity(logits, reference, labels), "tflite_runtime_2_14": old_runtime}
+    bound = {"fp32": FP32_BOUND, "fp16": FP16_BOUND}.get(precision)
+    if bound is not None:
+        entry["bound"] = bound
+        entry["within_bound"] = entry["max_rel_logit_error"] <= bound
+        if not entry["within_bound"]:
+            raise ConversionError(f"{name}: logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
+                                  f"(bound {bound}); not written.")
+    return entry
