@@ -50,5 +50,6 @@ def test_augmented_pipeline_is_a_function_of_seed_epoch_and_example(tmp_path):
     np.testing.assert_array_equal(epoch(1, AUGMENT), epoch(1, AUGMENT))
     assert not np.array_equal(epoch(1, AUGMENT), epoch(1, None))
     assert not np.array_equal(epoch(1, AUGMENT), epoch(2, AUGMENT))
-    assert recipe("release", finetuning=False).augmentation()["wave_augment"] is None  # the release's: off
-    assert recipe("small_data", finetuning=False).augmentation()["wave_augment"] == AUGMENT  # docs/real_audio.md
+    # Off in both recipes (docs/real_audio.md: they help an unseen speaker, cost seen ones and tiny runs).
+    assert recipe("release", finetuning=False).augmentation()["wave_augment"] is None
+    assert recipe("small_data", finetuning=False).augmentation()["wave_augment"] is None
