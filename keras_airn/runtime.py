@@ -11,6 +11,7 @@ import dataclasses
 import os
 
 import numpy as np
+from absl import logging
 
 from keras_airn.artifacts import artifact_kind, onnx_session, tflite_interpreter
 from keras_airn.errors import ClassifyError
@@ -105,12 +106,21 @@ class WindowScorer:
             ClassifyError: no file at `path`, or not a .keras, .tflite or .onnx model.
             FrontEndError: no front-end named and none beside the model.
         """
-        from keras_airn.features import FrontEnd
+        from keras_airn.features import FrontEnd, FrontEndError
 
         if not os.path.exists(path):
             raise ClassifyError(f"No model file at {path!r}.")
         artifact_kind(path)
-        return cls(path, FrontEnd.beside_model(path, front_end))
+        chosen = FrontEnd.beside_model(path, front_end)
+        if front_end:  # a model whose window is not fixed runs on any front-end: say when it is not its own
+            try:
+                own = FrontEnd.beside_model(path)
+            except FrontEndError:
+                own = None
+            if own is not None and own != chosen:
+                logging.warning("%s: the front-end given (%s) is not the front_end.json beside the model; scores "
+                                "are only meaningful with the settings the model was trained with.", path, front_end)
+        return cls(path, chosen)
 
     def _check_input(self, shape: tuple) -> None:
         """An artifact's input: (1, samples) PCM or (1, frames, mel bins, 1) log-mel of the front-end."""

@@ -1,6 +1,7 @@
 """`edge.classify`: the same scores from .keras and both .tflite forms, windows over time, errors."""
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -72,7 +73,7 @@ def test_cli_prints_labels_over_time(models, tmp_path):
     assert 0.75 <= sum(scores) < 1.0  # the best 3 of 4 softmax probabilities, not logits
 
 
-def test_errors_name_the_problem(models, tmp_path):
+def test_errors_name_the_problem(models, tmp_path, caplog):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     classifier = WindowScorer(models["keras"], FRONT_END)
@@ -96,6 +97,10 @@ def test_errors_name_the_problem(models, tmp_path):
     for hop in (0.0, float("nan"), float("inf")):  # nan and inf were a traceback
         with pytest.raises(ClassifyError, match="hop_seconds must be a positive number"):
             classifier.classify_file(models["audio"], hop_seconds=hop)
+    # A front-end other than the model's own (any window length runs on the Keras model) is named.
+    with caplog.at_level(logging.WARNING):
+        WindowScorer.from_file(models["keras"], "urbansound8k")
+    assert "is not the front_end.json beside the model" in caplog.text
 
 
 def test_long_files_are_classified_block_by_block_as_a_whole(models, tmp_path):

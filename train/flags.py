@@ -40,12 +40,12 @@ SPEC_AUGMENT_STYLE = flags.DEFINE_enum("spec_augment_style", None, list(STYLES),
                                        "samples it (`release`) or as its paper describes it (`clean`); default: "
                                        "the recipe's.")
 GAIN_DB = flags.DEFINE_float("gain_db", None, "Random gain of each training crop, uniform in +-this many dB "
-                              "(0: off; default: the recipe's).", lower_bound=0.0)
+                              "(0: off; default: the recipe's).", lower_bound=0.0, upper_bound=59.0)
 SPEED = flags.DEFINE_float("speed_perturbation", None, "Random speed of each training crop, a factor uniform in "
                            "1 +- this (0: off; default: the recipe's).", lower_bound=0.0, upper_bound=0.49)
 EQUALIZER_DB = flags.DEFINE_float("equalizer_db", None, "Random smooth response over the mel bands of each "
                                    "training crop, at most this many dB (0: off; default: the recipe's).",
-                                   lower_bound=0.0)
+                                   lower_bound=0.0, upper_bound=59.0)
 PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", None, "Batches for BN re-estimation, at most one pass "
                                   "(0: off; default: the recipe's).", lower_bound=0)
 PRECISE_BN_EACH_EPOCH = flags.DEFINE_bool("precise_bn_each_epoch", None, "Re-estimate BN after every epoch (the "
