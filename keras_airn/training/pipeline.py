@@ -62,7 +62,7 @@ def train_dataset(
         first_epoch: epoch to start at (for resuming).
         epochs: total epochs.
         augment: SpecAugment settings, or None.
-        wave_augment: random gain and speed of each crop before its log-mel, or None.
+        wave_augment: random gain, speed and equaliser of each crop (`WaveAugment`), or None.
         shard: (index, count): this input pipeline's slice of each global batch.
         replica_batch_size: batch size of the elements (default: the slice, `batch_size // count`);
             a slice feeding several local replicas is cut into one batch per replica.
@@ -99,8 +99,8 @@ def train_dataset(
         example_seed = tf.stack([epoch * 1_000_003 + tf.constant(seed, tf.int64), index])
         seeds = tf.random.experimental.stateless_split(example_seed, 2)
         uniform = tf.random.stateless_uniform([], seeds[0], dtype=tf.float64)
-        # The gain and speed draws come from a seed of their own: the crop and SpecAugment draws
-        # are the same with and without them.
+        # The gain, speed and equaliser draws come from a seed of their own: the crop and
+        # SpecAugment draws are the same with and without them.
         wave_draws = tf.random.stateless_uniform([WaveAugment.DRAWS],
                                                  tf.random.experimental.stateless_split(seeds[0], 1)[0],
                                                  dtype=tf.float64)

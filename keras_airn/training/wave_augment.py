@@ -12,9 +12,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import soxr
 
-from keras_airn.audio import RESAMPLE_QUALITY
+from keras_airn.audio import resample
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +88,7 @@ class WaveAugment:
         """
         factor = self.speed_factor(speed_uniform)
         if factor != 1.0:
-            crop = soxr.resample(crop, sample_rate * factor, sample_rate, quality=RESAMPLE_QUALITY)
+            crop = resample(crop, sample_rate * factor, sample_rate)
         return (crop[:samples] * self.gain(gain_uniform)).astype(np.float32)
 
     def samples_to_read(self, samples: int, speed_uniform: float) -> int:
