@@ -6,6 +6,8 @@ import os
 
 from absl import app, flags
 
+from keras_airn.model import VGGSOUND_CLASSES
+
 MODEL = flags.DEFINE_string("model", None, "A .keras (train or deploy form, or a saved AudioClassifier), a "
                             "preset/run folder, or an official .pyth file.")
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Output directory (artifacts, labels.json, front_end.json, report).")
@@ -13,7 +15,7 @@ BASELINE = flags.DEFINE_string("baseline", None, "Instead of --model: a network 
                                "resnet50, slowfast), built with random weights at the --front_end's input "
                                "(default vggsound: 512 x 128) for size and speed; int8 then needs "
                                "--random_calibration or data.")
-NUM_CLASSES = flags.DEFINE_integer("num_classes", 309, "--baseline: output classes.")
+NUM_CLASSES = flags.DEFINE_integer("num_classes", VGGSOUND_CLASSES, "--baseline: output classes.")
 KEEP_TRAIN = flags.DEFINE_bool("keep_train_form", False, "Export the train form as it is (for comparison).")
 DATASET = flags.DEFINE_enum("dataset", "vggsound", ["vggsound", "folder", "csv"],
                             "Layout of the clips for calibration/parity: vggsound (--data_dir + --csv), "
@@ -135,3 +137,22 @@ def source_name() -> str:
 def out_dir_ready() -> str:
     os.makedirs(OUT_DIR.value, exist_ok=True)
     return OUT_DIR.value
+
+
+def print_report(report: dict) -> None:
+    """The conversion report as a table, one line per artifact, and where the report is."""
+    from keras_airn.export.common import REPORT_FILES
+
+    old_runtime = report["format"] == "tflite"
+    print(f"{'file':<44} {'bytes':>11} {'ops':>5} {'max rel err':>12} {'top1 agree':>10} {'top1 acc':>9}"
+          + ("  tflite-runtime 2.14" if old_runtime else ""))
+    for entry in report["artifacts"].values():
+        line = (f"{entry['file']:<44} {entry['bytes']:>11,} {sum(entry['ops'].values()):>5} "
+                f"{entry['max_rel_logit_error']:>12.2e} {entry['top1_agreement']:>10.3f} "
+                f"{entry.get('top1_accuracy', float('nan')):>9.3f}")
+        if old_runtime:
+            old = entry["tflite_runtime_2_14"]
+            line += "  " + ("not checked" if not old["checked"] else "runs" if old["runs"]
+                            else f"fails: {old['error'][:70]}")
+        print(line)
+    print(f"report: {os.path.join(OUT_DIR.value, REPORT_FILES[report['format']])}")

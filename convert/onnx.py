@@ -42,14 +42,7 @@ def main(argv):
                          calibration_examples=convert_flags.calibration_examples(label_names),
                          random_calibration=convert_flags.RANDOM_CALIBRATION.value,
                          num_calibration=convert_flags.NUM_CALIBRATION.value, int8_scheme=INT8_SCHEME.value)
-    for key in ("onnx", "onnx_int8"):
-        if entry := report.get(key):
-            accuracy = f", top-1 accuracy {entry['top1_accuracy']:.3f}" if "top1_accuracy" in entry else ""
-            print(f"{entry['file']}: {entry['bytes']:,} bytes, {sum(entry['ops'].values())} nodes, opset "
-                  f"{entry['opset']}, max rel logit error {entry['max_rel_logit_error']:.2e}, top-1 agreement "
-                  f"{entry['top1_agreement']:.3f}{accuracy}")
-    print(f"report: {os.path.join(convert_flags.OUT_DIR.value, 'report_onnx.json')}")
-
+    convert_flags.print_report(report)
 
 if __name__ == "__main__":
     cli.run(main)

@@ -47,16 +47,7 @@ def main(argv):
                     num_calibration=convert_flags.NUM_CALIBRATION.value, time_as_rows=TIME_AS_ROWS.value,
                     int8_float_head=FLOAT_HEAD.value,
                     calibration_examples=convert_flags.calibration_examples(label_names))
-    print(f"{'precision':<9} {'bytes':>11} {'ops':>5} {'max rel err':>12} {'top1 agree':>10} {'top1 acc':>9}"
-          f"  tflite-runtime 2.14")
-    for precision, entry in report["artifacts"].items():
-        old = entry["tflite_runtime_2_14"]
-        old_text = ("not checked" if not old["checked"] else "runs" if old["runs"] else f"fails: {old['error'][:70]}")
-        print(f"{precision:<9} {entry['bytes']:>11,} {sum(entry['ops'].values()):>5} "
-              f"{entry['max_rel_logit_error']:>12.2e} {entry['top1_agreement']:>10.3f} "
-              f"{entry.get('top1_accuracy', float('nan')):>9.3f}  {old_text}")
-    print(f"report: {os.path.join(convert_flags.OUT_DIR.value, 'report.json')}")
-
+    convert_flags.print_report(report)
 
 if __name__ == "__main__":
     cli.run(main)

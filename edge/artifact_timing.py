@@ -94,28 +94,11 @@ def load_runner(path: str, threads: int) -> Runner:
     return runner
 
 
-def conversion_entry(path: str) -> tuple[dict, dict] | tuple[None, None]:
-    """(conversion report, the report's entry for this artifact) from report.json / report_onnx.json
-    beside it, or (None, None)."""
-    import json
-
-    directory, name = os.path.split(os.path.abspath(path))
-    for report_name in ("report.json", "report_onnx.json"):
-        report_path = os.path.join(directory, report_name)
-        if not os.path.isfile(report_path):
-            continue
-        with open(report_path) as handle:
-            report = json.load(handle)
-        entries = list(report.get("artifacts", {}).values()) + [report[k] for k in ("onnx", "onnx_int8") if k in report]
-        entry = next((e for e in entries if e.get("file") == name), None)
-        if entry is not None:
-            return report, entry
-    return None, None
-
-
 def conversion_report(path: str) -> dict | None:
     """The conversion report that lists this artifact, if any."""
-    return conversion_entry(path)[0]
+    from keras_airn.export.common import report_entry
+
+    return report_entry(path)[0]
 
 
 def source_model(path: str) -> str | None:

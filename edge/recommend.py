@@ -57,9 +57,9 @@ def measured_agreement(paths: list[str], examples, max_clips: int = 200) -> dict
 
 def reported_agreement(path: str) -> float | None:
     """The top-1 agreement (against Keras) the artifact's conversion report recorded, if any."""
-    from edge.artifact_timing import conversion_entry
+    from keras_airn.export.common import report_entry
 
-    entry = conversion_entry(path)[1]
+    entry = report_entry(path)[1]
     return entry.get("top1_agreement") if entry else None
 
 

@@ -27,7 +27,7 @@ def test_benchmark_runs_all_kinds_and_writes_reports(tmp_path):
     onnx = export_onnx(keras_path, str(tmp_path / "o"), front_end=FRONT_END)
     paths = [str(tmp_path / "t" / tflite["artifacts"]["fp32"]["file"]),
              str(tmp_path / "w" / wide["artifacts"]["fp32"]["file"]),
-             str(tmp_path / "o" / onnx["onnx"]["file"]), keras_path]
+             str(tmp_path / "o" / onnx["artifacts"]["fp32"]["file"]), keras_path]
     rows = benchmark(paths, threads=1, rounds=4, warmup=1)
     names = [r["artifact"] for r in rows]  # equal file names are told apart by their folder
     assert names == ["t/" + os.path.basename(paths[0]), "w/" + os.path.basename(paths[1])] + \

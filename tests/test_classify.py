@@ -38,7 +38,7 @@ def models(tmp_path_factory):
     return {"keras": keras_path,
             "spectrogram": str(root / "spec" / spectrogram["artifacts"]["fp32"]["file"]),
             "waveform": str(root / "wave" / waveform["artifacts"]["fp32"]["file"]),
-            "onnx": str(root / "onnx" / onnx["onnx"]["file"]),
+            "onnx": str(root / "onnx" / onnx["artifacts"]["fp32"]["file"]),
             "audio": str(root / "long.flac"), "root": root}
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 import keras_airn as ka
-from keras_airn.export.common import ConversionError
+from keras_airn.export.common import ConversionError, report_entry
 from keras_airn.export.onnx import export_onnx, run_onnx
 from keras_airn.features import FrontEnd
 from tests.helpers import max_relative_error, random_log_mel, randomize_batchnorm
@@ -19,8 +19,8 @@ def test_onnx_matches_keras_with_dynamic_batch(tmp_path, opset):
     path = str(tmp_path / "model.keras")
     train.save(path)
     report = export_onnx(path, str(tmp_path / "out"), opset=opset, front_end=FRONT_END)
-    entry = report["onnx"]
-    assert entry["opset"] == opset and entry["max_rel_logit_error"] <= 1e-4
+    entry = report["artifacts"]["fp32"]
+    assert report["opset"] == opset and entry["max_rel_logit_error"] <= 1e-4
     assert report["form"] == "folded_identity" and "BatchNormalization" not in entry["ops"]
     x = random_log_mel(3, 128, seed=4)
     logits = run_onnx(str(tmp_path / "out" / entry["file"]), x)
@@ -50,7 +50,7 @@ def test_onnx_int8_is_calibrated_on_clips_and_reported(tmp_path):
     assert not (tmp_path / "refused").exists()
     report = export_onnx(model, str(tmp_path / "out"), front_end=FRONT_END, examples=split.examples,
                          label_names=labels, precisions=["fp32", "int8"], num_eval=100)
-    entry = report["onnx_int8"]
+    entry = report["artifacts"]["int8"]
     half = len(split.examples) // 2  # the same split as convert.tflite: first half calibrates
     assert entry["calibration_clips"] == half and report["eval_clips"] == len(split.examples) - half
     assert entry["scheme"] == "u8s8_reduced" and "calibrated on" in entry["warning"]
@@ -63,5 +63,8 @@ def test_onnx_int8_is_calibrated_on_clips_and_reported(tmp_path):
     # int8 logits follow the float model's (a random tiny network: rounding, not training, decides).
     assert entry["max_rel_logit_error"] < 0.15 and entry["top1_agreement"] >= 0.5
     assert {"top1_accuracy", "reference_top1_accuracy"} <= entry.keys()
+    # One report schema with convert.tflite's (keras_airn.export.common); edge tools find each entry.
+    assert report["format"] == "onnx" and report["input"] == "spectrogram" and set(report["artifacts"]) == {"fp32", "int8"}
+    assert report_entry(str(tmp_path / "out" / entry["file"])) == (report, entry)
     x = random_log_mel(2, 128, seed=6)
     assert run_onnx(str(tmp_path / "out" / entry["file"]), x).shape == (2, len(labels))

@@ -36,7 +36,7 @@ def test_spectrogram_model_all_precisions(setup, tmp_path):
     path, split, labels, _ = setup
     report = export(path, str(tmp_path), ["fp32", "fp16", "dynamic", "int8"], front_end=FRONT_END,
                     examples=split.examples, label_names=labels, num_calibration=12, num_eval=12)
-    assert report["form"] == "folded_identity" and report["input"] == "spectrogram"
+    assert report["form"] == "folded_identity" and report["input"] == "spectrogram" and report["format"] == "tflite"
     artifacts = report["artifacts"]
     assert artifacts["fp32"]["max_rel_logit_error"] <= 1e-4
     assert artifacts["fp16"]["max_rel_logit_error"] <= 1e-2

@@ -1,4 +1,11 @@
-"""Pieces shared by the exporters: the model to export, held-out data, parity, side files."""
+"""Pieces shared by the exporters: the model to export, held-out data, parity, side files, and
+the conversion report both write.
+
+The report (`report.json` for TFLite, `report_onnx.json` for ONNX, so both fit in one folder) has
+one schema: "format" ("tflite" or "onnx"), "model" (its source), "form", "num_classes", "params",
+"macs", "input" ("spectrogram" or "waveform"), "front_end", "eval_clips", and "artifacts":
+{precision: {"file", "bytes", "ops", "max_rel_logit_error", "top1_agreement", ...}}.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import os
 
 import numpy as np
 
+from keras_airn import files
 from keras_airn.errors import KerasAirnError
 
 
@@ -105,6 +113,80 @@ def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> No
         if len(label_names) != num_classes:
             raise ConversionError(f"{len(label_names)} labels for a model with {num_classes} classes.")
         save_labels(label_names, os.path.join(out_dir, LABELS_FILE))
+
+
+REPORT_FILES = {"tflite": "report.json", "onnx": "report_onnx.json"}
+
+
+def new_report(artifact_format: str, source: str, model, front_end, input_form: str, eval_clips: int,
+               **fields) -> dict:
+    """A conversion report with no artifacts yet (the schema in this module's docstring).
+
+    Args:
+        artifact_format: "tflite" or "onnx".
+        source: the model's file or name.
+        model: the model converted.
+        front_end: its `FrontEnd`.
+        input_form: "spectrogram" or "waveform".
+        eval_clips: how many held-out clips every artifact was compared on.
+        **fields: format-specific fields (e.g. TFLite's "time_as_rows").
+    """
+    return {"format": artifact_format, "model": source, **describe(model, front_end), "input": input_form,
+            "front_end": front_end.to_config(), "eval_clips": int(eval_clips), **fields, "artifacts": {}}
+
+
+def enforce_bound(name: str, entry: dict, bound: float) -> None:
+    """Records `bound` and whether the artifact's logits meet it; refuses the artifact if not.
+
+    Raises:
+        ConversionError: the maximum relative logit error is over `bound`.
+    """
+    entry["bound"] = bound
+    entry["within_bound"] = entry["max_rel_logit_error"] <= bound
+    if not entry["within_bound"]:
+        raise ConversionError(f"{name}: logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
+                              f"(bound {bound}); not written.")
+
+
+def note_calibration(name: str, entry: dict, count: int) -> None:
+    """Records how many clips calibrated an int8 artifact, with a logged warning when too few."""
+    from absl import logging
+
+    entry["calibration_clips"] = int(count)
+    if warning := calibration_note(count):
+        entry["warning"] = warning
+        logging.warning("%s: %s.", name, warning)
+
+
+def write_report(out_dir: str, report: dict) -> str:
+    """Writes the report and removes the format's artifacts in `out_dir` it does not list.
+
+    Returns:
+        The report's path.
+    """
+    artifact_format = report["format"]
+    remove_stale_artifacts(out_dir, f".{artifact_format}", {e["file"] for e in report["artifacts"].values()})
+    path = os.path.join(out_dir, REPORT_FILES[artifact_format])
+    files.write_json(path, report)
+    return path
+
+
+def report_entry(path: str) -> tuple[dict, dict] | tuple[None, None]:
+    """(conversion report, its entry for this artifact) from the report beside an artifact, or
+    (None, None) when no report there lists it."""
+    import json
+
+    directory, name = os.path.split(os.path.abspath(path))
+    for report_name in REPORT_FILES.values():
+        report_path = os.path.join(directory, report_name)
+        if not os.path.isfile(report_path):
+            continue
+        with open(report_path) as handle:
+            report = json.load(handle)
+        entry = next((e for e in report.get("artifacts", {}).values() if e.get("file") == name), None)
+        if entry is not None:
+            return report, entry
+    return None, None
 
 
 NOISE_EXAMPLES = 8

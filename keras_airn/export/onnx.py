@@ -10,23 +10,23 @@ faster and more exact on which CPU class).
 from __future__ import annotations
 
 import os
+import pathlib
 import tempfile
 
 import numpy as np
-from absl import logging
-
 from keras_airn import files
 from keras_airn.export.common import (
     ConversionError,
     artifact_stem,
     calibration_and_evaluation,
-    calibration_note,
     check_out_dir,
-    describe,
+    enforce_bound,
     held_out_inputs,
-    remove_stale_artifacts,
     model_for_export,
+    new_report,
+    note_calibration,
     parity,
+    write_report,
     write_sidecars,
 )
 
@@ -114,18 +114,15 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
         label_names: class names.
         num_eval: at most this many clips.
         source: the model's file or folder, recorded in the report (default: `model` if a path).
-        precisions: "fp32" and/or "int8" (the fp32 model is always converted and checked).
+        precisions: "fp32" and/or "int8" (the fp32 model is always converted, checked and written).
         calibration_examples, random_calibration, num_calibration: int8 calibration, as in
             `keras_airn.export.tflite.export` (the same split, the same refusal of noise).
         int8_scheme: a key of `ONNX_INT8_SCHEMES`.
 
     Returns:
-        The report (also `out_dir/report_onnx.json`): "onnx" for fp32, "onnx_int8" for int8.
+        The report (also `out_dir/report_onnx.json`), the schema of `keras_airn.export.common`:
+        "artifacts" holds "fp32" and, if asked, "int8".
     """
-    import onnx
-    import tensorflow as tf
-    import tf2onnx
-
     from keras_airn.features import FrontEnd
 
     unknown = sorted(set(precisions) - set(ONNX_PRECISIONS))
@@ -135,55 +132,67 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
     check_out_dir(out_dir)
     source = source or (model if isinstance(model, str) else model.name)
     model = model_for_export(model, keep_train_form)
+    calibration = None
     if "int8" in precisions:
-        calibration, (inputs, _, labels) = calibration_and_evaluation(
+        (calibration, _, _), (inputs, _, labels) = calibration_and_evaluation(
             examples, calibration_examples, front_end, num_calibration=num_calibration, num_eval=num_eval,
             int8=True, random_calibration=random_calibration)
     else:
         inputs, _, labels = held_out_inputs(examples, front_end, False, num_eval)
+    proto = _to_onnx(model, front_end, opset, source)
+    reference = model.predict(inputs, verbose=0)
+    report = new_report("onnx", source, model, front_end, "spectrogram", len(inputs), opset=opset)
+    stem = artifact_stem(model)
+    written = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32_path = os.path.join(scratch, "fp32.onnx")
+        written["fp32"] = _write_proto(proto, fp32_path)
+        report["artifacts"]["fp32"] = entry = _check(f"{stem}_spectrogram.onnx", fp32_path, inputs, reference, labels)
+        enforce_bound(entry["file"], entry, ONNX_BOUND)
+        if calibration is not None:
+            int8_path = os.path.join(scratch, "int8.onnx")
+            quantize_onnx(fp32_path, int8_path, calibration, int8_scheme)
+            written["int8"] = pathlib.Path(int8_path).read_bytes()
+            entry = _check(f"{stem}_spectrogram_int8.onnx", int8_path, inputs, reference, labels)
+            report["artifacts"]["int8"] = {**entry, "scheme": int8_scheme, "float_head": True}
+            note_calibration(entry["file"], report["artifacts"]["int8"], len(calibration))
+    os.makedirs(out_dir, exist_ok=True)
+    write_sidecars(out_dir, front_end, label_names, report["num_classes"])
+    for precision, data in written.items():
+        files.write_bytes(os.path.join(out_dir, report["artifacts"][precision]["file"]), data)
+    write_report(out_dir, report)
+    return report
+
+
+def _to_onnx(model, front_end, opset: int, source: str):
+    """The model as a checked ONNX proto, input `log_mel` (batch, T, n_mels, 1)."""
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
     signature = [tf.TensorSpec([None, front_end.num_frames, front_end.n_mels, 1], tf.float32, name="log_mel")]
     function = tf.function(lambda x: model(x, training=False), input_signature=signature)
     try:
         proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
     except Exception as error:  # tf2onnx raises many types
         raise ConversionError(f"tf2onnx could not convert {source!r} at opset {opset}: {error}") from error
-    reference = model.predict(inputs, verbose=0)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def _write_proto(proto, path: str) -> bytes:
     data = proto.SerializeToString()
-    os.makedirs(out_dir, exist_ok=True)
-    stem = artifact_stem(model)
-    report = {"model": source, **describe(model, front_end), "eval_clips": int(len(inputs))}
-    with tempfile.TemporaryDirectory() as scratch:
-        fp32_scratch = os.path.join(scratch, "fp32.onnx")
-        with open(fp32_scratch, "wb") as handle:
-            handle.write(data)
-        entry = {"file": f"{stem}_spectrogram.onnx", "bytes": len(data), "opset": opset, "ops": _op_counts(proto),
-                 **parity(run_onnx(fp32_scratch, inputs), reference, labels), "bound": ONNX_BOUND}
-        entry["within_bound"] = entry["max_rel_logit_error"] <= ONNX_BOUND
-        if not entry["within_bound"]:
-            raise ConversionError(f"ONNX logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
-                                  f"(bound {ONNX_BOUND}); not written.")
-        onnx.checker.check_model(proto)
-        report["onnx"] = entry
-        if "int8" in precisions:
-            int8_scratch = os.path.join(scratch, "int8.onnx")
-            quantize_onnx(fp32_scratch, int8_scratch, calibration[0], int8_scheme)
-            quantized = onnx.load(int8_scratch)
-            int8_data = quantized.SerializeToString()
-            report["onnx_int8"] = {
-                "file": f"{stem}_spectrogram_int8.onnx", "bytes": len(int8_data), "opset": opset,
-                "scheme": int8_scheme, "float_head": True, "ops": _op_counts(quantized),
-                "calibration_clips": int(len(calibration[0])),
-                **parity(run_onnx(int8_scratch, inputs), reference, labels)}
-            if warning := calibration_note(len(calibration[0])):
-                report["onnx_int8"]["warning"] = warning
-                logging.warning("%s: %s.", report["onnx_int8"]["file"], warning)
-    write_sidecars(out_dir, front_end, label_names, report["num_classes"])
-    files.write_bytes(os.path.join(out_dir, entry["file"]), data)
-    if "int8" in precisions:
-        files.write_bytes(os.path.join(out_dir, report["onnx_int8"]["file"]), int8_data)
-    remove_stale_artifacts(out_dir, ".onnx", {report[key]["file"] for key in ("onnx", "onnx_int8") if key in report})
-    files.write_json(os.path.join(out_dir, "report_onnx.json"), report)
-    return report
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return data
+
+
+def _check(name: str, path: str, inputs, reference, labels) -> dict:
+    """A report entry: the artifact's size and ops, and its parity with Keras in onnxruntime."""
+    import onnx
+
+    return {"file": name, "bytes": os.path.getsize(path), "ops": _op_counts(onnx.load(path)),
+            **parity(run_onnx(path, inputs), reference, labels)}
 
 
 def _op_counts(proto) -> dict[str, int]:

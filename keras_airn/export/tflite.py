@@ -4,7 +4,8 @@ Train forms are re-parameterised first (`--keep_train_form` exports them as they
 artifact uses TFLite builtin ops only. int8 is calibrated on real clips through the project's
 pipeline; random input only with `random_calibration=True`. Each artifact is run by
 ai-edge-litert (and tflite-runtime 2.14 where its environment exists) and compared with the
-Keras model. Beside the artifacts: `labels.json`, `front_end.json` and `report.json`.
+Keras model. Beside the artifacts: `labels.json`, `front_end.json` and `report.json` (the schema
+of `keras_airn.export.common`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from keras_airn.export.common import (
     ConversionError,
     artifact_stem,
     calibration_and_evaluation,
-    calibration_note,
     check_out_dir,
-    describe,
+    enforce_bound,
     model_for_export,
+    new_report,
+    note_calibration,
     parity,
-    remove_stale_artifacts,
+    write_report,
     write_sidecars,
 )
 from keras_airn.artifacts import tflite_interpreter
@@ -232,9 +234,7 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
 
     function = waveform_function(model, front_end)[0] if waveform else spectrogram_function(model, front_end)
     form = "waveform" if waveform else "spectrogram"
-    report = {"model": source, **describe(model, front_end), "input": form, "time_as_rows": time_as_rows,
-              "front_end": front_end.to_config(),
-              "eval_clips": int(len(eval_inputs)), "artifacts": {}}
+    report = new_report("tflite", source, model, front_end, form, len(eval_inputs), time_as_rows=time_as_rows)
     write_sidecars(out_dir, front_end, label_names, report["num_classes"])
     int8_float_head = int8_float_head and not int8_io  # int8 logits out: the head stays integer
     converter = _Converter(function, model, waveform, int8_io, int8_float_head, [x[None] for x in calibration_inputs],
@@ -245,16 +245,12 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
             data, entry["metadata"] = with_metadata(data, front_end, label_names, model, precision)
         name = f"{artifact_stem(model)}_{form}_{precision}.tflite"
         if precision == "int8":
-            entry["calibration_clips"] = int(len(calibration_inputs))
-            if warning := calibration_note(len(calibration_inputs)):
-                entry["warning"] = warning
-                logging.warning("%s: %s.", name, warning)
+            note_calibration(name, entry, len(calibration_inputs))
         entry = {"file": name, "bytes": len(data), **_check(name, data, precision, eval_inputs, reference, eval_labels),
                  **entry}
         files.write_bytes(os.path.join(out_dir, name), data)
         report["artifacts"][precision] = entry
-    remove_stale_artifacts(out_dir, ".tflite", {entry["file"] for entry in report["artifacts"].values()})
-    files.write_json(os.path.join(out_dir, "report.json"), report)
+    write_report(out_dir, report)
     return report
 
 
@@ -336,9 +332,5 @@ def _check(name: str, data: bytes, precision: str, inputs, reference, labels) ->
     entry = {"ops": ops, **parity(logits, reference, labels), "tflite_runtime_2_14": old_runtime}
     bound = {"fp32": FP32_BOUND, "fp16": FP16_BOUND}.get(precision)
     if bound is not None:
-        entry["bound"] = bound
-        entry["within_bound"] = entry["max_rel_logit_error"] <= bound
-        if not entry["within_bound"]:
-            raise ConversionError(f"{name}: logits differ from Keras by {entry['max_rel_logit_error']:.2e} "
-                                  f"(bound {bound}); not written.")
+        enforce_bound(name, entry, bound)
     return entry
