@@ -204,6 +204,27 @@ def infer_config(state: dict[str, np.ndarray]) -> dict:
         raise CheckpointMismatchError(
             f"s1.pathway0_stem.conv.weight has shape {stem.shape}; expected (C1, 1, 5, 7)."
         )
+    depths, widths = _stage_shapes(state)
+    first = "s2.pathway0_res0.branch2."
+    expand = state.get(first + "c.weight")
+    expansion = int(expand.shape[0] // widths[0]) if expand is not None else 0
+    deploy, sizes, mixing = _mixer_shape(state, first)
+    return dict(
+        num_classes=int(state["head.projection.weight"].shape[0]),
+        stem_width=int(stem.shape[0]),
+        stage_widths=widths,
+        depths=depths,
+        expansion=expansion,
+        kernel_sizes=sizes,
+        mixing=mixing,
+        use_identity=True,
+        deploy=deploy,
+    )
+
+
+
+def _stage_shapes(state) -> tuple[list[int], list[int]]:
+    """(blocks per stage, channels per stage) of stages 2-5, from the block keys and 1x1 heads."""
     blocks = defaultdict(set)
     for key in state:
         match = re.match(r"s(\d)\.pathway0_res(\d+)\.", key)
@@ -220,10 +241,11 @@ def infer_config(state: dict[str, np.ndarray]) -> dict:
         if head is None:
             raise CheckpointMismatchError(f"Missing s{stage}.pathway0_res0.branch2.a_head.weight.")
         widths.append(int(head.shape[0]))
+    return depths, widths
 
-    first = "s2.pathway0_res0.branch2."
-    expand = state.get(first + "c.weight")
-    expansion = int(expand.shape[0] // widths[0]) if expand is not None else 0
+
+def _mixer_shape(state, first: str) -> tuple[bool, list[int], str]:
+    """(deploy form?, the branches' kernel sizes, "separable" or "2d") from the first block's mixer."""
     if first + "a.weight" in state:
         deploy = False
         largest = state[first + "a.weight"]
@@ -245,19 +267,7 @@ def infer_config(state: dict[str, np.ndarray]) -> dict:
         mixing = "separable"
     else:
         raise CheckpointMismatchError(f"{first}a has shape {largest.shape}: not a time or 2D kernel.")
-
-    return dict(
-        num_classes=int(state["head.projection.weight"].shape[0]),
-        stem_width=int(stem.shape[0]),
-        stage_widths=widths,
-        depths=depths,
-        expansion=expansion,
-        kernel_sizes=sizes,
-        mixing=mixing,
-        use_identity=True,
-        deploy=deploy,
-    )
-
+    return deploy, sizes, mixing
 
 def assign_state_dict(model: AudioRepInceptionNeXt, state: dict[str, np.ndarray]) -> None:
     """Assigns an official state dict to `model`, checking every key and shape first.

@@ -92,95 +92,18 @@ class AudioRepInceptionNeXt(keras.Model):
         name: str = "audio_rep_inception_next",
         **kwargs,
     ):
-        if mixing not in ("separable", "2d"):
-            raise ValueError(f"mixing must be 'separable' or '2d', got {mixing!r}.")
-        if len(stage_widths) != 4 or len(depths) != 4:
-            raise ValueError(
-                f"stage_widths and depths need 4 entries (stages 2-5), got {stage_widths}, {depths}."
-            )
-        if (fold_batchnorm or fold_identity) and not deploy:
-            raise ValueError("fold_batchnorm / fold_identity apply to the deploy form only.")
-        if fold_identity and not use_identity:
-            raise ValueError("fold_identity needs use_identity=True.")
-
+        _check_options(mixing, stage_widths, depths, deploy, fold_batchnorm, fold_identity, use_identity)
+        graph = _GraphBuilder(kernel_sizes, use_identity, deploy, fold_batchnorm, fold_identity, sync_batchnorm,
+                              time_as_rows)
         inputs = keras.Input((num_frames, num_mel_bins, 1), name="log_mel")
-
-        def conv_bn(x, filters, kernel, stride, layer_name, zero_gamma=False):
-            if fold_batchnorm:
-                return keras.layers.Conv2D(
-                    filters, kernel, strides=stride, use_bias=True, name=layer_name
-                )(x)
-            x = keras.layers.Conv2D(
-                filters,
-                kernel,
-                strides=stride,
-                use_bias=False,
-                kernel_initializer=_conv_initializer(),
-                name=layer_name,
-            )(x)
-            return keras.layers.BatchNormalization(
-                epsilon=BN_EPSILON,
-                momentum=BN_MOMENTUM,
-                gamma_initializer="zeros" if zero_gamma else "ones",
-                synchronized=sync_batchnorm,
-                name=batchnorm_name(layer_name),
-            )(x)
-
-        def mixer(x, axis, layer_name):
-            return MultiScaleDepthwiseMixer(
-                kernel_sizes,
-                axis=axis,
-                use_identity=use_identity,
-                deploy=deploy,
-                fold_identity=fold_identity,
-                synchronized=sync_batchnorm,
-                time_as_rows=time_as_rows,
-                name=layer_name,
-            )(x)
-
-        # Stem. Keras "same" pads stride-2 convs asymmetrically; PyTorch pads (2, 3) both sides.
-        x = keras.layers.ZeroPadding2D(STEM_PADDING, name="s1_stem_pad")(inputs)
-        x = conv_bn(x, stem_width, STEM_KERNEL, 2, "s1_stem_conv")
-        x = keras.layers.ReLU(name="s1_stem_relu")(x)
-        # Zero padding is exact here: the input is post-ReLU (>= 0), so a padded cell never wins.
-        x = keras.layers.ZeroPadding2D(1, name="s1_stem_pool_pad")(x)
-        x = keras.layers.MaxPooling2D(3, strides=2, name="s1_stem_pool")(x)
-
+        x = graph.stem(inputs, stem_width)
         channels = stem_width
         for stage, width, depth in zip(STAGE_NUMBERS, stage_widths, depths):
             for index in range(depth):
-                prefix = f"s{stage}_res{index}"
                 stride = 2 if (index == 0 and stage != STAGE_NUMBERS[0]) else 1
-                if channels != width or stride != 1:
-                    shortcut = conv_bn(x, width, 1, stride, f"{prefix}_branch1")
-                else:
-                    shortcut = x
-                h = conv_bn(x, width, 1, stride, f"{prefix}_a_head")
-                h = keras.layers.ReLU(name=f"{prefix}_a_head_relu")(h)
-                if mixing == "separable":
-                    h = mixer(h, "time", f"{prefix}_a")
-                    h = keras.layers.ReLU(name=f"{prefix}_a_relu")(h)
-                    h = mixer(h, "freq", f"{prefix}_b")
-                    h = keras.layers.ReLU(name=f"{prefix}_b_relu")(h)
-                else:
-                    h = mixer(h, "2d", f"{prefix}_a")
-                    h = keras.layers.ReLU(name=f"{prefix}_a_relu")(h)
-                if expansion:
-                    h = conv_bn(h, expansion * width, 1, 1, f"{prefix}_c")
-                    h = keras.layers.ReLU(name=f"{prefix}_c_relu")(h)
-                    h = conv_bn(h, width, 1, 1, f"{prefix}_d", zero_gamma=True)
-                x = keras.layers.Add(name=f"{prefix}_add")([shortcut, h])
-                x = keras.layers.ReLU(name=f"{prefix}_relu")(x)
+                x = graph.block(x, f"s{stage}_res{index}", width, stride, channels, mixing, expansion)
                 channels = width
-
-        x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        outputs = keras.layers.Dense(
-            num_classes,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-            name="head_projection",
-        )(x)
+        outputs = graph.head(x, num_classes, dropout)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
 
         self.num_classes = num_classes
@@ -268,3 +191,80 @@ class AudioRepInceptionNeXt(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _check_options(mixing, stage_widths, depths, deploy, fold_batchnorm, fold_identity, use_identity) -> None:
+    if mixing not in ("separable", "2d"):
+        raise ValueError(f"mixing must be 'separable' or '2d', got {mixing!r}.")
+    if len(stage_widths) != 4 or len(depths) != 4:
+        raise ValueError(f"stage_widths and depths need 4 entries (stages 2-5), got {stage_widths}, {depths}.")
+    if (fold_batchnorm or fold_identity) and not deploy:
+        raise ValueError("fold_batchnorm / fold_identity apply to the deploy form only.")
+    if fold_identity and not use_identity:
+        raise ValueError("fold_identity needs use_identity=True.")
+
+
+class _GraphBuilder:
+    """Adds the network's layers to a functional graph, in one of the three forms, named after
+    the release's checkpoint keys."""
+
+    def __init__(self, kernel_sizes, use_identity, deploy, fold_batchnorm, fold_identity, sync_batchnorm,
+                 time_as_rows):
+        self.kernel_sizes, self.use_identity, self.deploy = kernel_sizes, use_identity, deploy
+        self.fold_batchnorm, self.fold_identity = fold_batchnorm, fold_identity
+        self.sync_batchnorm, self.time_as_rows = sync_batchnorm, time_as_rows
+
+    def conv_bn(self, x, filters, kernel, stride, layer_name, zero_gamma=False):
+        """A conv and its BatchNorm, or one biased conv in the folded form."""
+        if self.fold_batchnorm:
+            return keras.layers.Conv2D(filters, kernel, strides=stride, use_bias=True, name=layer_name)(x)
+        x = keras.layers.Conv2D(filters, kernel, strides=stride, use_bias=False,
+                                kernel_initializer=_conv_initializer(), name=layer_name)(x)
+        return keras.layers.BatchNormalization(
+            epsilon=BN_EPSILON, momentum=BN_MOMENTUM, gamma_initializer="zeros" if zero_gamma else "ones",
+            synchronized=self.sync_batchnorm, name=batchnorm_name(layer_name))(x)
+
+    def mixer(self, x, axis, layer_name):
+        return MultiScaleDepthwiseMixer(
+            self.kernel_sizes, axis=axis, use_identity=self.use_identity, deploy=self.deploy,
+            fold_identity=self.fold_identity, synchronized=self.sync_batchnorm, time_as_rows=self.time_as_rows,
+            name=layer_name)(x)
+
+    def stem(self, x, width):
+        # Keras "same" pads stride-2 convs asymmetrically; PyTorch pads (2, 3) both sides.
+        x = keras.layers.ZeroPadding2D(STEM_PADDING, name="s1_stem_pad")(x)
+        x = self.conv_bn(x, width, STEM_KERNEL, 2, "s1_stem_conv")
+        x = keras.layers.ReLU(name="s1_stem_relu")(x)
+        # Zero padding is exact here: the input is post-ReLU (>= 0), so a padded cell never wins.
+        x = keras.layers.ZeroPadding2D(1, name="s1_stem_pool_pad")(x)
+        return keras.layers.MaxPooling2D(3, strides=2, name="s1_stem_pool")(x)
+
+    def block(self, x, prefix, width, stride, in_channels, mixing, expansion):
+        """One residual block: 1x1 conv, the mixers, the inverted bottleneck, the shortcut add."""
+        if in_channels != width or stride != 1:
+            shortcut = self.conv_bn(x, width, 1, stride, f"{prefix}_branch1")
+        else:
+            shortcut = x
+        h = self.conv_bn(x, width, 1, stride, f"{prefix}_a_head")
+        h = keras.layers.ReLU(name=f"{prefix}_a_head_relu")(h)
+        if mixing == "separable":
+            h = self.mixer(h, "time", f"{prefix}_a")
+            h = keras.layers.ReLU(name=f"{prefix}_a_relu")(h)
+            h = self.mixer(h, "freq", f"{prefix}_b")
+            h = keras.layers.ReLU(name=f"{prefix}_b_relu")(h)
+        else:
+            h = self.mixer(h, "2d", f"{prefix}_a")
+            h = keras.layers.ReLU(name=f"{prefix}_a_relu")(h)
+        if expansion:
+            h = self.conv_bn(h, expansion * width, 1, 1, f"{prefix}_c")
+            h = keras.layers.ReLU(name=f"{prefix}_c_relu")(h)
+            h = self.conv_bn(h, width, 1, 1, f"{prefix}_d", zero_gamma=True)
+        x = keras.layers.Add(name=f"{prefix}_add")([shortcut, h])
+        return keras.layers.ReLU(name=f"{prefix}_relu")(x)
+
+    def head(self, x, num_classes, dropout):
+        x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+        return keras.layers.Dense(num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+                                  name="head_projection")(x)

@@ -42,9 +42,17 @@ def attach_audio_classifier_metadata(
     Returns:
         The new model bytes (flatbuffer followed by a zip holding `labels.txt`).
     """
+    metadata = _metadata_flatbuffer(sample_rate, channels, name, description, version)
+    stream = io.BytesIO(_with_metadata_buffer(model, metadata))
+    with zipfile.ZipFile(stream, "a") as archive:
+        archive.writestr(LABEL_FILE, "".join(f"{label}\n" for label in labels))
+    return stream.getvalue()
+
+
+def _metadata_flatbuffer(sample_rate: int, channels: int, name: str, description: str, version: str) -> bytes:
+    """The `ModelMetadata` flatbuffer: an audio input, logits out with the label file."""
     import flatbuffers
     from mediapipe.tasks.metadata import metadata_schema_py_generated as meta
-    from mediapipe.tasks.metadata import schema_py_generated as schema
 
     audio = meta.AudioPropertiesT()
     audio.sampleRate = int(sample_rate)
@@ -81,7 +89,13 @@ def attach_audio_classifier_metadata(
     metadata.minParserVersion = MIN_PARSER_VERSION
     builder = flatbuffers.Builder(1024)
     builder.Finish(metadata.Pack(builder), file_identifier=b"M001")
-    metadata_bytes = bytes(builder.Output())
+    return bytes(builder.Output())
+
+
+def _with_metadata_buffer(model: bytes, metadata_bytes: bytes) -> bytes:
+    """The model with `metadata_bytes` in a new buffer named by a TFLITE_METADATA entry."""
+    import flatbuffers
+    from mediapipe.tasks.metadata import schema_py_generated as schema
 
     tflite = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
     buffer = schema.BufferT()
@@ -93,11 +107,7 @@ def attach_audio_classifier_metadata(
     tflite.metadata = [m for m in (tflite.metadata or []) if m.name != METADATA_NAME] + [entry]
     builder = flatbuffers.Builder(len(model) + len(metadata_bytes) + 1024)
     builder.Finish(tflite.Pack(builder), file_identifier=b"TFL3")
-
-    stream = io.BytesIO(bytes(builder.Output()))
-    with zipfile.ZipFile(stream, "a") as archive:
-        archive.writestr(LABEL_FILE, "".join(f"{label}\n" for label in labels))
-    return stream.getvalue()
+    return bytes(builder.Output())
 
 
 def read_audio_classifier_metadata(model: bytes) -> dict:

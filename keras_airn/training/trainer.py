@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import time
 from typing import Sequence
@@ -362,34 +363,14 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
         if chief:
             os.makedirs(os.path.join(out_dir, run_state.CHECKPOINTS), exist_ok=True)
             run_state.remove_stale_files(out_dir)
-        keras.utils.set_random_seed(config.seed)
-        fresh = build_model()
-        settings = run_settings(fresh, config, front_end, train_split.label_names, compiled)
-        # The chief refuses to start over an existing run; the others only read a checkpoint.
-        checkpoint, first_epoch = resume_state(out_dir, resume, settings) if chief or resume else (None, 0)
-        first_epoch = min(first_epoch, last_epoch)
         steps = len(train_split.examples) // config.batch_size
-        with distribution.scope():
-            model = replicate(fresh)
-            synchronise_batchnorm(model)
-            compile_model(model, config, steps, compiled)
-            copy_state(checkpoint or fresh, model)
-            if checkpoint is not None:  # its RNG states, restored by resume_state
-                sources = _seed_generators(checkpoint)
-                for path, generator in _seed_generators(model).items():
-                    generator.state.assign(sources[path].state.numpy())
+        fresh, model, settings, first_epoch = _replicas(build_model, distribution, train_split, front_end, config,
+                                                        out_dir, resume, chief, steps, compiled)
+        first_epoch = min(first_epoch, last_epoch)
 
-        def shard(context: tf.distribute.InputContext) -> tf.data.Dataset:
-            dataset, _ = train_dataset(
-                train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed,
-                first_epoch=first_epoch, epochs=last_epoch, **config.augmentation(),
-                shard=(context.input_pipeline_id, context.num_input_pipelines),
-                replica_batch_size=context.get_per_replica_batch_size(config.batch_size),
-                bad_audio=bad_audio_log(bad_audio, out_dir if chief else None, "train"),
-            )
-            return dataset
-
-        dataset = distribution.distribute_datasets_from_function(shard)
+        dataset = distribution.distribute_datasets_from_function(functools.partial(
+            _worker_input, train_split.examples, front_end, config, first_epoch, last_epoch,
+            bad_audio_log(bad_audio, out_dir if chief else None, "train")))
         if chief:
             _start_run(out_dir, settings, front_end, train_split.label_names)
         logging.info("Worker %d of %d: %d replicas in sync, epochs %d-%d.", index, workers,
@@ -417,9 +398,7 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
             if chief:
                 progress.update(steps, list(logs.items()), finalize=True)
                 _write_checkpoint(out_dir, model, epoch + 1, logs)
-                with writer.as_default(step=epoch):
-                    for name, value in logs.items():
-                        tf.summary.scalar(f"epoch_{name}", value)
+                _write_summaries(writer, epoch, logs)
             user_callbacks.on_epoch_end(epoch, logs)
             if model.stop_training:  # every worker's callbacks see the same reduced logs
                 epochs_done = epoch + 1
@@ -430,6 +409,42 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
         fresh.set_weights(model.get_weights())  # the rest runs on the chief alone
         return _finish(fresh, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio,
                        compiled, precise_bn_done=each_epoch)
+
+
+def _worker_input(examples, front_end, config, first_epoch, last_epoch, bad_audio, context) -> tf.data.Dataset:
+    """This worker's shard of the training data, batched per replica."""
+    dataset, _ = train_dataset(
+        examples, front_end, batch_size=config.batch_size, seed=config.seed, first_epoch=first_epoch,
+        epochs=last_epoch, **config.augmentation(), shard=(context.input_pipeline_id, context.num_input_pipelines),
+        replica_batch_size=context.get_per_replica_batch_size(config.batch_size), bad_audio=bad_audio)
+    return dataset
+
+
+def _write_summaries(writer, epoch: int, logs: dict) -> None:
+    """The epoch's logs as TensorBoard scalars `epoch_<name>`."""
+    with writer.as_default(step=epoch):
+        for name, value in logs.items():
+            tf.summary.scalar(f"epoch_{name}", value)
+
+
+def _replicas(build_model, distribution, train_split, front_end, config, out_dir, resume, chief, steps, compiled):
+    """(a local model, its replicated copy, the run's settings, the first epoch): built, compiled
+    and, when resuming, restored from the last checkpoint with its RNG states. The chief refuses
+    to start over an existing run; the other workers only read a checkpoint."""
+    keras.utils.set_random_seed(config.seed)
+    fresh = build_model()
+    settings = run_settings(fresh, config, front_end, train_split.label_names, compiled)
+    checkpoint, first_epoch = resume_state(out_dir, resume, settings) if chief or resume else (None, 0)
+    with distribution.scope():
+        model = replicate(fresh)
+        synchronise_batchnorm(model)
+        compile_model(model, config, steps, compiled)
+        copy_state(checkpoint or fresh, model)
+        if checkpoint is not None:  # its RNG states, restored by resume_state
+            sources = _seed_generators(checkpoint)
+            for path, generator in _seed_generators(model).items():
+                generator.state.assign(sources[path].state.numpy())
+    return fresh, model, settings, first_epoch
 
 
 def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, *, resume, strategy,
