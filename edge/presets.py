@@ -11,11 +11,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 
 from absl import app, flags  # noqa: E402
 
+from keras_airn.factory import PRESETS  # noqa: E402
 from keras_airn.model import VGGSOUND_CLASSES  # noqa: E402
 
 FRAMES = flags.DEFINE_integer("frames", 512, "Input frames T (F is 128).")
 ROUNDS = flags.DEFINE_integer("rounds", 10, "Timed rounds (one inference of each form per round).")
-PRESET_NAMES = flags.DEFINE_list("presets", ["b0", "b1", "b1_2d"], "Presets to include.")
+PRESET_NAMES = flags.DEFINE_list("presets", sorted(PRESETS), "Presets to include.")
 NUM_CLASSES = flags.DEFINE_integer("num_classes", VGGSOUND_CLASSES, "Classifier size (default: VGG-Sound's).")
 THREADS = flags.DEFINE_integer("threads", 1, "TensorFlow intra- and inter-op threads.")
 OUTPUT = flags.DEFINE_string("output", None, "Also write the markdown table to this file.")

@@ -30,9 +30,10 @@ import numpy as np  # noqa: E402
 
 from keras_airn.deploy import reparameterize  # noqa: E402
 from keras_airn.factory import create_model  # noqa: E402
+from keras_airn.model import VGGSOUND_CLASSES as CLASSES  # noqa: E402
 from keras_airn.training.optimizer import TorchSGD  # noqa: E402
 
-BATCH, FRAMES, BINS, CLASSES = 32, 512, 128, 309
+BATCH, FRAMES, BINS = 32, 512, 128
 SMOKE = bool(os.environ.get("AIRN_SMOKE"))  # a quick run of the logic on a CPU: tiny input, few steps
 if SMOKE:
     BATCH, FRAMES = 2, 64

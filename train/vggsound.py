@@ -16,13 +16,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 from absl import app, flags, logging  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
+from keras_airn.factory import PRESETS  # noqa: E402
 
 from train import flags as train_flags  # noqa: E402
 
 DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory of {youtube_id}_{start:06d}.{wav,flac}.")
 CSV = flags.DEFINE_string("csv", None, "vggsound.csv (youtube_id, start_seconds, label, split).")
 LABEL_MAP = flags.DEFINE_string("label_map", None, "JSON list of label names (default: from CSV).")
-MODEL = flags.DEFINE_enum("model", "b1", ["b0", "b1", "b1_2d"], "Preset.")
+MODEL = flags.DEFINE_enum("model", "b1", sorted(PRESETS), "Preset.")
 KERNEL_SIZES = flags.DEFINE_list("kernel_sizes", None, "Override the mixers' kernel sizes (ablations).")
 DEMO = flags.DEFINE_bool("demo", False, "Generate a small labelled set and train on it.")
 DEMO_CLIPS = flags.DEFINE_integer("demo_clips_per_class", 24, "Clips per class of the demo set.")
