@@ -297,6 +297,23 @@ def host_log_mel_of_frames(frames: np.ndarray, front_end: FrontEnd) -> np.ndarra
     return np.ascontiguousarray(np.log(mel.T + np.float32(LOG_OFFSET)))
 
 
+def with_frame_multiple(front_end: FrontEnd, multiple: int) -> FrontEnd:
+    """The front-end with its crop lengthened to the next whole multiple of `multiple` frames (a
+    network's total stride along time); the same front-end when it already is one.
+
+    Example:
+    >>> FrontEnd(sample_rate=8000, clip_seconds=0.7).num_frames
+    70
+    >>> with_frame_multiple(FrontEnd(sample_rate=8000, clip_seconds=0.7), 8).num_frames
+    72
+    """
+    frames = -(-front_end.num_frames // multiple) * multiple
+    if frames == front_end.num_frames:
+        return front_end
+    clip_size = (frames - 1) * front_end.hop_length + 2  # num_frames counts the crop, one sample shorter
+    return dataclasses.replace(front_end, clip_seconds=round(clip_size / front_end.sample_rate, 6))
+
+
 def crop_starts(num_samples, front_end: FrontEnd, views: int):
     """Evenly spaced evaluation crop starts over [0, num_samples - clip_size] (floor).
 

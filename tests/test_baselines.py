@@ -175,3 +175,33 @@ def test_a_baseline_trains_saves_and_exports_through_the_task(tmp_path):
     assert classifier.classify_file(str(tmp_path / "clip.wav"), top_k=1)["overall"][0][0] in ("low", "high")
     report = classifier.export(str(tmp_path / "export"), precision="fp32", num_eval=4)
     assert report["artifacts"]["fp32"]["max_rel_logit_error"] < 1e-4
+
+
+def test_finetune_fits_the_crop_to_the_baselines_stride(tmp_path):
+    """From scratch on short clips the fitted crop (0.3 s: 30 frames) is lengthened to EfficientAT
+    mn10's multiple of 8 frames instead of failing to build the network."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import soundfile
+
+    from train.demo_data import synth_clip
+
+    rng = np.random.default_rng(1)
+    for index in range(12):
+        label = ("tone_low", "tone_high")[index % 2]
+        folder = tmp_path / "clips" / label
+        folder.mkdir(parents=True, exist_ok=True)
+        soundfile.write(str(folder / f"{index}.wav"), 0.5 * synth_clip(label, 0.3, 16000, rng), 16000)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "train.finetune", "--dataset=folder", f"--data_dir={tmp_path / 'clips'}",
+               "--model=efficientat_mn10", f"--out_dir={out}", "--epochs=1", "--batch_size=4",
+               "--precise_bn_batches=1"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, CI="1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(32 frames, was 30)" in result.stderr
+    assert json.load(open(out / "front_end.json"))["num_frames"] == 32

@@ -32,8 +32,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 from absl import app, flags, logging  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
-from keras_airn.baselines import BASELINES  # noqa: E402
+from keras_airn.baselines import BASELINES, input_multiple  # noqa: E402
 from keras_airn.factory import PRESETS  # noqa: E402
+from keras_airn.features import with_frame_multiple  # noqa: E402
 
 from train import flags as train_flags  # noqa: E402
 
@@ -124,6 +125,12 @@ def main(argv):
         front_end = dataclasses.replace(front_end, clip_seconds=fitted)
         logging.info("Clip length %.2f s (%d frames): fits %d%% of the training clips whole (--clip_seconds "
                      "sets it).", fitted, front_end.num_frames, round(datasets.CLIP_QUANTILE * 100))
+    if not INIT.value and MODEL.value.lower() in BASELINES:  # a baseline takes whole multiples of its stride
+        frames, multiple = front_end.num_frames, input_multiple(MODEL.value)[0]
+        front_end = with_frame_multiple(front_end, multiple)
+        if front_end.num_frames != frames:
+            logging.info("Clip length %.3f s (%d frames, was %d): %s takes whole multiples of %d frames.",
+                         front_end.clip_seconds, front_end.num_frames, frames, MODEL.value, multiple)
     logging.info("%s: %d train / %d test clips, %d classes.", DATASET.value, len(train_split.examples),
                  len(test_split.examples) if test_split else 0, train_split.num_classes)
 

@@ -47,4 +47,19 @@ def create_baseline(name: str, num_classes: int = VGGSOUND_CLASSES, num_frames: 
     return getattr(module, key)(num_classes=num_classes, num_frames=num_frames, num_mel_bins=num_mel_bins)
 
 
-__all__ = ["BASELINES", "ChannelSlice", "SubSpectralNorm", "create_baseline"]
+def input_multiple(name: str) -> tuple[int, int]:
+    """(frames, mel bins) the network's input must be whole multiples of (its total stride).
+
+    Example:
+    >>> input_multiple("efficientat_mn10")
+    (8, 32)
+    """
+    import importlib
+
+    key = name.lower()
+    if key not in BASELINE_MODULES:
+        raise ValueError(f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.")
+    return importlib.import_module(f"keras_airn.baselines.{BASELINE_MODULES[key]}").INPUT_MULTIPLE
+
+
+__all__ = ["BASELINES", "ChannelSlice", "SubSpectralNorm", "create_baseline", "input_multiple"]

@@ -58,6 +58,9 @@ def bc_res_block(x, out_channels: int, stage: int, stride: int, name: str):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
+INPUT_MULTIPLE = (1, 8)  # (frames, mel bins): the input must be multiples of its total stride
+
+
 def bcresnet8(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """BC-ResNet-8 from log-mel (batch, T, F, 1) to logits.
 
@@ -69,7 +72,7 @@ def bcresnet8(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_me
     Returns:
         A functional Keras model named "bcresnet8".
     """
-    check_size("bcresnet8", num_frames, num_mel_bins, (1, 8))
+    check_size("bcresnet8", num_frames, num_mel_bins, INPUT_MULTIPLE)
     inputs = log_mel_input(num_frames, num_mel_bins)
     x = conv_bn(inputs, CHANNELS[0], 5, "head_conv", stride=(1, 2), act="relu")
     for stage, blocks in enumerate(STAGE_BLOCKS):

@@ -106,8 +106,12 @@ def log_mel_input(num_frames: int, num_mel_bins: int, channels: int = 1):
 
 
 def check_size(name: str, num_frames: int, num_mel_bins: int, multiple: int | Sequence[int]) -> None:
-    """Raises ValueError naming the network when T or F is not a multiple of its total stride."""
+    """Raises `KerasAirnError` (a ValueError) naming the network when T or F is not a multiple of
+    its total stride."""
+    from keras_airn.errors import KerasAirnError
+
     multiple_t, multiple_f = pair(multiple)
     if num_frames % multiple_t or num_mel_bins % multiple_f:
-        raise ValueError(f"{name} needs num_frames a multiple of {multiple_t} and num_mel_bins a multiple of "
-                         f"{multiple_f}; got {num_frames} x {num_mel_bins}.")
+        raise KerasAirnError(f"{name} needs num_frames a multiple of {multiple_t} and num_mel_bins a multiple of "
+                             f"{multiple_f}; got {num_frames} x {num_mel_bins} (the front-end's clip_seconds "
+                             f"and n_mels set them).")

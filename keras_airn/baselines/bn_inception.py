@@ -42,6 +42,9 @@ def inception(x, widths, name):
     return keras.layers.Concatenate(name=f"{name}_concat")([branch1, branch2, branch3, branch4])
 
 
+INPUT_MULTIPLE = (32, 32)  # (frames, mel bins): the input must be multiples of its total stride
+
+
 def bn_inception_v1(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """BN-Inception v1 from log-mel (batch, T, F, 1) to logits.
 
@@ -52,7 +55,7 @@ def bn_inception_v1(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, 
     Returns:
         A functional Keras model named "bn_inception_v1".
     """
-    check_size("bn_inception_v1", num_frames, num_mel_bins, 32)
+    check_size("bn_inception_v1", num_frames, num_mel_bins, INPUT_MULTIPLE)
     inputs = log_mel_input(num_frames, num_mel_bins)
     x = basic_conv(inputs, 64, 7, "conv1", stride=2)
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="maxpool1")(x)

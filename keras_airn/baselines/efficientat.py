@@ -63,6 +63,9 @@ def inverted_residual(x, config, name: str):
     return h
 
 
+INPUT_MULTIPLE = (8, 32)  # (frames, mel bins): the input must be multiples of its total stride
+
+
 def efficientat_mn10(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512,
                      num_mel_bins: int = 128) -> keras.Model:
     """EfficientAT mn10 from log-mel (batch, T, F, 1) to logits.
@@ -74,7 +77,7 @@ def efficientat_mn10(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512,
     Returns:
         A functional Keras model named "efficientat_mn10".
     """
-    check_size("efficientat_mn10", num_frames, num_mel_bins, (8, 32))
+    check_size("efficientat_mn10", num_frames, num_mel_bins, INPUT_MULTIPLE)
     inputs = log_mel_input(num_frames, num_mel_bins)
     x = conv_bn(inputs, BLOCKS[0][0], 3, "stem", stride=2, act="hard_swish", epsilon=BN_EPSILON)
     for index, config in enumerate(BLOCKS):

@@ -52,6 +52,9 @@ def metanext_block(x, mlp_ratio: int, name: str):
     return keras.layers.Add(name=f"{name}_add")([x, h])
 
 
+INPUT_MULTIPLE = (32, 32)  # (frames, mel bins): the input must be multiples of its total stride
+
+
 def inceptionnext_tiny(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512,
                        num_mel_bins: int = 128) -> keras.Model:
     """InceptionNeXt-T from log-mel (batch, T, F, 1) to logits.
@@ -63,7 +66,7 @@ def inceptionnext_tiny(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 51
     Returns:
         A functional Keras model named "inceptionnext_tiny".
     """
-    check_size("inceptionnext_tiny", num_frames, num_mel_bins, 32)
+    check_size("inceptionnext_tiny", num_frames, num_mel_bins, INPUT_MULTIPLE)
     inputs = log_mel_input(num_frames, num_mel_bins)
     x = conv(inputs, WIDTHS[0], 4, "stem_conv", stride=4, padding=0, use_bias=True)
     x = batchnorm(x, "stem_bn")

@@ -49,6 +49,9 @@ def conv_ffn(x, name: str):
     return keras.layers.Add(name=f"{name}_add")([x, h])
 
 
+INPUT_MULTIPLE = (32, 32)  # (frames, mel bins): the input must be multiples of its total stride
+
+
 def replknet31t(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """RepLKNet-31T (train form) from log-mel (batch, T, F, 1) to logits.
 
@@ -59,7 +62,7 @@ def replknet31t(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_
     Returns:
         A functional Keras model named "replknet31t".
     """
-    check_size("replknet31t", num_frames, num_mel_bins, 32)
+    check_size("replknet31t", num_frames, num_mel_bins, INPUT_MULTIPLE)
     inputs = log_mel_input(num_frames, num_mel_bins)
     width = WIDTHS[0]
     x = conv_bn(inputs, width, 3, "stem_0", stride=2, act="relu")

@@ -32,6 +32,9 @@ def bottleneck(x, width: int, stride: int, name: str):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
+INPUT_MULTIPLE = (32, 32)  # (frames, mel bins): the input must be multiples of its total stride
+
+
 def resnet50(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """ResNet-50 from log-mel (batch, T, F, 1) to logits.
 
@@ -42,7 +45,7 @@ def resnet50(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel
     Returns:
         A functional Keras model named "resnet50".
     """
-    check_size("resnet50", num_frames, num_mel_bins, 32)
+    check_size("resnet50", num_frames, num_mel_bins, INPUT_MULTIPLE)
     inputs = log_mel_input(num_frames, num_mel_bins)
     x = conv_bn(inputs, 64, 7, "stem_conv", stride=2, act="relu")
     x = max_pool(x, 3, 2, 1, "stem_pool")

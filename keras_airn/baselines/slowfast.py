@@ -46,6 +46,9 @@ def fuse(slow, fast, name: str):
     return keras.layers.Concatenate(name=f"{name}_concat")([slow, lateral])
 
 
+INPUT_MULTIPLE = (ALPHA * 4, 32)  # (frames, mel bins): the input must be multiples of its total stride
+
+
 def slowfast(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """Auditory Slow-Fast R50 from log-mel (batch, T, F, 1) to logits.
 
@@ -57,7 +60,7 @@ def slowfast(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel
     Returns:
         A functional Keras model named "slowfast".
     """
-    check_size("slowfast", num_frames, num_mel_bins, (ALPHA * 4, 32))
+    check_size("slowfast", num_frames, num_mel_bins, INPUT_MULTIPLE)
     inputs = log_mel_input(num_frames, num_mel_bins)
     # Every ALPHA-th frame: a 1 x 1 pool with stride (ALPHA, 1) is a plain subsample.
     slow = keras.layers.MaxPooling2D((1, 1), strides=(ALPHA, 1), name="slow_subsample")(inputs)

@@ -30,6 +30,9 @@ def _bn_relu(x, name: str):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
+INPUT_MULTIPLE = (32, 32)  # (frames, mel bins): the input must be multiples of its total stride
+
+
 def yamnet(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128) -> keras.Model:
     """YAMNet from log-mel (batch, T, F, 1) to logits.
 
@@ -40,7 +43,7 @@ def yamnet(num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_b
     Returns:
         A functional Keras model named "yamnet".
     """
-    check_size("yamnet", num_frames, num_mel_bins, 32)
+    check_size("yamnet", num_frames, num_mel_bins, INPUT_MULTIPLE)
     inputs = log_mel_input(num_frames, num_mel_bins)
     x = keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="layer1_conv")(inputs)
     x = _bn_relu(x, "layer1_conv")
