@@ -63,7 +63,10 @@ def reparameterize(
         A new deploy-form `AudioRepInceptionNeXt` computing the same function in inference.
 
     Example:
+    >>> from keras_airn import create_model
     >>> deploy_model = reparameterize(create_model("b0"))
+    >>> deploy_model.form
+    'folded_identity'
     """
     if not isinstance(model, AudioRepInceptionNeXt):
         raise TypeError(f"reparameterize needs an AudioRepInceptionNeXt, got {type(model).__name__}.")

@@ -182,7 +182,11 @@ class AudioRepInceptionNeXt(keras.Model):
         `time_as_rows`, `sync_batchnorm`), carrying this model's weights.
 
         Example:
+        >>> model = AudioRepInceptionNeXt(num_classes=3, stem_width=8, stage_widths=(8, 16, 32, 64),
+        ...                               depths=(1, 1, 1, 1))
         >>> fast = model.with_options(time_as_rows=True)
+        >>> fast.time_as_rows
+        True
         """
         clone = type(self).from_config({**self.get_config(), **overrides})
         clone.set_weights(self.get_weights())

@@ -54,6 +54,8 @@ class WindowScorer:
         front_end: the model's `FrontEnd`.
 
     Example:
+    >>> from keras_airn.features import FrontEnd
+    >>> front_end = FrontEnd.load("export/front_end.json")
     >>> classifier = WindowScorer("export/airn_b0_deploy_waveform_int8.tflite", front_end)
     >>> windows = classifier.classify_file("street.flac", hop_seconds=1.0)
     """

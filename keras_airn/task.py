@@ -75,14 +75,17 @@ class AudioClassifier(keras.Model):
         labels: class names, index = output; `class_<i>` by default.
 
     Example:
+    >>> import keras_airn
     >>> splits = keras_airn.read_folder("my_sounds")          # my_sounds/<label>/*.wav|flac|ogg
     >>> classifier = AudioClassifier.from_preset(
     ...     "runs/demo", labels=splits["train"].label_names)   # new head, fine-tuning set-up
-    >>> history = classifier.fit(splits["train"], epochs=5, out_dir="runs/mine")  # a keras History
-    >>> classifier.evaluate(splits["test"], return_dict=True)["top1"]
-    >>> classifier.export("export", precision="int8", waveform_input=True,
-    ...                   calibration=splits["train"], evaluation=splits["test"])
-    >>> classifier.classify_file("doorbell_48k_stereo.wav")["overall"]
+    >>> history = classifier.fit(splits["train"], epochs=5, out_dir="runs/mine")  # doctest: +ELLIPSIS
+    Epoch 1/5
+    ...
+    >>> top1 = classifier.evaluate(splits["test"], return_dict=True)["top1"]
+    >>> report = classifier.export("export", precision="int8", waveform_input=True,
+    ...                            calibration=splits["train"], evaluation=splits["test"])
+    >>> overall = classifier.classify_file("doorbell_48k_stereo.wav")["overall"]
     """
 
     def __init__(self, network, front_end=None, labels: Sequence[str] | None = None, **kwargs):
@@ -343,8 +346,10 @@ class AudioClassifier(keras.Model):
                 is the recipe's) and refused.
 
         Example:
+        >>> from keras_airn import read_folder
+        >>> classifier = AudioClassifier.from_preset("runs/demo", labels=["bark", "doorbell", "speech"])
         >>> classifier.compile(optimizer=keras.optimizers.Adam(1e-3))
-        >>> classifier.fit(splits["train"], epochs=3)
+        >>> history = classifier.fit(read_folder("my_sounds")["train"], epochs=1, verbose=0)
         """
         if kwargs:
             raise TypeError(f"AudioClassifier.compile takes optimizer, loss and metrics; got {sorted(kwargs)}.")
