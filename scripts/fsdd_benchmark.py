@@ -12,6 +12,10 @@ interrupted one resumes. Results: OUT/results.json and OUT/table.md (docs/real_a
 Usage:
   .venv/bin/python scripts/fsdd_benchmark.py --fsdd_dir free-spoken-digit-dataset \\
       --splits official,speaker_theo --models b0 --recipes small_data,release
+  .venv/bin/python scripts/fsdd_benchmark.py --fsdd_dir free-spoken-digit-dataset --splits official \\
+      --models b0,b1,bcresnet8,efficientat_mn10,yamnet --latency
+--models takes presets and `keras_airn.baselines` networks. --latency exports every run to
+spectrogram fp32/int8 .tflite and times them in one interleaved edge.benchmark run.
 """
 
 from __future__ import annotations
@@ -104,6 +108,43 @@ def train(csv_path: str, model: str, recipe: str, run_dir: str, extra: list[str]
     return record
 
 
+def export_int8(run_dir: str, csv_path: str) -> dict:
+    """Converts a finished run to spectrogram fp32 and int8 `.tflite` (int8 calibrated on 200
+    training recordings, both compared with Keras on the test recordings); returns their paths and
+    the int8 artifact's agreement."""
+    out_dir = os.path.join(run_dir, "tflite")
+    report_path = os.path.join(out_dir, "report.json")
+    if not os.path.isfile(report_path):
+        command = [sys.executable, "-m", "convert.tflite", "--model", run_dir, "--precisions", "fp32,int8",
+                   "--dataset", "csv", "--csv", csv_path, "--out_dir", out_dir]
+        print("$", " ".join(command), flush=True)
+        subprocess.run(command, cwd=ROOT, check=True)
+    with open(report_path) as handle:
+        report = json.load(handle)
+    artifacts = report["artifacts"]
+    return {"params": report["params"], "macs": report["macs"],
+            "int8_agreement": artifacts["int8"]["top1_agreement"], "int8_top1": artifacts["int8"]["top1_accuracy"],
+            "tflite": {precision: os.path.join(out_dir, entry["file"]) for precision, entry in artifacts.items()}}
+
+
+def time_artifacts(results: dict, out_dir: str) -> None:
+    """One interleaved `edge.benchmark` run (batch 1, one thread) over every run's fp32 and int8
+    artifacts; adds each run's median milliseconds to its record."""
+    paths = [path for record in results.values() for path in record["tflite"].values()]
+    bench_dir = os.path.join(out_dir, "latency")
+    command = [sys.executable, "-m", "edge.benchmark", "--artifacts", ",".join(paths), "--out_dir", bench_dir]
+    print("$", " ".join(command), flush=True)
+    subprocess.run(command, cwd=ROOT, check=True)
+    with open(os.path.join(bench_dir, "results.csv")) as handle:
+        rows = list(csv.DictReader(handle))  # one per artifact, in the order given, named by file name
+    medians = iter(rows)
+    for record in results.values():
+        for precision, path in record["tflite"].items():
+            row = next(medians)
+            assert row["artifact"] == os.path.basename(path), (row["artifact"], path)
+            record[f"{precision}_ms"] = float(row["median_ms"])
+
+
 def table(results: dict) -> str:
     """The results as a Markdown table, with the machine they were measured on."""
     sys.path.insert(0, ROOT)
@@ -116,6 +157,17 @@ def table(results: dict) -> str:
         lines.append(f"| {record['split']} | {record['model']} | {record['recipe']} | {record['top1']:.3f} | "
                      f"{record['minutes']} | {record['epochs']} | {record['batch_size']} | {record['clip_seconds']} | "
                      f"{' '.join(record['extra_flags']) or '-'} |")
+    timed = [record for record in results.values() if "int8_ms" in record]
+    if timed:
+        lines += ["", "Spectrogram `.tflite` of each run, LiteRT, batch 1, one thread, one interleaved `edge.benchmark` "
+                  "run (median ms); int8 calibrated on 200 training recordings, agreement with Keras on the test "
+                  "recordings, one crop each.", "",
+                  "| split | model | test top-1 (Keras) | params (M) | MMACs | LiteRT fp32 ms | LiteRT int8 ms | "
+                  "int8 top-1 | int8 agreement |", "|---|---|---|---|---|---|---|---|---|"]
+        for record in timed:
+            lines.append(f"| {record['split']} | {record['model']} | {record['top1']:.3f} | {record['params'] / 1e6:.2f} | "
+                         f"{record['macs'] / 1e6:.0f} | {record['fp32_ms']:.2f} | {record['int8_ms']:.2f} | "
+                         f"{record['int8_top1']:.3f} | {record['int8_agreement']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -124,10 +176,13 @@ def main():
     parser.add_argument("--fsdd_dir", required=True, help="A clone of free-spoken-digit-dataset.")
     parser.add_argument("--out_dir", default="build/fsdd", help="Split CSVs, runs and results.json.")
     parser.add_argument("--splits", default="official,speaker_theo", help="official and/or speaker_<name>.")
-    parser.add_argument("--models", default="b0", help="Presets to train (comma-separated).")
+    parser.add_argument("--models", default="b0", help="Presets or keras_airn.baselines networks (comma-separated).")
     parser.add_argument("--recipes", default="small_data", help="Recipes to compare (comma-separated).")
     parser.add_argument("--flags", default="", help="More train.finetune flags for every run, e.g. '--epochs 5'.")
+    parser.add_argument("--latency", action="store_true", help="Also export each run to fp32/int8 .tflite and "
+                        "time them all in one edge.benchmark run (params, MACs, latency, int8 agreement).")
     args = parser.parse_args()
+    args.out_dir = os.path.abspath(args.out_dir)  # the runs' processes start in the repository root
     os.makedirs(args.out_dir, exist_ok=True)
     csvs = split_files(args.fsdd_dir, args.out_dir, args.splits.split(","))
     results_path = os.path.join(args.out_dir, "results.json")
@@ -141,6 +196,12 @@ def main():
                 with open(results_path, "w") as handle:
                     json.dump(results, handle, indent=1)
                 print(f"{key}: top-1 {results[key]['top1']:.3f} in {results[key]['minutes']} min", flush=True)
+                if args.latency:
+                    results[key].update(export_int8(run_dir, csv_path))
+    if args.latency:
+        time_artifacts({key: record for key, record in results.items() if "tflite" in record}, args.out_dir)
+    with open(results_path, "w") as handle:
+        json.dump(results, handle, indent=1)
     report = table(results)
     with open(os.path.join(args.out_dir, "table.md"), "w") as handle:
         handle.write(report)
