@@ -40,6 +40,21 @@ def _apply_demo_defaults():
             flags.FLAGS[name].value = value
 
 
+def _demo_set(out_dir: str) -> tuple[str, str]:
+    """(audio folder, vggsound.csv) of the demo set under `out_dir/data`, generated if missing."""
+    from keras_airn.training.distributed import is_chief
+    from train.demo_data import make_demo_set
+
+    data_root = os.path.join(out_dir, "data")
+    csv_path = os.path.join(data_root, "vggsound.csv")
+    if not os.path.isfile(csv_path):
+        if not is_chief():
+            raise app.UsageError(f"--demo with several workers: make the set first ({csv_path} is missing), "
+                                 f"e.g. with `python -m train.vggsound --demo --stop_after_epoch 0` (same --out_dir).")
+        make_demo_set(data_root, clips_per_class=DEMO_CLIPS.value, seed=train_flags.SEED.value)
+    return os.path.join(data_root, "audio"), csv_path
+
+
 def main(argv):
     del argv
     import keras_airn as ka
@@ -54,18 +69,7 @@ def main(argv):
     out_dir = train_flags.OUT_DIR.value
     if not out_dir:
         raise app.UsageError("--out_dir is required (or use --demo).")
-    data_dir, csv_path = DATA_DIR.value, CSV.value
-    if DEMO.value:
-        from train.demo_data import make_demo_set
-
-        data_root = os.path.join(out_dir, "data")
-        csv_path = os.path.join(data_root, "vggsound.csv")
-        data_dir = os.path.join(data_root, "audio")
-        if not os.path.isfile(csv_path):
-            if not is_chief():
-                raise app.UsageError(f"--demo with several workers: make the set first ({csv_path} is missing), "
-                                     f"e.g. with `python -m train.vggsound --demo --stop_after_epoch 0` (same --out_dir).")
-            make_demo_set(data_root, clips_per_class=DEMO_CLIPS.value, seed=train_flags.SEED.value)
+    data_dir, csv_path = _demo_set(out_dir) if DEMO.value else (DATA_DIR.value, CSV.value)
     if not data_dir or not csv_path:
         raise app.UsageError("--data_dir and --csv are required (or use --demo).")
 
