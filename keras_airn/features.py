@@ -310,7 +310,7 @@ def with_frame_multiple(front_end: FrontEnd, multiple: int) -> FrontEnd:
     frames = -(-front_end.num_frames // multiple) * multiple
     if frames == front_end.num_frames:
         return front_end
-    clip_size = (frames - 1) * front_end.hop_length + 2  # num_frames counts the crop, one sample shorter
+    clip_size = frames * front_end.hop_length  # a crop of clip_size - 1 samples: exactly `frames` frames
     return dataclasses.replace(front_end, clip_seconds=round(clip_size / front_end.sample_rate, 6))
 
 

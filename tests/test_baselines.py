@@ -205,3 +205,8 @@ def test_finetune_fits_the_crop_to_the_baselines_stride(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "(32 frames, was 30)" in result.stderr
     assert json.load(open(out / "front_end.json"))["num_frames"] == 32
+    # A length the user chose is refused, naming one that fits, before anything is written.
+    refused = subprocess.run(command[:4] + ["--model=yamnet", "--clip_seconds=0.5", f"--out_dir={tmp_path / 'no'}"],
+                             cwd=root, capture_output=True, text=True, timeout=600, env=dict(os.environ, CI="1"))
+    assert refused.returncode == 1 and "use --clip_seconds 0.64 (64 frames)" in refused.stderr.splitlines()[-1]
+    assert not (tmp_path / "no").exists()

@@ -33,6 +33,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
 from keras_airn.baselines import BASELINES, input_multiple  # noqa: E402
+from keras_airn.errors import KerasAirnError  # noqa: E402
 from keras_airn.factory import PRESETS  # noqa: E402
 from keras_airn.features import with_frame_multiple  # noqa: E402
 
@@ -103,6 +104,28 @@ def base_front_end(dataset: str):
     return FRONT_ENDS["vggsound"]
 
 
+def baseline_crop(front_end, lengthen: bool):
+    """The front-end a from-scratch baseline (--model) can take: its crop a whole multiple of the
+    network's stride in frames, lengthened to the next one (`lengthen`) or refused.
+
+    Raises:
+        KerasAirnError: not a multiple and not `lengthen`, naming the nearest length that is.
+    """
+    if INIT.value or MODEL.value.lower() not in BASELINES:
+        return front_end
+    multiple = input_multiple(MODEL.value)[0]
+    fitting = with_frame_multiple(front_end, multiple)
+    if fitting.num_frames == front_end.num_frames:
+        return front_end
+    if not lengthen:
+        raise KerasAirnError(f"{MODEL.value} takes whole multiples of {multiple} frames; a {front_end.clip_seconds} s "
+                             f"crop gives {front_end.num_frames}: use --clip_seconds {fitting.clip_seconds} "
+                             f"({fitting.num_frames} frames).")
+    logging.info("Clip length %.3f s (%d frames, was %d): %s takes whole multiples of %d frames.",
+                 fitting.clip_seconds, fitting.num_frames, front_end.num_frames, MODEL.value, multiple)
+    return fitting
+
+
 def main(argv):
     del argv
     from keras_airn import datasets
@@ -113,24 +136,23 @@ def main(argv):
     if not DATASET.value or not train_flags.OUT_DIR.value:
         raise app.UsageError("--dataset and --out_dir are required.")
     out_dir = train_flags.OUT_DIR.value
+    front_end = train_flags.front_end(base_front_end(DATASET.value), own_audio=DATASET.value in ("folder", "csv"))
+    # From scratch on own audio, the crop fits the clips; a pre-trained network keeps its front-end.
+    fitted_crop = DATASET.value in ("folder", "csv") and not (INIT.value or FRONT_END.value
+                                                              or train_flags.CLIP_SECONDS.value)
+    if not fitted_crop:
+        baseline_crop(front_end, lengthen=False)  # a length the user chose is refused, not changed
     if is_chief():
         check_out_dir(out_dir, train_flags.RESUME.value)  # before any file of the run is written
-    front_end = train_flags.front_end(base_front_end(DATASET.value), own_audio=DATASET.value in ("folder", "csv"))
     train_split, test_split = read_splits(DATASET.value, front_end.sample_rate)
     train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split,
                              **({"test": test_split} if test_split else {}))
-    # From scratch on own audio, the crop fits the clips; a pre-trained network keeps its front-end.
-    if DATASET.value in ("folder", "csv") and not (INIT.value or FRONT_END.value or train_flags.CLIP_SECONDS.value):
+    if fitted_crop:
         fitted = datasets.fitted_clip_seconds(train_split.examples, front_end.sample_rate, front_end.clip_seconds)
         front_end = dataclasses.replace(front_end, clip_seconds=fitted)
         logging.info("Clip length %.2f s (%d frames): fits %d%% of the training clips whole (--clip_seconds "
                      "sets it).", fitted, front_end.num_frames, round(datasets.CLIP_QUANTILE * 100))
-    if not INIT.value and MODEL.value.lower() in BASELINES:  # a baseline takes whole multiples of its stride
-        frames, multiple = front_end.num_frames, input_multiple(MODEL.value)[0]
-        front_end = with_frame_multiple(front_end, multiple)
-        if front_end.num_frames != frames:
-            logging.info("Clip length %.3f s (%d frames, was %d): %s takes whole multiples of %d frames.",
-                         front_end.clip_seconds, front_end.num_frames, frames, MODEL.value, multiple)
+        front_end = baseline_crop(front_end, lengthen=True)
     logging.info("%s: %d train / %d test clips, %d classes.", DATASET.value, len(train_split.examples),
                  len(test_split.examples) if test_split else 0, train_split.num_classes)
 
