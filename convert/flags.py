@@ -134,11 +134,6 @@ def source_name() -> str:
     return f"baseline:{BASELINE.value}" if BASELINE.value else MODEL.value
 
 
-def out_dir_ready() -> str:
-    os.makedirs(OUT_DIR.value, exist_ok=True)
-    return OUT_DIR.value
-
-
 def print_report(report: dict) -> None:
     """The conversion report as a table, one line per artifact, and where the report is."""
     from keras_airn.export.common import REPORT_FILES

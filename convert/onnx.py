@@ -35,7 +35,7 @@ INT8_SCHEME = flags.DEFINE_enum("int8_scheme", DEFAULT_ONNX_INT8_SCHEME, sorted(
 def main(argv):
     del argv
     network, front_end, label_names, examples = convert_flags.resolve()
-    report = export_onnx(network, convert_flags.out_dir_ready(), opset=OPSET.value,
+    report = export_onnx(network, convert_flags.OUT_DIR.value, opset=OPSET.value,
                          keep_train_form=convert_flags.KEEP_TRAIN.value, front_end=front_end,
                          examples=examples, label_names=label_names, num_eval=convert_flags.NUM_EVAL.value,
                          source=convert_flags.source_name(), precisions=PRECISIONS.value,

@@ -39,7 +39,7 @@ TIME_AS_ROWS = flags.DEFINE_bool("time_as_rows", True, "Time-axis convolutions a
 def main(argv):
     del argv
     network, front_end, label_names, examples = convert_flags.resolve()
-    report = export(network, convert_flags.out_dir_ready(), PRECISION_FLAG.value,
+    report = export(network, convert_flags.OUT_DIR.value, PRECISION_FLAG.value,
                     waveform=WAVEFORM.value, keep_train_form=convert_flags.KEEP_TRAIN.value, int8_io=INT8_IO.value,
                     front_end=front_end, examples=examples, label_names=label_names,
                     sample_rate=SAMPLE_RATE.value, source=convert_flags.source_name(),
