@@ -34,10 +34,9 @@ ONNX_BOUND = 1e-4
 ONNX_PRECISIONS = ("fp32", "int8")
 # name -> (activation type, reduce_range). u8s8: uint8 activations x int8 weights, what
 # onnxruntime's x86 kernels run natively (VPMADDUBSW on AVX2, VNNI where present);
-# "u8s8_reduced" keeps weights in 7 bits so AVX2's 16-bit pair sums cannot saturate;
-# s8s8: int8 activations too. The default is the one exact on every x86 class: on AVX2 the demo
-# model's u8s8 and s8s8 agree with fp32 on 0.942 of 360 held-out clips, u8s8_reduced on 0.994
-# (docs/benchmarks.md), at the same speed.
+# "u8s8_reduced" keeps weights in 7 bits so AVX2's 16-bit pair sums cannot saturate; s8s8: int8
+# activations too. The default is the one exact on every x86 class (docs/conversion.md measures
+# the agreement of each).
 ONNX_INT8_SCHEMES = {"u8s8": ("QUInt8", False), "u8s8_reduced": ("QUInt8", True), "s8s8": ("QInt8", False)}
 DEFAULT_ONNX_INT8_SCHEME = "u8s8_reduced"
 
