@@ -44,5 +44,6 @@ def main(argv):
                          num_calibration=convert_flags.NUM_CALIBRATION.value, int8_scheme=INT8_SCHEME.value)
     convert_flags.print_report(report)
 
+
 if __name__ == "__main__":
     cli.run(main)

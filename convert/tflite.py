@@ -49,5 +49,6 @@ def main(argv):
                     calibration_examples=convert_flags.calibration_examples(label_names))
     convert_flags.print_report(report)
 
+
 if __name__ == "__main__":
     cli.run(main)

@@ -222,7 +222,6 @@ def infer_config(state: dict[str, np.ndarray]) -> dict:
     )
 
 
-
 def _stage_shapes(state) -> tuple[list[int], list[int]]:
     """(blocks per stage, channels per stage) of stages 2-5, from the block keys and 1x1 heads."""
     blocks = defaultdict(set)

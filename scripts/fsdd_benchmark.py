@@ -108,7 +108,7 @@ def train(csv_path: str, model: str, recipe: str, run_dir: str, extra: list[str]
     return record
 
 
-def export_int8(run_dir: str, csv_path: str) -> dict:
+def export_tflite(run_dir: str, csv_path: str) -> dict:
     """Converts a finished run to spectrogram fp32 and int8 `.tflite` (int8 calibrated on 200
     training recordings, both compared with Keras on the test recordings); returns their paths and
     the int8 artifact's agreement."""
@@ -197,7 +197,7 @@ def main():
                     json.dump(results, handle, indent=1)
                 print(f"{key}: top-1 {results[key]['top1']:.3f} in {results[key]['minutes']} min", flush=True)
                 if args.latency:
-                    results[key].update(export_int8(run_dir, csv_path))
+                    results[key].update(export_tflite(run_dir, csv_path))
     if args.latency:
         time_artifacts({key: record for key, record in results.items() if "tflite" in record}, args.out_dir)
     with open(results_path, "w") as handle:

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from edge import latency_plot, stream_timing
-from keras_airn import (artifacts, audio, checkpoint, datasets, deploy, factory, features, layers, model,
+from keras_airn import (artifacts, audio, baselines, checkpoint, datasets, deploy, factory, features, layers, model,
                         preprocessor, runtime, streaming, task)
-from keras_airn import baselines
 from keras_airn.export import common
 from keras_airn.training import bad_audio, optimizer, recipes, spec_augment, wave_augment
 
@@ -17,6 +16,20 @@ SELF_CONTAINED = [recipes, common, bad_audio, latency_plot, artifacts, preproces
                   features, baselines, factory, layers, model, deploy, optimizer, spec_augment, wave_augment]
 # Examples that name a user's files: run in a folder holding files of those names, made here.
 WITH_FILES = [audio, datasets, checkpoint, runtime, task]
+
+
+def test_every_module_with_examples_is_run():
+    """A new example in a module not listed here would never run: the lists must cover them all."""
+    import glob
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with_examples = set()
+    for package in ("keras_airn", "edge", "train", "convert"):
+        for path in glob.glob(os.path.join(root, package, "**", "*.py"), recursive=True):
+            if ">>> " in open(path).read():
+                with_examples.add(os.path.relpath(path, root))
+    listed = {os.path.relpath(m.__file__, root) for m in SELF_CONTAINED + WITH_FILES}
+    assert with_examples - listed == set(), with_examples - listed
 
 
 @pytest.mark.parametrize("module", SELF_CONTAINED, ids=lambda m: m.__name__)

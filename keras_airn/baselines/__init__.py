@@ -38,13 +38,8 @@ def create_baseline(name: str, num_classes: int = VGGSOUND_CLASSES, num_frames: 
     Returns:
         A functional `keras.Model` from `log_mel` (batch, T, F, 1) to logits.
     """
-    import importlib
-
     key = name.lower()
-    if key not in BASELINE_MODULES:
-        raise ValueError(f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.")
-    module = importlib.import_module(f"keras_airn.baselines.{BASELINE_MODULES[key]}")
-    return getattr(module, key)(num_classes=num_classes, num_frames=num_frames, num_mel_bins=num_mel_bins)
+    return getattr(_module(key), key)(num_classes=num_classes, num_frames=num_frames, num_mel_bins=num_mel_bins)
 
 
 def input_multiple(name: str) -> tuple[int, int]:
@@ -54,12 +49,17 @@ def input_multiple(name: str) -> tuple[int, int]:
     >>> input_multiple("efficientat_mn10")
     (8, 32)
     """
+    return _module(name).INPUT_MULTIPLE
+
+
+def _module(name: str):
+    """The module that builds baseline `name`, imported on first use."""
     import importlib
 
     key = name.lower()
     if key not in BASELINE_MODULES:
         raise ValueError(f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.")
-    return importlib.import_module(f"keras_airn.baselines.{BASELINE_MODULES[key]}").INPUT_MULTIPLE
+    return importlib.import_module(f"keras_airn.baselines.{BASELINE_MODULES[key]}")
 
 
 __all__ = ["BASELINES", "ChannelSlice", "SubSpectralNorm", "create_baseline", "input_multiple"]

@@ -14,6 +14,7 @@ import pathlib
 import tempfile
 
 import numpy as np
+
 from keras_airn import files
 from keras_airn.export.common import (
     ConversionError,
@@ -122,6 +123,8 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
         The report (also `out_dir/report_onnx.json`), the schema of `keras_airn.export.common`:
         "artifacts" holds "fp32" and, if asked, "int8".
     """
+    import onnx
+
     from keras_airn.features import FrontEnd
 
     unknown = sorted(set(precisions) - set(ONNX_PRECISIONS))
@@ -146,13 +149,15 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
     with tempfile.TemporaryDirectory() as scratch:
         fp32_path = os.path.join(scratch, "fp32.onnx")
         written["fp32"] = _write_proto(proto, fp32_path)
-        report["artifacts"]["fp32"] = entry = _check(f"{stem}_spectrogram.onnx", fp32_path, inputs, reference, labels)
+        report["artifacts"]["fp32"] = entry = _check(f"{stem}_spectrogram.onnx", fp32_path, proto, inputs, reference,
+                                                     labels)
         enforce_bound(entry["file"], entry, ONNX_BOUND)
         if calibration is not None:
             int8_path = os.path.join(scratch, "int8.onnx")
             quantize_onnx(fp32_path, int8_path, calibration, int8_scheme)
             written["int8"] = pathlib.Path(int8_path).read_bytes()
-            entry = _check(f"{stem}_spectrogram_int8.onnx", int8_path, inputs, reference, labels)
+            entry = _check(f"{stem}_spectrogram_int8.onnx", int8_path, onnx.load_from_string(written["int8"]), inputs,
+                           reference, labels)
             report["artifacts"]["int8"] = {**entry, "scheme": int8_scheme, "float_head": True}
             note_calibration(entry["file"], report["artifacts"]["int8"], len(calibration))
     os.makedirs(out_dir, exist_ok=True)
@@ -186,11 +191,9 @@ def _write_proto(proto, path: str) -> bytes:
     return data
 
 
-def _check(name: str, path: str, inputs, reference, labels) -> dict:
+def _check(name: str, path: str, proto, inputs, reference, labels) -> dict:
     """A report entry: the artifact's size and ops, and its parity with Keras in onnxruntime."""
-    import onnx
-
-    return {"file": name, "bytes": os.path.getsize(path), "ops": _op_counts(onnx.load(path)),
+    return {"file": name, "bytes": os.path.getsize(path), "ops": _op_counts(proto),
             **parity(run_onnx(path, inputs), reference, labels)}
 
 
