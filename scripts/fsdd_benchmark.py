@@ -4,7 +4,8 @@ FSDD (github Jakobovski/free-spoken-digit-dataset, CC BY-SA 4.0): 3000 recording
 0-9 by 6 speakers, 8 kHz, named `<digit>_<speaker>_<index>.wav`. The project downloads nothing:
 clone it yourself and pass its folder. Splits, written as CSVs into --out_dir:
   official:      recordings 0-4 of every speaker and digit are the test set (300), the rest train;
-  speaker_NAME:  NAME's 500 recordings are the test set, the other five speakers' train.
+  speaker_NAME:  NAME's 500 recordings are the test set, the other five speakers' train;
+  speakers:      every speaker_NAME in turn (the table adds their mean).
 Each (model, split, recipe) trains with `python -m train.finetune --dataset csv` and default
 flags otherwise, in its own process; a finished run is not run again (delete its folder to), an
 interrupted one resumes. Results: OUT/results.json and OUT/table.md (docs/real_audio.md quotes it).
@@ -65,6 +66,9 @@ def split_files(fsdd_dir: str, out_dir: str, names: list[str]) -> dict[str, str]
     """{split name: CSV path} for the requested splits."""
     rows = recordings(fsdd_dir)
     speakers = sorted({speaker for _, _, speaker, _ in rows})
+    if "speakers" in names:  # every speaker held out in turn
+        at = names.index("speakers")
+        names = names[:at] + [f"speaker_{speaker}" for speaker in speakers] + names[at + 1:]
     paths = {}
     for name in names:
         if name == "official":
@@ -72,7 +76,7 @@ def split_files(fsdd_dir: str, out_dir: str, names: list[str]) -> dict[str, str]
         elif name.startswith("speaker_") and name[len("speaker_"):] in speakers:
             rule = lambda speaker, index, held=name[len("speaker_"):]: speaker == held  # noqa: E731
         else:
-            sys.exit(f"error: unknown split {name!r}: official or speaker_<one of {', '.join(speakers)}>.")
+            sys.exit(f"error: unknown split {name!r}: official, speakers or speaker_<one of {', '.join(speakers)}>.")
         paths[name] = os.path.join(out_dir, f"fsdd_{name}.csv")
         counts = write_split(rows, paths[name], rule)
         print(f"{paths[name]}: {counts['train']} train / {counts['test']} test recordings")
@@ -145,6 +149,22 @@ def time_artifacts(results: dict, out_dir: str) -> None:
             record[f"{precision}_ms"] = float(row["median_ms"])
 
 
+def held_out_speakers(results: dict) -> list[str]:
+    """A line per (model, recipe, flags) run on more than one held-out speaker: mean and lowest top-1."""
+    groups = {}
+    for record in results.values():
+        if record["split"].startswith("speaker_"):
+            setting = (record["model"], record["recipe"], " ".join(record["extra_flags"]))
+            groups.setdefault(setting, []).append((record["top1"], record["split"][len("speaker_"):]))
+    lines = []
+    for (model, recipe, flags), scores in groups.items():
+        if len(scores) > 1:
+            worst = min(scores)
+            lines.append(f"- {model}, {recipe}{', ' + flags if flags else ''}: mean top-1 over {len(scores)} held-out "
+                         f"speakers {sum(top1 for top1, _ in scores) / len(scores):.3f} (lowest {worst[0]:.3f}, {worst[1]})")
+    return ["", *lines] if lines else []
+
+
 def table(results: dict) -> str:
     """The results as a Markdown table, with the machine they were measured on."""
     sys.path.insert(0, ROOT)
@@ -157,6 +177,7 @@ def table(results: dict) -> str:
         lines.append(f"| {record['split']} | {record['model']} | {record['recipe']} | {record['top1']:.3f} | "
                      f"{record['minutes']} | {record['epochs']} | {record['batch_size']} | {record['clip_seconds']} | "
                      f"{' '.join(record['extra_flags']) or '-'} |")
+    lines += held_out_speakers(results)
     timed = [record for record in results.values() if "int8_ms" in record]
     if timed:
         lines += ["", "Spectrogram `.tflite` of each run, LiteRT, batch 1, one thread, one interleaved `edge.benchmark` "
@@ -175,7 +196,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fsdd_dir", required=True, help="A clone of free-spoken-digit-dataset.")
     parser.add_argument("--out_dir", default="build/fsdd", help="Split CSVs, runs and results.json.")
-    parser.add_argument("--splits", default="official,speaker_theo", help="official and/or speaker_<name>.")
+    parser.add_argument("--splits", default="official,speaker_theo", help="official, speaker_<name> and/or speakers (all six in turn).")
     parser.add_argument("--models", default="b0", help="Presets or keras_airn.baselines networks (comma-separated).")
     parser.add_argument("--recipes", default="small_data", help="Recipes to compare (comma-separated).")
     parser.add_argument("--flags", default="", help="More train.finetune flags for every run, e.g. '--epochs 5'.")
