@@ -1,4 +1,4 @@
-"""Gain, speed and equaliser of training crops: neutral draws change nothing, each does what it
+"""Gain, speed, equaliser and noise of training crops: neutral draws change nothing, each does what it
 says, and the pipeline stays a function of (seed, epoch, example)."""
 
 import numpy as np
@@ -16,6 +16,12 @@ AUGMENT = WaveAugment(gain_db=6.0, speed=0.2, equalizer_db=12.0)
 NEUTRAL = (0.5,) * WaveAugment.DRAWS
 
 
+def _draws(**changed):
+    """NEUTRAL with draws changed by position name: gain, speed, eq0..eq2, snr, colour, noise_seed."""
+    names = ("gain", "speed", "eq0", "eq1", "eq2", "snr", "colour", "noise_seed")
+    return tuple(changed.get(name, 0.5) for name in names)
+
+
 def _tone(path, seconds, rate=8000):
     t = np.arange(int(seconds * rate)) / rate
     soundfile.write(path, (0.3 * np.sin(2 * np.pi * 440 * t) * np.hanning(len(t))).astype(np.float32), rate)
@@ -29,14 +35,31 @@ def test_neutral_draws_change_nothing_and_each_draw_does_what_it_says(tmp_path):
         np.testing.assert_array_equal(_crop_features(path, 0, -1, 0.3, FRONT_END, AUGMENT, NEUTRAL), plain)
     short = str(tmp_path / "0.4.wav")
     plain = _crop_features(short, 0, -1, 0.0, FRONT_END)
-    louder = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, (1.0, 0.5, 0.5, 0.5, 0.5))
+    louder = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, _draws(gain=1.0))
     loud = plain > np.percentile(plain, 90)  # +6 dB of amplitude where the tone is
     np.testing.assert_allclose((louder - plain)[loud], 6 / 20 * np.log(10), atol=1e-3)
-    slower = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, (0.5, 0.0, 0.5, 0.5, 0.5))
+    slower = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, _draws(speed=0.0))
     assert slower.shape[0] == round(plain.shape[0] / 0.8)  # 0.8x speed: 1.25x the frames
-    tilted = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, (0.5, 0.5, 1.0, 0.5, 0.5))
+    tilted = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, _draws(eq0=1.0))
     shift = (tilted - plain).mean(axis=0)
     np.testing.assert_allclose(shift[[0, -1]], [12 / 20 * np.log(10) / 3, -12 / 20 * np.log(10) / 3], atol=1e-5)
+
+
+def test_noise_fills_the_quiet_frames_at_the_drawn_ratio(tmp_path):
+    short = _tone(str(tmp_path / "0.4.wav"), 0.4)  # a Hann-shaped tone: quiet at both ends
+    plain = _crop_features(short, 0, -1, 0.0, FRONT_END)
+    noisy = WaveAugment(noise_snr_db=10.0)
+    at_10db = _crop_features(short, 0, -1, 0.0, FRONT_END, noisy, _draws(snr=0.0))
+    at_40db = _crop_features(short, 0, -1, 0.0, FRONT_END, noisy, _draws(snr=1.0 - 1e-9))
+    quiet = plain < np.percentile(plain, 10)
+    assert (at_10db - plain)[quiet].mean() > (at_40db - plain)[quiet].mean() > 0.1  # the floor rises, more at 10 dB
+    loud = plain > np.percentile(plain, 99)
+    assert abs((at_40db - plain)[loud]).max() < 0.05  # the tone itself barely moves at 40 dB
+    np.testing.assert_array_equal(_crop_features(short, 0, -1, 0.0, FRONT_END, noisy, _draws(snr=0.0)), at_10db)
+    brown = _crop_features(short, 0, -1, 0.0, FRONT_END, noisy, _draws(snr=0.0, colour=1.0 - 1e-9))
+    white = _crop_features(short, 0, -1, 0.0, FRONT_END, noisy, _draws(snr=0.0, colour=0.0))
+    tilt = (brown - white)[quiet.any(axis=1)].mean(axis=0)
+    assert tilt[:10].mean() > tilt[-40:].mean() + 1.0  # brown noise: low bands up, high bands down
 
 
 def test_augmented_pipeline_is_a_function_of_seed_epoch_and_example(tmp_path):

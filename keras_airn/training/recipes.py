@@ -48,6 +48,8 @@ class TrainConfig:
             1 +- speed_perturbation (0: off).
         equalizer_db: a random smooth response over the mel bands of each training crop, at most
             this many dB (0: off).
+        noise_snr_db: Gaussian noise on each training crop at a signal-to-noise ratio uniform in
+            [noise_snr_db, noise_snr_db + 30] dB, of a random colour (0: off).
         precise_bn_batches: augmented training batches of each BatchNorm re-estimation (at most
             one pass over the training set; 0: off).
         precise_bn_each_epoch: re-estimate after every epoch, as the release does (its configs
@@ -88,6 +90,7 @@ class TrainConfig:
     gain_db: float = 0.0
     speed_perturbation: float = 0.0
     equalizer_db: float = 0.0
+    noise_snr_db: float = 0.0
     precise_bn_batches: int = 200
     precise_bn_each_epoch: bool = True
     select_best: bool = False
@@ -111,7 +114,7 @@ class TrainConfig:
         SpecAugmentConfig(style=self.spec_augment_style)
 
     def wave_augment(self) -> WaveAugment:
-        return WaveAugment(self.gain_db, self.speed_perturbation, self.equalizer_db)
+        return WaveAugment(self.gain_db, self.speed_perturbation, self.equalizer_db, self.noise_snr_db)
 
     def augmentation(self) -> dict:
         """`pipeline.train_dataset`'s `augment` and `wave_augment` arguments for this config."""

@@ -1,10 +1,12 @@
-"""Augmentation of training crops before SpecAugment: random gain, speed and equaliser
+"""Augmentation of training crops before SpecAugment: random gain, speed, equaliser and noise
 (docs/real_audio.md).
 
 Not in the release (its recipe is SpecAugment only; `release` leaves them off). They target what
 a new speaker or microphone changes: a log-mel without per-clip normalisation shifts with a
 recording's level (gain) and a microphone's response (equaliser: a smooth random curve over the
-mel bands, added to the log-mel), and a voice's pitch and pace move every band (speed).
+mel bands, added to the log-mel), a voice's pitch and pace move every band (speed), and a
+recording's noise floor fills the bands between words (noise: Gaussian noise of a random colour
+at a random signal-to-noise ratio).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from keras_airn.audio import resample
 
 @dataclasses.dataclass(frozen=True)
 class WaveAugment:
-    """Random gain, speed and equaliser of a training crop, from draws of a uniform in [0, 1).
+    """Random gain, speed, equaliser and noise of a training crop, from draws of a uniform in [0, 1).
 
     Args:
         gain_db: the gain is uniform in [-gain_db, gain_db] decibels.
@@ -26,6 +28,9 @@ class WaveAugment:
             times faster (shorter, higher in pitch), as resampling it by 1/s does.
         equalizer_db: the largest gain, in decibels, of a random smooth response over the mel
             bands (three cosines, each weight uniform in [-1, 1], scaled so that it never exceeds it).
+        noise_snr_db: the lowest signal-to-noise ratio of added Gaussian noise, in decibels (0: no
+            noise); the ratio is uniform in [noise_snr_db, noise_snr_db + 30] and the noise's power
+            spectrum goes as 1 / f^b, b uniform in [0, 2] (white to brown).
 
     Example:
     >>> augment = WaveAugment(gain_db=6.0, speed=0.1)
@@ -36,8 +41,10 @@ class WaveAugment:
     gain_db: float = 0.0
     speed: float = 0.0
     equalizer_db: float = 0.0
+    noise_snr_db: float = 0.0
 
-    DRAWS = 5  # gain, speed, three equaliser weights
+    DRAWS = 8  # gain, speed, three equaliser weights, noise ratio, colour and seed
+    NOISE_SPAN_DB = 30.0
 
     def __post_init__(self):
         if not (0.0 <= self.gain_db < 60.0):
@@ -46,10 +53,12 @@ class WaveAugment:
             raise ValueError(f"speed must be in [0, 0.5), got {self.speed}.")
         if not (0.0 <= self.equalizer_db < 60.0):
             raise ValueError(f"equalizer_db must be in [0, 60), got {self.equalizer_db}.")
+        if not (0.0 <= self.noise_snr_db < 60.0):
+            raise ValueError(f"noise_snr_db must be in [0, 60), got {self.noise_snr_db}.")
 
     @property
     def active(self) -> bool:
-        return self.gain_db > 0 or self.speed > 0 or self.equalizer_db > 0
+        return self.gain_db > 0 or self.speed > 0 or self.equalizer_db > 0 or self.noise_snr_db > 0
 
     def equalize(self, log_mel: np.ndarray, weights) -> np.ndarray:
         """`log_mel` (frames, bands) of magnitudes plus the drawn response (natural-log units).
@@ -94,3 +103,34 @@ class WaveAugment:
     def samples_to_read(self, samples: int, speed_uniform: float) -> int:
         """Samples to read so that the crop, played at the drawn speed, lasts `samples`."""
         return int(np.ceil(samples * self.speed_factor(speed_uniform)))
+
+    def add_noise(self, crop: np.ndarray, snr_uniform: float, colour_uniform: float, seed_uniform: float) -> np.ndarray:
+        """The crop plus Gaussian noise at the drawn signal-to-noise ratio and colour.
+
+        The ratio is taken against the crop's mean power; a silent crop is returned as it is.
+
+        Args:
+            crop: float32 (n,) samples.
+            snr_uniform, colour_uniform, seed_uniform: draws from U[0, 1) (ratio, spectral slope,
+                the noise's own seed).
+
+        Returns:
+            float32 (n,).
+
+        Example:
+        >>> crop = np.sin(np.arange(16000) * 0.1).astype(np.float32)
+        >>> noisy = WaveAugment(noise_snr_db=20.0).add_noise(crop, 0.0, 0.0, 0.5)   # 20 dB, white
+        >>> round(float(10 * np.log10(np.mean(crop**2) / np.mean((noisy - crop)**2))), 1)
+        20.0
+        """
+        power = float(np.mean(np.square(crop, dtype=np.float64))) if len(crop) else 0.0
+        if self.noise_snr_db <= 0 or power <= 0:
+            return crop
+        snr_db = self.noise_snr_db + snr_uniform * self.NOISE_SPAN_DB
+        white = np.random.default_rng(int(seed_uniform * 2**32)).standard_normal(len(crop))
+        spectrum = np.fft.rfft(white)
+        frequency = np.arange(len(spectrum), dtype=np.float64)
+        frequency[0] = frequency[1] if len(frequency) > 1 else 1.0
+        noise = np.fft.irfft(spectrum * frequency ** (-colour_uniform), len(crop))  # power ~ 1 / f^(2 draw)
+        noise *= np.sqrt(power / 10.0 ** (snr_db / 10.0) / max(float(np.mean(noise**2)), 1e-30))
+        return (crop + noise).astype(np.float32)
