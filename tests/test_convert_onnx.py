@@ -1,5 +1,6 @@
 """`convert.onnx`: tf2onnx export with a dynamic batch axis, checked in onnxruntime."""
 
+import keras
 import pytest
 
 import keras_airn as ka
@@ -44,6 +45,7 @@ def test_onnx_int8_is_calibrated_on_clips_and_reported(tmp_path):
     csv_path, audio_dir, labels = make_demo_set(str(tmp_path / "data"), clips_per_class=2, seconds=1.5, seed=3,
                                                 speech=False)
     split, _ = read_vggsound(csv_path, audio_dir, "train", labels)
+    keras.utils.set_random_seed(5)  # the weights, not the worker's earlier tests, decide how near its logits tie
     model = randomize_batchnorm(ka.create_model("b0", num_classes=len(labels), **TINY), seed=5)
     with pytest.raises(ConversionError, match="int8 needs representative data"):
         export_onnx(model, str(tmp_path / "refused"), front_end=FRONT_END, precisions=["fp32", "int8"])
@@ -60,10 +62,8 @@ def test_onnx_int8_is_calibrated_on_clips_and_reported(tmp_path):
     producers = {output: node.op_type for node in nodes for output in node.output}
     head = [node for node in nodes if "head_projection" in node.name and node.op_type == "MatMul"]
     assert entry["float_head"] and head and producers.get(head[0].input[1]) != "DequantizeLinear"
-    # int8 logits follow the float model's. A random tiny network's logits nearly tie, so its top-1
-    # can flip on rounding alone (0.0 agreement at 0.045 logit error in a fresh-clone run): the
-    # bound is on the logits; the agreement is checked to be a reported share.
-    assert entry["max_rel_logit_error"] < 0.15 and 0.0 <= entry["top1_agreement"] <= 1.0
+    # int8 logits follow the float model's (a random tiny network: rounding, not training, decides).
+    assert entry["max_rel_logit_error"] < 0.15 and entry["top1_agreement"] >= 0.5
     assert {"top1_accuracy", "reference_top1_accuracy"} <= entry.keys()
     # One report schema with convert.tflite's (keras_airn.export.common); edge tools find each entry.
     assert report["format"] == "onnx" and report["input"] == "spectrogram" and set(report["artifacts"]) == {"fp32", "int8"}

@@ -161,8 +161,8 @@ def _crop_features(path: str, start, stop, uniform, front_end: FrontEnd, wave_au
     first = int(start) + int(np.floor(np.float64(uniform) * (available - read)))
     crop = read_audio_segment(path, front_end.sample_rate, first, read, info=info, resampler=front_end.resampler)
     crop = wave_augment.apply(crop, front_end.sample_rate, gain_draw, speed_draw, length)
-    crop = wave_augment.add_noise(crop, *(float(draw) for draw in wave_draws[5:8]))
-    return wave_augment.equalize(host_clip_features(crop, 0, front_end), wave_draws[2:5])
+    crop = wave_augment.add_noise(crop, *(float(draw) for draw in wave_draws[WaveAugment.NOISE_DRAWS]))
+    return wave_augment.equalize(host_clip_features(crop, 0, front_end), wave_draws[WaveAugment.EQUALIZER_DRAWS])
 
 
 def eval_dataset(

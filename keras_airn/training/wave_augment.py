@@ -44,6 +44,8 @@ class WaveAugment:
     noise_snr_db: float = 0.0
 
     DRAWS = 8  # gain, speed, three equaliser weights, noise ratio, colour and seed
+    EQUALIZER_DRAWS = slice(2, 5)
+    NOISE_DRAWS = slice(5, 8)
     NOISE_SPAN_DB = 30.0
 
     def __post_init__(self):
