@@ -86,6 +86,17 @@ def test_small_data_recipe_learns_spoken_words_the_release_recipe_does_not(tmp_p
     assert top1["small_data"] >= top1["release"] + 0.2, top1
 
 
+def test_small_data_time_masks_scale_with_the_crop_the_release_keeps_25_frames():
+    release = recipe("release", finetuning=False)
+    assert [release.spec_augment_config(frames).time_mask_width for frames in (60, 512)] == [25, 25]
+    # a tenth of the crop, never wider than the release's 25 frames, never 0
+    assert [SMALL_DATA.spec_augment_config(frames).time_mask_width for frames in (4, 60, 70, 256, 512)] == [
+        1, 6, 7, 25, 25]
+    assert SMALL_DATA.augmentation(70)["augment"].freq_mask_width == release.augmentation(70)["augment"].freq_mask_width
+    with pytest.raises(ValueError, match="time_mask_share"):
+        dataclasses.replace(SMALL_DATA, time_mask_share=1.5)
+
+
 def test_no_lr_steps_is_a_constant_learning_rate():
     config = TrainConfig(learning_rate=0.05, lr_steps=(), epochs=3)
     optimizer = make_optimizer(config, steps_per_epoch=4)

@@ -74,5 +74,5 @@ def test_augmented_pipeline_is_a_function_of_seed_epoch_and_example(tmp_path):
     assert not np.array_equal(epoch(1, AUGMENT), epoch(1, None))
     assert not np.array_equal(epoch(1, AUGMENT), epoch(2, AUGMENT))
     # Off in both recipes (docs/real_audio.md: they help an unseen speaker, cost seen ones and tiny runs).
-    assert recipe("release", finetuning=False).augmentation()["wave_augment"] is None
-    assert recipe("small_data", finetuning=False).augmentation()["wave_augment"] is None
+    assert recipe("release", finetuning=False).augmentation(512)["wave_augment"] is None
+    assert recipe("small_data", finetuning=False).augmentation(512)["wave_augment"] is None

@@ -39,6 +39,9 @@ SPEC_AUGMENT = flags.DEFINE_bool("spec_augment", None, "Apply SpecAugment in tra
 SPEC_AUGMENT_STYLE = flags.DEFINE_enum("spec_augment_style", None, list(STYLES), "SpecAugment as the release "
                                        "samples it (`release`) or as its paper describes it (`clean`); default: "
                                        "the recipe's.")
+TIME_MASK_SHARE = flags.DEFINE_float("time_mask_share", None, "SpecAugment's time masks at most this share of "
+                                      "the crop's frames and never wider than 25 (0: 25 frames, as the release; "
+                                      "default: the recipe's).", lower_bound=0.0, upper_bound=1.0)
 GAIN_DB = flags.DEFINE_float("gain_db", None, "Random gain of each training crop, uniform in +-this many dB "
                               "(0: off; default: the recipe's).", lower_bound=0.0, upper_bound=59.0)
 SPEED = flags.DEFINE_float("speed_perturbation", None, "Random speed of each training crop, a factor uniform in "
@@ -87,10 +90,10 @@ for _flag in (LR, CLIP_SECONDS):
     flags.register_validator(_flag.name, _positive_finite, f"--{_flag.name} must be a positive number.")
 
 # The TrainConfig field each flag overrides when given: the one of its name.
-_OVERRIDES = {flag.name: flag for flag in (EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, LR, LR_DECAY, MOMENTUM, NESTEROV,
-                                           WEIGHT_DECAY, SEED, SPEC_AUGMENT, SPEC_AUGMENT_STYLE, GAIN_DB, SPEED, EQUALIZER_DB,
-                                           NOISE_SNR_DB, PRECISE_BN, PRECISE_BN_EACH_EPOCH, SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS,
-                                           CHECKPOINT_MINUTES)}
+_OVERRIDES = {flag.name: flag for flag in (
+    EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, LR, LR_DECAY, MOMENTUM, NESTEROV, WEIGHT_DECAY, SEED, SPEC_AUGMENT,
+    SPEC_AUGMENT_STYLE, TIME_MASK_SHARE, GAIN_DB, SPEED, EQUALIZER_DB, NOISE_SNR_DB, PRECISE_BN, PRECISE_BN_EACH_EPOCH,
+    SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS, CHECKPOINT_MINUTES)}
 
 
 def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:

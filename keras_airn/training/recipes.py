@@ -43,6 +43,8 @@ class TrainConfig:
         spec_augment_style: "release" (sampled as the release does, its value-as-coordinate time
             warp included) or "clean" (as the SpecAugment paper describes it); see
             `keras_airn.training.spec_augment`.
+        time_mask_share: SpecAugment's time masks at most this share of the crop's frames, and
+            never wider than its fixed width (25 frames); 0: the fixed width, as the release.
         gain_db: random gain of each training crop, uniform in +-gain_db decibels (0: off).
         speed_perturbation: random speed of each training crop, a factor uniform in
             1 +- speed_perturbation (0: off).
@@ -87,6 +89,7 @@ class TrainConfig:
     seed: int = 0
     spec_augment: bool = True
     spec_augment_style: str = "release"
+    time_mask_share: float = 0.0
     gain_db: float = 0.0
     speed_perturbation: float = 0.0
     equalizer_db: float = 0.0
@@ -111,15 +114,31 @@ class TrainConfig:
         if self.schedule not in ("step", "cosine"):
             raise ValueError(f"schedule must be 'step' or 'cosine', got {self.schedule!r}.")
         self.wave_augment()  # checks the ranges
+        if not 0 <= self.time_mask_share <= 1:
+            raise ValueError(f"time_mask_share must be in [0, 1], got {self.time_mask_share}.")
         SpecAugmentConfig(style=self.spec_augment_style)
 
     def wave_augment(self) -> WaveAugment:
         return WaveAugment(self.gain_db, self.speed_perturbation, self.equalizer_db, self.noise_snr_db)
 
-    def augmentation(self) -> dict:
-        """`pipeline.train_dataset`'s `augment` and `wave_augment` arguments for this config."""
+    def spec_augment_config(self, num_frames: int) -> SpecAugmentConfig:
+        """SpecAugment for crops of `num_frames` frames.
+
+        Example:
+        >>> SMALL_DATA.spec_augment_config(70).time_mask_width  # a tenth of a 0.7 s crop
+        7
+        """
+        config = SpecAugmentConfig(style=self.spec_augment_style)
+        if self.time_mask_share > 0:
+            width = max(1, min(config.time_mask_width, round(self.time_mask_share * num_frames)))
+            config = dataclasses.replace(config, time_mask_width=width)
+        return config
+
+    def augmentation(self, num_frames: int) -> dict:
+        """`pipeline.train_dataset`'s `augment` and `wave_augment` arguments for this config and
+        crops of `num_frames` frames."""
         wave = self.wave_augment()
-        return {"augment": SpecAugmentConfig(style=self.spec_augment_style) if self.spec_augment else None,
+        return {"augment": self.spec_augment_config(num_frames) if self.spec_augment else None,
                 "wave_augment": wave if wave.active else None}
 
     def resolved(self, train_size: int) -> "TrainConfig":
@@ -205,7 +224,7 @@ RELEASE_PRETRAINING = TrainConfig()
 RELEASE_FINETUNING = TrainConfig(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
 SMALL_DATA = TrainConfig(
     epochs=None, min_steps=600, max_epochs=60, batch_size=32, optimizer="adamw", learning_rate=2e-3,
-    weight_decay=0.05, spec_augment_style="clean",
+    weight_decay=0.05, spec_augment_style="clean", time_mask_share=0.1,
     schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200, precise_bn_each_epoch=False,
     checkpoint_minutes=1.0)
 RECIPES = ("release", "small_data")

@@ -415,7 +415,8 @@ def _worker_input(examples, front_end, config, first_epoch, last_epoch, bad_audi
     """This worker's shard of the training data, batched per replica."""
     dataset, _ = train_dataset(
         examples, front_end, batch_size=config.batch_size, seed=config.seed, first_epoch=first_epoch,
-        epochs=last_epoch, **config.augmentation(), shard=(context.input_pipeline_id, context.num_input_pipelines),
+        epochs=last_epoch, **config.augmentation(front_end.num_frames),
+        shard=(context.input_pipeline_id, context.num_input_pipelines),
         replica_batch_size=context.get_per_replica_batch_size(config.batch_size), bad_audio=bad_audio)
     return dataset
 
@@ -460,7 +461,7 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
         model, first_epoch = resume_state(out_dir, resume, settings)
         dataset, steps = train_dataset(
             train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed,
-            first_epoch=min(first_epoch, last_epoch), epochs=last_epoch, **config.augmentation(),
+            first_epoch=min(first_epoch, last_epoch), epochs=last_epoch, **config.augmentation(front_end.num_frames),
             bad_audio=bad_audio_log(bad_audio, out_dir, "train"),
         )
         if model is None:
@@ -508,7 +509,8 @@ def estimate_precise_bn(model, train_split, front_end, config: TrainConfig, epoc
     epoch of the pipeline with seed `config.seed + 1` (a function of the epoch: resume stays
     exact). Returns the batches used."""
     data, _ = train_dataset(train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
-                            first_epoch=epoch, epochs=epoch + 1, **config.augmentation(), bad_audio=bad_audio)
+                            first_epoch=epoch, epochs=epoch + 1, **config.augmentation(front_end.num_frames),
+                            bad_audio=bad_audio)
     return recompute_batchnorm_statistics(model, data, min(config.precise_bn_batches, steps))
 
 
