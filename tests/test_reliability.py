@@ -110,6 +110,16 @@ def test_one_run_per_folder_and_resume_needs_the_runs_settings(clips, tmp_path):
     assert FrontEnd.load(os.path.join(out, "front_end.json")) == FRONT_END  # untouched by the refusals
 
 
+def test_a_run_from_before_a_new_option_resumes_while_the_option_is_off():
+    stored = {"recipe": {"learning_rate": 0.01}, "front_end": {"n_mels": 128}}
+    newer = {"recipe": {"learning_rate": 0.01, "time_mask_share": 0.0, "noise_snr_db": 0}, "front_end": {"n_mels": 128}}
+    assert run_state.settings_differences(stored, newer) == []
+    newer["recipe"]["time_mask_share"] = 0.1  # on: the run did not train that way
+    assert run_state.settings_differences(stored, newer) == ["recipe.time_mask_share: (unset) -> 0.1"]
+    assert run_state.settings_differences(newer, stored) == ["recipe.noise_snr_db: 0 -> (unset)",
+                                                             "recipe.time_mask_share: 0.1 -> (unset)"]
+
+
 @pytest.mark.parametrize("kind", ["pcm24", "pcm32", "float", "flac_named_wav", "truncated"])
 def test_audio_the_check_accepts_is_read_in_the_pipeline(tmp_path, kind):
     audio = (0.5 * synth_clip("chirp_up", 1.0, 16000, np.random.default_rng(0))).astype(np.float32)

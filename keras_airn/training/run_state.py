@@ -156,10 +156,19 @@ def _flatten(value, prefix="") -> dict:
 
 
 def settings_differences(stored: dict, current: dict) -> list[str]:
-    """'key: stored -> current' for every setting that differs (lists compared whole)."""
+    """'key: stored -> current' for every setting that differs (lists compared whole).
+
+    A setting the run did not record (added to the project after the run started) matches when
+    it is off (0, False or None): training options are added off, as the run trained.
+
+    Example:
+    >>> settings_differences({"recipe": {"lr": 0.01}}, {"recipe": {"lr": 0.01, "noise_snr_db": 0.0}})
+    []
+    """
     old, new = _flatten(json.loads(json.dumps(stored))), _flatten(json.loads(json.dumps(current)))
+    added_off = {key for key in set(new) - set(old) if new[key] in (0, False, None)}
     return [f"{key}: {old.get(key, '(unset)')} -> {new.get(key, '(unset)')}"
-            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key) and key not in added_off]
 
 
 def check_settings(out_dir: str, settings: dict) -> None:
