@@ -13,7 +13,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 
@@ -22,33 +21,34 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras_airn as ka  # noqa: E402
 from keras_airn.features import FrontEnd, host_log_mel  # noqa: E402
+from fsdd_benchmark import recordings  # noqa: E402  (scripts/ is on the path when this file runs)
 
 RATE = FrontEnd.sample_rate
 
 
-def recordings_of(fsdd_dir: str, speaker: str) -> tuple[list[str], np.ndarray]:
-    """(paths, digits) of one speaker's recordings, sorted by name."""
-    paths = sorted(glob.glob(os.path.join(fsdd_dir, "recordings", f"*_{speaker}_*.wav")))
-    return paths, np.array([int(os.path.basename(path).split("_")[0]) for path in paths])
+def recordings_by_speaker(fsdd_dir: str) -> dict[str, tuple[list[str], np.ndarray]]:
+    """{speaker: (paths, digits)} of the clone's recordings, sorted by name."""
+    by_speaker = {}
+    for path, digit, speaker, _ in recordings(fsdd_dir):
+        by_speaker.setdefault(speaker, []).append((path, int(digit)))
+    return {speaker: ([path for path, _ in rows], np.array([digit for _, digit in rows]))
+            for speaker, rows in sorted(by_speaker.items())}
 
 
-def speaker_table(fsdd_dir: str) -> None:
-    speakers = sorted({os.path.basename(path).split("_")[1]
-                       for path in glob.glob(os.path.join(fsdd_dir, "recordings", "*.wav"))})
+def speaker_table(speakers: dict) -> None:
     bands = slice(0, FrontEnd.n_mels, 12)
     print(f"| speaker | duration s | RMS dB | DC offset | quietest frame, mel bands {bands.start}, "
           f"{bands.start + bands.step}, ... |\n|---|---|---|---|---|")
-    for speaker in speakers:
-        waves = [ka.read_audio(path, RATE) for path in recordings_of(fsdd_dir, speaker)[0][::10]]
+    for speaker, (paths, _) in speakers.items():
+        waves = [ka.read_audio(path, RATE) for path in paths[::10]]
         floor = np.mean([host_log_mel(wave, FrontEnd()).min(axis=0)[bands] for wave in waves], axis=0)
         print(f"| {speaker} | {np.median([len(w) / RATE for w in waves]):.2f} | "
               f"{np.median([10 * np.log10(np.mean(w**2) + 1e-12) for w in waves]):.1f} | "
               f"{np.median([w.mean() for w in waves]):.4f} | {' '.join(f'{v:.1f}' for v in floor)} |")
 
 
-def run_on_speaker(fsdd_dir: str, run: str, speaker: str) -> None:
+def run_on_speaker(paths: list[str], digits: np.ndarray, run: str, speaker: str) -> None:
     classifier = ka.AudioClassifier.from_preset(run)
-    paths, digits = recordings_of(fsdd_dir, speaker)
     waves = [ka.read_audio(path, RATE) for path in paths]
     for name, batch in (("as recorded", waves), ("DC offset removed", [w - w.mean() for w in waves])):
         predicted = classifier.predict(batch, batch_size=64, verbose=0).argmax(axis=1)
@@ -65,14 +65,14 @@ def main():
     parser.add_argument("--run", help="A train.finetune run folder to evaluate on --speaker.")
     parser.add_argument("--speaker", help="The held-out speaker of --run.")
     args = parser.parse_args()
-    if not os.path.isdir(os.path.join(args.fsdd_dir, "recordings")):
-        sys.exit(f"error: {args.fsdd_dir} has no recordings/ folder: pass a clone of free-spoken-digit-dataset.")
     if bool(args.run) != bool(args.speaker):
         sys.exit("error: --run and --speaker go together.")
-    speaker_table(args.fsdd_dir)
+    speakers = recordings_by_speaker(args.fsdd_dir)
+    if args.speaker and args.speaker not in speakers:
+        sys.exit(f"error: no speaker {args.speaker!r} in {args.fsdd_dir}; it has {', '.join(speakers)}.")
+    speaker_table(speakers)
     if args.run:
-        run_on_speaker(args.fsdd_dir, args.run, args.speaker)
-
+        run_on_speaker(*speakers[args.speaker], args.run, args.speaker)
 
 if __name__ == "__main__":
     main()
