@@ -234,7 +234,8 @@ def stream_audio(path: str, sample_rate: int, resample_audio: bool = True,
 
 
 def verify_audio_files(
-    paths: Iterable[str], sample_rate: int, resample_audio: bool = True, desc: str = "checking audio"
+    paths: Iterable[str], sample_rate: int, resample_audio: bool = True, desc: str = "checking audio",
+    progress: bool = True,
 ) -> tuple[dict[str, AudioInfo], dict[str, str]]:
     """Checks every file's header before a long job starts.
 
@@ -243,12 +244,13 @@ def verify_audio_files(
         sample_rate: the front-end's rate.
         resample_audio: False rejects files at another rate.
         desc: progress-bar label.
+        progress: show the progress bar.
 
     Returns:
         ({good path: its header}, {bad path: reason}).
     """
     good, bad = {}, {}
-    for path in tqdm(list(paths), desc=desc, unit="file", leave=False):
+    for path in tqdm(list(paths), desc=desc, unit="file", leave=False, disable=not progress):
         try:
             good[path] = check_audio(path, sample_rate, resample_audio)
         except AudioError as error:

@@ -162,7 +162,7 @@ def read_vggsound(
 
 def check_examples(
     examples: Sequence[Example], sample_rate: int, on_bad_audio: str, report_path: str | None = None,
-    resample_audio: bool = True,
+    resample_audio: bool = True, progress: bool = True,
 ) -> list[Example]:
     """Checks every file's header at start; reports and skips or fails on bad ones.
 
@@ -172,13 +172,15 @@ def check_examples(
         on_bad_audio: "skip" (report, drop) or "fail" (raise listing them).
         report_path: where to write the list of bad files with reasons.
         resample_audio: False rejects files at another rate (strict mode).
+        progress: show a progress bar.
 
     Returns:
         The examples whose files are readable.
     """
     if on_bad_audio not in BAD_AUDIO_MODES:
         raise ValueError(f"on_bad_audio must be one of {BAD_AUDIO_MODES}, got {on_bad_audio!r}.")
-    headers, bad = verify_audio_files(sorted({e.path for e in examples}), sample_rate, resample_audio)
+    headers, bad = verify_audio_files(sorted({e.path for e in examples}), sample_rate, resample_audio,
+                                     progress=progress)
     bad.update(_segments_past_the_end(examples, sample_rate, headers))
     if bad:
         if report_path:

@@ -284,7 +284,7 @@ class AudioClassifier(keras.Model):
             examples.append(Example(path, label))
         return Split(examples, list(self.labels))
 
-    def _checked_split(self, x, y, out_dir: str, name: str, bad_audio: str) -> Split:
+    def _checked_split(self, x, y, out_dir: str, name: str, bad_audio: str, verbose="auto") -> Split:
         """`_as_split`, its files' headers checked as `train.finetune` does (`check_examples`)."""
         from keras_airn.datasets import check_examples
         from keras_airn.training.bad_audio import bad_audio_report
@@ -292,7 +292,7 @@ class AudioClassifier(keras.Model):
 
         split = self._as_split(x, y, out_dir, name)
         report = bad_audio_report(out_dir, name) if is_chief() else None
-        examples = check_examples(split.examples, self.front_end.sample_rate, bad_audio, report)
+        examples = check_examples(split.examples, self.front_end.sample_rate, bad_audio, report, progress=verbose != 0)
         if not examples:
             raise ValueError(f"No usable {name} audio: every file is listed in {report}.")
         return Split(examples, split.label_names)
@@ -428,9 +428,9 @@ class AudioClassifier(keras.Model):
         out_dir = out_dir or tempfile.mkdtemp(prefix="airn_fit_")
         if is_chief():
             check_out_dir(out_dir, resume)  # before the arrays are written into it
-        train_split = self._checked_split(x, y, out_dir, "train", bad_audio)
+        train_split = self._checked_split(x, y, out_dir, "train", bad_audio, verbose)
         eval_split = (None if validation_data is None
-                      else self._checked_split(validation_data, None, out_dir, "test", bad_audio))
+                      else self._checked_split(validation_data, None, out_dir, "test", bad_audio, verbose))
         settings = self._train_config(recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                       **config)
         resolved = settings.resolved(len(train_split.examples))

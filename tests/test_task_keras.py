@@ -43,14 +43,18 @@ class Recorder(keras.callbacks.Callback):
         self.events.append(("end", None))
 
 
-def test_fit_returns_a_history_runs_the_users_callbacks_and_stops_early(waves, tmp_path):
+def test_fit_returns_a_history_runs_the_users_callbacks_and_stops_early(waves, tmp_path, capfd):
     classifier = new_classifier()
+    capfd.readouterr()
     before = [w.numpy().copy() for w in classifier.network.trainable_weights]
     recorder = Recorder()
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=100.0)  # no epoch improves by 100
     history = classifier.fit(waves, LABELS, batch_size=4, epochs=5, callbacks=[recorder, stop], verbose=0,
-                             validation_data=(waves, LABELS), validation_freq=1, precise_bn_batches=0,
+                             validation_data=(waves, LABELS), validation_freq=1, precise_bn_batches=1,
                              out_dir=str(tmp_path / "run"))
+    printed = "".join(capfd.readouterr())
+    for bar in ("checking audio", "Epoch 1/", "precise BN", "evaluating"):  # verbose=0: no progress bars
+        assert bar not in printed, (bar, printed)
     assert isinstance(history, keras.callbacks.History) and classifier.history is history
     assert history.epoch == [0, 1] and history.summary["epochs"] == 2  # stopped after epoch 2 of 5
     assert recorder.events[0] == ("begin", classifier) and recorder.events[-1] == ("end", None)

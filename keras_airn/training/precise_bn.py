@@ -25,7 +25,8 @@ def _batchnorms(model):
     return [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-def recompute_batchnorm_statistics(model, dataset: tf.data.Dataset, num_batches: int = 200) -> int:
+def recompute_batchnorm_statistics(model, dataset: tf.data.Dataset, num_batches: int = 200,
+                                   progress: bool = True) -> int:
     """Replaces every trainable BatchNorm's moving mean and variance by the population
     statistics of its inputs over up to `num_batches` batches (the release's "precise BN").
 
@@ -38,6 +39,7 @@ def recompute_batchnorm_statistics(model, dataset: tf.data.Dataset, num_batches:
         model: a Keras model.
         dataset: yields (features, labels) batches.
         num_batches: at most this many batches.
+        progress: show a progress bar.
 
     Returns:
         The number of batches used.
@@ -56,7 +58,8 @@ def recompute_batchnorm_statistics(model, dataset: tf.data.Dataset, num_batches:
     used = seen = 0
     batches = itertools.islice(dataset, num_batches)
     try:
-        for used, (features, _) in enumerate(tqdm(batches, total=num_batches, desc="precise BN", leave=False), 1):
+        for used, (features, _) in enumerate(tqdm(batches, total=num_batches, desc="precise BN", leave=False,
+                                                              disable=not progress), 1):
             forward(features)
             size = int(features.shape[0])  # the values per channel are size x the layer's (fixed) positions
             seen += size

@@ -393,7 +393,8 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
             if each_epoch:  # every worker the same, on a local copy: all of the epoch's precise-BN batches
                 fresh.set_weights(model.get_weights())
                 estimate_precise_bn(fresh, train_split, front_end, config, epoch, steps,
-                                   bad_audio_log(bad_audio, out_dir if chief else None, "train"))
+                                   bad_audio_log(bad_audio, out_dir if chief else None, "train"),
+                                   verbose=verbose if chief else 0)
                 model.set_weights(fresh.get_weights())
             if chief:
                 progress.update(steps, list(logs.items()), finalize=True)
@@ -408,7 +409,7 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
             return TrainResult(model, summary)
         fresh.set_weights(model.get_weights())  # the rest runs on the chief alone
         return _finish(fresh, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio,
-                       compiled, precise_bn_done=each_epoch)
+                       compiled, precise_bn_done=each_epoch, verbose=verbose)
 
 
 def _worker_input(examples, front_end, config, first_epoch, last_epoch, bad_audio, context) -> tf.data.Dataset:
@@ -481,7 +482,8 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
                 config.eval_period, last_epoch), *callbacks]
         if each_epoch:  # a log read afresh each time: it knows what training listed meanwhile
             callbacks = [EpochPreciseBN(lambda epoch: estimate_precise_bn(
-                model, train_split, front_end, config, epoch, steps, bad_audio_log(bad_audio, out_dir, "train"))),
+                model, train_split, front_end, config, epoch, steps, bad_audio_log(bad_audio, out_dir, "train"),
+                verbose=verbose)),
                 *callbacks]
         model.fit(
             dataset,
@@ -499,19 +501,19 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
     if epochs_done == last_epoch and last_epoch < config.epochs:
         return TrainResult(model, summary)  # a partial run: resume later
     return _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio, compiled,
-                   precise_bn_done=each_epoch)
+                   precise_bn_done=each_epoch, verbose=verbose)
 
 
 def estimate_precise_bn(model, train_split, front_end, config: TrainConfig, epoch: int, steps: int,
-                        bad_audio: BadAudioLog | None) -> int:
+                        bad_audio: BadAudioLog | None, verbose="auto") -> int:
     """The release's precise BN after `epoch`: at most `config.precise_bn_batches` augmented
     training batches, at most one pass (`min(NUM_BATCHES_PRECISE, len(loader))`), drawn as an
     epoch of the pipeline with seed `config.seed + 1` (a function of the epoch: resume stays
-    exact). Returns the batches used."""
+    exact). Returns the batches used; `verbose` 0 hides its progress bar."""
     data, _ = train_dataset(train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
                             first_epoch=epoch, epochs=epoch + 1, **config.augmentation(front_end.num_frames),
                             bad_audio=bad_audio)
-    return recompute_batchnorm_statistics(model, data, min(config.precise_bn_batches, steps))
+    return recompute_batchnorm_statistics(model, data, min(config.precise_bn_batches, steps), progress=verbose != 0)
 
 
 class EpochPreciseBN(keras.callbacks.Callback):
@@ -528,7 +530,7 @@ class EpochPreciseBN(keras.callbacks.Callback):
 
 
 def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, summary, bad_audio,
-            compiled=None, precise_bn_done=False) -> TrainResult:
+            compiled=None, precise_bn_done=False, verbose="auto") -> TrainResult:
     """After the last epoch: precise BN (unless every epoch had it), the train-form and deploy
     files, evaluation, summary. With `config.select_best`, all of it on the best epoch's weights."""
     if config.select_best:
@@ -542,7 +544,7 @@ def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, s
     elif config.precise_bn_batches:
         summary["precise_bn_batches"] = estimate_precise_bn(model, train_split, front_end, config,
                                                             summary["epochs"] - 1, steps,
-                                                            bad_audio_log(bad_audio, out_dir, "train"))
+                                                            bad_audio_log(bad_audio, out_dir, "train"), verbose)
     paths = {"train_model": os.path.join(out_dir, "model_train.keras")}
     files.save_model(model, paths["train_model"])
     deploy = reparameterize(model) if isinstance(model, AudioRepInceptionNeXt) else None
@@ -552,7 +554,7 @@ def _finish(model, train_split, eval_split, front_end, config, out_dir, steps, s
     summary["paths"] = paths
     if eval_split is not None:
         summary["metrics"] = evaluate(deploy or model, eval_split, front_end, config,
-                                      bad_audio_log(bad_audio, out_dir, "test"), compiled=compiled)
+                                      bad_audio_log(bad_audio, out_dir, "test"), compiled=compiled, verbose=verbose)
         logging.info("Evaluation: %s", summary["metrics"])
     files.write_json(os.path.join(out_dir, "summary.json"), summary)
     return TrainResult(model, summary)
