@@ -82,7 +82,9 @@ def test_small_data_recipe_learns_spoken_words_the_release_recipe_does_not(tmp_p
         summary = fit(lambda: ka.create_model("b0", num_classes=len(WORDS), num_frames=None, **TINY),
                       splits["train"], splits["test"], front_end, config, str(tmp_path / name)).summary
         top1[name] = summary["metrics"]["top1"]
-    assert top1["small_data"] >= 0.5, top1  # chance: 0.25; measured 0.59 (release: 0.25) on the TINY network
+    # Chance is 0.25. The bar leaves room for small_data's waveform augmentation, which slows a run
+    # this short (docs/real_audio.md, "Gain, speed and equaliser on by default").
+    assert top1["small_data"] >= 0.4, top1
     assert top1["small_data"] >= top1["release"] + 0.2, top1
 
 

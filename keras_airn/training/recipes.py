@@ -224,7 +224,8 @@ RELEASE_PRETRAINING = TrainConfig()
 RELEASE_FINETUNING = TrainConfig(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
 SMALL_DATA = TrainConfig(
     epochs=None, min_steps=600, max_epochs=60, batch_size=32, optimizer="adamw", learning_rate=2e-3,
-    weight_decay=0.05, spec_augment_style="clean", time_mask_share=0.1,
+    weight_decay=0.05, spec_augment_style="clean", time_mask_share=0.1, gain_db=6.0, speed_perturbation=0.2,
+    equalizer_db=12.0,
     schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200, precise_bn_each_epoch=False,
     checkpoint_minutes=1.0)
 RECIPES = ("release", "small_data")
