@@ -141,7 +141,7 @@ class AudioClassifier(keras.Model):
         Args:
             preset: one of
                 - a preset name, "b0", "b1" or "b1_2d", or a baseline of `keras_airn.baselines.BASELINES`
-                  (random weights; a baseline is built for the front-end's frames);
+                  (random weights, built for the front-end's mel bins; a baseline for its frames too);
                 - a folder written by `save_to_preset`, or a training run's folder
                   (`model_train.keras`, `front_end.json`, `labels.json`);
                 - a `.keras` file (an `AudioClassifier` or a network; `front_end.json` and
@@ -172,9 +172,10 @@ class AudioClassifier(keras.Model):
                 raise PresetError(f"num_classes={num_classes} but {len(labels)} labels were given.")
             num_classes = len(labels)
         if isinstance(preset, str) and preset.lower() in PRESETS:
+            front_end = front_end or FrontEnd()
             network = create_model(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES, num_frames=None,
-                                   dropout=dropout)
-            return cls(network, front_end or FrontEnd(), labels)
+                                   num_mel_bins=front_end.n_mels, dropout=dropout)
+            return cls(network, front_end, labels)
         if isinstance(preset, str) and preset.lower() in BASELINES:
             front_end = front_end or FrontEnd()
             network = create_baseline(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES,

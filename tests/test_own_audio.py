@@ -217,6 +217,8 @@ def test_finetune_cli_on_a_folder_writes_its_split(pretrained_run, own_folder, t
 def test_classifier_round_trips_and_refuses_labels_it_does_not_have(tmp_path):
     preset = ka.AudioClassifier.from_preset("b0", labels=["low", "high"], front_end=FRONT_END)
     assert preset.network.num_classes == 2 and preset.network.stem_width == 32
+    narrow = FrontEnd(sample_rate=8000, n_mels=64, n_fft=1024, clip_seconds=0.5)  # e.g. telephone-rate audio
+    assert ka.AudioClassifier.from_preset("b0", labels=["low", "high"], front_end=narrow).network.num_mel_bins == 64
     network = ka.create_model("b0", num_classes=2, num_frames=None, **TINY)
     classifier = ka.AudioClassifier(network, FRONT_END, ["low", "high"])
     rng = np.random.default_rng(0)
