@@ -83,6 +83,14 @@ def split_files(fsdd_dir: str, out_dir: str, names: list[str]) -> dict[str, str]
     return paths
 
 
+def run_step(command: list[str]) -> None:
+    """Runs one of the project's entry points; if it fails, stops with one line (the entry
+    point has printed why; finished runs are kept, and the same command goes on from there)."""
+    code = subprocess.run(command, cwd=ROOT).returncode
+    if code:
+        raise SystemExit(f"error: {command[2]} stopped with exit status {code} (its message is above).")
+
+
 def train(csv_path: str, model: str, recipe: str, run_dir: str, extra: list[str]) -> dict:
     """Runs train.finetune in its own process (its progress shows); returns the run's record."""
     summary_path = os.path.join(run_dir, "summary.json")
@@ -96,7 +104,7 @@ def train(csv_path: str, model: str, recipe: str, run_dir: str, extra: list[str]
         command.append("--resume")  # an interrupted run goes on where it stopped
     print("$", " ".join(command), flush=True)
     started = time.monotonic()
-    subprocess.run(command, cwd=ROOT, check=True)
+    run_step(command)
     minutes = (time.monotonic() - started) / 60
     with open(summary_path) as handle:
         summary = json.load(handle)
@@ -122,7 +130,7 @@ def export_tflite(run_dir: str, csv_path: str) -> dict:
         command = [sys.executable, "-m", "convert.tflite", "--model", run_dir, "--precisions", "fp32,int8",
                    "--dataset", "csv", "--csv", csv_path, "--out_dir", out_dir]
         print("$", " ".join(command), flush=True)
-        subprocess.run(command, cwd=ROOT, check=True)
+        run_step(command)
     with open(report_path) as handle:
         report = json.load(handle)
     artifacts = report["artifacts"]
@@ -138,7 +146,7 @@ def time_artifacts(results: dict, out_dir: str) -> None:
     bench_dir = os.path.join(out_dir, "latency")
     command = [sys.executable, "-m", "edge.benchmark", "--artifacts", ",".join(paths), "--out_dir", bench_dir]
     print("$", " ".join(command), flush=True)
-    subprocess.run(command, cwd=ROOT, check=True)
+    run_step(command)
     with open(os.path.join(bench_dir, "results.csv")) as handle:
         rows = list(csv.DictReader(handle))  # one per artifact, in the order given, named by file name
     medians = iter(rows)
