@@ -74,5 +74,6 @@ def main():
     if args.run:
         run_on_speaker(*speakers[args.speaker], args.run, args.speaker)
 
+
 if __name__ == "__main__":
     main()
