@@ -290,10 +290,12 @@ class AudioClassifier(keras.Model):
         from keras_airn.datasets import check_examples
         from keras_airn.training.bad_audio import bad_audio_report
         from keras_airn.training.distributed import is_chief
+        from keras_airn.training.trainer import shows_progress_bar
 
         split = self._as_split(x, y, out_dir, name)
         report = bad_audio_report(out_dir, name) if is_chief() else None
-        examples = check_examples(split.examples, self.front_end.sample_rate, bad_audio, report, progress=verbose != 0)
+        examples = check_examples(split.examples, self.front_end.sample_rate, bad_audio, report,
+                                  progress=shows_progress_bar(verbose))
         if not examples:
             raise ValueError(f"No usable {name} audio: every file is listed in {report}.")
         return Split(examples, split.label_names)
@@ -461,7 +463,7 @@ class AudioClassifier(keras.Model):
                 of (waveform, label) pairs.
             y: labels of the waveforms `x`.
             batch_size: crops per batch (32 by default).
-            verbose: 0 hides the progress bar.
+            verbose: as Keras's: 0 and 2 hide the progress bar.
             steps, callbacks: not supported (every example is evaluated); refused when given.
             return_dict: a dict by name; otherwise a list in that order, as Keras's.
             views: crops per clip, their probabilities averaged (default: the front-end's).

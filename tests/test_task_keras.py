@@ -72,14 +72,19 @@ def test_fit_returns_a_history_runs_the_users_callbacks_and_stops_early(waves, t
     assert any(np.abs(old - new.numpy()).max() > 0 for old, new in zip(before, classifier.network.trainable_weights))
 
 
-def test_compile_is_honoured(waves, tmp_path):
+def test_compile_is_honoured(waves, tmp_path, capfd):
     classifier = new_classifier()
+    capfd.readouterr()
     before = [w.numpy().copy() for w in classifier.network.trainable_weights]
     classifier.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum"),
                        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="top_1")])
-    history = classifier.fit(waves, LABELS, epochs=1, batch_size=4, verbose=0, precise_bn_batches=0,
+    history = classifier.fit(waves, LABELS, epochs=1, batch_size=4, verbose=2, precise_bn_batches=0,
                              out_dir=str(tmp_path / "frozen"))
+    printed = "".join(capfd.readouterr())
+    assert "2/2 - " in printed and "━" not in printed  # verbose=2, as Keras's: a line an epoch, no bar
+    for bar in ("checking audio", "evaluating"):
+        assert bar not in printed, (bar, printed)
     assert {"loss", "accuracy", "top_1"} <= set(history.history)
     for old, new in zip(before, classifier.network.trainable_weights):
         np.testing.assert_array_equal(old, new.numpy())  # learning rate 0: nothing moved

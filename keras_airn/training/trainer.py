@@ -46,6 +46,17 @@ from keras_airn.training.precise_bn import recompute_batchnorm_statistics
 from keras_airn.training.recipes import TrainConfig, make_optimizer
 from keras_airn.training.selection import SelectBest, random_crop_top1, restore_best
 
+def shows_progress_bar(verbose) -> bool:
+    """Whether `verbose` ("auto", 0, 1 or 2, as Keras's) draws a progress bar: as in Keras, "auto"
+    and 1 do; 2 (a line per epoch) and 0 do not.
+
+    Example:
+    >>> [shows_progress_bar(verbose) for verbose in ("auto", 0, 1, 2)]
+    [True, False, True, False]
+    """
+    return verbose in ("auto", 1)
+
+
 def compile_model(model, config: TrainConfig, steps_per_epoch: int, compiled: dict | None = None) -> None:
     """Compiles `model` with the recipe's optimizer, cross-entropy on logits and accuracy.
 
@@ -220,7 +231,7 @@ def evaluate(model, split: Split, front_end: FrontEnd, config: TrainConfig,
             (`skipped_examples` counts them). None: they end the evaluation.
         compiled: a user's serialised loss and metrics (`compile_model`), computed on the log of
             the averaged probabilities (the "loss" entry is then the user's loss).
-        verbose: 0 hides the progress bar.
+        verbose: as Keras's: 0 and 2 hide the progress bar.
 
     Returns:
         `classification_metrics` of the examples, then the compiled metrics by name.
@@ -232,7 +243,7 @@ def evaluate(model, split: Split, front_end: FrontEnd, config: TrainConfig,
     views = config.eval_views or front_end.eval_views
     total = -(-len(split.examples) * views // config.eval_batch_size)
     for features, label, index in tqdm(dataset, total=total, desc="evaluating", unit="batch", leave=False,
-                                       disable=verbose == 0):
+                                       disable=not shows_progress_bar(verbose)):
         probabilities.append(softmax(model.predict_on_batch(features)))  # Keras's cached predict function
         labels.append(label.numpy())
         indices.append(index.numpy())
@@ -509,11 +520,12 @@ def estimate_precise_bn(model, train_split, front_end, config: TrainConfig, epoc
     """The release's precise BN after `epoch`: at most `config.precise_bn_batches` augmented
     training batches, at most one pass (`min(NUM_BATCHES_PRECISE, len(loader))`), drawn as an
     epoch of the pipeline with seed `config.seed + 1` (a function of the epoch: resume stays
-    exact). Returns the batches used; `verbose` 0 hides its progress bar."""
+    exact). Returns the batches used; `verbose` as Keras's (`shows_progress_bar`)."""
     data, _ = train_dataset(train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed + 1,
                             first_epoch=epoch, epochs=epoch + 1, **config.augmentation(front_end.num_frames),
                             bad_audio=bad_audio)
-    return recompute_batchnorm_statistics(model, data, min(config.precise_bn_batches, steps), progress=verbose != 0)
+    return recompute_batchnorm_statistics(model, data, min(config.precise_bn_batches, steps),
+                                          progress=shows_progress_bar(verbose))
 
 
 class EpochPreciseBN(keras.callbacks.Callback):
