@@ -1,4 +1,4 @@
-"""Gain, speed, equaliser and noise of training crops: neutral draws change nothing, each does what it
+"""Gain, speed, equaliser, noise and DC offset of training crops: neutral draws change nothing, each does what it
 says, and the pipeline stays a function of (seed, epoch, example)."""
 
 import numpy as np
@@ -12,13 +12,13 @@ from keras_airn.training.recipes import recipe
 from keras_airn.training.wave_augment import WaveAugment
 
 FRONT_END = FrontEnd(clip_seconds=1.0)
-AUGMENT = WaveAugment(gain_db=6.0, speed=0.2, equalizer_db=12.0)
+AUGMENT = WaveAugment(gain_db=6.0, speed=0.2, equalizer_db=12.0, dc_offset=0.3)
 NEUTRAL = (0.5,) * WaveAugment.DRAWS
 
 
 def _draws(**changed):
-    """NEUTRAL with draws changed by position name: gain, speed, eq0..eq2, snr, colour, noise_seed."""
-    names = ("gain", "speed", "eq0", "eq1", "eq2", "snr", "colour", "noise_seed")
+    """NEUTRAL with draws changed by position name: gain, speed, eq0..eq2, snr, colour, noise_seed, dc."""
+    names = ("gain", "speed", "eq0", "eq1", "eq2", "snr", "colour", "noise_seed", "dc")
     return tuple(changed.get(name, 0.5) for name in names)
 
 
@@ -43,6 +43,18 @@ def test_neutral_draws_change_nothing_and_each_draw_does_what_it_says(tmp_path):
     tilted = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, _draws(eq0=1.0))
     shift = (tilted - plain).mean(axis=0)
     np.testing.assert_allclose(shift[[0, -1]], [12 / 20 * np.log(10) / 3, -12 / 20 * np.log(10) / 3], atol=1e-5)
+    biased = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, _draws(dc=1.0))
+    rise = (biased - plain).mean(axis=0)
+    assert rise[:3].min() > 10 * np.median(rise[20:]) > 0  # a constant lands in the lowest bands
+
+
+def test_dc_offset_is_the_drawn_share_of_the_crops_level():
+    crop = (0.1 * np.sin(np.arange(8000) * 0.3)).astype(np.float32)
+    level = np.sqrt(np.mean(crop.astype(np.float64) ** 2))
+    for uniform, share in ((0.0, -0.3), (0.5, 0.0), (0.75, 0.15)):
+        shifted = WaveAugment(dc_offset=0.3).add_dc_offset(crop, uniform)
+        np.testing.assert_allclose(shifted - crop, share * level, atol=1e-6)
+    np.testing.assert_array_equal(WaveAugment().add_dc_offset(crop, 1.0), crop)  # off: untouched
 
 
 def test_noise_fills_the_quiet_frames_at_the_drawn_ratio(tmp_path):
@@ -75,4 +87,5 @@ def test_augmented_pipeline_is_a_function_of_seed_epoch_and_example(tmp_path):
     assert not np.array_equal(epoch(1, AUGMENT), epoch(2, AUGMENT))
     # Off in the release's recipe; small_data's default (docs/real_audio.md: an unseen speaker gains).
     assert recipe("release", finetuning=False).augmentation(512)["wave_augment"] is None
-    assert recipe("small_data", finetuning=False).augmentation(512)["wave_augment"] == AUGMENT
+    assert recipe("small_data", finetuning=False).augmentation(512)["wave_augment"] == WaveAugment(
+        gain_db=6.0, speed=0.2, equalizer_db=12.0)

@@ -52,6 +52,9 @@ EQUALIZER_DB = flags.DEFINE_float("equalizer_db", None, "Random smooth response 
 NOISE_SNR_DB = flags.DEFINE_float("noise_snr_db", None, "Gaussian noise of a random colour added to each training "
                                    "crop at a signal-to-noise ratio uniform in [this, this + 30] dB (0: off; "
                                    "default: the recipe's).", lower_bound=0.0, upper_bound=59.0)
+DC_OFFSET = flags.DEFINE_float("dc_offset", None, "Random constant added to each training crop, uniform in "
+                                "+-this times its root-mean-square level (0: off; default: the recipe's).",
+                                lower_bound=0.0, upper_bound=1.0)
 PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", None, "Batches for BN re-estimation, at most one pass "
                                   "(0: off; default: the recipe's).", lower_bound=0)
 PRECISE_BN_EACH_EPOCH = flags.DEFINE_bool("precise_bn_each_epoch", None, "Re-estimate BN after every epoch (the "
@@ -92,8 +95,8 @@ for _flag in (LR, CLIP_SECONDS):
 # The TrainConfig field each flag overrides when given: the one of its name.
 _OVERRIDES = {flag.name: flag for flag in (
     EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, LR, LR_DECAY, MOMENTUM, NESTEROV, WEIGHT_DECAY, SEED, SPEC_AUGMENT,
-    SPEC_AUGMENT_STYLE, TIME_MASK_SHARE, GAIN_DB, SPEED, EQUALIZER_DB, NOISE_SNR_DB, PRECISE_BN, PRECISE_BN_EACH_EPOCH,
-    SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS, CHECKPOINT_MINUTES)}
+    SPEC_AUGMENT_STYLE, TIME_MASK_SHARE, GAIN_DB, SPEED, EQUALIZER_DB, NOISE_SNR_DB, DC_OFFSET, PRECISE_BN,
+    PRECISE_BN_EACH_EPOCH, SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS, CHECKPOINT_MINUTES)}
 
 
 def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:

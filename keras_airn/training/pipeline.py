@@ -62,7 +62,7 @@ def train_dataset(
         first_epoch: epoch to start at (for resuming).
         epochs: total epochs.
         augment: SpecAugment settings, or None.
-        wave_augment: random gain, speed, equaliser and noise of each crop (`WaveAugment`), or None.
+        wave_augment: random gain, speed, equaliser, noise and DC offset of each crop (`WaveAugment`), or None.
         shard: (index, count): this input pipeline's slice of each global batch.
         replica_batch_size: batch size of the elements (default: the slice, `batch_size // count`);
             a slice feeding several local replicas is cut into one batch per replica.
@@ -99,7 +99,7 @@ def train_dataset(
         example_seed = tf.stack([epoch * 1_000_003 + tf.constant(seed, tf.int64), index])
         seeds = tf.random.experimental.stateless_split(example_seed, 2)
         uniform = tf.random.stateless_uniform([], seeds[0], dtype=tf.float64)
-        # The gain, speed and equaliser draws come from a seed of their own: the crop and
+        # The waveform augmentation's draws come from a seed of their own: the crop and
         # SpecAugment draws are the same with and without them.
         wave_draws = tf.random.stateless_uniform([WaveAugment.DRAWS],
                                                  tf.random.experimental.stateless_split(seeds[0], 1)[0],
@@ -143,8 +143,8 @@ def _crop_features(path: str, start, stop, uniform, front_end: FrontEnd, wave_au
     The crop is `clip_features`' crop of the whole recording (start from `random_crop_start`'s
     formula on the header's length); only its samples are read. With `wave_augment`, the
     recording is cropped as if it were played at the drawn speed (the crop read is that many
-    times longer, then resampled), scaled by the drawn gain, given the drawn noise, and its log-mel
-    the drawn equaliser response.
+    times longer, then resampled), scaled by the drawn gain, given the drawn noise and DC offset,
+    and its log-mel the drawn equaliser response.
     """
     info = check_audio(path, front_end.sample_rate)
     stop = info.samples_at(front_end.sample_rate) if stop < 0 else int(stop)
@@ -162,6 +162,7 @@ def _crop_features(path: str, start, stop, uniform, front_end: FrontEnd, wave_au
     crop = read_audio_segment(path, front_end.sample_rate, first, read, info=info, resampler=front_end.resampler)
     crop = wave_augment.apply(crop, front_end.sample_rate, gain_draw, speed_draw, length)
     crop = wave_augment.add_noise(crop, *(float(draw) for draw in wave_draws[WaveAugment.NOISE_DRAWS]))
+    crop = wave_augment.add_dc_offset(crop, float(wave_draws[WaveAugment.DC_DRAW]))
     return wave_augment.equalize(host_clip_features(crop, 0, front_end), wave_draws[WaveAugment.EQUALIZER_DRAWS])
 
 

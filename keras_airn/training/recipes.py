@@ -52,6 +52,8 @@ class TrainConfig:
             this many dB (0: off).
         noise_snr_db: Gaussian noise on each training crop at a signal-to-noise ratio uniform in
             [noise_snr_db, noise_snr_db + 30] dB, of a random colour (0: off).
+        dc_offset: a constant added to each training crop, uniform in +-dc_offset times its
+            root-mean-square level (0: off).
         precise_bn_batches: augmented training batches of each BatchNorm re-estimation (at most
             one pass over the training set; 0: off).
         precise_bn_each_epoch: re-estimate after every epoch, as the release does (its configs
@@ -94,6 +96,7 @@ class TrainConfig:
     speed_perturbation: float = 0.0
     equalizer_db: float = 0.0
     noise_snr_db: float = 0.0
+    dc_offset: float = 0.0
     precise_bn_batches: int = 200
     precise_bn_each_epoch: bool = True
     select_best: bool = False
@@ -119,7 +122,7 @@ class TrainConfig:
         SpecAugmentConfig(style=self.spec_augment_style)
 
     def wave_augment(self) -> WaveAugment:
-        return WaveAugment(self.gain_db, self.speed_perturbation, self.equalizer_db, self.noise_snr_db)
+        return WaveAugment(self.gain_db, self.speed_perturbation, self.equalizer_db, self.noise_snr_db, self.dc_offset)
 
     def spec_augment_config(self, num_frames: int) -> SpecAugmentConfig:
         """SpecAugment for crops of `num_frames` frames.

@@ -1,12 +1,13 @@
-"""Augmentation of training crops before SpecAugment: random gain, speed, equaliser and noise
-(docs/real_audio.md).
+"""Augmentation of training crops before SpecAugment: random gain, speed, equaliser, noise and DC
+offset (docs/real_audio.md).
 
 Not in the release (its recipe is SpecAugment only; `release` leaves them off). They target what
 a new speaker or microphone changes: a log-mel without per-clip normalisation shifts with a
 recording's level (gain) and a microphone's response (equaliser: a smooth random curve over the
 mel bands, added to the log-mel), a voice's pitch and pace move every band (speed), and a
 recording's noise floor fills the bands between words (noise: Gaussian noise of a random colour
-at a random signal-to-noise ratio).
+at a random signal-to-noise ratio), and a converter's bias adds a constant to every sample (DC
+offset: it lands in the lowest mel bands).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from keras_airn.audio import resample
 
 @dataclasses.dataclass(frozen=True)
 class WaveAugment:
-    """Random gain, speed, equaliser and noise of a training crop, from draws of a uniform in [0, 1).
+    """Random gain, speed, equaliser, noise and DC offset of a training crop, from draws of a uniform
+    in [0, 1).
 
     Args:
         gain_db: the gain is uniform in [-gain_db, gain_db] decibels.
@@ -31,6 +33,8 @@ class WaveAugment:
         noise_snr_db: the lowest signal-to-noise ratio of added Gaussian noise, in decibels (0: no
             noise); the ratio is uniform in [noise_snr_db, noise_snr_db + 30] and the noise's power
             spectrum goes as 1 / f^b, b uniform in [0, 2] (white to brown).
+        dc_offset: a constant added to every sample, uniform in [-dc_offset, dc_offset] times the
+            crop's root-mean-square level.
 
     Example:
     >>> augment = WaveAugment(gain_db=6.0, speed=0.1)
@@ -42,10 +46,12 @@ class WaveAugment:
     speed: float = 0.0
     equalizer_db: float = 0.0
     noise_snr_db: float = 0.0
+    dc_offset: float = 0.0
 
-    DRAWS = 8  # gain, speed, three equaliser weights, noise ratio, colour and seed
+    DRAWS = 9  # gain, speed, three equaliser weights, noise ratio, colour and seed, DC offset
     EQUALIZER_DRAWS = slice(2, 5)
     NOISE_DRAWS = slice(5, 8)
+    DC_DRAW = 8
     NOISE_SPAN_DB = 30.0
 
     def __post_init__(self):
@@ -57,10 +63,13 @@ class WaveAugment:
             raise ValueError(f"equalizer_db must be in [0, 60), got {self.equalizer_db}.")
         if not (0.0 <= self.noise_snr_db < 60.0):
             raise ValueError(f"noise_snr_db must be in [0, 60), got {self.noise_snr_db}.")
+        if not (0.0 <= self.dc_offset <= 1.0):
+            raise ValueError(f"dc_offset must be in [0, 1], got {self.dc_offset}.")
 
     @property
     def active(self) -> bool:
-        return self.gain_db > 0 or self.speed > 0 or self.equalizer_db > 0 or self.noise_snr_db > 0
+        return (self.gain_db > 0 or self.speed > 0 or self.equalizer_db > 0 or self.noise_snr_db > 0
+                or self.dc_offset > 0)
 
     def equalize(self, log_mel: np.ndarray, weights) -> np.ndarray:
         """`log_mel` (frames, bands) of magnitudes plus the drawn response (natural-log units).
@@ -136,3 +145,24 @@ class WaveAugment:
         noise = np.fft.irfft(spectrum * frequency ** (-colour_uniform), len(crop))  # power ~ 1 / f^(2 draw)
         noise *= np.sqrt(power / 10.0 ** (snr_db / 10.0) / max(float(np.mean(noise**2)), 1e-30))
         return (crop + noise).astype(np.float32)
+
+    def add_dc_offset(self, crop: np.ndarray, uniform: float) -> np.ndarray:
+        """The crop plus the drawn constant (a share of its root-mean-square level).
+
+        Args:
+            crop: float32 (n,) samples.
+            uniform: a draw from U[0, 1); 0.5 adds nothing.
+
+        Returns:
+            float32 (n,).
+
+        Example:
+        >>> crop = np.sin(np.arange(8000) * 0.1).astype(np.float32)   # RMS 0.707
+        >>> shifted = WaveAugment(dc_offset=0.3).add_dc_offset(crop, 1.0)   # the largest: +0.3 x RMS
+        >>> round(float((shifted - crop).mean()), 3)
+        0.212
+        """
+        if self.dc_offset <= 0 or not len(crop):
+            return crop
+        level = float(np.sqrt(np.mean(np.square(crop, dtype=np.float64))))
+        return (crop + (2.0 * uniform - 1.0) * self.dc_offset * level).astype(np.float32)
