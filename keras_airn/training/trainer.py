@@ -46,6 +46,7 @@ from keras_airn.training.precise_bn import recompute_batchnorm_statistics
 from keras_airn.training.recipes import TrainConfig, make_optimizer
 from keras_airn.training.selection import SelectBest, random_crop_top1, restore_best
 
+
 def shows_progress_bar(verbose) -> bool:
     """Whether `verbose` ("auto", 0, 1 or 2, as Keras's) draws a progress bar: as in Keras, "auto"
     and 1 do; 2 (a line per epoch) and 0 do not.
