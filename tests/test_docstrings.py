@@ -10,10 +10,11 @@ from edge import latency_plot, stream_timing
 from keras_airn import (artifacts, audio, baselines, checkpoint, datasets, deploy, factory, features, layers, model,
                         preprocessor, runtime, streaming, task)
 from keras_airn.export import common
-from keras_airn.training import bad_audio, optimizer, recipes, run_state, spec_augment, wave_augment
+from keras_airn.training import bad_audio, optimizer, recipes, run_state, spec_augment, trainer, wave_augment
 
 SELF_CONTAINED = [recipes, common, bad_audio, latency_plot, artifacts, preprocessor, streaming, stream_timing,
-                  features, baselines, factory, layers, model, deploy, optimizer, spec_augment, wave_augment, run_state]
+                  features, baselines, factory, layers, model, deploy, optimizer, spec_augment, wave_augment, run_state,
+                  trainer]
 # Examples that name a user's files: run in a folder holding files of those names, made here.
 WITH_FILES = [audio, datasets, checkpoint, runtime, task]
 
