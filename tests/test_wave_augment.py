@@ -55,6 +55,7 @@ def test_dc_offset_is_the_drawn_share_of_the_crops_level():
         shifted = WaveAugment(dc_offset=0.3).add_dc_offset(crop, uniform)
         np.testing.assert_allclose(shifted - crop, share * level, atol=1e-6)
     np.testing.assert_array_equal(WaveAugment().add_dc_offset(crop, 1.0), crop)  # off: untouched
+    assert WaveAugment(dc_offset=0.3).active and not WaveAugment().active  # the pipeline applies it alone too
 
 
 def test_noise_fills_the_quiet_frames_at_the_drawn_ratio(tmp_path):

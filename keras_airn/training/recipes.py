@@ -122,7 +122,8 @@ class TrainConfig:
         SpecAugmentConfig(style=self.spec_augment_style)
 
     def wave_augment(self) -> WaveAugment:
-        return WaveAugment(self.gain_db, self.speed_perturbation, self.equalizer_db, self.noise_snr_db, self.dc_offset)
+        return WaveAugment(gain_db=self.gain_db, speed=self.speed_perturbation, equalizer_db=self.equalizer_db,
+                           noise_snr_db=self.noise_snr_db, dc_offset=self.dc_offset)
 
     def spec_augment_config(self, num_frames: int) -> SpecAugmentConfig:
         """SpecAugment for crops of `num_frames` frames.

@@ -68,8 +68,7 @@ class WaveAugment:
 
     @property
     def active(self) -> bool:
-        return (self.gain_db > 0 or self.speed > 0 or self.equalizer_db > 0 or self.noise_snr_db > 0
-                or self.dc_offset > 0)
+        return any(getattr(self, field.name) > 0 for field in dataclasses.fields(self))
 
     def equalize(self, log_mel: np.ndarray, weights) -> np.ndarray:
         """`log_mel` (frames, bands) of magnitudes plus the drawn response (natural-log units).
@@ -134,7 +133,7 @@ class WaveAugment:
         >>> round(float(10 * np.log10(np.mean(crop**2) / np.mean((noisy - crop)**2))), 1)
         20.0
         """
-        power = float(np.mean(np.square(crop, dtype=np.float64))) if len(crop) else 0.0
+        power = _mean_power(crop)
         if self.noise_snr_db <= 0 or power <= 0:
             return crop
         snr_db = self.noise_snr_db + snr_uniform * self.NOISE_SPAN_DB
@@ -164,5 +163,10 @@ class WaveAugment:
         """
         if self.dc_offset <= 0 or not len(crop):
             return crop
-        level = float(np.sqrt(np.mean(np.square(crop, dtype=np.float64))))
+        level = np.sqrt(_mean_power(crop))
         return (crop + (2.0 * uniform - 1.0) * self.dc_offset * level).astype(np.float32)
+
+
+def _mean_power(crop: np.ndarray) -> float:
+    """The crop's mean square (0 for an empty crop), in float64."""
+    return float(np.mean(np.square(crop, dtype=np.float64))) if len(crop) else 0.0
