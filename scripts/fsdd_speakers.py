@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras_airn as ka  # noqa: E402
+from keras_airn.errors import KerasAirnError  # noqa: E402
 from keras_airn.features import FrontEnd, host_log_mel  # noqa: E402
 from fsdd_benchmark import recordings  # noqa: E402  (scripts/ is on the path when this file runs)
 
@@ -47,8 +48,7 @@ def speaker_table(speakers: dict) -> None:
               f"{np.median([w.mean() for w in waves]):.4f} | {' '.join(f'{v:.1f}' for v in floor)} |")
 
 
-def run_on_speaker(paths: list[str], digits: np.ndarray, run: str, speaker: str) -> None:
-    classifier = ka.AudioClassifier.from_preset(run)
+def run_on_speaker(paths: list[str], digits: np.ndarray, classifier, speaker: str) -> None:
     waves = [ka.read_audio(path, RATE) for path in paths]
     for name, batch in (("as recorded", waves), ("DC offset removed", [w - w.mean() for w in waves])):
         predicted = classifier.predict(batch, batch_size=64, verbose=0).argmax(axis=1)
@@ -70,9 +70,13 @@ def main():
     speakers = recordings_by_speaker(args.fsdd_dir)
     if args.speaker and args.speaker not in speakers:
         sys.exit(f"error: no speaker {args.speaker!r} in {args.fsdd_dir}; it has {', '.join(speakers)}.")
+    try:
+        classifier = ka.AudioClassifier.from_preset(args.run) if args.run else None
+    except KerasAirnError as error:
+        sys.exit(f"error: {error}")
     speaker_table(speakers)
-    if args.run:
-        run_on_speaker(*speakers[args.speaker], args.run, args.speaker)
+    if classifier is not None:
+        run_on_speaker(*speakers[args.speaker], classifier, args.speaker)
 
 
 if __name__ == "__main__":
