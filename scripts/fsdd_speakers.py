@@ -48,7 +48,7 @@ def speaker_table(speakers: dict) -> None:
               f"{np.median([w.mean() for w in waves]):.4f} | {' '.join(f'{v:.1f}' for v in floor)} |")
 
 
-def run_on_speaker(paths: list[str], digits: np.ndarray, classifier, speaker: str) -> None:
+def run_on_speaker(paths: list[str], digits: np.ndarray, classifier: ka.AudioClassifier, speaker: str) -> None:
     waves = [ka.read_audio(path, RATE) for path in paths]
     for name, batch in (("as recorded", waves), ("DC offset removed", [w - w.mean() for w in waves])):
         predicted = classifier.predict(batch, batch_size=64, verbose=0).argmax(axis=1)
