@@ -100,3 +100,36 @@ def test_bad_dataset_input_is_reported(tmp_path, demo_set):
         check_examples(examples, 16000, "fail", resample_audio=False)
     with pytest.raises(DatasetError, match="2 unusable audio file"):  # the 8 kHz file is resampled
         check_examples(examples, 16000, "fail")
+
+
+def test_the_training_step_is_traced_once_in_a_run_and_in_its_resume(tmp_path, demo_set, monkeypatch):
+    """A variable made while `fit` traces its step (an unbuilt optimizer or metric) makes
+    TensorFlow trace the step a second time: tens of seconds on B0, every run."""
+    from keras_airn.training import trainer
+
+    _, _, train, _ = demo_set
+    config = TrainConfig(epochs=2, batch_size=16, learning_rate=0.05, lr_steps=(), precise_bn_batches=0, seed=0)
+    traces = []
+
+    def counted(model):
+        step = model.train_step
+
+        def train_step(data):  # the Python body runs once per trace
+            traces.append(model.name)
+            return step(data)
+
+        model.train_step = train_step
+        return model
+
+    out = str(tmp_path / "run")
+    fit(lambda: counted(tiny_model(train.num_classes)), train, None, FRONT_END, config, out, stop_after_epoch=1)
+    assert len(traces) == 1, traces
+    resume_state = trainer.resume_state
+
+    def resumed_and_counted(*args):  # the resumed run trains the model read from the checkpoint
+        model, epoch = resume_state(*args)
+        return counted(model), epoch
+
+    monkeypatch.setattr(trainer, "resume_state", resumed_and_counted)
+    fit(lambda: tiny_model(train.num_classes), train, None, FRONT_END, config, out, resume=True)
+    assert len(traces) == 2, traces

@@ -73,9 +73,12 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int, compiled: di
                  else make_optimizer(config, steps_per_epoch))
     loss = (keras.losses.get(compiled["loss"]) if "loss" in compiled
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # Built here, not in the first step: a variable made while `fit` traces its step makes
+    # TensorFlow trace the step twice (seconds to tens of seconds, every run and resume).
     metrics = ([m if isinstance(m, str) else keras.metrics.deserialize(m) for m in compiled["metrics"]]
-               if "metrics" in compiled else ["accuracy"])
+               if "metrics" in compiled else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    model.optimizer.build(model.trainable_variables)
 
 
 def _seed_generators(model: keras.Model) -> dict:
