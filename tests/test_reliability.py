@@ -266,6 +266,12 @@ def test_a_refused_run_leaves_the_existing_runs_files_alone(clips, tmp_path):
     assert busy.returncode == 1 and f"in use by process {os.getpid()}" in busy.stderr, busy.stderr[-2000:]
     assert (out / "split.csv").read_text() == "the existing run's split\n"
     assert sorted(os.listdir(out)) == [".lock", "run.json", "split.csv"]
+    # Options fit refuses are refused before the run's first file (split.csv) is written.
+    fresh = tmp_path / "fresh"
+    refused = subprocess.run(command[:-1] + [f"--out_dir={fresh}", "--select_best", "--test_fraction=0"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300, env=env)
+    assert refused.returncode == 1 and "select_best" in refused.stderr.splitlines()[-1], refused.stderr[-2000:]
+    assert not (fresh / "split.csv").exists(), os.listdir(fresh)
 
 
 def test_ctrl_c_is_one_line(clips, tmp_path):

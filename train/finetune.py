@@ -56,9 +56,9 @@ TEST_CSV = flags.DEFINE_string("test_csv", None, "EPIC-Sounds evaluation annotat
 
 
 def read_splits(dataset: str, sample_rate: int):
-    """(train Split, test Split or None) of --dataset."""
+    """(train Split, test Split or None, every split read) of --dataset; the last, of folders and
+    CSVs only (else None), is what OUT_DIR/split.csv records."""
     from keras_airn import datasets
-    from keras_airn.training.distributed import is_chief
 
     data_dir = DATA_DIR.value
     if dataset in ("folder", "csv"):
@@ -69,22 +69,20 @@ def read_splits(dataset: str, sample_rate: int):
         reader = datasets.read_folder if dataset == "folder" else datasets.read_csv
         splits = reader(data_dir if dataset == "folder" else CSV.value, test_fraction=TEST_FRACTION.value,
                         seed=train_flags.SEED.value)
-        if is_chief():
-            datasets.write_split_csv(splits, os.path.join(train_flags.OUT_DIR.value, datasets.SPLIT_FILE))
-        return splits["train"], splits.get("test") or splits.get("val")
+        return splits["train"], splits.get("test") or splits.get("val"), splits
     if not data_dir:
         raise app.UsageError(f"--dataset {dataset} needs --data_dir.")
     if dataset == "speechcommands":
-        return datasets.read_speechcommands(data_dir, "train"), datasets.read_speechcommands(data_dir, "test")
+        return datasets.read_speechcommands(data_dir, "train"), datasets.read_speechcommands(data_dir, "test"), None
     if dataset == "urbansound8k":
         return (datasets.read_urbansound8k(data_dir, "train", TEST_FOLD.value),
-                datasets.read_urbansound8k(data_dir, "test", TEST_FOLD.value))
+                datasets.read_urbansound8k(data_dir, "test", TEST_FOLD.value), None)
     if dataset == "nsynth":
-        return datasets.read_nsynth(data_dir, "train"), datasets.read_nsynth(data_dir, "test")
+        return datasets.read_nsynth(data_dir, "train"), datasets.read_nsynth(data_dir, "test"), None
     if not TRAIN_CSV.value or not TEST_CSV.value:
         raise app.UsageError("epic_sounds needs --train_csv and --test_csv.")
     return (datasets.read_epic_sounds(TRAIN_CSV.value, data_dir, sample_rate),
-            datasets.read_epic_sounds(TEST_CSV.value, data_dir, sample_rate))
+            datasets.read_epic_sounds(TEST_CSV.value, data_dir, sample_rate), None)
 
 
 def base_front_end(dataset: str):
@@ -131,7 +129,7 @@ def main(argv):
     from keras_airn import datasets
     from keras_airn.task import AudioClassifier
     from keras_airn.training.distributed import is_chief
-    from keras_airn.training.trainer import check_out_dir, fit
+    from keras_airn.training.trainer import check_fit_options, check_out_dir, fit
 
     if not DATASET.value or not train_flags.OUT_DIR.value:
         raise app.UsageError("--dataset and --out_dir are required.")
@@ -144,7 +142,7 @@ def main(argv):
         baseline_crop(front_end, lengthen=False)  # a length the user chose is refused, not changed
     if is_chief():
         check_out_dir(out_dir, train_flags.RESUME.value)  # before any file of the run is written
-    train_split, test_split = read_splits(DATASET.value, front_end.sample_rate)
+    train_split, test_split, splits_read = read_splits(DATASET.value, front_end.sample_rate)
     train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split,
                              **({"test": test_split} if test_split else {}))
     if fitted_crop:
@@ -163,6 +161,9 @@ def main(argv):
 
     own_audio = DATASET.value in ("folder", "csv")
     config = train_flags.train_config("small_data" if own_audio else "release", finetuning=bool(INIT.value))
+    check_fit_options(config, test_split, train_flags.STRATEGY.value)  # before split.csv is written
+    if splits_read and is_chief():
+        datasets.write_split_csv(splits_read, os.path.join(out_dir, datasets.SPLIT_FILE))
     result = fit(
         build,
         train_split,

@@ -294,6 +294,29 @@ class TrainResult:
     summary: dict
 
 
+def check_fit_options(config: TrainConfig, eval_split, strategy: str = "default", compiled: dict | None = None):
+    """Refuses options `fit` cannot honour together, before anything is read or written.
+
+    Args:
+        config: the recipe.
+        eval_split: the validation (test) `Split`, or None.
+        strategy: "default", "mirrored" or "multi_worker".
+        compiled: a user's serialised "optimizer", "loss" and/or "metrics", or None.
+
+    Raises:
+        KerasAirnError: naming the option and what it needs.
+    """
+    if config.select_best and eval_split is None:
+        raise KerasAirnError("select_best picks the epoch with the best validation top-1: it needs validation "
+                             "(test) data.")
+    if strategy == "multi_worker":
+        if config.select_best:
+            raise KerasAirnError("select_best runs on the 'default' and 'mirrored' strategies only.")
+        if compiled and set(compiled) - {"optimizer"}:
+            raise KerasAirnError("strategy='multi_worker' trains with cross-entropy and accuracy: compile() a "
+                                 "loss or metrics for the 'default' or 'mirrored' strategies only.")
+
+
 def fit(
     build_model,
     train_split: Split,
@@ -343,15 +366,8 @@ def fit(
         verbose = 2 if os.environ.get("CI") else 1
     options = dict(resume=resume, stop_after_epoch=stop_after_epoch, bad_audio=bad_audio, callbacks=list(callbacks),
                    compiled=compiled or None, verbose=verbose)
-    if config.select_best and eval_split is None:
-        raise KerasAirnError("select_best picks the epoch with the best validation top-1: it needs validation "
-                             "(test) data.")
+    check_fit_options(config, eval_split, strategy, compiled)
     if strategy == "multi_worker":
-        if config.select_best:
-            raise KerasAirnError("select_best runs on the 'default' and 'mirrored' strategies only.")
-        if compiled and set(compiled) - {"optimizer"}:
-            raise KerasAirnError("strategy='multi_worker' trains with cross-entropy and accuracy: compile() a "
-                                 "loss or metrics for the 'default' or 'mirrored' strategies only.")
         return _fit_multi_worker(build_model, train_split, eval_split, front_end, config, out_dir, **options)
     with run_state.RunLock(out_dir):
         return _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir, strategy=strategy,
