@@ -133,3 +133,9 @@ def test_the_training_step_is_traced_once_in_a_run_and_in_its_resume(tmp_path, d
     monkeypatch.setattr(trainer, "resume_state", resumed_and_counted)
     fit(lambda: tiny_model(train.num_classes), train, None, FRONT_END, config, out, resume=True)
     assert len(traces) == 2, traces
+    # A user's compiled metrics, by name: "acc" and a function Keras wraps.
+    monkeypatch.undo()
+    compiled = {"metrics": ["acc", "sparse_top_k_categorical_accuracy"]}
+    history = fit(lambda: counted(tiny_model(train.num_classes)), train, None, FRONT_END, config,
+                  str(tmp_path / "compiled"), stop_after_epoch=1, compiled=compiled).model.history.history
+    assert len(traces) == 3 and {"acc", "sparse_top_k_categorical_accuracy"} <= set(history), (traces, history)

@@ -75,10 +75,25 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int, compiled: di
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     # Built here, not in the first step: a variable made while `fit` traces its step makes
     # TensorFlow trace the step twice (seconds to tens of seconds, every run and resume).
-    metrics = ([m if isinstance(m, str) else keras.metrics.deserialize(m) for m in compiled["metrics"]]
-               if "metrics" in compiled else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    metrics = [metric_object(config) for config in compiled.get("metrics", ["accuracy"])]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     model.optimizer.build(model.trainable_variables)
+
+
+def metric_object(config) -> keras.metrics.Metric:
+    """A compiled metric (a name or a serialised metric) as a metric object, "accuracy" and
+    "acc" as Keras's compile resolves them for integer labels.
+
+    Example:
+    >>> type(metric_object("accuracy")).__name__, metric_object("acc").name
+    ('SparseCategoricalAccuracy', 'acc')
+    """
+    if config in ("accuracy", "acc"):
+        return keras.metrics.SparseCategoricalAccuracy(name=config)
+    metric = keras.metrics.get(config) if isinstance(config, str) else keras.metrics.deserialize(config)
+    if not isinstance(metric, keras.metrics.Metric):  # a function: named as compile names it
+        metric = keras.metrics.MeanMetricWrapper(metric, name=config if isinstance(config, str) else metric.__name__)
+    return metric
 
 
 def _seed_generators(model: keras.Model) -> dict:
@@ -275,12 +290,7 @@ def compiled_metrics(compiled: dict | None, probabilities: np.ndarray, labels: n
     if "loss" in compiled:
         result["loss"] = float(keras.losses.get(compiled["loss"])(labels, logits))  # checked by compile()
     for config in compiled.get("metrics", []):
-        if config in ("accuracy", "acc"):  # as Keras's compile resolves it for integer labels
-            metric = keras.metrics.SparseCategoricalAccuracy(name=config)
-        else:
-            metric = keras.metrics.get(config) if isinstance(config, str) else keras.metrics.deserialize(config)
-        if not isinstance(metric, keras.metrics.Metric):
-            metric = keras.metrics.MeanMetricWrapper(metric, name=config if isinstance(config, str) else metric.__name__)
+        metric = metric_object(config)
         metric.update_state(labels, logits)
         result[metric.name] = float(metric.result())
     return result
