@@ -1,4 +1,4 @@
-"""Gain, speed, equaliser, noise and DC offset of training crops: neutral draws change nothing, each does what it
+"""Gain, speed, equaliser, noise, DC offset and frequency warp of training crops: neutral draws change nothing, each does what it
 says, and the pipeline stays a function of (seed, epoch, example)."""
 
 import numpy as np
@@ -6,19 +6,19 @@ import soundfile
 import tensorflow as tf
 
 from keras_airn.datasets import Example
-from keras_airn.features import FrontEnd
+from keras_airn.features import FrontEnd, hz_to_mel_htk, mel_to_hz_htk
 from keras_airn.training.pipeline import _crop_features, train_dataset
 from keras_airn.training.recipes import recipe
 from keras_airn.training.wave_augment import WaveAugment
 
 FRONT_END = FrontEnd(clip_seconds=1.0)
-AUGMENT = WaveAugment(gain_db=6.0, speed=0.2, equalizer_db=12.0, dc_offset=0.3)
+AUGMENT = WaveAugment(gain_db=6.0, speed=0.2, equalizer_db=12.0, dc_offset=0.3, freq_warp=0.2)
 NEUTRAL = (0.5,) * WaveAugment.DRAWS
 
 
 def _draws(**changed):
-    """NEUTRAL with draws changed by position name: gain, speed, eq0..eq2, snr, colour, noise_seed, dc."""
-    names = ("gain", "speed", "eq0", "eq1", "eq2", "snr", "colour", "noise_seed", "dc")
+    """NEUTRAL with draws changed by position name: gain, speed, eq0..eq2, snr, colour, noise_seed, dc, warp."""
+    names = ("gain", "speed", "eq0", "eq1", "eq2", "snr", "colour", "noise_seed", "dc", "warp")
     return tuple(changed.get(name, 0.5) for name in names)
 
 
@@ -46,6 +46,12 @@ def test_neutral_draws_change_nothing_and_each_draw_does_what_it_says(tmp_path):
     biased = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, _draws(dc=1.0))
     rise = (biased - plain).mean(axis=0)
     assert rise[:3].min() > 10 * np.median(rise[20:]) > 0  # a constant lands in the lowest bands
+    centres = mel_to_hz_htk(np.linspace(0.0, hz_to_mel_htk(FRONT_END.sample_rate / 2), FRONT_END.n_mels + 2))[1:-1]
+    for warp, factor in ((1.0, 1.2), (0.0, 0.8)):  # the tone's 440 Hz moves to factor x 440 Hz, its frames stay
+        warped = _crop_features(short, 0, -1, 0.0, FRONT_END, AUGMENT, _draws(warp=warp))
+        assert warped.shape == plain.shape
+        peak = centres[warped.mean(axis=0).argmax()]
+        assert abs(peak - factor * 440) < 0.5 * abs(factor - 1) * 440, (factor, peak)
 
 
 def test_dc_offset_is_the_drawn_share_of_the_crops_level():

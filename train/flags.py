@@ -55,6 +55,9 @@ NOISE_SNR_DB = flags.DEFINE_float("noise_snr_db", None, "Gaussian noise of a ran
 DC_OFFSET = flags.DEFINE_float("dc_offset", None, "Random constant added to each training crop, uniform in "
                                 "+-this times its root-mean-square level (0: off; default: the recipe's).",
                                 lower_bound=0.0, upper_bound=1.0)
+FREQ_WARP = flags.DEFINE_float("freq_warp", None, "Random warp of each training crop's frequency axis by a factor "
+                               "uniform in 1 +- this, tempo unchanged (vocal tract length perturbation; 0: off; "
+                               "default: the recipe's).", lower_bound=0.0, upper_bound=0.49)
 PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", None, "Batches for BN re-estimation, at most one pass "
                                   "(0: off; default: the recipe's).", lower_bound=0)
 PRECISE_BN_EACH_EPOCH = flags.DEFINE_bool("precise_bn_each_epoch", None, "Re-estimate BN after every epoch (the "
@@ -95,8 +98,8 @@ for _flag in (LR, CLIP_SECONDS):
 # The TrainConfig field each flag overrides when given: the one of its name.
 _OVERRIDES = {flag.name: flag for flag in (
     EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, LR, LR_DECAY, MOMENTUM, NESTEROV, WEIGHT_DECAY, SEED, SPEC_AUGMENT,
-    SPEC_AUGMENT_STYLE, TIME_MASK_SHARE, GAIN_DB, SPEED, EQUALIZER_DB, NOISE_SNR_DB, DC_OFFSET, PRECISE_BN,
-    PRECISE_BN_EACH_EPOCH, SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS, CHECKPOINT_MINUTES)}
+    SPEC_AUGMENT_STYLE, TIME_MASK_SHARE, GAIN_DB, SPEED, EQUALIZER_DB, NOISE_SNR_DB, DC_OFFSET, FREQ_WARP,
+    PRECISE_BN, PRECISE_BN_EACH_EPOCH, SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS, CHECKPOINT_MINUTES)}
 
 
 def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:

@@ -62,7 +62,8 @@ def train_dataset(
         first_epoch: epoch to start at (for resuming).
         epochs: total epochs.
         augment: SpecAugment settings, or None.
-        wave_augment: random gain, speed, equaliser, noise and DC offset of each crop (`WaveAugment`), or None.
+        wave_augment: random gain, speed, equaliser, noise, DC offset and frequency warp of each crop
+            (`WaveAugment`), or None.
         shard: (index, count): this input pipeline's slice of each global batch.
         replica_batch_size: batch size of the elements (default: the slice, `batch_size // count`);
             a slice feeding several local replicas is cut into one batch per replica.
@@ -144,7 +145,7 @@ def _crop_features(path: str, start, stop, uniform, front_end: FrontEnd, wave_au
     formula on the header's length); only its samples are read. With `wave_augment`, the
     recording is cropped as if it were played at the drawn speed (the crop read is that many
     times longer, then resampled), scaled by the drawn gain, given the drawn noise and DC offset,
-    and its log-mel the drawn equaliser response.
+    and its log-mel the drawn equaliser response and frequency warp.
     """
     info = check_audio(path, front_end.sample_rate)
     stop = info.samples_at(front_end.sample_rate) if stop < 0 else int(stop)
@@ -163,7 +164,8 @@ def _crop_features(path: str, start, stop, uniform, front_end: FrontEnd, wave_au
     crop = wave_augment.apply(crop, front_end.sample_rate, gain_draw, speed_draw, length)
     crop = wave_augment.add_noise(crop, *(float(draw) for draw in wave_draws[WaveAugment.NOISE_DRAWS]))
     crop = wave_augment.add_dc_offset(crop, float(wave_draws[WaveAugment.DC_DRAW]))
-    return wave_augment.equalize(host_clip_features(crop, 0, front_end), wave_draws[WaveAugment.EQUALIZER_DRAWS])
+    log_mel = wave_augment.equalize(host_clip_features(crop, 0, front_end), wave_draws[WaveAugment.EQUALIZER_DRAWS])
+    return wave_augment.warp_frequencies(log_mel, front_end.sample_rate, float(wave_draws[WaveAugment.WARP_DRAW]))
 
 
 def eval_dataset(

@@ -54,6 +54,8 @@ class TrainConfig:
             [noise_snr_db, noise_snr_db + 30] dB, of a random colour (0: off).
         dc_offset: a constant added to each training crop, uniform in +-dc_offset times its
             root-mean-square level (0: off).
+        freq_warp: the log-mel of each training crop warped along frequency by a factor uniform in
+            1 +- freq_warp, its tempo unchanged (vocal tract length perturbation; 0: off).
         precise_bn_batches: augmented training batches of each BatchNorm re-estimation (at most
             one pass over the training set; 0: off).
         precise_bn_each_epoch: re-estimate after every epoch, as the release does (its configs
@@ -97,6 +99,7 @@ class TrainConfig:
     equalizer_db: float = 0.0
     noise_snr_db: float = 0.0
     dc_offset: float = 0.0
+    freq_warp: float = 0.0
     precise_bn_batches: int = 200
     precise_bn_each_epoch: bool = True
     select_best: bool = False
@@ -123,7 +126,7 @@ class TrainConfig:
 
     def wave_augment(self) -> WaveAugment:
         return WaveAugment(gain_db=self.gain_db, speed=self.speed_perturbation, equalizer_db=self.equalizer_db,
-                           noise_snr_db=self.noise_snr_db, dc_offset=self.dc_offset)
+                           noise_snr_db=self.noise_snr_db, dc_offset=self.dc_offset, freq_warp=self.freq_warp)
 
     def spec_augment_config(self, num_frames: int) -> SpecAugmentConfig:
         """SpecAugment for crops of `num_frames` frames.

@@ -1,13 +1,15 @@
-"""Augmentation of training crops before SpecAugment: random gain, speed, equaliser, noise and DC
-offset (docs/real_audio.md).
+"""Augmentation of training crops before SpecAugment: random gain, speed, equaliser, noise, DC
+offset and frequency warp (docs/real_audio.md).
 
 Not in the release (its recipe is SpecAugment only; `release` leaves them off). They target what
 a new speaker or microphone changes: a log-mel without per-clip normalisation shifts with a
 recording's level (gain) and a microphone's response (equaliser: a smooth random curve over the
 mel bands, added to the log-mel), a voice's pitch and pace move every band (speed), and a
 recording's noise floor fills the bands between words (noise: Gaussian noise of a random colour
-at a random signal-to-noise ratio), and a converter's bias adds a constant to every sample (DC
-offset: it lands in the lowest mel bands).
+at a random signal-to-noise ratio), a converter's bias adds a constant to every sample (DC
+offset: it lands in the lowest mel bands), and a longer or shorter vocal tract moves a voice's
+formants up or down the frequency axis while its tempo stays (frequency warp: vocal tract
+length perturbation, Jaitly and Hinton 2013, on the log-mel's bands).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import dataclasses
 import numpy as np
 
 from keras_airn.audio import resample
+from keras_airn.features import hz_to_mel_htk, mel_to_hz_htk
 
 
 @dataclasses.dataclass(frozen=True)
 class WaveAugment:
-    """Random gain, speed, equaliser, noise and DC offset of a training crop, from draws of a uniform
-    in [0, 1).
+    """Random gain, speed, equaliser, noise, DC offset and frequency warp of a training crop, from
+    draws of a uniform in [0, 1).
 
     Args:
         gain_db: the gain is uniform in [-gain_db, gain_db] decibels.
@@ -35,6 +38,8 @@ class WaveAugment:
             spectrum goes as 1 / f^b, b uniform in [0, 2] (white to brown).
         dc_offset: a constant added to every sample, uniform in [-dc_offset, dc_offset] times the
             crop's root-mean-square level.
+        freq_warp: the log-mel's frequency axis is scaled by a factor uniform in [1 - freq_warp,
+            1 + freq_warp]: a factor a moves what was at f Hz to a * f Hz, the frames untouched.
 
     Example:
     >>> augment = WaveAugment(gain_db=6.0, speed=0.1)
@@ -47,11 +52,13 @@ class WaveAugment:
     equalizer_db: float = 0.0
     noise_snr_db: float = 0.0
     dc_offset: float = 0.0
+    freq_warp: float = 0.0
 
-    DRAWS = 9  # gain, speed, three equaliser weights, noise ratio, colour and seed, DC offset
+    DRAWS = 10  # gain, speed, three equaliser weights, noise ratio, colour and seed, DC offset, warp
     EQUALIZER_DRAWS = slice(2, 5)
     NOISE_DRAWS = slice(5, 8)
     DC_DRAW = 8
+    WARP_DRAW = 9
     NOISE_SPAN_DB = 30.0
 
     def __post_init__(self):
@@ -65,6 +72,8 @@ class WaveAugment:
             raise ValueError(f"noise_snr_db must be in [0, 60), got {self.noise_snr_db}.")
         if not (0.0 <= self.dc_offset <= 1.0):
             raise ValueError(f"dc_offset must be in [0, 1], got {self.dc_offset}.")
+        if not (0.0 <= self.freq_warp < 0.5):
+            raise ValueError(f"freq_warp must be in [0, 0.5), got {self.freq_warp}.")
 
     @property
     def active(self) -> bool:
@@ -85,6 +94,39 @@ class WaveAugment:
         weights = 2.0 * np.asarray(weights, np.float64) - 1.0
         curve = sum(w * np.cos(np.pi * (k + 1) * position) for k, w in enumerate(weights)) / len(weights)
         return (log_mel + self.equalizer_db / 20.0 * np.log(10.0) * curve).astype(np.float32)
+
+    def warp_frequencies(self, log_mel: np.ndarray, sample_rate: int, uniform: float) -> np.ndarray:
+        """`log_mel` (frames, bands of an HTK mel scale from 0 to sample_rate / 2) with its
+        frequency axis scaled by the drawn factor.
+
+        Each band takes the log-mel at its centre frequency divided by the factor, interpolated
+        linearly between the two nearest bands (the lowest or highest band beyond the ends).
+
+        Args:
+            log_mel: float32 (frames, bands).
+            sample_rate: the rate of the crop the log-mel was taken from.
+            uniform: a draw from U[0, 1); 0.5 warps nothing.
+
+        Returns:
+            float32 (frames, bands).
+
+        Example:
+        >>> log_mel = np.zeros((1, 64), np.float32); log_mel[0, 20] = 1.0
+        >>> up = WaveAugment(freq_warp=0.2).warp_frequencies(log_mel, 16000, 1.0)   # 1.2x
+        >>> int(up.argmax()) > 20
+        True
+        """
+        factor = 1.0 + (2.0 * uniform - 1.0) * self.freq_warp
+        if factor == 1.0:
+            return log_mel
+        bands = log_mel.shape[-1]
+        top = hz_to_mel_htk(sample_rate / 2.0)
+        centres = mel_to_hz_htk(np.linspace(0.0, top, bands + 2))[1:-1]
+        source = np.clip(hz_to_mel_htk(centres / factor) / top * (bands + 1) - 1.0, 0.0, bands - 1.0)
+        below = np.floor(source).astype(int)
+        above = np.minimum(below + 1, bands - 1)
+        share = (source - below).astype(np.float32)
+        return (log_mel[..., below] * (1.0 - share) + log_mel[..., above] * share).astype(np.float32)
 
     def gain(self, uniform: float) -> float:
         return float(10.0 ** ((2.0 * uniform - 1.0) * self.gain_db / 20.0))
