@@ -5,7 +5,9 @@ FSDD (github Jakobovski/free-spoken-digit-dataset, CC BY-SA 4.0): 3000 recording
 clone it yourself and pass its folder. Splits, written as CSVs into --out_dir:
   official:      recordings 0-4 of every speaker and digit are the test set (300), the rest train;
   speaker_NAME:  NAME's 500 recordings are the test set, the other five speakers' train;
-  speakers:      every speaker_NAME in turn (the table adds their mean).
+  speakers:      every speaker_NAME in turn (the table adds their mean);
+  speaker_NAME_from_K:  NAME's 500 recordings are the test set, the first K of the other
+                 speakers (alphabetically) train: how a voice never heard gains from more voices.
 Each (model, split, recipe) trains with `python -m train.finetune --dataset csv` and default
 flags otherwise, in its own process; a finished run is not run again (delete its folder to), an
 interrupted one resumes. Results: OUT/results.json and OUT/table.md (docs/real_audio.md quotes it).
@@ -49,17 +51,34 @@ def recordings(fsdd_dir: str) -> list[tuple[str, str, str, int]]:
     return found
 
 
-def write_split(rows, path: str, is_test) -> dict:
-    """Writes `path,label,split`; returns the split's counts."""
+def write_split(rows, path: str, split_of) -> dict:
+    """Writes `path,label,split` of the rows `split_of(speaker, index)` puts in "train" or "test"
+    (None: left out); returns the split's counts."""
     counts = {"train": 0, "test": 0}
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "split"])
         for audio, digit, speaker, index in rows:
-            split = "test" if is_test(speaker, index) else "train"
-            counts[split] += 1
-            writer.writerow([audio, digit, split])
+            split = split_of(speaker, index)
+            if split:
+                counts[split] += 1
+                writer.writerow([audio, digit, split])
     return counts
+
+
+def split_rule(name: str, speakers: list[str]):
+    """`write_split`'s `split_of` for a split's name, or None for an unknown name."""
+    if name == "official":
+        return lambda speaker, index: "test" if index <= 4 else "train"
+    match = re.fullmatch(r"speaker_([a-z]+)(?:_from_(\d+))?", name)
+    if not match or match[1] not in speakers:
+        return None
+    held, others = match[1], [speaker for speaker in speakers if speaker != match[1]]
+    count = len(others) if match[2] is None else int(match[2])
+    if not 1 <= count <= len(others):
+        return None
+    train = set(others[:count])
+    return lambda speaker, index: "test" if speaker == held else "train" if speaker in train else None
 
 
 def split_files(fsdd_dir: str, out_dir: str, names: list[str]) -> dict[str, str]:
@@ -71,12 +90,10 @@ def split_files(fsdd_dir: str, out_dir: str, names: list[str]) -> dict[str, str]
         names = names[:at] + [f"speaker_{speaker}" for speaker in speakers] + names[at + 1:]
     paths = {}
     for name in names:
-        if name == "official":
-            rule = lambda speaker, index: index <= 4  # noqa: E731
-        elif name.startswith("speaker_") and name[len("speaker_"):] in speakers:
-            rule = lambda speaker, index, held=name[len("speaker_"):]: speaker == held  # noqa: E731
-        else:
-            sys.exit(f"error: unknown split {name!r}: official, speakers or speaker_<one of {', '.join(speakers)}>.")
+        rule = split_rule(name, speakers)
+        if rule is None:
+            sys.exit(f"error: unknown split {name!r}: official, speakers, speaker_<one of {', '.join(speakers)}> "
+                     f"or speaker_<name>_from_<1 to {len(speakers) - 1}>.")
         paths[name] = os.path.join(out_dir, f"fsdd_{name}.csv")
         counts = write_split(rows, paths[name], rule)
         print(f"{paths[name]}: {counts['train']} train / {counts['test']} test recordings")
@@ -161,7 +178,7 @@ def held_out_speakers(results: dict) -> list[str]:
     """A line per (model, recipe, flags) run on more than one held-out speaker: mean and lowest top-1."""
     groups = {}
     for record in results.values():
-        if record["split"].startswith("speaker_"):
+        if record["split"].startswith("speaker_") and "_from_" not in record["split"]:  # all five others train
             setting = (record["model"], record["recipe"], " ".join(record["extra_flags"]))
             groups.setdefault(setting, []).append((record["top1"], record["split"][len("speaker_"):]))
     lines = []
@@ -204,7 +221,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fsdd_dir", required=True, help="A clone of free-spoken-digit-dataset.")
     parser.add_argument("--out_dir", default="build/fsdd", help="Split CSVs, runs and results.json.")
-    parser.add_argument("--splits", default="official,speaker_theo", help="official, speaker_<name> and/or speakers (all six in turn).")
+    parser.add_argument("--splits", default="official,speaker_theo", help="official, speaker_<name>, "
+                        "speakers (all six in turn) and/or speaker_<name>_from_<K> (K other speakers train).")
     parser.add_argument("--models", default="b0", help="Presets or keras_airn.baselines networks (comma-separated).")
     parser.add_argument("--recipes", default="small_data", help="Recipes to compare (comma-separated).")
     parser.add_argument("--flags", default="", help="More train.finetune flags for every run, e.g. '--epochs 5'.")
