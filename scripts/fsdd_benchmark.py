@@ -10,7 +10,8 @@ clone it yourself and pass its folder. Splits, written as CSVs into --out_dir:
                  speakers (alphabetically) train: how a voice never heard gains from more voices.
 Each (model, split, recipe) trains with `python -m train.finetune --dataset csv` and default
 flags otherwise, in its own process; a finished run is not run again (delete its folder to), an
-interrupted one resumes. Results: OUT/results.json and OUT/table.md (docs/real_audio.md quotes it).
+interrupted one resumes. Results: OUT/results.json and OUT/table.md (docs/real_audio.md quotes it);
+with speaker_NAME_from_K splits (default flags), OUT/voices.png: top-1 against the voices trained on.
 
 Usage:
   .venv/bin/python scripts/fsdd_benchmark.py --fsdd_dir free-spoken-digit-dataset \\
@@ -34,6 +35,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
+VOICES_BESIDE_ONE = 5  # FSDD's speakers but the held-out one
 
 
 def recordings(fsdd_dir: str) -> list[tuple[str, str, str, int]]:
@@ -190,6 +192,43 @@ def held_out_speakers(results: dict) -> list[str]:
     return ["", *lines] if lines else []
 
 
+def voices_curve(results: dict) -> dict[str, dict[int, float]]:
+    """{"NAME held out, MODEL, RECIPE": {training voices: top-1}} of the default-flag runs of
+    speaker_NAME_from_K splits (K voices) and speaker_NAME (all five others), where a from_K run exists."""
+    curves = {}
+    for record in results.values():
+        match = re.fullmatch(r"speaker_([a-z]+)(?:_from_(\d+))?", record["split"])
+        if match and not record["extra_flags"]:
+            voices = int(match[2]) if match[2] else VOICES_BESIDE_ONE
+            label = f"{match[1]} held out, {record['model']}, {record['recipe']}"
+            curves.setdefault(label, {})[voices] = record["top1"]
+    return {label: dict(sorted(points.items())) for label, points in curves.items()
+            if any(voices < VOICES_BESIDE_ONE for voices in points)}
+
+
+def plot_voices(curves: dict[str, dict[int, float]], path: str) -> None:
+    """Top-1 on a held-out voice against the number of voices trained on, one line per voice."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axis = pyplot.subplots(figsize=(6, 4))
+    for label, points in curves.items():
+        axis.plot(list(points), list(points.values()), marker="o", label=label)
+    axis.axhline(0.9, color="grey", linestyle="--", linewidth=1, label="target 0.90")
+    axis.axhline(0.1, color="grey", linestyle=":", linewidth=1, label="chance 0.10")
+    axis.set_xticks(range(1, VOICES_BESIDE_ONE + 1))
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("voices in the training set (500 recordings each)")
+    axis.set_ylabel("top-1 on the held-out voice")
+    axis.set_title("FSDD, default flags: top-1 on a voice never heard", fontsize=10)
+    axis.legend(fontsize=8, loc="lower right")
+    axis.grid(alpha=0.3)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    pyplot.close(figure)
+
+
 def table(results: dict) -> str:
     """The results as a Markdown table, with the machine they were measured on."""
     sys.path.insert(0, ROOT)
@@ -249,6 +288,10 @@ def main():
         time_artifacts({key: record for key, record in results.items() if "tflite" in record}, args.out_dir)
     with open(results_path, "w") as handle:
         json.dump(results, handle, indent=1)
+    curves = voices_curve(results)
+    if curves:
+        plot_voices(curves, os.path.join(args.out_dir, "voices.png"))
+        print(f"{os.path.join(args.out_dir, 'voices.png')}: top-1 against the voices trained on")
     report = table(results)
     with open(os.path.join(args.out_dir, "table.md"), "w") as handle:
         handle.write(report)
