@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from scripts.fsdd_benchmark import split_files, voices_curve
+from scripts.fsdd_benchmark import held_out_speakers, split_files, voices_curve
 
 SPEAKERS = ("anna", "bert", "cleo", "dave")
 
@@ -47,9 +47,12 @@ def test_unknown_or_impossible_splits_stop_with_one_line(tmp_path):
             split_files(fsdd, str(tmp_path), [name])
 
 
-def test_the_voices_curve_takes_default_flag_runs_and_ends_at_all_five_others():
+def test_the_voices_curve_takes_default_flag_runs_and_the_held_out_mean_leaves_from_k_runs_out():
     results = {f"r{k}": {"split": split, "model": "b0", "recipe": "small_data", "top1": top1, "extra_flags": flags}
                for k, (split, top1, flags) in enumerate([
                    ("speaker_bert_from_1", 0.4, []), ("speaker_bert", 0.8, []),
                    ("speaker_bert_from_2", 0.5, ["--seed", "1"]), ("speaker_cleo", 0.7, [])])}
     assert voices_curve(results) == {"bert held out, b0, small_data": {1: 0.4, 5: 0.8}}
+    # the held-out mean is over runs that train on every other voice: bert's 0.8 and cleo's 0.7
+    assert held_out_speakers(results) == ["", "- b0, small_data: mean top-1 over 2 held-out speakers 0.750 "
+                                              "(lowest 0.700, cleo)"]
