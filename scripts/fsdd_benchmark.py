@@ -35,6 +35,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
+SPEAKER_SPLIT = re.compile(r"speaker_([a-z]+)(?:_from_(\d+))?")  # speaker_NAME, speaker_NAME_from_K
 VOICES_BESIDE_ONE = 5  # FSDD's speakers but the held-out one
 
 
@@ -72,7 +73,7 @@ def split_rule(name: str, speakers: list[str]):
     """`write_split`'s `split_of` for a split's name, or None for an unknown name."""
     if name == "official":
         return lambda speaker, index: "test" if index <= 4 else "train"
-    match = re.fullmatch(r"speaker_([a-z]+)(?:_from_(\d+))?", name)
+    match = SPEAKER_SPLIT.fullmatch(name)
     if not match or match[1] not in speakers:
         return None
     held, others = match[1], [speaker for speaker in speakers if speaker != match[1]]
@@ -180,9 +181,10 @@ def held_out_speakers(results: dict) -> list[str]:
     """A line per (model, recipe, flags) run on more than one held-out speaker: mean and lowest top-1."""
     groups = {}
     for record in results.values():
-        if record["split"].startswith("speaker_") and "_from_" not in record["split"]:  # all five others train
+        match = SPEAKER_SPLIT.fullmatch(record["split"])
+        if match and match[2] is None:  # all five others train
             setting = (record["model"], record["recipe"], " ".join(record["extra_flags"]))
-            groups.setdefault(setting, []).append((record["top1"], record["split"][len("speaker_"):]))
+            groups.setdefault(setting, []).append((record["top1"], match[1]))
     lines = []
     for (model, recipe, flags), scores in groups.items():
         if len(scores) > 1:
@@ -197,7 +199,7 @@ def voices_curve(results: dict) -> dict[str, dict[int, float]]:
     speaker_NAME_from_K splits (K voices) and speaker_NAME (all five others), where a from_K run exists."""
     curves = {}
     for record in results.values():
-        match = re.fullmatch(r"speaker_([a-z]+)(?:_from_(\d+))?", record["split"])
+        match = SPEAKER_SPLIT.fullmatch(record["split"])
         if match and not record["extra_flags"]:
             voices = int(match[2]) if match[2] else VOICES_BESIDE_ONE
             label = f"{match[1]} held out, {record['model']}, {record['recipe']}"
