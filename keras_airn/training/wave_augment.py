@@ -15,6 +15,7 @@ length perturbation, Jaitly and Hinton 2013, on the log-mel's bands).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -120,8 +121,7 @@ class WaveAugment:
         if factor == 1.0:
             return log_mel
         bands = log_mel.shape[-1]
-        top = hz_to_mel_htk(sample_rate / 2.0)
-        centres = mel_to_hz_htk(np.linspace(0.0, top, bands + 2))[1:-1]
+        top, centres = _band_centres(bands, sample_rate)
         source = np.clip(hz_to_mel_htk(centres / factor) / top * (bands + 1) - 1.0, 0.0, bands - 1.0)
         below = np.floor(source).astype(int)
         above = np.minimum(below + 1, bands - 1)
@@ -207,6 +207,14 @@ class WaveAugment:
             return crop
         level = np.sqrt(_mean_power(crop))
         return (crop + (2.0 * uniform - 1.0) * self.dc_offset * level).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _band_centres(bands: int, sample_rate: int) -> tuple[float, np.ndarray]:
+    """The top of the HTK mel scale (sample_rate / 2) and the bands' centre frequencies in Hz,
+    computed once per front-end rather than for every crop."""
+    top = float(hz_to_mel_htk(sample_rate / 2.0))
+    return top, mel_to_hz_htk(np.linspace(0.0, top, bands + 2))[1:-1]
 
 
 def _mean_power(crop: np.ndarray) -> float:
