@@ -27,6 +27,7 @@ AUDIO = flags.DEFINE_list("audio", None, "Audio files (WAV, FLAC, OGG, MP3).")
 TOP_K = flags.DEFINE_integer("top_k", 3, "Labels to show per window.")
 HOP = flags.DEFINE_float("hop_seconds", None, "Window hop for long files (default: half a clip).")
 LABELS = flags.DEFINE_string("labels", None, "labels.json / labels.txt (default: beside the model).")
+HEAD = flags.DEFINE_string("head", None, "A trainable model's head file (edge.personalise --out); its labels are used.")
 RESAMPLE = flags.DEFINE_bool("resample", True, "Resample files at another rate (False: reject them).")
 FRONT_END = flags.DEFINE_string("front_end", None, "front_end.json or a release dataset name (default: the "
                                 "front_end.json beside the model).")
@@ -45,8 +46,8 @@ def main(argv):
         raise app.UsageError(f"--top_k must be at least 1, got {TOP_K.value}.")
     if HOP.value is not None and not (math.isfinite(HOP.value) and HOP.value > 0):
         raise app.UsageError(f"--hop_seconds must be a positive number of seconds, got {HOP.value}.")
-    classifier = WindowScorer.from_file(MODEL.value, FRONT_END.value)
-    labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
+    classifier = WindowScorer.from_file(MODEL.value, FRONT_END.value, HEAD.value)
+    labels = classifier.labels or labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     results, failed = {}, {}
     for path in audio_files:
         try:

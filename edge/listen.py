@@ -40,6 +40,7 @@ THRESHOLD = flags.DEFINE_float("threshold", None, "Score at which a label's even
 HYSTERESIS = flags.DEFINE_float("hysteresis", 0.1, "An event ends when its score falls this far below "
                                 "--threshold.", lower_bound=0.0)
 LABELS = flags.DEFINE_string("labels", None, "labels.json / labels.txt (default: beside the model).")
+HEAD = flags.DEFINE_string("head", None, "A trainable model's head file (edge.personalise --out); its labels are used.")
 FRONT_END = flags.DEFINE_string("front_end", None, "front_end.json or a release dataset name (default: the "
                                 "front_end.json beside the model).")
 JSON_OUT = flags.DEFINE_bool("json", False, "One JSON object per line: windows {start, end, top}, events "
@@ -109,8 +110,8 @@ def main(argv):
         raise app.UsageError("--model is required.")
     if THRESHOLD.value is not None and not 0 < THRESHOLD.value <= 1:
         raise app.UsageError(f"--threshold must be in (0, 1], got {THRESHOLD.value}.")
-    classifier = WindowScorer.from_file(MODEL.value, FRONT_END.value)
-    labels = labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
+    classifier = WindowScorer.from_file(MODEL.value, FRONT_END.value, HEAD.value)
+    labels = classifier.labels or labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     scorer = StreamScorer(classifier, HOP.value)
     tracker = (EventTracker(labels, THRESHOLD.value, HYSTERESIS.value, SMOOTHING.value)
                if THRESHOLD.value is not None else None)

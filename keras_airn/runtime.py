@@ -50,8 +50,11 @@ class WindowScorer:
 
     Args:
         model: an `AudioRepInceptionNeXt` (or a baseline network), or a `.keras`, `.tflite`
-            (either input form) or `.onnx` file.
+            (either input form; a trainable one too) or `.onnx` file, or a
+            `keras_airn.personalise.TrainableModel`.
         front_end: the model's `FrontEnd`.
+        head: a trainable model's head file (`keras_airn.personalise.Head`); its labels are
+            the scorer's `labels`.
 
     Example:
     >>> from keras_airn.features import FrontEnd
@@ -60,13 +63,16 @@ class WindowScorer:
     >>> windows = classifier.classify_file("street.flac", hop_seconds=1.0)
     """
 
-    def __init__(self, model, front_end):
+    def __init__(self, model, front_end, head: str | None = None):
         from keras_airn.loading import network_shape
+        from keras_airn.personalise import HeadError, TrainableModel
 
         self.front_end = front_end
-        self.model = self.interpreter = self.session = None
+        self.model = self.interpreter = self.session = self.trainable = None
         self.waveform_input = False
-        if network_shape(model) is not None:  # an AudioRepInceptionNeXt or a baseline network
+        if isinstance(model, TrainableModel):
+            self.trainable, self.path = model, model.path
+        elif network_shape(model) is not None:  # an AudioRepInceptionNeXt or a baseline network
             self.model, self.path = model, model.name
         elif not isinstance(model, str) or not os.path.isfile(model):
             raise ClassifyError(f"No model file at {model!r}.")
@@ -77,6 +83,8 @@ class WindowScorer:
                 from keras_airn.loading import load_deploy
 
                 self.model = load_deploy(model)
+            elif kind == "tflite" and _is_trainable(model):
+                self.trainable = TrainableModel(model)
             elif kind == "tflite":
                 self.interpreter = tflite_interpreter(model)
                 self._check_input(tuple(self.interpreter.get_input_details()[0]["shape"]))
@@ -85,6 +93,12 @@ class WindowScorer:
                 source = self.session.get_inputs()[0]
                 self._onnx_input = source.name
                 self._check_input(tuple(1 if not isinstance(d, int) else d for d in source.shape))
+        if head is not None and self.trainable is None:
+            raise HeadError(f"{self.path}: a head file goes with a trainable .tflite model, not this one.")
+        if self.trainable is not None:
+            if head is not None:
+                self.trainable.load_head(head)
+            self._check_input(self.trainable.input_shape)
         if self.model is not None:
             frames, bins, _ = network_shape(self.model)
             if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
@@ -99,7 +113,7 @@ class WindowScorer:
                 input_signature=[tf.TensorSpec([1, front_end.num_frames, front_end.n_mels, 1], tf.float32)])
 
     @classmethod
-    def from_file(cls, path: str, front_end: str | None = None) -> "WindowScorer":
+    def from_file(cls, path: str, front_end: str | None = None, head: str | None = None) -> "WindowScorer":
         """The scorer of a model file with the front-end `front_end` names (a front_end.json or a
         release dataset), else the front_end.json beside it; a missing file or one of another
         kind is named before any front_end.json is looked for.
@@ -122,7 +136,7 @@ class WindowScorer:
             if own is not None and own != chosen:
                 logging.warning("%s: the front-end given (%s) is not the front_end.json beside the model; scores "
                                 "are only meaningful with the settings the model was trained with.", path, front_end)
-        return cls(path, chosen)
+        return cls(path, chosen, head)
 
     def _check_input(self, shape: tuple) -> None:
         """An artifact's input: (1, samples) PCM or (1, frames, mel bins, 1) log-mel of the front-end."""
@@ -135,7 +149,17 @@ class WindowScorer:
                                 f"({expected}); pass the model's front_end.json.")
 
     @property
+    def labels(self) -> list[str] | None:
+        """A trainable model's labels of the classes in use (its scores' order), else None: the
+        labels are then in a file beside the model (`labels_beside`)."""
+        if self.trainable is None:
+            return None
+        return [self.trainable.labels[i] for i in self.trainable.in_use]
+
+    @property
     def num_classes(self) -> int:
+        if self.trainable is not None:
+            return len(self.trainable.in_use)
         if self.model is not None:
             from keras_airn.loading import network_shape
 
@@ -159,6 +183,11 @@ class WindowScorer:
 
     def logits(self, audio: np.ndarray, start: int) -> np.ndarray:
         """Logits of the window of `audio` starting at sample `start`."""
+        return self.infer(self.model_input(audio, start))
+
+    def model_input(self, audio: np.ndarray, start: int) -> np.ndarray:
+        """The model's input for the window of `audio` starting at sample `start`: (1, samples)
+        PCM or (1, frames, mel bins, 1) log-mel."""
         from keras_airn.features import clip_features
 
         crop = self.front_end.clip_size - 1
@@ -166,13 +195,13 @@ class WindowScorer:
             from keras_airn.export.waveform import pad_to_input
 
             # A short recording: its end marked, the model repeats its last frame as training does.
-            inputs = pad_to_input(audio[start : start + crop], crop)[None]
-        else:
-            inputs = clip_features(audio, start, self.front_end).numpy()[None, ..., None]
-        return self.infer(inputs)
+            return pad_to_input(audio[start : start + crop], crop)[None]
+        return clip_features(audio, start, self.front_end).numpy()[None, ..., None]
 
     def infer(self, inputs: np.ndarray) -> np.ndarray:
         """Logits of one model input: (1, samples) PCM or (1, frames, mel bins, 1) log-mel."""
+        if self.trainable is not None:
+            return self.trainable.infer(inputs)[0][self.trainable.in_use]
         if self.model is not None:
             return self._infer(inputs).numpy()[0]
         if self.session is not None:
@@ -237,6 +266,15 @@ class WindowScorer:
             audio = buffer[last - offset :] if last >= offset else buffer
             windows.append(Window(last / rate, end / rate, softmax(self.logits(audio, 0))))
         return windows
+
+
+def _is_trainable(path: str) -> bool:
+    """Whether a `.tflite` file is a trainable model (`keras_airn.export.trainable`)."""
+    from keras_airn.export.metadata import read_attached_file
+    from keras_airn.export.trainable import TRAINABLE_FILE
+
+    with open(path, "rb") as handle:
+        return read_attached_file(handle.read(), TRAINABLE_FILE) is not None
 
 
 def labels_beside(model_path: str, num_classes: int, path: str | None = None) -> list[str]:

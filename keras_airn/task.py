@@ -544,7 +544,8 @@ class AudioClassifier(keras.Model):
 
     def export(self, out_dir: str, format: str = "tflite", precision="fp32", *, waveform_input: bool = False,
                calibration=None, evaluation=None, random_calibration: bool = False, int8_io: bool = False,
-               num_calibration: int = 200, num_eval: int = 500) -> dict:
+               num_calibration: int = 200, num_eval: int = 500, trainable: bool = False,
+               max_classes: int | None = None) -> dict:
         """Converts to a device model with a parity report, as `convert.tflite`/`convert.onnx` do.
 
         Train forms are re-parameterised first. Beside the artifact: `labels.json`,
@@ -561,6 +562,10 @@ class AudioClassifier(keras.Model):
             random_calibration: allow int8 calibrated on noise.
             int8_io: int8 input/output tensors.
             num_calibration, num_eval: at most this many clips of each.
+            trainable: a `.tflite` that learns on the device ("fp32", "dynamic" or "int8"):
+                signatures `infer`, `train`, `get_weights`, `set_weights`
+                (`keras_airn.export.trainable`; `keras_airn.personalise` drives them).
+            max_classes: a trainable model's head slots, its classes included (default: + 10).
 
         Returns:
             The report (also in `out_dir`).
@@ -568,6 +573,18 @@ class AudioClassifier(keras.Model):
         calibration_examples = self._as_split(calibration, None, out_dir, "calibration").examples if calibration else None
         examples = self._as_split(evaluation, None, out_dir, "evaluation").examples if evaluation else None
         precisions = [precision] if isinstance(precision, str) else list(precision)
+        if trainable:
+            from keras_airn.export.trainable import export_trainable
+
+            if format != "tflite" or int8_io:
+                raise ValueError("A trainable model is a .tflite file with float input and output.")
+            return export_trainable(self.network, out_dir, precisions, waveform=waveform_input,
+                                    front_end=self.front_end, label_names=self.labels, max_classes=max_classes,
+                                    examples=examples, calibration_examples=calibration_examples,
+                                    random_calibration=random_calibration, num_calibration=num_calibration,
+                                    num_eval=num_eval)
+        if max_classes is not None:
+            raise ValueError("max_classes goes with trainable=True.")
         if format == "onnx":
             from keras_airn.export.onnx import export_onnx
 

@@ -8,7 +8,13 @@ import numpy as np
 
 
 def invoke_all(interpreter, inputs):
-    """Runs `interpreter` (allocated) on each example of `inputs`; returns float32 outputs."""
+    """Runs `interpreter` (allocated) on each example of `inputs`; returns float32 outputs (of a
+    trainable model, its `infer` signature's logits)."""
+    signatures = interpreter.get_signature_list()
+    if "infer" in signatures:  # keras_airn.export.trainable: several signatures, float input
+        runner = interpreter.get_signature_runner("infer")
+        key = signatures["infer"]["inputs"][0]
+        return np.stack([runner(**{key: np.asarray(x, np.float32)[None]})["logits"][0] for x in inputs])
     source = interpreter.get_input_details()[0]
     target = interpreter.get_output_details()[0]
     outputs = []

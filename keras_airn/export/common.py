@@ -115,7 +115,7 @@ def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> No
         save_labels(label_names, os.path.join(out_dir, LABELS_FILE))
 
 
-REPORT_FILES = {"tflite": "report.json", "onnx": "report_onnx.json"}
+REPORT_FILES = {"tflite": "report.json", "onnx": "report_onnx.json", "tflite_trainable": "report_trainable.json"}
 
 
 def new_report(artifact_format: str, source: str, model, front_end, input_form: str, eval_clips: int,

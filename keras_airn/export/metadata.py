@@ -43,10 +43,34 @@ def attach_audio_classifier_metadata(
         The new model bytes (flatbuffer followed by a zip holding `labels.txt`).
     """
     metadata = _metadata_flatbuffer(sample_rate, channels, name, description, version)
-    stream = io.BytesIO(_with_metadata_buffer(model, metadata))
+    return attach_files(_with_metadata_buffer(model, metadata),
+                        {LABEL_FILE: "".join(f"{label}\n" for label in labels).encode()})
+
+
+def attach_files(model: bytes, named: dict[str, bytes]) -> bytes:
+    """`model` with files appended as a zip archive, as TFLite metadata stores associated files
+    (runtimes ignore the bytes after the flatbuffer).
+
+    Example:
+    >>> data = attach_files(b"TFL3 flatbuffer", {"notes.txt": b"hello"})
+    >>> read_attached_file(data, "notes.txt")
+    b'hello'
+    """
+    stream = io.BytesIO(model)
+    stream.seek(0, io.SEEK_END)
     with zipfile.ZipFile(stream, "a") as archive:
-        archive.writestr(LABEL_FILE, "".join(f"{label}\n" for label in labels))
+        for name, data in named.items():
+            archive.writestr(name, data)
     return stream.getvalue()
+
+
+def read_attached_file(model: bytes, name: str) -> bytes | None:
+    """A file `attach_files` appended to `model`, or None where there is none of that name."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model)) as archive:
+            return archive.read(name) if name in archive.namelist() else None
+    except zipfile.BadZipFile:
+        return None
 
 
 def _metadata_flatbuffer(sample_rate: int, channels: int, name: str, description: str, version: str) -> bytes:
@@ -122,8 +146,7 @@ def read_audio_classifier_metadata(model: bytes) -> dict:
             data = tflite.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
             metadata = meta.ModelMetadataT.InitFromObj(meta.ModelMetadata.GetRootAsModelMetadata(data, 0))
             audio = metadata.subgraphMetadata[0].inputTensorMetadata[0].content.contentProperties
-            with zipfile.ZipFile(io.BytesIO(model)) as archive:
-                labels = archive.read(LABEL_FILE).decode().splitlines()
+            labels = read_attached_file(model, LABEL_FILE).decode().splitlines()
             return {"name": metadata.name.decode() if isinstance(metadata.name, bytes) else metadata.name,
                     "sample_rate": audio.sampleRate, "channels": audio.channels, "labels": labels}
     raise ValueError("The model has no TFLITE_METADATA entry.")

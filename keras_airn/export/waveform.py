@@ -132,13 +132,23 @@ def waveform_function(model, front_end: FrontEnd):
     """
     num_samples = front_end.clip_size - 1
 
-    @tf.function(input_signature=[tf.TensorSpec([1, num_samples], tf.float32, name="waveform")])
+    @tf.function(input_signature=[waveform_spec(front_end)])
     def classify(waveform):
-        clean, length = split_end_marker(waveform)
-        if front_end.short_clip_padding == "edge_sample":
-            features = builtin_log_mel(fill_after_signal(clean, length), num_samples, front_end)
-        else:
-            features = pad_frames_after_signal(builtin_log_mel(clean, num_samples, front_end), length, front_end)
-        return model(features, training=False)
+        return model(waveform_features(waveform, front_end), training=False)
 
     return classify, num_samples
+
+
+def waveform_spec(front_end: FrontEnd) -> tf.TensorSpec:
+    """The input of a waveform model: (1, clip_size - 1) float PCM named "waveform"."""
+    return tf.TensorSpec([1, front_end.clip_size - 1], tf.float32, name="waveform")
+
+
+def waveform_features(waveform, front_end: FrontEnd):
+    """The model's log-mel (1, T, n_mels, 1) of a (1, clip_size - 1) waveform that may end in
+    `END_MARKER` samples, with builtin ops only: what a waveform model feeds its network."""
+    num_samples = front_end.clip_size - 1
+    clean, length = split_end_marker(waveform)
+    if front_end.short_clip_padding == "edge_sample":
+        return builtin_log_mel(fill_after_signal(clean, length), num_samples, front_end)
+    return pad_frames_after_signal(builtin_log_mel(clean, num_samples, front_end), length, front_end)

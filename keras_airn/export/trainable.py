@@ -1,0 +1,311 @@
+"""A `.tflite` that learns on the device: frozen network, float classifier head in variables.
+
+The network up to its classifier (the input of `head_projection`: the embedding) is frozen into
+constants; the head's weights live in resource variables with `max_classes` slots, the shipped
+classes first and free slots after them. Only builtin LiteRT ops (no Flex): the head's gradient
+is written out (softmax cross-entropy through one linear layer) and the optimizer is Keras's Adam
+update in plain ops. Signatures:
+
+- `infer(waveform | log_mel)` -> `logits` (1, max_classes), a slot not in use at `MASKED_LOGIT`,
+  and `embedding` (1, D): what `train` learns from.
+- `train(embedding (N, D), label (N, max_classes) one-hot)` -> `loss`: one Adam step on the batch;
+  a slot that a label names is in use from then on (a new class).
+- `get_weights(restore_shipped ())` -> `w`, `b`, `mask`: the head; `restore_shipped` = 1 first
+  puts the shipped head back.
+- `set_weights(w, b, mask)` -> `mask`: loads a saved head; the optimizer starts afresh.
+
+The file carries its labels (one per slot, "" for a free one), front-end and settings as a JSON
+file appended as TFLite metadata appends files (`TRAINABLE_FILE`), read by
+`keras_airn.personalise`. int8 quantises the network alone: a waveform model's front-end, the
+global pooling, the head and the training ops stay float.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from keras_airn import files
+from keras_airn.export.common import (
+    ConversionError,
+    artifact_stem,
+    calibration_and_evaluation,
+    model_for_export,
+    new_report,
+    note_calibration,
+    parity,
+    write_report,
+    write_sidecars,
+)
+
+PRECISIONS = ("fp32", "dynamic", "int8")
+SIGNATURES = ("infer", "train", "get_weights", "set_weights")
+TRAINABLE_FILE = "keras_airn_trainable.json"
+MASKED_LOGIT = -1e9
+DEFAULT_MAX_CLASSES_EXTRA = 10  # free slots after the shipped classes, unless max_classes is given
+# Keras's Adam defaults, the update `train` runs.
+ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7
+DEFAULT_LEARNING_RATE = 1e-3
+_BACKBONE = "trainable_backbone"  # the Keras model's name: its ops' tensor names start with it
+_HEAD_LAYERS = "/head_"
+
+
+def embedding_model(model):
+    """The network up to its classifier: a Keras model from log-mel to `head_projection`'s input.
+
+    Raises:
+        ConversionError: a model with no layer named `head_projection`.
+    """
+    import keras
+
+    try:
+        projection = model.get_layer("head_projection")
+    except ValueError as error:
+        raise ConversionError(f"{model.name}: no classifier layer named head_projection to personalise.") from error
+    return keras.Model(model.inputs, projection.input, name=_BACKBONE), projection
+
+
+def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: float):
+    """The `tf.Module` whose signatures the `.tflite` file holds (this module's docstring)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from keras_airn.export.waveform import waveform_features, waveform_spec
+
+    backbone, projection = embedding_model(model)
+    kernel, bias = (np.asarray(v, np.float32) for v in projection.weights)
+    dim, classes = kernel.shape
+    log_mel = tf.TensorSpec([1, front_end.num_frames, front_end.n_mels, 1], tf.float32, name="log_mel")
+    frozen = convert_variables_to_constants_v2(
+        tf.function(lambda x: backbone(x, training=False)).get_concrete_function(log_mel))
+    shipped = {"w": np.zeros((dim, max_classes), np.float32), "b": np.zeros(max_classes, np.float32),
+               "mask": np.zeros(max_classes, np.float32)}
+    shipped["w"][:, :classes], shipped["b"][:classes], shipped["mask"][:classes] = kernel, bias, 1.0
+    spec = waveform_spec(front_end) if waveform else log_mel
+
+    class TrainableHead(tf.Module):
+        def __init__(self):
+            super().__init__(name="trainable_head")
+            self.shipped = {k: tf.constant(v) for k, v in shipped.items()}
+            self.head = {k: tf.Variable(v, name=k) for k, v in shipped.items()}
+            self.moments = {f"{m}_{k}": tf.Variable(tf.zeros_like(shipped[k]), name=f"{m}_{k}")
+                            for m in ("m", "v") for k in ("w", "b")}
+            self.step = tf.Variable(0.0, name="step")
+
+        def logits(self, embedding):
+            with tf.name_scope("trainable_head"):
+                return (tf.matmul(embedding, self.head["w"]) + self.head["b"]
+                        + (1.0 - self.head["mask"]) * MASKED_LOGIT)
+
+        def assign(self, w, b, mask):
+            for name, value in (("w", w), ("b", b), ("mask", mask)):
+                self.head[name].assign(value)
+            for moment in self.moments.values():
+                moment.assign(tf.zeros_like(moment))
+            self.step.assign(0.0)
+
+        @tf.function(input_signature=[spec])
+        def infer(self, inputs):
+            features = waveform_features(inputs, front_end) if waveform else inputs
+            embedding = frozen(features)[0]
+            return {"logits": self.logits(embedding), "embedding": tf.identity(embedding)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, dim], tf.float32, name="embedding"),
+                                      tf.TensorSpec([None, max_classes], tf.float32, name="label")])
+        def train(self, embedding, label):
+            with tf.name_scope("trainable_head"):
+                self.head["mask"].assign(tf.maximum(self.head["mask"], tf.reduce_max(label, axis=0)))
+                logits = self.logits(embedding)
+                count = tf.cast(tf.shape(embedding)[0], tf.float32)
+                loss = -tf.reduce_sum(label * tf.nn.log_softmax(logits)) / count
+                # d loss / d logits of softmax cross-entropy, then through the linear layer.
+                delta = (tf.nn.softmax(logits) - label) / count
+                grads = {"w": tf.matmul(embedding, delta, transpose_a=True), "b": tf.reduce_sum(delta, axis=0)}
+                step = self.step + 1.0
+                self.step.assign(step)
+                # keras.optimizers.Adam's update: epsilon added to sqrt(v), bias correction in the rate.
+                rate = learning_rate * tf.sqrt(1.0 - tf.pow(ADAM_BETA_2, step)) / (1.0 - tf.pow(ADAM_BETA_1, step))
+                for name, grad in grads.items():
+                    m, v = self.moments[f"m_{name}"], self.moments[f"v_{name}"]
+                    m.assign_add((grad - m) * (1.0 - ADAM_BETA_1))
+                    v.assign_add((grad * grad - v) * (1.0 - ADAM_BETA_2))
+                    self.head[name].assign_sub(m * rate / (tf.sqrt(v) + ADAM_EPSILON))
+                return {"loss": loss}
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.float32, name="restore_shipped")])
+        def get_weights(self, restore_shipped):
+            # A signature with no input cannot be calibrated for int8; this one also resets.
+            if restore_shipped > 0.5:
+                self.assign(self.shipped["w"], self.shipped["b"], self.shipped["mask"])
+            return {k: tf.identity(v) for k, v in self.head.items()}
+
+        @tf.function(input_signature=[tf.TensorSpec([dim, max_classes], tf.float32, name="w"),
+                                      tf.TensorSpec([max_classes], tf.float32, name="b"),
+                                      tf.TensorSpec([max_classes], tf.float32, name="mask")])
+        def set_weights(self, w, b, mask):
+            self.assign(w, b, mask)
+            return {"mask": tf.identity(self.head["mask"])}
+
+    return TrainableHead(), dim, classes
+
+
+def convert_trainable(model, front_end, precision: str, *, waveform: bool = False, max_classes: int | None = None,
+                      learning_rate: float = DEFAULT_LEARNING_RATE, representative=None) -> bytes:
+    """The trainable `.tflite` flatbuffer of a model (this module's docstring), builtin ops only.
+
+    Args:
+        model: a Keras model from log-mel to logits whose last layer is `head_projection`
+            (re-parameterise an AudioRepInceptionNeXt first: `model_for_export`).
+        front_end: its `FrontEnd`.
+        precision: "fp32", "dynamic" (int8 weights) or "int8" (int8 network, float head).
+        waveform: (1, samples) PCM input with the log-mel inside the model.
+        max_classes: head slots (default: the model's classes + `DEFAULT_MAX_CLASSES_EXTRA`).
+        learning_rate: Adam's rate in `train`.
+        representative: for int8, model inputs (one example each) that calibrate the network.
+
+    Returns:
+        The model bytes (metadata not yet attached: `export_trainable` does).
+    """
+    import tensorflow as tf
+
+    if precision not in PRECISIONS:
+        raise ConversionError(f"Unknown precision {precision!r} for a trainable model; choose from {PRECISIONS}.")
+    classes = int(model.output_shape[-1])
+    max_classes = classes + DEFAULT_MAX_CLASSES_EXTRA if max_classes is None else max_classes
+    module, _, _ = _module(model, front_end, waveform, max_classes, learning_rate)
+    with tempfile.TemporaryDirectory() as saved:
+        signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
+        tf.saved_model.save(module, saved, signatures=signatures)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=list(SIGNATURES))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # never Flex ops
+        converter.experimental_enable_resource_variables = True
+        if precision == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision != "int8":
+            return converter.convert()
+        if not representative:
+            raise ConversionError("int8 needs calibration clips.")
+        input_name = "waveform" if waveform else "log_mel"
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (("infer", {input_name: x}) for x in representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        # Calibrate, then quantise with every op outside the network left float: the two steps
+        # `tf.lite.experimental.QuantizationDebugger` takes, which cannot run a model with variables.
+        converter._experimental_calibrate_only = True  # noqa: SLF001
+        calibrated = converter.convert()
+    from tensorflow.lite.python import convert as lite_convert
+
+    return lite_convert.mlir_quantize(calibrated, denylisted_nodes=_float_nodes(calibrated))
+
+
+def _float_nodes(model_bytes: bytes) -> set[str]:
+    """Output tensor names of every op outside the network's own layers (front-end, pooling and
+    head, training and weight ops), in every signature: what int8 leaves float."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(model_bytes, 0)
+    names = set()
+    for index in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(index)
+        for op in (graph.Operators(i) for i in range(graph.OperatorsLength())):
+            for j in range(op.OutputsLength()):
+                name = graph.Tensors(op.Outputs(j)).Name().decode()
+                if not name.startswith(f"{_BACKBONE}") or _HEAD_LAYERS in name:
+                    names.add(name)
+    return names
+
+
+def read_settings(model_bytes: bytes) -> dict | None:
+    """The settings a trainable `.tflite` carries (labels, front-end, slots), or None for another file."""
+    from keras_airn.export.metadata import read_attached_file
+
+    data = read_attached_file(model_bytes, TRAINABLE_FILE)
+    return json.loads(data) if data is not None else None
+
+
+def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: bool = False, front_end=None,
+                     label_names=None, max_classes: int | None = None, learning_rate: float = DEFAULT_LEARNING_RATE,
+                     examples=None, calibration_examples=None, random_calibration: bool = False,
+                     num_calibration: int = 200, num_eval: int = 500, source: str | None = None) -> dict:
+    """Writes trainable `.tflite` files (this module's docstring) with labels, front-end and a report.
+
+    The report is `report_trainable.json` (the schema of `keras_airn.export.common`; each entry
+    adds "max_classes" and "signatures"); `infer`'s logits of the shipped classes are compared
+    with the Keras model's (fp32 within 1e-4, else refused).
+
+    Args:
+        model: an `AudioRepInceptionNeXt` (re-parameterised first), a model file, or a baseline.
+        out_dir: output folder.
+        precisions: any of "fp32", "dynamic" and "int8".
+        waveform: (1, samples) PCM input with the log-mel inside the model.
+        front_end: the model's `FrontEnd` (default VGG-Sound's).
+        label_names: the shipped classes' names (default class_<i>).
+        max_classes: head slots, shipped classes included (default: those + 10).
+        learning_rate: Adam's rate of the `train` signature.
+        examples, calibration_examples, random_calibration, num_calibration, num_eval: as
+            `keras_airn.export.tflite.export`.
+        source: the model's file or folder, recorded in the report.
+
+    Returns:
+        The report.
+
+    Example:
+    >>> report = export_trainable("runs/demo", "export_trainable", ["fp32"], waveform=True)
+    """
+    from keras_airn.export.common import check_out_dir, enforce_bound
+    from keras_airn.export.metadata import attach_files
+    from keras_airn.export.tflite import FP32_BOUND, run_checks
+    from keras_airn.features import FrontEnd
+
+    source = source or (model if isinstance(model, str) else model.name)
+    front_end = front_end or FrontEnd()
+    precisions = [precisions] if isinstance(precisions, str) else list(precisions)
+    check_out_dir(out_dir)
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            raise ConversionError(f"Unknown precision {precision!r} for a trainable model; choose from {PRECISIONS}.")
+    if not precisions:
+        raise ConversionError(f"No precision to export; choose from {PRECISIONS}.")
+    model = model_for_export(model)
+    classes = int(model.output_shape[-1])
+    max_classes = classes + DEFAULT_MAX_CLASSES_EXTRA if max_classes is None else max_classes
+    if isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < classes:
+        raise ConversionError(f"max_classes must be a whole number of at least the model's {classes} classes, "
+                              f"got {max_classes!r}.")
+    if not (np.isfinite(learning_rate) and learning_rate > 0):
+        raise ConversionError(f"learning_rate must be a positive number, got {learning_rate}.")
+    labels = list(label_names) if label_names else [f"class_{i}" for i in range(classes)]
+    if len(labels) != classes:
+        raise ConversionError(f"{len(labels)} labels for a model with {classes} classes.")
+    calibration, evaluation = calibration_and_evaluation(
+        examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
+        num_eval=num_eval, int8="int8" in precisions, random_calibration=random_calibration)
+    eval_spectrograms, eval_waves, eval_labels = evaluation
+    calibration_inputs = calibration[1] if waveform else calibration[0]
+    reference = model.predict(eval_spectrograms, verbose=0)
+    form = "waveform" if waveform else "spectrogram"
+    report = new_report("tflite_trainable", source, model, front_end, form, len(eval_spectrograms))
+    os.makedirs(out_dir, exist_ok=True)
+    write_sidecars(out_dir, front_end, labels, classes)
+    for precision in precisions:
+        data = convert_trainable(model, front_end, precision, waveform=waveform, max_classes=max_classes,
+                                 learning_rate=learning_rate, representative=[x[None] for x in calibration_inputs])
+        settings = {"labels": labels + [""] * (max_classes - classes), "max_classes": max_classes,
+                    "learning_rate": learning_rate, "input": form, "precision": precision,
+                    "front_end": front_end.to_config(), "signatures": list(SIGNATURES)}
+        data = attach_files(data, {TRAINABLE_FILE: json.dumps(settings, indent=1).encode()})
+        name = f"{artifact_stem(model)}_{form}_{precision}_trainable.tflite"
+        entry = {"file": name, "bytes": len(data), "max_classes": max_classes, "signatures": list(SIGNATURES),
+                 **run_checks(name, data, eval_waves if waveform else eval_spectrograms, reference, eval_labels,
+                              columns=classes)}
+        if precision == "int8":
+            note_calibration(name, entry, len(calibration_inputs))
+        if precision == "fp32":
+            enforce_bound(name, entry, FP32_BOUND)
+        files.write_bytes(os.path.join(out_dir, name), data)
+        report["artifacts"][precision] = entry
+    write_report(out_dir, report)
+    return report

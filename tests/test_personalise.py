@@ -1,0 +1,220 @@
+"""On-device learning: a trainable `.tflite` (builtin ops only) learns through its own signatures
+as Keras would, takes new classes, and refuses bad clips and foreign heads with one line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_airn as ka
+from keras_airn.export.old_runtime import old_runtime_python
+from keras_airn.export.trainable import MASKED_LOGIT, embedding_model, export_trainable
+from keras_airn.features import FrontEnd, clip_features
+from keras_airn.personalise import HeadError, TrainableModel
+from keras_airn.runtime import WindowScorer
+from tests.helpers import TINY, randomize_batchnorm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRONT_END = FrontEnd(sample_rate=8000, clip_seconds=0.64)
+LABELS = ["low", "mid", "high"]
+BANDS = {"low": (100, 400), "mid": (600, 1200), "high": (1500, 2500), "whistle": (3000, 3900)}  # Hz
+
+
+def sound(label, seed, seconds=0.5):
+    """Noise in the label's frequency band (a new draw per seed): a random network's embeddings
+    already tell these apart, pure tones they barely do."""
+    rng = np.random.default_rng(seed)
+    count = int(seconds * FRONT_END.sample_rate)
+    spectrum = np.fft.rfft(rng.standard_normal(count))
+    frequency = np.fft.rfftfreq(count, 1 / FRONT_END.sample_rate)
+    low, high = BANDS[label]
+    spectrum[(frequency < low) | (frequency > high)] = 0
+    audio = np.fft.irfft(spectrum, count)
+    return (0.3 * audio / np.abs(audio).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(Keras deploy network, folder, reports of the fp32 spectrogram and int8 waveform trainable models)."""
+    root = tmp_path_factory.mktemp("trainable")
+    keras.utils.set_random_seed(0)
+    network = ka.reparameterize(randomize_batchnorm(ka.create_model("b0", num_classes=3, **TINY), seed=3))
+    classifier = ka.AudioClassifier(network, FRONT_END, LABELS)
+    out = str(root / "export")
+    fp32 = classifier.export(out, precision="fp32", trainable=True, max_classes=5,
+                             random_calibration=True, num_eval=8)
+    # The random network's embeddings vary little between clips: a larger rate than the default.
+    int8 = export_trainable(network, str(root / "export_int8"), "int8", waveform=True, front_end=FRONT_END,
+                            label_names=LABELS,
+                            max_classes=5, learning_rate=0.05, random_calibration=True, num_eval=8)
+    return network, root, fp32, int8
+
+
+def test_export_is_builtin_only_and_matches_keras(exported):
+    _, root, fp32, int8 = exported
+    for report, folder in ((fp32, "export"), (int8, "export_int8")):
+        (precision, entry), = report["artifacts"].items()
+        assert entry["signatures"] == ["infer", "train", "get_weights", "set_weights"]
+        assert not [op for op in entry["ops"] if op.startswith("Flex") or op == "CUSTOM"], entry["ops"]
+        assert {"ASSIGN_VARIABLE", "READ_VARIABLE"} <= set(entry["ops"])  # the head lives in variables
+        assert os.path.isfile(root / folder / entry["file"]) and report["format"] == "tflite_trainable"
+        old = entry["tflite_runtime_2_14"]  # fp32 as LiteRT does, int8 within its rounding
+        bound = 1e-5 if precision == "fp32" else 0.1
+        assert not old["checked"] or (old["runs"] and old["max_rel_diff_to_litert"] < bound), old
+    assert fp32["artifacts"]["fp32"]["max_rel_logit_error"] <= 1e-4
+    assert fp32["artifacts"]["fp32"]["top1_agreement"] == 1.0
+    # int8: the network's convolutions are integer; the front-end and head float (a QUANTIZE after
+    # the log-mel, one DEQUANTIZE before the pool).
+    assert int8["artifacts"]["int8"]["ops"].get("DEQUANTIZE") == 1 and "QUANTIZE" in int8["artifacts"]["int8"]["ops"]
+
+
+def model_path(root, report, folder="export"):
+    (entry,) = report["artifacts"].values()
+    return str(root / folder / entry["file"])
+
+
+def test_train_signature_is_keras_adam_on_the_head(exported):
+    network, root, fp32, _ = exported
+    model = TrainableModel(model_path(root, fp32))
+    clips = [(sound(label, seed), label) for seed in range(4) for label in ("low", "high", "whistle")]
+    embeddings = np.stack([model.infer(model.model_inputs(audio)[0])[1] for audio, _ in clips])
+    # The embedding is the Keras network's up to its classifier.
+    backbone, _ = embedding_model(network)
+    reference = backbone.predict(np.stack([clip_features(a, 0, FRONT_END).numpy()[..., None] for a, _ in clips]),
+                                 verbose=0)
+    np.testing.assert_allclose(embeddings, reference, atol=1e-5 * np.abs(reference).max())
+
+    shipped = model.head()
+    slots = np.array([model.slot(label, add=True) for _, label in clips])
+    assert slots.tolist()[:3] == [0, 2, 3]  # "whistle" takes the first free slot
+    batches = [np.arange(i, min(i + 5, len(clips))) for i in range(0, len(clips), 5)] * 3
+    for batch in batches:
+        model.train_step(embeddings[batch], slots[batch])
+    learned = model.head()
+
+    dense = keras.layers.Dense(5)
+    keras_model = keras.Sequential([keras.Input((embeddings.shape[1],)), dense,
+                                    keras.layers.Rescaling(1.0, offset=(1.0 - np.eye(5)[:4].sum(0)) * MASKED_LOGIT)])
+    dense.set_weights([shipped.w, shipped.b])
+    keras_model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                        loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    for batch in batches:
+        keras_model.train_on_batch(embeddings[batch], np.eye(5, dtype=np.float32)[slots[batch]])
+    keras_w, keras_b = dense.get_weights()
+    assert np.abs(learned.w - keras_w).max() <= 1e-5 and np.abs(learned.b - keras_b).max() <= 1e-5
+    assert np.abs(learned.w - shipped.w).max() > 1e-3  # it did learn
+    np.testing.assert_array_equal(learned.mask, [1, 1, 1, 1, 0])
+    ours = (embeddings @ learned.w + learned.b)[:, :4].argmax(1)
+    np.testing.assert_array_equal(ours, (embeddings @ keras_w + keras_b)[:, :4].argmax(1))
+
+
+@pytest.mark.skipif(old_runtime_python() is None, reason="no tflite-runtime 2.14 environment (make venv-tflite214)")
+def test_training_runs_the_same_on_tflite_runtime_214(exported, tmp_path):
+    _, root, _, int8 = exported
+    path = model_path(root, int8, "export_int8")
+    rng = np.random.default_rng(0)
+    model = TrainableModel(path)
+    dim = model.head().w.shape[0]
+    embeddings = rng.normal(size=(20, 8, dim)).astype(np.float32)
+    labels = np.eye(5, dtype=np.float32)[rng.integers(0, 5, (20, 8))]
+    np.savez(tmp_path / "batches.npz", embedding=embeddings, label=labels)
+    child = ("import sys, numpy as np\nfrom tflite_runtime.interpreter import Interpreter\n"
+             "it = Interpreter(model_path=sys.argv[1]); it.allocate_tensors()\n"
+             "train = it.get_signature_runner('train'); data = np.load(sys.argv[2])\n"
+             "for e, l in zip(data['embedding'], data['label']): train(embedding=e, label=l)\n"
+             "np.savez(sys.argv[3], **it.get_signature_runner('get_weights')(restore_shipped=np.float32(0)))\n")
+    subprocess.run([old_runtime_python(), "-c", child, path, str(tmp_path / "batches.npz"), str(tmp_path / "w.npz")],
+                   check=True, timeout=300)
+    for e, l in zip(embeddings, labels):
+        model.train_step(e, l.argmax(1))
+    old = np.load(tmp_path / "w.npz")
+    assert np.abs(model.head().w - TrainableModel(path).head().w).max() > 1e-3  # both trained
+    np.testing.assert_allclose(old["w"], model.head().w, atol=1e-6)
+    np.testing.assert_allclose(old["b"], model.head().b, atol=1e-6)
+    np.testing.assert_array_equal(old["mask"], model.head().mask)
+
+
+def test_new_class_is_learned_then_removed_and_reset(exported, tmp_path):
+    _, root, _, int8 = exported
+    path = model_path(root, int8, "export_int8")
+    model = TrainableModel(path)
+    enrol = [(sound(label, seed), label) for seed in range(5) for label in ("low", "mid", "high", "whistle")]
+    losses = model.enroll(enrol, epochs=60, batch_size=8)
+    assert losses[-1] < 0.7 * losses[0]
+    model.head().save(str(tmp_path / "head.npz"))
+    scorer = WindowScorer(path, FRONT_END, head=str(tmp_path / "head.npz"))
+    assert scorer.labels == ["low", "mid", "high", "whistle"] and scorer.num_classes == 4
+    held_out = [(sound(label, 100 + seed), label) for seed in range(5) for label in ("low", "mid", "high", "whistle")]
+    predicted = [scorer.labels[int(scorer.classify_audio(audio)[0].scores.argmax())] for audio, _ in held_out]
+    assert np.mean([p == label for p, (_, label) in zip(predicted, held_out)]) >= 0.8, predicted
+    assert sum(p == "whistle" for p, (_, label) in zip(predicted, held_out) if label == "whistle") >= 4
+
+    model.remove("whistle")
+    assert "whistle" not in model.labels and model.head().mask.tolist() == [1, 1, 1, 0, 0]
+    model.reset()
+    assert model.labels == LABELS + ["", ""] and model.head().mask.tolist() == [1, 1, 1, 0, 0]
+    shipped = TrainableModel(path).head()
+    np.testing.assert_array_equal(model.head().w, shipped.w)
+
+
+def test_bad_clips_labels_and_heads_are_refused_by_name(exported, tmp_path):
+    _, root, fp32, int8 = exported
+    model = TrainableModel(model_path(root, int8, "export_int8"))
+    shipped = model.head()
+    for clip, message in ((np.zeros(4000, np.float32), "digital silence"),
+                          (np.full(4000, np.nan, np.float32), "NaN"),
+                          (np.ones(10, np.float32), "shorter than one analysis window"),
+                          (np.ones((2, 4000), np.float32), "mono")):
+        with pytest.raises(HeadError, match=message):
+            model.enroll([(sound("low", 0), "low"), (clip, "new")])
+    with pytest.raises(HeadError, match="No free slot"):
+        model.enroll([(sound("low", i), f"word{i}") for i in range(3)])
+    assert model.labels == LABELS + ["", ""]  # nothing changed by the refusals
+    np.testing.assert_array_equal(model.head().w, shipped.w)
+
+    other = TrainableModel(model_path(root, fp32))
+    other.head().save(str(tmp_path / "other.npz"))
+    with pytest.raises(HeadError, match="made on another model"):
+        model.load_head(str(tmp_path / "other.npz"))
+    shipped.save(str(tmp_path / "head.npz"))
+    data = open(tmp_path / "head.npz", "rb").read()
+    open(tmp_path / "cut.npz", "wb").write(data[: len(data) // 2])
+    with pytest.raises(HeadError, match="not a whole head file"):
+        model.load_head(str(tmp_path / "cut.npz"))
+    with pytest.raises(HeadError, match="not a trainable model"):
+        TrainableModel(str(tmp_path / "head.npz"))
+
+
+def run_tool(*args):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_personalise_and_classify_command_lines(exported, tmp_path):
+    import soundfile
+
+    _, root, _, int8 = exported
+    path = model_path(root, int8, "export_int8")
+    for seed in range(4):
+        for label in ("low", "whistle"):
+            os.makedirs(tmp_path / "clips" / label, exist_ok=True)
+            soundfile.write(str(tmp_path / "clips" / label / f"{seed}.wav"), sound(label, seed), FRONT_END.sample_rate)
+    soundfile.write(str(tmp_path / "test.wav"), sound("whistle", 50), FRONT_END.sample_rate)
+    head = str(tmp_path / "head.npz")
+    done = run_tool("edge.personalise", f"--model={path}", f"--enroll={tmp_path / 'clips'}", f"--out={head}",
+                    "--epochs=40")
+    assert done.returncode == 0, done.stderr
+    assert "classes: low, mid, high, whistle" in done.stdout and os.path.isfile(head)
+    done = run_tool("edge.classify", f"--model={path}", f"--head={head}", f"--audio={tmp_path / 'test.wav'}",
+                    "--json", "--top_k=1")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[str(tmp_path / "test.wav")]["overall"][0][0] == "whistle"
+    open(tmp_path / "bad.npz", "wb").write(b"PK\x03\x04 not a head")
+    done = run_tool("edge.classify", f"--model={path}", f"--head={tmp_path / 'bad.npz'}",
+                    f"--audio={tmp_path / 'test.wav'}")
+    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in done.stderr
