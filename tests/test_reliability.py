@@ -204,7 +204,7 @@ def test_bad_dataset_descriptions_and_artifacts_are_named(tmp_path):
         load_runner(str(corrupt), 1)
 
 
-def test_export_refuses_a_folder_of_another_models_artifacts(tmp_path):
+def test_export_refuses_a_folder_of_another_models_artifacts_and_deletes_nothing(tiny_model_file, tmp_path):
     from keras_airn.export.tflite import ConversionError, export
 
     out = str(tmp_path / "export")
@@ -213,9 +213,24 @@ def test_export_refuses_a_folder_of_another_models_artifacts(tmp_path):
     with pytest.raises(ConversionError, match="holds artifacts of another model"):
         export(build(), out, ["fp32"], front_end=FRONT_END, label_names=["cat", "dog"], num_eval=1)
     assert sorted(os.listdir(out)) == before and ka.load_labels(os.path.join(out, "labels.json")) == ["low", "high"]
+    fp32 = [n for n in before if n.endswith(".tflite")]
     report = export(build(), out, ["fp16"], front_end=FRONT_END, label_names=["low", "high"], num_eval=1)
-    # Same model: fine, and the earlier fp32 file, which the new report does not list, is gone.
-    assert sorted(n for n in os.listdir(out) if n.endswith(".tflite")) == [report["artifacts"]["fp16"]["file"]]
+    # Same model: fine; an export only adds or replaces what it writes, the report lists both.
+    assert sorted(n for n in os.listdir(out) if n.endswith(".tflite")) == sorted(fp32 + [report["artifacts"]["fp16"]
+                                                                                        ["file"]])
+    assert set(json.load(open(os.path.join(out, "report.json")))["artifacts"]) == {"fp32", "fp16"}
+    # An empty or missing precision list writes nothing and deletes nothing: one line naming it.
+    classifier = ka.AudioClassifier(build(), FRONT_END, ["low", "high"])
+    for empty in ([], None, ""):
+        with pytest.raises(ConversionError, match="no precision given"):
+            classifier.export(out, precision=empty, num_eval=1)
+    assert sorted(os.listdir(out)) == sorted(before + [report["artifacts"]["fp16"]["file"]])
+    refused = subprocess.run([sys.executable, "-m", "convert.tflite", f"--model={tiny_model_file}/model.keras",
+                              f"--front_end={out}/front_end.json", f"--out_dir={out}", "--precisions="], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1].startswith("error: no precision"), \
+        refused.stderr[-2000:]
+    assert "Traceback" not in refused.stderr and os.path.isfile(os.path.join(out, fp32[0]))
 
 
 def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_writes_no_final_model(clips, tmp_path):
@@ -377,3 +392,36 @@ def test_recommend_with_bad_data_is_refused_before_timing(tiny_model_file, tmp_p
                             capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 1 and "absent" in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not out.exists()
+
+
+def test_a_stream_takes_the_input_forms_predict_takes_by_one_rule():
+    from keras_airn.runtime import ClassifyError, Window, WindowScorer
+    from keras_airn.streaming import EventTracker, StreamScorer
+
+    classifier = ka.AudioClassifier(build(), FRONT_END, ["low", "high"])
+    wave = 0.5 * synth_clip("tone_low", 1.5, 16000, np.random.default_rng(0)).astype(np.float32)
+    pcm16 = np.round(wave * 32767).astype(np.int16)
+
+    def stream(chunk, scorer=None):
+        scorer = scorer or StreamScorer(WindowScorer(classifier.network, FRONT_END))
+        return [w.scores for w in scorer.push(chunk) + scorer.finish()]
+
+    floats = stream(pcm16 / 32768.0)
+    np.testing.assert_allclose(stream(pcm16), floats, atol=1e-6)  # int16 scaled as predict scales it
+    np.testing.assert_allclose(stream(pcm16, StreamScorer(classifier)), floats, atol=1e-6)  # an AudioClassifier
+    for stereo in (np.stack([wave, wave], axis=1), np.stack([wave, wave])):
+        with pytest.raises(ClassifyError, match=r"StreamScorer.push: expected mono 1-D samples, got shape \(2"):
+            stream(stereo)
+        with pytest.raises(ValueError, match="x.mean"):
+            classifier.predict([stereo])
+    with pytest.raises(ClassifyError, match="StreamScorer.push: got None"):
+        stream(None)
+    with pytest.raises(TypeError, match="waveform 0: got None"):
+        classifier.predict([None])
+    short = StreamScorer(classifier)
+    short.push(wave[:4000])
+    assert len(short.finish()) == 1 and short.finish() == []  # a second finish() repeats nothing
+    with pytest.raises(ClassifyError, match="smoothing must be a whole number"):
+        EventTracker(["a", "b"], 0.5, smoothing=2.5)
+    with pytest.raises(ClassifyError, match="a window of 3 scores for a tracker of 2 labels"):
+        EventTracker(["a", "b"], 0.5).update(Window(0.0, 1.0, np.array([0.2, 0.3, 0.5])))
