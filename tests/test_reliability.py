@@ -425,3 +425,30 @@ def test_a_stream_takes_the_input_forms_predict_takes_by_one_rule():
         EventTracker(["a", "b"], 0.5, smoothing=2.5)
     with pytest.raises(ClassifyError, match="a window of 3 scores for a tracker of 2 labels"):
         EventTracker(["a", "b"], 0.5).update(Window(0.0, 1.0, np.array([0.2, 0.3, 0.5])))
+
+
+def test_a_resume_on_other_data_is_refused_before_anything_is_written(clips, tmp_path):
+    data = tmp_path / "data"
+    for example in clips.examples:
+        os.makedirs(data / clips.label_names[example.label], exist_ok=True)
+        os.symlink(example.path, data / clips.label_names[example.label] / os.path.basename(example.path))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / run_state.RUN_CONFIG).write_text("{}")  # a run started on the default split of this folder
+    ka.datasets.write_split_csv(ka.datasets.read_folder(str(data), test_fraction=0.2, seed=0), str(out / "split.csv"))
+    split = (out / "split.csv").read_bytes()
+    command = [sys.executable, "-m", "train.finetune", "--dataset=folder", f"--data_dir={data}", f"--out_dir={out}",
+               "--clip_seconds=0.64", "--resume"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CI="1")
+    for other in (["--test_fraction=0.5"], ["--seed=1"]):
+        refused = subprocess.run(command + other, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        assert refused.returncode == 1 and "a resume on other data" in refused.stderr, refused.stderr[-2000:]
+        assert "Traceback" not in refused.stderr and (out / "split.csv").read_bytes() == split
+        assert sorted(os.listdir(out)) == [".lock", "run.json", "split.csv"]
+    # The Python API: the run records its data; other clips are refused by fit itself.
+    api = str(tmp_path / "api")
+    config = TrainConfig(**{**CONFIG, "precise_bn_batches": 0})
+    fit(build, clips, None, FRONT_END, config, api, stop_after_epoch=1)
+    fewer = Split(clips.examples[:8], clips.label_names)
+    with pytest.raises(run_state.RunStateError, match=r"data.train.clips: 12 -> 8"):
+        fit(build, fewer, None, FRONT_END, config, api, resume=True)
