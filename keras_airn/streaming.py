@@ -44,13 +44,10 @@ class StreamScorer:
         if not isinstance(classifier, WindowScorer):
             raise ClassifyError(f"StreamScorer takes a WindowScorer or an AudioClassifier, got "
                                 f"{type(classifier).__name__}.")
-        if hop_seconds is not None and not (np.isfinite(hop_seconds) and hop_seconds > 0):
-            raise ClassifyError(f"hop_seconds must be a positive number, got {hop_seconds}.")
         self.classifier = classifier
         self.rate = classifier.front_end.sample_rate
         self.crop = classifier.front_end.clip_size - 1
-        # The same hop as `WindowScorer.window_starts`.
-        self.hop = max(1, int(round((hop_seconds or classifier.front_end.clip_seconds / 2) * self.rate)))
+        self.hop = classifier.hop_samples(hop_seconds)  # the hop of `WindowScorer.window_starts`
         self._buffer = np.zeros(0, np.float32)
         self._offset = 0  # stream index of _buffer[0]
         self._next = 0  # start of the next window

@@ -3,6 +3,7 @@ input as one line naming it."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -452,3 +453,45 @@ def test_a_resume_on_other_data_is_refused_before_anything_is_written(clips, tmp
     fewer = Split(clips.examples[:8], clips.label_names)
     with pytest.raises(run_state.RunStateError, match=r"data.train.clips: 12 -> 8"):
         fit(build, fewer, None, FRONT_END, config, api, resume=True)
+
+
+@pytest.mark.parametrize("case", ["parse_error", "usage_error", "nan", "empty_stdin", "one_byte", "tiny_hop",
+                                  "comma", "closed_pipe"])
+def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_file, tmp_path, case):
+    model = str(tiny_model_file / "model.keras")
+    FRONT_END.save(str(tiny_model_file))
+    comma = str(tmp_path / "a,b.wav")
+    soundfile.write(comma, 0.1 * np.random.default_rng(0).standard_normal(24000).astype(np.float32), 16000)
+    listen = ["edge.listen", f"--model={model}", "--stdin"]
+    commands = {  # (arguments, stdin, the error line or None for success)
+        "parse_error": (["edge.classify", f"--model={model}", f"--audio={comma}", "--top_k=x"], b"",
+                        "error: flag --top_k=x: invalid literal"),
+        "usage_error": (["edge.classify", f"--model={model}"], b"", "error: --model and --audio are required."),
+        "nan": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
+                 "--gain_db=nan"], b"", "error: --gain_db must be a number, got NaN."),
+        "empty_stdin": (listen, b"", "error: the input ended before one sample"),
+        "one_byte": (listen + ["--sample_rate=5"], b"\x01", "error: the input ended before one sample"),
+        "tiny_hop": (listen + ["--hop_seconds=1e-9"], b"\0" * 32000, "error: hop_seconds 1e-09 is shorter than one"),
+        "comma": (["edge.classify", f"--model={model}", f"--audio={comma}"], b"", None),
+        "closed_pipe": (["edge.classify", f"--model={model}", f"--audio={comma}", "--json"], b"", None),
+    }
+    arguments, stdin, message = commands[case]
+    process = subprocess.Popen([sys.executable, "-m", *arguments], cwd=ROOT, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    if case == "closed_pipe":  # as `| head -c 1`: the reader goes away after one byte
+        process.stdin.close()
+        assert process.stdout.read(1) == b"{"
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        process.wait(timeout=300)
+        assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr[-2000:]
+        return
+    stdout, stderr = (s.decode() for s in process.communicate(stdin, timeout=300))
+    if message is None:
+        assert process.returncode == 0 and stdout.startswith(f"{comma}: "), (stdout, stderr[-2000:])
+        return
+    lines = [line for line in stderr.splitlines()  # TensorFlow's own start-up lines aside
+             if line.strip() and not re.match(r"(WARNING: All log messages|[IWE]\d{4} )", line)]
+    assert process.returncode == 1 and lines[-1].startswith(message), stderr[-2000:]
+    assert "Traceback" not in stderr and len(lines) == 1 and not (tmp_path / "run").exists(), stderr[-2000:]
