@@ -455,8 +455,8 @@ def test_a_resume_on_other_data_is_refused_before_anything_is_written(clips, tmp
         fit(build, fewer, None, FRONT_END, config, api, resume=True)
 
 
-@pytest.mark.parametrize("case", ["parse_error", "usage_error", "nan", "empty_stdin", "one_byte", "tiny_hop",
-                                  "comma", "closed_pipe"])
+@pytest.mark.parametrize("case", ["parse_error", "usage_error", "nan", "lr_steps", "dropout", "eval_period", "num_eval",
+                                  "empty_stdin", "one_byte", "tiny_hop", "comma", "closed_pipe"])
 def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
     FRONT_END.save(str(tiny_model_file))
@@ -469,6 +469,14 @@ def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_fil
         "usage_error": (["edge.classify", f"--model={model}"], b"", "error: --model and --audio are required."),
         "nan": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
                  "--gain_db=nan"], b"", "error: --gain_db must be a number, got NaN."),
+        "lr_steps": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
+                      "--lr_steps=a,b"], b"", "error: flag --lr_steps=['a', 'b']: --lr_steps must be"),
+        "dropout": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
+                     "--dropout=1.5"], b"", "error: flag --dropout=1.5: --dropout must be in [0, 1)."),
+        "eval_period": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
+                         "--eval_period=3"], b"", "error: flags eval_period="),
+        "num_eval": (["convert.tflite", f"--model={model}", f"--out_dir={tmp_path}/run", "--num_eval=0"], b"",
+                     "error: flag --num_eval=0: 0 is not"),
         "empty_stdin": (listen, b"", "error: the input ended before one sample"),
         "one_byte": (listen + ["--sample_rate=5"], b"\x01", "error: the input ended before one sample"),
         "tiny_hop": (listen + ["--hop_seconds=1e-9"], b"\0" * 32000, "error: hop_seconds 1e-09 is shorter than one"),
