@@ -23,7 +23,7 @@ from absl import app, flags  # noqa: E402
 from keras_airn import cli  # noqa: E402
 
 MODEL = flags.DEFINE_string("model", None, "A .tflite, .onnx or .keras model.")
-AUDIO = flags.DEFINE_list("audio", None, "Audio files (WAV, FLAC, OGG, MP3).")
+AUDIO = cli.DEFINE_paths("audio", None, "Audio files (WAV, FLAC, OGG, MP3).")
 TOP_K = flags.DEFINE_integer("top_k", 3, "Labels to show per window.")
 HOP = flags.DEFINE_float("hop_seconds", None, "Window hop for long files (default: half a clip).")
 LABELS = flags.DEFINE_string("labels", None, "labels.json / labels.txt (default: beside the model).")

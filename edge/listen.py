@@ -52,7 +52,7 @@ def stdin_chunks(rate: int, sample_format: str):
     """Float32 mono chunks of raw PCM from stdin, CHUNK_SECONDS at a time, until it closes."""
     dtype, scale = {"s16le": ("<i2", 1 / 32768), "f32le": ("<f4", 1.0)}[sample_format]
     width = np.dtype(dtype).itemsize
-    size = int(CHUNK_SECONDS * rate) * width
+    size = max(1, int(CHUNK_SECONDS * rate)) * width
     pending = b""
     while True:
         data = sys.stdin.buffer.read(size)
@@ -154,6 +154,10 @@ def main(argv):
             report(scorer.push(chunk))
     except KeyboardInterrupt:  # the usual way to stop listening: the last window and events still come
         pass
+    if scorer.samples_seen == 0:
+        from keras_airn.runtime import ClassifyError
+
+        raise ClassifyError("the input ended before one sample (no audio on stdin?): nothing to classify.")
     report(scorer.finish(), final=True)
 
 

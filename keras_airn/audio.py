@@ -87,6 +87,41 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
 
 
+def pcm_samples(samples, what: str) -> np.ndarray:
+    """Samples given in memory as float32 mono: the one rule for every API that takes them
+    (`AudioClassifier.predict`/`fit`, `StreamScorer.push`).
+
+    Float samples are taken as they are (in [-1, 1]); integer PCM is scaled as soundfile reads it
+    (int16 / 32768; unsigned as offset binary, 8-bit WAV). Only mono is taken: a (samples,
+    channels) or (channels, samples) array is refused, not flattened or guessed at; mix it down
+    first (`x.mean(axis=1)`, as files are read). None, a path, and NaN or infinite samples are
+    refused by name.
+
+    Raises:
+        ValueError: naming `what` and the problem (TypeError for None or a path).
+    """
+    if samples is None:
+        raise TypeError(f"{what}: got None, not samples.")
+    if isinstance(samples, (str, bytes, os.PathLike)):
+        raise TypeError(f"{what}: a path ({samples!r}), not a waveform: read it with keras_airn.read_audio, "
+                        f"or classify a file with classify_file.")
+    samples = np.asarray(samples)
+    if samples.dtype == object or not (np.issubdtype(samples.dtype, np.number) or samples.dtype == bool):
+        raise TypeError(f"{what}: expected numbers, got an array of {samples.dtype}.")
+    if np.issubdtype(samples.dtype, np.unsignedinteger):  # offset binary (8-bit WAV)
+        half = 2.0 ** (8 * samples.dtype.itemsize - 1)
+        samples = (samples.astype(np.float64) - half) / half
+    elif np.issubdtype(samples.dtype, np.integer):
+        samples = samples / 2.0 ** (8 * samples.dtype.itemsize - 1)
+    samples = samples.astype(np.float32)
+    if samples.ndim != 1:
+        raise ValueError(f"{what}: expected mono 1-D samples, got shape {samples.shape}; mix channels down first "
+                         f"(x.mean(axis=1) for (samples, channels)).")
+    if not np.isfinite(samples).all():
+        raise ValueError(f"{what}: {int((~np.isfinite(samples)).sum())} NaN or infinite samples.")
+    return samples
+
+
 def resample(samples: np.ndarray, in_rate: int, out_rate: int, resampler: str = RESAMPLE_QUALITY) -> np.ndarray:
     """`samples` (n,) at `in_rate` resampled to `out_rate` by `resampler` (one of `RESAMPLERS`),
     to librosa's length ceil(n * out_rate / in_rate), float32."""

@@ -589,12 +589,9 @@ def read_csv(csv_path: str, *, test_fraction: float = 0.2, seed: int = 0,
     return _splits_from_rows(rows, csv_path, base, test_fraction, seed, label_names)
 
 
-def write_split_csv(splits: dict[str, Split], path: str) -> None:
-    """Writes `path,label,split` rows (paths relative to `path`'s folder): the split as used,
-    readable by `read_csv` to repeat the run."""
+def split_csv(splits: dict[str, Split], path: str) -> bytes:
+    """The `path,label,split` rows `write_split_csv` writes (paths relative to `path`'s folder)."""
     import io
-
-    from keras_airn import files
 
     base = os.path.dirname(os.path.abspath(path))
     buffer = io.StringIO()
@@ -603,7 +600,15 @@ def write_split_csv(splits: dict[str, Split], path: str) -> None:
     for name, split in splits.items():
         for example in split.examples:
             writer.writerow([os.path.relpath(example.path, base), split.label_names[example.label], name])
-    files.write_bytes(path, buffer.getvalue().encode())
+    return buffer.getvalue().encode()
+
+
+def write_split_csv(splits: dict[str, Split], path: str) -> None:
+    """Writes `path,label,split` rows (paths relative to `path`'s folder): the split as used,
+    readable by `read_csv` to repeat the run."""
+    from keras_airn import files
+
+    files.write_bytes(path, split_csv(splits, path))
 
 
 CLIP_QUANTILE = 0.9  # share of the training clips a fitted crop holds whole

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from typing import Callable
@@ -51,9 +52,20 @@ def write_bytes(path: str, data: bytes) -> None:
     write_atomically(path, write)
 
 
+def _finite(value):
+    """`value` with every NaN or infinite float as None: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def write_json(path: str, value) -> None:
-    """Writes `value` as indented JSON to `path` atomically."""
-    write_bytes(path, (json.dumps(value, indent=1) + "\n").encode())
+    """Writes `value` as indented JSON to `path` atomically (NaN and infinities as null)."""
+    write_bytes(path, (json.dumps(_finite(value), indent=1, allow_nan=False) + "\n").encode())
 
 
 def save_model(model, path: str) -> None:

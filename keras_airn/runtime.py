@@ -168,14 +168,28 @@ class WindowScorer:
             return int(self.session.get_outputs()[0].shape[-1])
         return int(self.interpreter.get_output_details()[0]["shape"][-1])
 
-    def window_starts(self, num_samples: int, hop_seconds: float | None) -> list[int]:
-        """Crop starts covering the recording; one window for clips up to a crop long."""
+    def hop_samples(self, hop_seconds: float | None) -> int:
+        """The window hop in samples (default: half a clip), for files and streams alike.
+
+        Raises:
+            ClassifyError: not a positive number, or shorter than one front-end frame hop (a
+                window every few samples scores the same audio over and over, like a hang).
+        """
+        front_end = self.front_end
         if hop_seconds is not None and not (np.isfinite(hop_seconds) and hop_seconds > 0):
             raise ClassifyError(f"hop_seconds must be a positive number of seconds, got {hop_seconds}.")
+        hop = int(round((hop_seconds or front_end.clip_seconds / 2) * front_end.sample_rate))
+        if hop < front_end.hop_length:
+            raise ClassifyError(f"hop_seconds {hop_seconds} is shorter than one frame hop "
+                                f"({front_end.hop_length / front_end.sample_rate:g} s).")
+        return hop
+
+    def window_starts(self, num_samples: int, hop_seconds: float | None) -> list[int]:
+        """Crop starts covering the recording; one window for clips up to a crop long."""
+        hop = self.hop_samples(hop_seconds)
         crop = self.front_end.clip_size - 1
         if num_samples <= crop:
             return [0]
-        hop = max(1, int(round((hop_seconds or self.front_end.clip_seconds / 2) * self.front_end.sample_rate)))
         starts = list(range(0, num_samples - crop + 1, hop))
         if starts[-1] != num_samples - crop:
             starts.append(num_samples - crop)

@@ -34,18 +34,20 @@ class StreamScorer:
 
     Args:
         classifier: a `keras_airn.runtime.WindowScorer` (a Keras model, a spectrogram- or
-            waveform-input `.tflite`).
+            waveform-input `.tflite`), or an `AudioClassifier`.
         hop_seconds: time between window starts (default: half a clip, as `classify_file`).
     """
 
     def __init__(self, classifier: WindowScorer, hop_seconds: float | None = None):
-        if hop_seconds is not None and not (np.isfinite(hop_seconds) and hop_seconds > 0):
-            raise ClassifyError(f"hop_seconds must be a positive number, got {hop_seconds}.")
+        if hasattr(classifier, "network") and hasattr(classifier, "front_end"):  # an AudioClassifier
+            classifier = WindowScorer(classifier.network, classifier.front_end)
+        if not isinstance(classifier, WindowScorer):
+            raise ClassifyError(f"StreamScorer takes a WindowScorer or an AudioClassifier, got "
+                                f"{type(classifier).__name__}.")
         self.classifier = classifier
         self.rate = classifier.front_end.sample_rate
         self.crop = classifier.front_end.clip_size - 1
-        # The same hop as `WindowScorer.window_starts`.
-        self.hop = max(1, int(round((hop_seconds or classifier.front_end.clip_seconds / 2) * self.rate)))
+        self.hop = classifier.hop_samples(hop_seconds)  # the hop of `WindowScorer.window_starts`
         self._buffer = np.zeros(0, np.float32)
         self._offset = 0  # stream index of _buffer[0]
         self._next = 0  # start of the next window
@@ -70,13 +72,17 @@ class StreamScorer:
         """Adds samples; returns the windows they complete (often none).
 
         Args:
-            chunk: float mono samples at the front-end's rate, any length.
+            chunk: mono samples at the front-end's rate, any length: float, or integer PCM scaled
+                as `AudioClassifier.predict` scales it (`keras_airn.audio.pcm_samples`, one rule).
         """
+        from keras_airn.audio import pcm_samples
+
         if self._finished:
             raise ClassifyError("push() after finish(): start a new StreamScorer.")
-        chunk = np.asarray(chunk, np.float32).reshape(-1)
-        if not np.isfinite(chunk).all():
-            raise ClassifyError("the stream holds NaN or infinite samples.")
+        try:
+            chunk = pcm_samples(chunk, "StreamScorer.push")
+        except (TypeError, ValueError) as error:
+            raise ClassifyError(str(error)) from error
         self._buffer = np.concatenate([self._buffer, chunk])
         windows = []
         while self._next + self.crop <= self.samples_seen:
@@ -90,7 +96,10 @@ class StreamScorer:
 
     def finish(self) -> list[Window]:
         """The stream ended: the window `classify_file` adds at the end of a recording (aligned
-        to its end, or the whole of a recording shorter than a crop), if there is one."""
+        to its end, or the whole of a recording shorter than a crop), if there is one; a second
+        call returns none."""
+        if self._finished:
+            return []
         self._finished = True
         total = self.samples_seen
         if total == 0:
@@ -162,6 +171,8 @@ class EventTracker:
     """
 
     def __init__(self, labels, threshold: float, hysteresis: float = 0.1, smoothing: int = 1):
+        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, np.integer)):
+            raise ClassifyError(f"smoothing must be a whole number of windows, got {smoothing!r}.")
         if not 0.0 < threshold <= 1.0 or not 0.0 <= hysteresis < threshold or smoothing < 1:
             raise ClassifyError(f"need 0 < threshold <= 1, 0 <= hysteresis < threshold and smoothing >= 1; got "
                                 f"{threshold}, {hysteresis}, {smoothing}.")
@@ -179,6 +190,9 @@ class EventTracker:
     def update(self, window: Window) -> list[Event]:
         """Adds a window; returns the events it starts or ends (an ended one has its offset: the
         end of the last window it was on in)."""
+        if np.shape(window.scores) != (len(self.labels),):
+            raise ClassifyError(f"a window of {np.size(window.scores)} scores for a tracker of {len(self.labels)} "
+                                f"labels.")
         scores = self.smoothed(window)
         changed = []
         for index, score in enumerate(scores):

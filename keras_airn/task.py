@@ -301,22 +301,13 @@ class AudioClassifier(keras.Model):
         return Split(examples, split.label_names)
 
     def _checked_waveform(self, waveform, what: str) -> np.ndarray:
-        """A float32 mono waveform; integer PCM scaled to [-1, 1) as soundfile reads it."""
-        if isinstance(waveform, (str, bytes, os.PathLike)):
-            raise TypeError(f"{what}: a path ({waveform!r}), not a waveform: read it with keras_airn.read_audio, "
-                            f"or classify a file with classify_file.")
-        waveform = np.asarray(waveform)
-        if np.issubdtype(waveform.dtype, np.unsignedinteger):  # offset binary (8-bit WAV)
-            half = 2.0 ** (8 * waveform.dtype.itemsize - 1)
-            waveform = (waveform.astype(np.float64) - half) / half
-        elif np.issubdtype(waveform.dtype, np.integer):
-            waveform = waveform / 2.0 ** (8 * waveform.dtype.itemsize - 1)
-        waveform = waveform.astype(np.float32)
-        if waveform.ndim != 1 or waveform.size == 0:
+        """A float32 mono waveform (`keras_airn.audio.pcm_samples`), at least one analysis window long."""
+        from keras_airn.audio import pcm_samples
+
+        waveform = pcm_samples(waveform, what)
+        if waveform.size == 0:
             raise ValueError(f"{what}: expected a non-empty 1-D array at {self.front_end.sample_rate} Hz, "
                              f"got shape {waveform.shape}.")
-        if not np.isfinite(waveform).all():
-            raise ValueError(f"{what}: {int((~np.isfinite(waveform)).sum())} NaN or infinite samples.")
         if waveform.size < self.front_end.win_length:
             raise ValueError(f"{what}: {waveform.size} samples, shorter than one analysis window "
                              f"({self.front_end.win_length}); a (samples, channels) array read as clips? Pass "
@@ -572,7 +563,7 @@ class AudioClassifier(keras.Model):
         """
         calibration_examples = self._as_split(calibration, None, out_dir, "calibration").examples if calibration else None
         examples = self._as_split(evaluation, None, out_dir, "evaluation").examples if evaluation else None
-        precisions = [precision] if isinstance(precision, str) else list(precision)
+        precisions = precision  # a name or a list: checked by the exporter (`checked_precisions`)
         if trainable:
             from keras_airn.export.trainable import export_trainable
 

@@ -223,7 +223,7 @@ def test_listen_reads_raw_pcm_on_stdin_and_prints_windows_and_events(models, tmp
     assert resampled.returncode == 0, resampled.stderr.decode()[-2000:]
     windows_22k = [json.loads(line) for line in resampled.stdout.decode().splitlines() if '"top"' in line]
     assert [(w["start"], w["end"]) for w in windows_22k] == [(w["start"], w["end"]) for w in windows]
-    no_microphone = subprocess.run(command[:3] + ["--device=no such device"], cwd=ROOT, capture_output=True,
+    no_microphone = subprocess.run(command[:4] + ["--device=no such device"], cwd=ROOT, capture_output=True,
                                    timeout=300, env=env, stdin=subprocess.DEVNULL)
     assert no_microphone.returncode == 1 and b"microphone" in no_microphone.stderr, no_microphone.stderr[-2000:]
     assert b"Traceback" not in no_microphone.stderr

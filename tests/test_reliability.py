@@ -3,6 +3,7 @@ input as one line naming it."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -204,7 +205,7 @@ def test_bad_dataset_descriptions_and_artifacts_are_named(tmp_path):
         load_runner(str(corrupt), 1)
 
 
-def test_export_refuses_a_folder_of_another_models_artifacts(tmp_path):
+def test_export_refuses_a_folder_of_another_models_artifacts_and_deletes_nothing(tiny_model_file, tmp_path):
     from keras_airn.export.tflite import ConversionError, export
 
     out = str(tmp_path / "export")
@@ -213,9 +214,24 @@ def test_export_refuses_a_folder_of_another_models_artifacts(tmp_path):
     with pytest.raises(ConversionError, match="holds artifacts of another model"):
         export(build(), out, ["fp32"], front_end=FRONT_END, label_names=["cat", "dog"], num_eval=1)
     assert sorted(os.listdir(out)) == before and ka.load_labels(os.path.join(out, "labels.json")) == ["low", "high"]
+    fp32 = [n for n in before if n.endswith(".tflite")]
     report = export(build(), out, ["fp16"], front_end=FRONT_END, label_names=["low", "high"], num_eval=1)
-    # Same model: fine, and the earlier fp32 file, which the new report does not list, is gone.
-    assert sorted(n for n in os.listdir(out) if n.endswith(".tflite")) == [report["artifacts"]["fp16"]["file"]]
+    # Same model: fine; an export only adds or replaces what it writes, the report lists both.
+    assert sorted(n for n in os.listdir(out) if n.endswith(".tflite")) == sorted(fp32 + [report["artifacts"]["fp16"]
+                                                                                        ["file"]])
+    assert set(json.load(open(os.path.join(out, "report.json")))["artifacts"]) == {"fp32", "fp16"}
+    # An empty or missing precision list writes nothing and deletes nothing: one line naming it.
+    classifier = ka.AudioClassifier(build(), FRONT_END, ["low", "high"])
+    for empty in ([], None, ""):
+        with pytest.raises(ConversionError, match="no precision given"):
+            classifier.export(out, precision=empty, num_eval=1)
+    assert sorted(os.listdir(out)) == sorted(before + [report["artifacts"]["fp16"]["file"]])
+    refused = subprocess.run([sys.executable, "-m", "convert.tflite", f"--model={tiny_model_file}/model.keras",
+                              f"--front_end={out}/front_end.json", f"--out_dir={out}", "--precisions="], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1].startswith("error: no precision"), \
+        refused.stderr[-2000:]
+    assert "Traceback" not in refused.stderr and os.path.isfile(os.path.join(out, fp32[0]))
 
 
 def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_writes_no_final_model(clips, tmp_path):
@@ -377,3 +393,113 @@ def test_recommend_with_bad_data_is_refused_before_timing(tiny_model_file, tmp_p
                             capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 1 and "absent" in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not out.exists()
+
+
+def test_a_stream_takes_the_input_forms_predict_takes_by_one_rule():
+    from keras_airn.runtime import ClassifyError, Window, WindowScorer
+    from keras_airn.streaming import EventTracker, StreamScorer
+
+    classifier = ka.AudioClassifier(build(), FRONT_END, ["low", "high"])
+    wave = 0.5 * synth_clip("tone_low", 1.5, 16000, np.random.default_rng(0)).astype(np.float32)
+    pcm16 = np.round(wave * 32767).astype(np.int16)
+
+    def stream(chunk, scorer=None):
+        scorer = scorer or StreamScorer(WindowScorer(classifier.network, FRONT_END))
+        return [w.scores for w in scorer.push(chunk) + scorer.finish()]
+
+    floats = stream(pcm16 / 32768.0)
+    np.testing.assert_allclose(stream(pcm16), floats, atol=1e-6)  # int16 scaled as predict scales it
+    np.testing.assert_allclose(stream(pcm16, StreamScorer(classifier)), floats, atol=1e-6)  # an AudioClassifier
+    for stereo in (np.stack([wave, wave], axis=1), np.stack([wave, wave])):
+        with pytest.raises(ClassifyError, match=r"StreamScorer.push: expected mono 1-D samples, got shape \(2"):
+            stream(stereo)
+        with pytest.raises(ValueError, match="x.mean"):
+            classifier.predict([stereo])
+    with pytest.raises(ClassifyError, match="StreamScorer.push: got None"):
+        stream(None)
+    with pytest.raises(TypeError, match="waveform 0: got None"):
+        classifier.predict([None])
+    short = StreamScorer(classifier)
+    short.push(wave[:4000])
+    assert len(short.finish()) == 1 and short.finish() == []  # a second finish() repeats nothing
+    with pytest.raises(ClassifyError, match="smoothing must be a whole number"):
+        EventTracker(["a", "b"], 0.5, smoothing=2.5)
+    with pytest.raises(ClassifyError, match="a window of 3 scores for a tracker of 2 labels"):
+        EventTracker(["a", "b"], 0.5).update(Window(0.0, 1.0, np.array([0.2, 0.3, 0.5])))
+
+
+def test_a_resume_on_other_data_is_refused_before_anything_is_written(clips, tmp_path):
+    data = tmp_path / "data"
+    for example in clips.examples:
+        os.makedirs(data / clips.label_names[example.label], exist_ok=True)
+        os.symlink(example.path, data / clips.label_names[example.label] / os.path.basename(example.path))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / run_state.RUN_CONFIG).write_text("{}")  # a run started on the default split of this folder
+    ka.datasets.write_split_csv(ka.datasets.read_folder(str(data), test_fraction=0.2, seed=0), str(out / "split.csv"))
+    split = (out / "split.csv").read_bytes()
+    command = [sys.executable, "-m", "train.finetune", "--dataset=folder", f"--data_dir={data}", f"--out_dir={out}",
+               "--clip_seconds=0.64", "--resume"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CI="1")
+    for other in (["--test_fraction=0.5"], ["--seed=1"]):
+        refused = subprocess.run(command + other, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        assert refused.returncode == 1 and "a resume on other data" in refused.stderr, refused.stderr[-2000:]
+        assert "Traceback" not in refused.stderr and (out / "split.csv").read_bytes() == split
+        assert sorted(os.listdir(out)) == [".lock", "run.json", "split.csv"]
+    # The Python API: the run records its data; other clips are refused by fit itself.
+    api = str(tmp_path / "api")
+    config = TrainConfig(**{**CONFIG, "precise_bn_batches": 0})
+    fit(build, clips, None, FRONT_END, config, api, stop_after_epoch=1)
+    fewer = Split(clips.examples[:8], clips.label_names)
+    with pytest.raises(run_state.RunStateError, match=r"data.train.clips: 12 -> 8"):
+        fit(build, fewer, None, FRONT_END, config, api, resume=True)
+
+
+@pytest.mark.parametrize("case", ["parse_error", "usage_error", "nan", "lr_steps", "dropout", "eval_period", "num_eval",
+                                  "empty_stdin", "one_byte", "tiny_hop", "comma", "closed_pipe"])
+def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_file, tmp_path, case):
+    model = str(tiny_model_file / "model.keras")
+    FRONT_END.save(str(tiny_model_file))
+    comma = str(tmp_path / "a,b.wav")
+    soundfile.write(comma, 0.1 * np.random.default_rng(0).standard_normal(24000).astype(np.float32), 16000)
+    listen = ["edge.listen", f"--model={model}", "--stdin"]
+    commands = {  # (arguments, stdin, the error line or None for success)
+        "parse_error": (["edge.classify", f"--model={model}", f"--audio={comma}", "--top_k=x"], b"",
+                        "error: flag --top_k=x: invalid literal"),
+        "usage_error": (["edge.classify", f"--model={model}"], b"", "error: --model and --audio are required."),
+        "nan": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
+                 "--gain_db=nan"], b"", "error: --gain_db must be a number, got NaN."),
+        "lr_steps": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
+                      "--lr_steps=a,b"], b"", "error: flag --lr_steps=['a', 'b']: --lr_steps must be"),
+        "dropout": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
+                     "--dropout=1.5"], b"", "error: flag --dropout=1.5: --dropout must be in [0, 1)."),
+        "eval_period": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
+                         "--eval_period=3"], b"", "error: flags eval_period="),
+        "num_eval": (["convert.tflite", f"--model={model}", f"--out_dir={tmp_path}/run", "--num_eval=0"], b"",
+                     "error: flag --num_eval=0: 0 is not"),
+        "empty_stdin": (listen, b"", "error: the input ended before one sample"),
+        "one_byte": (listen + ["--sample_rate=5"], b"\x01", "error: the input ended before one sample"),
+        "tiny_hop": (listen + ["--hop_seconds=1e-9"], b"\0" * 32000, "error: hop_seconds 1e-09 is shorter than one"),
+        "comma": (["edge.classify", f"--model={model}", f"--audio={comma}"], b"", None),
+        "closed_pipe": (["edge.classify", f"--model={model}", f"--audio={comma}", "--json"], b"", None),
+    }
+    arguments, stdin, message = commands[case]
+    process = subprocess.Popen([sys.executable, "-m", *arguments], cwd=ROOT, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    if case == "closed_pipe":  # as `| head -c 1`: the reader goes away after one byte
+        process.stdin.close()
+        assert process.stdout.read(1) == b"{"
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        process.wait(timeout=300)
+        assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr[-2000:]
+        return
+    stdout, stderr = (s.decode() for s in process.communicate(stdin, timeout=300))
+    if message is None:
+        assert process.returncode == 0 and stdout.startswith(f"{comma}: "), (stdout, stderr[-2000:])
+        return
+    lines = [line for line in stderr.splitlines()  # TensorFlow's own start-up lines aside
+             if line.strip() and not re.match(r"(WARNING: All log messages|[IWE]\d{4} )", line)]
+    assert process.returncode == 1 and lines[-1].startswith(message), stderr[-2000:]
+    assert "Traceback" not in stderr and len(lines) == 1 and not (tmp_path / "run").exists(), stderr[-2000:]

@@ -143,6 +143,11 @@ def main(argv):
     if is_chief():
         check_out_dir(out_dir, train_flags.RESUME.value)  # before any file of the run is written
     train_split, test_split, splits_read = read_splits(DATASET.value, front_end.sample_rate)
+    split_file = os.path.join(out_dir, datasets.SPLIT_FILE)
+    if splits_read and train_flags.RESUME.value:  # the run's split, before anything is written
+        from keras_airn.training.run_state import check_unchanged
+
+        check_unchanged(out_dir, datasets.SPLIT_FILE, datasets.split_csv(splits_read, split_file))
     train_flags.check_splits(out_dir, front_end.sample_rate, train=train_split,
                              **({"test": test_split} if test_split else {}))
     if fitted_crop:
@@ -163,7 +168,7 @@ def main(argv):
     config = train_flags.train_config("small_data" if own_audio else "release", finetuning=bool(INIT.value))
     check_fit_options(config, test_split, train_flags.STRATEGY.value)  # before split.csv is written
     if splits_read and is_chief():
-        datasets.write_split_csv(splits_read, os.path.join(out_dir, datasets.SPLIT_FILE))
+        datasets.write_split_csv(splits_read, split_file)
     result = fit(
         build,
         train_split,

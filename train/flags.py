@@ -94,6 +94,12 @@ def _positive_finite(value) -> bool:
 
 for _flag in (LR, CLIP_SECONDS):
     flags.register_validator(_flag.name, _positive_finite, f"--{_flag.name} must be a positive number.")
+flags.register_validator(DROPOUT.name, lambda value: 0 <= value < 1, "--dropout must be in [0, 1).")
+flags.register_validator(LR_STEPS.name, lambda value: value is None or all(s.strip().isdigit() for s in value),
+                         "--lr_steps must be whole epochs separated by commas, e.g. 20,25.")
+flags.register_multi_flags_validator(
+    [EVAL_PERIOD.name, SELECT_BEST.name], lambda values: values[EVAL_PERIOD.name] is None or values[SELECT_BEST.name],
+    "--eval_period is the validation period of --select_best: give --select_best too.")
 
 # The TrainConfig field each flag overrides when given: the one of its name.
 _OVERRIDES = {flag.name: flag for flag in (

@@ -79,21 +79,21 @@ def describe(model, front_end) -> dict:
             "params": params, "macs": macs}
 
 
-def remove_stale_artifacts(out_dir: str, extension: str, kept) -> list[str]:
-    """Removes the `extension` files in `out_dir` other than `kept` (an earlier export's other
-    precisions or forms), so that the folder holds what its new report describes.
+def checked_precisions(precisions, allowed) -> list[str]:
+    """`precisions` (a name or a list of names) as a list, each one of `allowed`.
 
-    Returns:
-        The names removed (each also logged).
+    Raises:
+        ConversionError: None, an empty list (an export that writes nothing), or an unknown name.
     """
-    from absl import logging
-
-    stale = sorted(name for name in os.listdir(out_dir) if name.endswith(extension) and name not in kept)
-    for name in stale:
-        os.remove(os.path.join(out_dir, name))
-        logging.warning("Removed %s from %s: an earlier export's artifact its new report does not list.", name,
-                        out_dir)
-    return stale
+    if precisions is None or isinstance(precisions, str):
+        precisions = [precisions] if precisions else []
+    precisions = list(precisions)
+    if not precisions:
+        raise ConversionError(f"no precision given: name at least one of {', '.join(allowed)}.")
+    unknown = [p for p in precisions if p not in allowed]
+    if unknown:
+        raise ConversionError(f"Unknown precision(s) {unknown}; choose from {', '.join(allowed)}.")
+    return precisions
 
 
 def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> None:
@@ -159,15 +159,31 @@ def note_calibration(name: str, entry: dict, count: int) -> None:
 
 
 def write_report(out_dir: str, report: dict) -> str:
-    """Writes the report and removes the format's artifacts in `out_dir` it does not list.
+    """Writes the report, merged with the one already in `out_dir`.
+
+    An export only adds or replaces what it writes: the artifacts of an earlier export into the
+    same folder stay, and so do their report entries (under their file name where this export
+    writes the same precision in another file, e.g. another input form). Nothing is deleted.
 
     Returns:
         The report's path.
     """
-    artifact_format = report["format"]
-    remove_stale_artifacts(out_dir, f".{artifact_format}", {e["file"] for e in report["artifacts"].values()})
-    path = os.path.join(out_dir, REPORT_FILES[artifact_format])
-    files.write_json(path, report)
+    import json
+
+    path = os.path.join(out_dir, REPORT_FILES[report["format"]])
+    merged = dict(report["artifacts"])
+    if os.path.isfile(path):
+        try:
+            with open(path) as handle:
+                earlier = json.load(handle).get("artifacts", {})
+        except (ValueError, AttributeError):
+            earlier = {}
+        written = {entry["file"] for entry in report["artifacts"].values()}
+        for key, entry in earlier.items():
+            name = entry.get("file") if isinstance(entry, dict) else None
+            if name and name not in written and os.path.isfile(os.path.join(out_dir, name)):
+                merged[key if key not in merged else name] = entry
+    files.write_json(path, {**report, "artifacts": merged})
     return path
 
 

@@ -21,6 +21,7 @@ from keras_airn.export.common import (
     artifact_stem,
     calibration_and_evaluation,
     check_out_dir,
+    checked_precisions,
     enforce_bound,
     held_out_inputs,
     model_for_export,
@@ -127,9 +128,7 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
 
     from keras_airn.features import FrontEnd
 
-    unknown = sorted(set(precisions) - set(ONNX_PRECISIONS))
-    if unknown:
-        raise ConversionError(f"Unknown ONNX precision(s) {unknown}; choose from {ONNX_PRECISIONS}.")
+    precisions = checked_precisions(precisions, ONNX_PRECISIONS)
     front_end = front_end or FrontEnd()
     check_out_dir(out_dir)
     source = source or (model if isinstance(model, str) else model.name)

@@ -23,6 +23,7 @@ from keras_airn.export.common import (
     artifact_stem,
     calibration_and_evaluation,
     check_out_dir,
+    checked_precisions,
     enforce_bound,
     model_for_export,
     new_report,
@@ -235,6 +236,7 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
     from keras_airn.export.waveform import waveform_function
 
     source = source or (model if isinstance(model, str) else model.name)
+    precisions = checked_precisions(precisions, PRECISIONS)
     model, front_end = _resolve(model, out_dir, precisions, front_end, sample_rate, keep_train_form, time_as_rows)
     calibration, evaluation = calibration_and_evaluation(
         examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
@@ -277,9 +279,6 @@ def _resolve(model, out_dir: str, precisions, front_end, sample_rate, keep_train
         raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "
                               f"({front_end.sample_rate} Hz); a waveform model must see the rate it was "
                               f"trained on.")
-    for precision in precisions:
-        if precision not in PRECISIONS:
-            raise ConversionError(f"Unknown precision {precision!r}; choose from {PRECISIONS}.")
     model = model_for_export(model, keep_train_form, time_as_rows)
     frames, bins = model.input_shape[1:3]
     if bins != front_end.n_mels or frames not in (None, front_end.num_frames):

@@ -255,20 +255,15 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     Example:
     >>> report = export_trainable("runs/demo", "export_trainable", ["fp32"], waveform=True)
     """
-    from keras_airn.export.common import check_out_dir, enforce_bound
+    from keras_airn.export.common import check_out_dir, checked_precisions, enforce_bound
     from keras_airn.export.metadata import attach_files
     from keras_airn.export.tflite import FP32_BOUND, run_checks
     from keras_airn.features import FrontEnd
 
     source = source or (model if isinstance(model, str) else model.name)
     front_end = front_end or FrontEnd()
-    precisions = [precisions] if isinstance(precisions, str) else list(precisions)
+    precisions = checked_precisions(precisions, PRECISIONS)
     check_out_dir(out_dir)
-    for precision in precisions:
-        if precision not in PRECISIONS:
-            raise ConversionError(f"Unknown precision {precision!r} for a trainable model; choose from {PRECISIONS}.")
-    if not precisions:
-        raise ConversionError(f"No precision to export; choose from {PRECISIONS}.")
     model = model_for_export(model)
     classes = int(model.output_shape[-1])
     max_classes = classes + DEFAULT_MAX_CLASSES_EXTRA if max_classes is None else max_classes

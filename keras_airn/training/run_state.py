@@ -9,8 +9,11 @@ resume must match.
   renamed when complete, so a checkpoint and its state always belong to the same epoch: a kill
   at any instant leaves the previous epoch's folder, or the new one, or both (the newest wins).
   Older folders and partial ones are removed afterwards.
-- `run.json`: the run's settings (recipe, front-end, labels, network), written when the run
-  starts. `--resume` with other settings is refused, listing the differences.
+- A run directory is bound to its data and settings: `run.json` records the recipe, front-end,
+  labels, network and the data (each split's clips: paths, labels and file sizes,
+  `data_identity`), and `split.csv` the split as read. A resume (or a finished run run again)
+  with any of them different is refused, listing the differences, before anything in the folder
+  is written (`check_settings`, `check_unchanged`).
 """
 
 from __future__ import annotations
@@ -171,13 +174,47 @@ def settings_differences(stored: dict, current: dict) -> list[str]:
             for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key) and key not in added_off]
 
 
+def data_identity(split) -> dict | None:
+    """What binds a run to a split's data: its clip count and a digest of each clip's path, label,
+    segment and file size (None for no split)."""
+    import hashlib
+
+    if split is None:
+        return None
+    digest = hashlib.sha256()
+    for example in split.examples:
+        size = os.path.getsize(example.path) if os.path.exists(example.path) else -1
+        digest.update(f"{os.path.abspath(example.path)}\0{split.label_names[example.label]}\0{example.start}\0"
+                      f"{example.stop}\0{size}\n".encode())
+    return {"clips": len(split.examples), "sha256": digest.hexdigest()[:16]}
+
+
+def check_unchanged(out_dir: str, name: str, content: bytes) -> None:
+    """Refuses a resume whose `name` file (the run's split.csv) would change: the run trained on
+    the split it holds."""
+    path = os.path.join(out_dir, name)
+    if not os.path.isfile(path):
+        return
+    with open(path, "rb") as handle:
+        stored = handle.read()
+    if stored != content:
+        old, new = stored.decode(errors="replace").splitlines(), content.decode(errors="replace").splitlines()
+        changed = len(set(old) ^ set(new))
+        raise RunStateError(f"{out_dir}: a resume on other data: {changed} row(s) of its {name} would change "
+                            f"({len(old) - 1} -> {len(new) - 1} clips; other --data_dir, --test_fraction or "
+                            f"--seed?); use the run's data and settings or another output folder.")
+
+
 def check_settings(out_dir: str, settings: dict) -> None:
-    """Refuses a resume whose settings differ from those in `run.json` (if the run has one)."""
+    """Refuses a resume whose settings differ from those in `run.json` (if the run has one); a
+    run that recorded no data (an earlier version) is not checked on it."""
     path = os.path.join(out_dir, RUN_CONFIG)
     if not os.path.isfile(path):
         return
     with open(path) as handle:
         stored = json.load(handle)
+    if "data" not in stored:
+        settings = {k: v for k, v in settings.items() if k != "data"}
     differences = settings_differences(stored, settings)
     if differences:
         shown = "\n  ".join(differences[:20]) + ("\n  ..." if len(differences) > 20 else "")

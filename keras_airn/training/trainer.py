@@ -164,15 +164,18 @@ def _restore_rng(model: keras.Model, state: dict) -> None:
         generator.state.assign(np.asarray(state["rng"][path], generator.state.dtype))
 
 
-def run_settings(model, config: TrainConfig, front_end: FrontEnd, label_names, compiled: dict | None = None) -> dict:
+def run_settings(model, config: TrainConfig, front_end: FrontEnd, label_names, compiled: dict | None = None,
+                 splits: dict | None = None) -> dict:
     """What a resume must match: the recipe (and a user's compiled optimizer, loss and metrics),
-    the front-end, the labels and the network."""
+    the front-end, the labels, the network and the data (`splits`: {name: Split or None})."""
     ignored = ("eval_batch_size", "checkpoint_minutes")  # change no weight
     recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in ignored}
     network = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
     settings = {"recipe": recipe, "front_end": front_end.to_config(), "labels": list(label_names), "network": network}
     if compiled:
         settings["compiled"] = compiled
+    if splits:
+        settings["data"] = {name: run_state.data_identity(split) for name, split in splits.items()}
     return settings
 
 
@@ -405,8 +408,8 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
             os.makedirs(os.path.join(out_dir, run_state.CHECKPOINTS), exist_ok=True)
             run_state.remove_stale_files(out_dir)
         steps = len(train_split.examples) // config.batch_size
-        fresh, model, settings, first_epoch = _replicas(build_model, distribution, train_split, front_end, config,
-                                                        out_dir, resume, chief, steps, compiled)
+        fresh, model, settings, first_epoch = _replicas(build_model, distribution, train_split, eval_split,
+                                                        front_end, config, out_dir, resume, chief, steps, compiled)
         first_epoch = min(first_epoch, last_epoch)
 
         dataset = distribution.distribute_datasets_from_function(functools.partial(
@@ -470,13 +473,15 @@ def _write_summaries(writer, epoch: int, logs: dict) -> None:
             tf.summary.scalar(f"epoch_{name}", value)
 
 
-def _replicas(build_model, distribution, train_split, front_end, config, out_dir, resume, chief, steps, compiled):
+def _replicas(build_model, distribution, train_split, eval_split, front_end, config, out_dir, resume, chief, steps,
+              compiled):
     """(a local model, its replicated copy, the run's settings, the first epoch): built, compiled
     and, when resuming, restored from the last checkpoint with its RNG states. The chief refuses
     to start over an existing run; the other workers only read a checkpoint."""
     keras.utils.set_random_seed(config.seed)
     fresh = build_model()
-    settings = run_settings(fresh, config, front_end, train_split.label_names, compiled)
+    settings = run_settings(fresh, config, front_end, train_split.label_names, compiled,
+                            {"train": train_split, "test": eval_split})
     checkpoint, first_epoch = resume_state(out_dir, resume, settings) if chief or resume else (None, 0)
     with distribution.scope():
         model = replicate(fresh)
@@ -499,7 +504,8 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
     with distribution.scope():
         keras.utils.set_random_seed(config.seed)
         fresh = build_model()
-        settings = run_settings(fresh, config, front_end, train_split.label_names, compiled)
+        settings = run_settings(fresh, config, front_end, train_split.label_names, compiled,
+                            {"train": train_split, "test": eval_split})
         model, first_epoch = resume_state(out_dir, resume, settings)
         dataset, steps = train_dataset(
             train_split.examples, front_end, batch_size=config.batch_size, seed=config.seed,
