@@ -273,13 +273,18 @@ class TrainableModel:
         except HeadError:
             self.labels = labels
             raise
-        targets = np.array([slots[i] for i in owners])
+        return self.train(embeddings, np.array([slots[i] for i in owners]), epochs, batch_size, seed)
+
+    def train(self, embeddings: np.ndarray, slots: np.ndarray, epochs: int = DEFAULT_EPOCHS,
+              batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0) -> list[float]:
+        """`epochs` passes of shuffled batches of (N, D) embeddings labelled with slot indices
+        through `train`; returns the mean loss of each epoch (`enroll` without the clips)."""
         rng = np.random.default_rng(seed)
         losses = []
         for _ in range(epochs):
-            order = rng.permutation(len(targets))
+            order = rng.permutation(len(slots))
             batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-            losses.append(float(np.mean([self.train_step(embeddings[b], targets[b]) for b in batches])))
+            losses.append(float(np.mean([self.train_step(embeddings[b], slots[b]) for b in batches])))
         return losses
 
 

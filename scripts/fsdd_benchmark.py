@@ -12,6 +12,10 @@ Each (model, split, recipe) trains with `python -m train.finetune --dataset csv`
 flags otherwise, in its own process; a finished run is not run again (delete its folder to), an
 interrupted one resumes. Results: OUT/results.json and OUT/table.md (docs/real_audio.md quotes it);
 with speaker_NAME_from_K splits (default flags), OUT/voices.png: top-1 against the voices trained on.
+With --personalise K1,K2,... every speaker_NAME run is exported to an int8 waveform trainable
+`.tflite` (`convert.tflite --trainable`); K clips per digit of NAME are enrolled through its
+`train` signature (`keras_airn.personalise`, default epochs and batch) in --draws random draws,
+and top-1 is measured on NAME's other clips: OUT/personalise.json, OUT/personalise.png.
 
 Usage:
   .venv/bin/python scripts/fsdd_benchmark.py --fsdd_dir free-spoken-digit-dataset \\
@@ -159,6 +163,78 @@ def export_tflite(run_dir: str, csv_path: str) -> dict:
             "tflite": {precision: os.path.join(out_dir, entry["file"]) for precision, entry in artifacts.items()}}
 
 
+def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int) -> dict:
+    """Top-1 on the held-out speaker's clips after enrolling K of its clips per digit on the device
+    model: {"0": top-1 of the shipped head on all of them, "K": [top-1 of each draw]}.
+
+    Each clip's embedding comes from the int8 trainable model's `infer`; each draw starts from the
+    shipped head, trains through `train`, and scores the other clips with the head it produced
+    (the float head `infer` applies to the same embeddings)."""
+    import numpy as np
+
+    from keras_airn.personalise import TrainableModel
+
+    out_dir = os.path.join(run_dir, "trainable")
+    report_path = os.path.join(out_dir, "report_trainable.json")
+    if not os.path.isfile(report_path):
+        command = [sys.executable, "-m", "convert.tflite", "--model", run_dir, "--precisions", "int8", "--waveform",
+                   "--trainable", "--dataset", "csv", "--csv", csv_path, "--out_dir", out_dir]
+        print("$", " ".join(command), flush=True)
+        run_step(command)
+    with open(report_path) as handle:
+        entry = json.load(handle)["artifacts"]["int8"]
+    model = TrainableModel(os.path.join(out_dir, entry["file"]))
+    with open(csv_path) as handle:
+        test = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "test"]
+    embeddings, owners = model.embeddings([path for path, _ in test])
+    if len(owners) != len(test):
+        raise SystemExit("error: a held-out clip is longer than one window; personalise scores one window a clip.")
+    truth = np.array([model.slot(label) for _, label in test])
+    results = {"bytes": entry["bytes"]}
+
+    def top1(head, rows):
+        logits = embeddings[rows] @ head.w + head.b + (1.0 - head.mask) * -1e9
+        return float(np.mean(logits.argmax(1) == truth[rows]))
+
+    results["0"] = top1(model.head(), np.arange(len(test)))
+    rng = np.random.default_rng(0)
+    for k in ks:
+        scores = []
+        for _ in range(draws):
+            chosen = np.concatenate([rng.choice(np.flatnonzero(truth == slot), k, replace=False)
+                                     for slot in sorted(set(truth))])
+            model.reset()
+            model.train(embeddings[chosen], truth[chosen], seed=int(rng.integers(1 << 31)))
+            scores.append(top1(model.head(), np.setdiff1d(np.arange(len(test)), chosen)))
+        results[str(k)] = scores
+        print(f"{run_dir}: {k} clips per digit enrolled: top-1 {np.mean(scores):.3f} "
+              f"(draws {', '.join(f'{x:.3f}' for x in scores)})", flush=True)
+    return results
+
+
+def plot_personalise(results: dict, path: str) -> None:
+    """Top-1 on a held-out voice against the clips per digit enrolled on the device, a line per voice."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    for speaker, record in sorted(results.items()):
+        ks = [0] + sorted(int(k) for k in record if k.isdigit() and k != "0")
+        means = [record["0"]] + [float(np.mean(record[str(k)])) for k in ks[1:]]
+        axes.plot(ks, means, marker="o", label=speaker)
+    axes.set_xlabel("clips per digit enrolled on the device (int8 train signature)")
+    axes.set_ylabel("top-1 on the speaker's other clips")
+    axes.set_title("FSDD, each speaker held out from base training (B0)")
+    axes.grid(alpha=0.3)
+    axes.legend(title="held-out speaker", loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def time_artifacts(results: dict, out_dir: str) -> None:
     """One interleaved `edge.benchmark` run (batch 1, one thread) over every run's fp32 and int8
     artifacts; adds each run's median milliseconds to its record."""
@@ -269,7 +345,16 @@ def main():
     parser.add_argument("--flags", default="", help="More train.finetune flags for every run, e.g. '--epochs 5'.")
     parser.add_argument("--latency", action="store_true", help="Also export each run to fp32/int8 .tflite and "
                         "time them all in one edge.benchmark run (params, MACs, latency, int8 agreement).")
+    parser.add_argument("--personalise", default="", help="Clips per digit to enrol on the device model of every "
+                        "speaker_NAME run, e.g. 1,3,5,10 (off when empty).")
+    parser.add_argument("--draws", type=int, default=5, help="--personalise: random draws of the enrolled clips.")
     args = parser.parse_args()
+    try:
+        ks = [int(k) for k in args.personalise.split(",") if k]
+    except ValueError:
+        sys.exit(f"error: --personalise takes whole numbers of clips per digit, got {args.personalise!r}.")
+    if any(k < 1 for k in ks) or args.draws < 1:
+        sys.exit("error: --personalise counts and --draws must be at least 1.")
     args.out_dir = os.path.abspath(args.out_dir)  # the runs' processes start in the repository root
     os.makedirs(args.out_dir, exist_ok=True)
     csvs = split_files(args.fsdd_dir, args.out_dir, args.splits.split(","))
@@ -286,10 +371,22 @@ def main():
                 print(f"{key}: top-1 {results[key]['top1']:.3f} in {results[key]['minutes']} min", flush=True)
                 if args.latency:
                     results[key].update(export_tflite(run_dir, csv_path))
+                match = SPEAKER_SPLIT.fullmatch(split)
+                if ks and match and match[2] is None:
+                    results[key]["personalise"] = personalise(run_dir, csv_path, ks, args.draws)
+                    with open(results_path, "w") as handle:
+                        json.dump(results, handle, indent=1)
     if args.latency:
         time_artifacts({key: record for key, record in results.items() if "tflite" in record}, args.out_dir)
     with open(results_path, "w") as handle:
         json.dump(results, handle, indent=1)
+    personalised = {record["split"][len("speaker_"):]: record["personalise"] for record in results.values()
+                    if "personalise" in record}
+    if personalised:
+        with open(os.path.join(args.out_dir, "personalise.json"), "w") as handle:
+            json.dump(personalised, handle, indent=1)
+        plot_personalise(personalised, os.path.join(args.out_dir, "personalise.png"))
+        print(f"{os.path.join(args.out_dir, 'personalise.png')}: top-1 against the clips enrolled on the device")
     curves = voices_curve(results)
     if curves:
         plot_voices(curves, os.path.join(args.out_dir, "voices.png"))

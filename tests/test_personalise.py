@@ -218,3 +218,20 @@ def test_personalise_and_classify_command_lines(exported, tmp_path):
                     f"--audio={tmp_path / 'test.wav'}")
     assert done.returncode == 1 and done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in done.stderr
+
+
+def test_android_code_calls_the_signatures_the_model_has(exported):
+    """edge/android/Personaliser.kt names each signature's inputs and outputs as the exported
+    waveform model has them (it is compiled on no phone here; this keeps it true to the model)."""
+    import re
+
+    from keras_airn.artifacts import tflite_interpreter
+
+    _, root, _, int8 = exported
+    signatures = tflite_interpreter(model_path(root, int8, "export_int8")).get_signature_list()
+    source = open(os.path.join(ROOT, "edge", "android", "Personaliser.kt")).read()
+    calls = re.findall(r"runSignature\((.*?)\"(\w+)\",?\s*\)", source, re.DOTALL)
+    assert sorted(name for _, name in calls) == sorted(signatures)
+    for arguments, name in calls:
+        assert set(re.findall(r"\"(\w+)\" to", arguments)) == set(
+            signatures[name]["inputs"] + signatures[name]["outputs"]), name
