@@ -9,6 +9,7 @@ one schema: "format" ("tflite" or "onnx"), "model" (its source), "form", "num_cl
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -54,6 +55,45 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
     if not model.deploy and not keep_train_form:
         model = reparameterize(model)
     return model.with_options(time_as_rows=True) if time_as_rows else model
+
+
+def resolve_for_export(model, out_dir: str, precisions, known, front_end, sample_rate, keep_train_form: bool,
+                       time_as_rows: bool):
+    """The model to convert (`model_for_export`) and its front-end, after the argument checks
+    every exporter makes before any conversion work.
+
+    Args:
+        model, keep_train_form, time_as_rows: as `model_for_export`.
+        out_dir: the output folder (`check_out_dir`).
+        precisions: the precisions asked for; `known`: those the format has.
+        front_end: the model's `FrontEnd` (default VGG-Sound's).
+        sample_rate: if given, must equal the front-end's rate.
+
+    Raises:
+        ConversionError: an unknown precision, a rate or input size that is not the front-end's.
+    """
+    from keras_airn.features import FrontEnd
+
+    front_end = front_end or FrontEnd()
+    check_out_dir(out_dir)
+    if sample_rate is not None and sample_rate != front_end.sample_rate:
+        raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "
+                              f"({front_end.sample_rate} Hz); a waveform model must see the rate it was "
+                              f"trained on.")
+    for precision in precisions:
+        if precision not in known:
+            raise ConversionError(f"Unknown precision {precision!r}; choose from {tuple(known)}.")
+    model = model_for_export(model, keep_train_form, time_as_rows)
+    frames, bins = model.input_shape[1:3]
+    if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
+        raise ConversionError(f"The model takes {frames or 'any'} x {bins} log-mel frames x bins; the front-end "
+                              f"makes {front_end.num_frames} x {front_end.n_mels}.")
+    return model, front_end
+
+
+def input_form(waveform: bool) -> str:
+    """The report's "input" and the artifact name's input word: "waveform" or "spectrogram"."""
+    return "waveform" if waveform else "spectrogram"
 
 
 def is_airn(model) -> bool:
@@ -269,6 +309,27 @@ def calibration_and_evaluation(examples, calibration_examples, front_end, *, wav
                 held_out_inputs(examples[split:] or examples, front_end, waveform, num_eval))
     noise = held_out_inputs(None, front_end, waveform, num_eval)
     return noise, noise
+
+
+@dataclasses.dataclass
+class ExportInputs:
+    """What an exporter feeds its artifacts: evaluation inputs in the artifact's form, the Keras
+    logits on them, their labels (or None), and the int8 calibration inputs."""
+
+    evaluation: np.ndarray
+    reference: np.ndarray
+    labels: np.ndarray | None
+    calibration: np.ndarray
+
+
+def export_inputs(model, front_end, examples, calibration_examples, *, waveform: bool, num_calibration: int,
+                  num_eval: int, int8: bool, random_calibration: bool) -> ExportInputs:
+    """`calibration_and_evaluation` in the artifact's input form, with the Keras reference logits."""
+    calibration, (spectrograms, waves, labels) = calibration_and_evaluation(
+        examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
+        num_eval=num_eval, int8=int8, random_calibration=random_calibration)
+    return ExportInputs(waves if waveform else spectrograms, model.predict(spectrograms, verbose=0), labels,
+                        calibration[1] if waveform else calibration[0])
 
 
 def calibration_note(count: int) -> str | None:
