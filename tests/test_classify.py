@@ -85,12 +85,12 @@ def test_errors_name_the_problem(models, tmp_path, caplog):
     assert len(classifier.classify_file(str(tmp_path / "fast.wav"))) == 1  # resampled by default
     with pytest.raises(ClassifyError, match="does not match the front-end"):
         WindowScorer(models["spectrogram"], FrontEnd(clip_seconds=2.56))
-    with pytest.raises(ClassifyError, match="expected a .keras, .tflite, .onnx model"):
+    with pytest.raises(ClassifyError, match="expected a .keras, .tflite, .onnx, .xml model"):
         WindowScorer(str(text), FRONT_END)
     # The CLI names the kind before looking for the front_end.json the text file does not have.
     result = subprocess.run([sys.executable, "-m", "edge.classify", f"--model={text}", f"--audio={models['audio']}"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "notes.txt: expected a .keras, .tflite, .onnx model" in result.stderr, \
+    assert result.returncode == 1 and "notes.txt: expected a .keras, .tflite, .onnx, .xml model" in result.stderr, \
         result.stderr[-2000:]
     with pytest.raises(ClassifyError, match="4 labels; the model has 5"):
         labels_beside(models["keras"], 5, str(models["root"] / "labels.json"))
