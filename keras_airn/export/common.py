@@ -1,8 +1,9 @@
 """Pieces shared by the exporters: the model to export, held-out data, parity, side files, and
 the conversion report both write.
 
-The report (`report.json` for TFLite, `report_onnx.json` for ONNX, so both fit in one folder) has
-one schema: "format" ("tflite" or "onnx"), "model" (its source), "form", "num_classes", "params",
+The report (`report.json` for TFLite, `report_onnx.json` for ONNX, `report_openvino.json` for
+OpenVINO IR, so all fit in one folder) has one schema: "format" ("tflite", "onnx" or "openvino"),
+"model" (its source), "form", "num_classes", "params",
 "macs", "input" ("spectrogram" or "waveform"), "front_end", "eval_clips", and "artifacts":
 {precision: {"file", "bytes", "ops", "max_rel_logit_error", "top1_agreement", ...}}.
 """
@@ -141,7 +142,7 @@ def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> No
     from keras_airn.features import FRONT_END_FILE, FrontEnd
     from keras_airn.labels import LABELS_FILE, load_labels, save_labels
 
-    old_artifacts = [name for name in os.listdir(out_dir) if name.endswith((".tflite", ".onnx"))]
+    old_artifacts = [name for name in os.listdir(out_dir) if name.endswith(tuple(ARTIFACT_EXTENSIONS.values()))]
     old_front_end, old_labels = os.path.join(out_dir, FRONT_END_FILE), os.path.join(out_dir, LABELS_FILE)
     if old_artifacts and (
             (os.path.isfile(old_front_end) and FrontEnd.load(old_front_end) != front_end)
@@ -155,7 +156,9 @@ def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> No
         save_labels(label_names, os.path.join(out_dir, LABELS_FILE))
 
 
-REPORT_FILES = {"tflite": "report.json", "onnx": "report_onnx.json"}
+REPORT_FILES = {"tflite": "report.json", "onnx": "report_onnx.json", "openvino": "report_openvino.json"}
+# The file each format's report lists per artifact (an OpenVINO IR's .xml; its .bin is "weights").
+ARTIFACT_EXTENSIONS = {"tflite": ".tflite", "onnx": ".onnx", "openvino": ".xml"}
 
 
 def new_report(artifact_format: str, source: str, model, front_end, input_form: str, eval_clips: int,
@@ -163,7 +166,7 @@ def new_report(artifact_format: str, source: str, model, front_end, input_form: 
     """A conversion report with no artifacts yet (the schema in this module's docstring).
 
     Args:
-        artifact_format: "tflite" or "onnx".
+        artifact_format: "tflite", "onnx" or "openvino".
         source: the model's file or name.
         model: the model converted.
         front_end: its `FrontEnd`.
@@ -205,7 +208,10 @@ def write_report(out_dir: str, report: dict) -> str:
         The report's path.
     """
     artifact_format = report["format"]
-    remove_stale_artifacts(out_dir, f".{artifact_format}", {e["file"] for e in report["artifacts"].values()})
+    remove_stale_artifacts(out_dir, ARTIFACT_EXTENSIONS[artifact_format],
+                           {e["file"] for e in report["artifacts"].values()})
+    if artifact_format == "openvino":
+        remove_stale_artifacts(out_dir, ".bin", {e["weights"] for e in report["artifacts"].values()})
     path = os.path.join(out_dir, REPORT_FILES[artifact_format])
     files.write_json(path, report)
     return path
