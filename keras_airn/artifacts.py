@@ -36,7 +36,7 @@ def artifact_kind(path: str, kinds=tuple(KINDS.values())) -> str:
     """
     kind = KINDS.get(os.path.splitext(str(path))[1].lower())
     if kind not in kinds:
-        expected = ", ".join(f".{k}" for k in kinds)
+        expected = ", ".join(extension for extension, kind in KINDS.items() if kind in kinds)
         raise ArtifactError(f"{path}: expected a {expected} model.")
     return kind
 

@@ -9,7 +9,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-import soundfile
 
 import keras_airn as ka
 from keras_airn.artifacts import OPENVINO_PRECISION_KEY, ArtifactError, openvino_core, openvino_model
@@ -18,7 +17,7 @@ from keras_airn.export.openvino import export_openvino, run_openvino
 from keras_airn.export.tflite import export
 from keras_airn.features import FrontEnd
 from keras_airn.runtime import Window, WindowScorer, summarize
-from tests.helpers import TINY, max_relative_error, random_log_mel, randomize_batchnorm
+from tests.helpers import TINY, max_relative_error, random_log_mel, randomize_batchnorm, tiny_model_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRONT_END = FrontEnd(clip_seconds=1.28)
@@ -27,16 +26,13 @@ HAS_BF16 = "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILIT
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """A tiny random model with its front-end and labels beside it, and a 3.3 s recording."""
-    root = tmp_path_factory.mktemp("openvino")
-    model = randomize_batchnorm(ka.create_model("b0", num_classes=4, **TINY), seed=3)
-    keras_path = str(root / "model.keras")
-    model.save(keras_path)
-    (root / "labels.json").write_text(json.dumps(["a", "b", "c", "d"]))
-    FRONT_END.save(str(root))
-    audio = np.random.default_rng(0).uniform(-0.4, 0.4, int(3.3 * 16000)).astype(np.float32)
-    soundfile.write(str(root / "long.flac"), audio, 16000)
-    return {"model": model, "keras": keras_path, "audio": str(root / "long.flac"), "root": root}
+    """A tiny random model with its front-end and labels beside it, a 3.3 s recording, and the
+    model's spectrogram-input fp32 IR ("ir": the folder, "report")."""
+    folder = tiny_model_folder(tmp_path_factory.mktemp("openvino"), FRONT_END)
+    ir = folder["root"] / "ir"
+    report = export_openvino(folder["keras"], str(ir), front_end=FRONT_END, num_eval=2,
+                             label_names=["a", "b", "c", "d"])
+    return {**folder, "ir": ir, "report": report}
 
 
 def ir_path(out_dir, report, precision="fp32"):
@@ -47,9 +43,11 @@ def ir_path(out_dir, report, precision="fp32"):
 def test_fp32_ir_equals_keras_and_the_tflite_artifact(tiny, tmp_path, waveform):
     from keras_airn.export.tflite import classify_function
 
-    out = tmp_path / "ir"
-    report = export_openvino(tiny["keras"], str(out), waveform=waveform, front_end=FRONT_END, num_eval=2,
-                             label_names=["a", "b", "c", "d"])
+    out, report = tiny["ir"], tiny["report"]
+    if waveform:
+        out = tmp_path / "ir"
+        report = export_openvino(tiny["keras"], str(out), waveform=True, front_end=FRONT_END, num_eval=2,
+                                 label_names=["a", "b", "c", "d"])
     entry = report["artifacts"]["fp32"]
     assert report["format"] == "openvino" and report["input"] == ("waveform" if waveform else "spectrogram")
     assert entry["max_rel_logit_error"] <= 1e-4 and entry["within_bound"]
@@ -147,10 +145,11 @@ def test_bf16_is_refused_in_one_line_on_a_cpu_without_bf16(tiny, tmp_path):
 
 
 def test_a_bad_ir_is_named_in_one_line(tiny, tmp_path):
-    out = tmp_path / "ir"
-    report = export_openvino(tiny["keras"], str(out), front_end=FRONT_END, num_eval=1)
-    path = ir_path(out, report)
-    os.remove(out / report["artifacts"]["fp32"]["weights"])
+    import shutil
+
+    for name in ("front_end.json", tiny["report"]["artifacts"]["fp32"]["file"]):  # the IR without its .bin
+        shutil.copy(tiny["ir"] / name, tmp_path / name)
+    path = str(tmp_path / tiny["report"]["artifacts"]["fp32"]["file"])
     with pytest.raises(ArtifactError, match=r"no weights file airn_b0_deploy_spectrogram_fp32\.bin beside"):
         openvino_model(path)
     text = tmp_path / "notes.xml"
