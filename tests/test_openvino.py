@@ -30,8 +30,8 @@ def tiny(tmp_path_factory):
     model's spectrogram-input fp32 IR ("ir": the folder, "report")."""
     folder = tiny_model_folder(tmp_path_factory.mktemp("openvino"), FRONT_END)
     ir = folder["root"] / "ir"
-    report = export_openvino(folder["keras"], str(ir), front_end=FRONT_END, num_eval=2,
-                             label_names=["a", "b", "c", "d"])
+    classifier = ka.AudioClassifier(folder["model"], FRONT_END, ["a", "b", "c", "d"])
+    report = classifier.export(str(ir), format="openvino", num_eval=2)  # the task's way to convert.openvino
     return {**folder, "ir": ir, "report": report}
 
 
