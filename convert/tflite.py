@@ -28,18 +28,13 @@ from keras_airn.export.tflite import PRECISIONS, export  # noqa: E402
 from keras_airn.export.trainable import export_trainable  # noqa: E402
 
 PRECISION_FLAG = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(PRECISIONS)}.")
-WAVEFORM = flags.DEFINE_bool("waveform", False, "Input (1, samples) PCM with the log-mel inside the model.")
-FLOAT_HEAD = flags.DEFINE_bool("int8_float_head", True, "int8: keep the classifier head (global pool, linear "
-                                "layer) float; 8-bit logits flip close decisions (docs/conversion.md).")
+GRAPH = convert_flags.define_graph_flags("under XNNPACK")
 INT8_IO = flags.DEFINE_bool("int8_io", False, "int8: int8 input/output tensors instead of float.")
-SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Expected sample rate of a waveform model (checked).")
 TRAINABLE = flags.DEFINE_bool("trainable", False, "Write models that learn on the device (precisions fp32, "
                                "dynamic, int8): signatures infer, train, get_weights, set_weights; "
                                "edge.personalise enrols clips.")
 MAX_CLASSES = flags.DEFINE_integer("max_classes", None, "--trainable: head slots, the model's classes included "
                                    "(default: those + 10).")
-TIME_AS_ROWS = flags.DEFINE_bool("time_as_rows", True, "Time-axis convolutions as rows on the transposed layout "
-                                  "(identical outputs, faster under XNNPACK).")
 
 
 def main(argv):
@@ -47,7 +42,7 @@ def main(argv):
     network, front_end, label_names, examples = convert_flags.resolve()
     if TRAINABLE.value:
         report = export_trainable(
-            network, convert_flags.OUT_DIR.value, PRECISION_FLAG.value, waveform=WAVEFORM.value,
+            network, convert_flags.OUT_DIR.value, PRECISION_FLAG.value, waveform=GRAPH["waveform"].value,
             front_end=front_end, label_names=label_names, max_classes=MAX_CLASSES.value, examples=examples,
             calibration_examples=convert_flags.calibration_examples(label_names),
             random_calibration=convert_flags.RANDOM_CALIBRATION.value, num_calibration=convert_flags.NUM_CALIBRATION.value,
@@ -55,12 +50,12 @@ def main(argv):
         convert_flags.print_report(report)
         return
     report = export(network, convert_flags.OUT_DIR.value, PRECISION_FLAG.value,
-                    waveform=WAVEFORM.value, keep_train_form=convert_flags.KEEP_TRAIN.value, int8_io=INT8_IO.value,
+                    waveform=GRAPH["waveform"].value, keep_train_form=convert_flags.KEEP_TRAIN.value, int8_io=INT8_IO.value,
                     front_end=front_end, examples=examples, label_names=label_names,
-                    sample_rate=SAMPLE_RATE.value, source=convert_flags.source_name(),
+                    sample_rate=GRAPH["sample_rate"].value, source=convert_flags.source_name(),
                     random_calibration=convert_flags.RANDOM_CALIBRATION.value, num_eval=convert_flags.NUM_EVAL.value,
-                    num_calibration=convert_flags.NUM_CALIBRATION.value, time_as_rows=TIME_AS_ROWS.value,
-                    int8_float_head=FLOAT_HEAD.value,
+                    num_calibration=convert_flags.NUM_CALIBRATION.value, time_as_rows=GRAPH["time_as_rows"].value,
+                    int8_float_head=GRAPH["float_head"].value,
                     calibration_examples=convert_flags.calibration_examples(label_names))
     convert_flags.print_report(report)
 

@@ -1,4 +1,4 @@
-"""Loading and timing of .tflite, .onnx and .keras artifacts, and the benchmark reports."""
+"""Loading and timing of .tflite, .onnx, OpenVINO IR (.xml) and .keras artifacts, and the benchmark reports."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from keras_airn.artifacts import artifact_kind, onnx_session, tflite_interpreter
+from keras_airn.artifacts import artifact_kind, onnx_session, openvino_model, openvino_precision, tflite_interpreter
 
 
 @dataclasses.dataclass
@@ -22,6 +22,8 @@ class Runner:
     memory_bytes: int
     params: int | None = None
     macs: int | None = None
+    # What the runtime reports it computes in, where it says (OpenVINO: "f32", "bf16").
+    inference_precision: str | None = None
 
 
 def resident_bytes() -> int:
@@ -50,7 +52,7 @@ def load_runner(path: str, threads: int) -> Runner:
         raise FileNotFoundError(f"No artifact at {path!r}.")
     before, start = resident_bytes(), time.perf_counter()
     name = os.path.basename(path)
-    params = macs = None
+    params = macs = precision = None
     kind = artifact_kind(path)
     if kind == "tflite":
         interpreter = tflite_interpreter(path, threads)  # names the file if it is not a model
@@ -69,6 +71,16 @@ def load_runner(path: str, threads: int) -> Runner:
         def run():
             session.run(None, feed)
 
+    elif kind == "openvino":
+        compiled = openvino_model(path, threads)
+        precision = openvino_precision(compiled)
+        request = compiled.create_infer_request()
+        source = compiled.input(0)
+        x = _random_input(source.get_partial_shape().get_min_shape(), np.float32)
+
+        def run():
+            request.infer([x])
+
     else:
         import tensorflow as tf
 
@@ -86,10 +98,11 @@ def load_runner(path: str, threads: int) -> Runner:
             infer(x).numpy()
 
         params, macs = ka.profile(model, shape[1:3])
-    runner = Runner(name, run, time.perf_counter() - start, max(0, resident_bytes() - before), params, macs)
+    runner = Runner(name, run, time.perf_counter() - start, max(0, resident_bytes() - before), params, macs,
+                    precision)
     if macs is None:
         # After the timed load: profiling builds a Keras model, which must not count as init.
-        input_shape = x.shape if kind == "tflite" else feed[source.name].shape
+        input_shape = feed[source.name].shape if kind == "onnx" else x.shape
         runner.params, runner.macs = profile_artifact(path, input_shape)
     return runner
 
@@ -142,7 +155,7 @@ def summarize(runner: Runner, first: float, latencies: np.ndarray) -> dict:
     return {"artifact": runner.name, "init_ms": runner.init_seconds * 1e3, "first_ms": first * 1e3,
             "mean_ms": ms.mean(), "median_ms": np.median(ms), "std_ms": ms.std(), "min_ms": ms.min(),
             "p90_ms": np.percentile(ms, 90), "memory_mb": runner.memory_bytes / 2**20,
-            "params": runner.params, "macs": runner.macs}
+            "params": runner.params, "macs": runner.macs, "inference_precision": runner.inference_precision}
 
 
 def benchmark(paths, threads: int = 1, rounds: int = 30, warmup: int = 5) -> list[dict]:
@@ -176,8 +189,8 @@ def benchmark(paths, threads: int = 1, rounds: int = 30, warmup: int = 5) -> lis
     return rows
 
 
-COLUMNS = ["artifact", "init_ms", "first_ms", "mean_ms", "median_ms", "std_ms", "min_ms", "p90_ms",
-           "memory_mb", "ratio_to_first", "params", "macs", "cpu_class", "isa"]
+COLUMNS = ["artifact", "inference_precision", "init_ms", "first_ms", "mean_ms", "median_ms", "std_ms", "min_ms",
+           "p90_ms", "memory_mb", "ratio_to_first", "params", "macs", "cpu_class", "isa"]
 
 
 def write_results(rows: list[dict], out_dir: str, header: str, columns: list[str] = COLUMNS,

@@ -1,16 +1,19 @@
-"""Benchmark .tflite, .onnx and .keras artifacts the way the TFLite benchmark tool does.
+"""Benchmark .tflite, .onnx, OpenVINO IR (.xml) and .keras artifacts the way the TFLite benchmark tool does.
 
 Batch 1, `--num_threads` (default 1), warm-up runs, then timed runs in interleaved rounds (one
 inference of every artifact per round) so that the ratios between artifacts hold on a noisy
 machine. Reports init time, first run, mean, median, std, min, p90 and resident-memory growth
 of each artifact, the ratio of every artifact's median to the first one's, and writes CSV,
-markdown and a latency-versus-MACs plot.
+markdown and a latency-versus-MACs plot. An OpenVINO row names the precision OpenVINO ran it at
+(`inference_precision`, read back from the compiled model: "f32", or "bf16" for a bf16 IR on a CPU
+with bf16 instructions).
 
 Usage:
   python -m edge.benchmark --artifacts export/a.tflite,export/b.onnx,runs/x/model_deploy.keras \
       --out_dir bench [--num_threads 1] [--rounds 30] [--warmup 5]
   python -m edge.benchmark --artifacts export/m_fp32.tflite,export/m_int8.tflite,export/m.onnx,export/m_int8.onnx \
       --out_dir bench --recommend [--recommend_data clips.csv] [--litert_tool]
+  python -m edge.benchmark --artifacts export/m_fp32.tflite,export/m_fp32.xml,export/m_int8.xml --out_dir bench
 
 `--stream_hops 0.25,0.5,1` times live classification instead (`edge.stream_timing`: milliseconds
 per hop of a `StreamScorer` and the share of one core at real time) and writes stream.md.
@@ -33,9 +36,9 @@ from absl import app, flags  # noqa: E402
 from keras_airn import cli  # noqa: E402
 from keras_airn.artifacts import artifact_kind  # noqa: E402
 
-ARTIFACTS = flags.DEFINE_list("artifacts", None, "Artifacts to time (.tflite, .onnx, .keras).")
+ARTIFACTS = flags.DEFINE_list("artifacts", None, "Artifacts to time (.tflite, .onnx, OpenVINO .xml, .keras).")
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Where to write results.csv, results.md and latency.png.")
-THREADS = flags.DEFINE_integer("num_threads", 1, "Threads of every runtime.")
+THREADS = flags.DEFINE_integer("num_threads", 1, "Threads of every runtime (OpenVINO: INFERENCE_NUM_THREADS).")
 ROUNDS = flags.DEFINE_integer("rounds", 30, "Timed rounds.")
 WARMUP = flags.DEFINE_integer("warmup", 5, "Untimed rounds first.")
 RECOMMEND = flags.DEFINE_bool("recommend", False, "Name the fastest artifact with >= --agreement top-1 agreement.")

@@ -1,4 +1,4 @@
-"""Classify audio files with a .tflite (spectrogram or waveform input) or .keras model.
+"""Classify audio files with a .tflite (spectrogram or waveform input), .onnx, OpenVINO IR (.xml) or .keras model.
 
 A thin shell over `keras_airn.runtime.WindowScorer`. Audio of any format, rate and channel count
 is read as training reads it (`--resample=false` rejects files at another rate). Files longer
@@ -22,7 +22,7 @@ from absl import app, flags  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
 
-MODEL = flags.DEFINE_string("model", None, "A .tflite, .onnx or .keras model.")
+MODEL = flags.DEFINE_string("model", None, "A .tflite, .onnx, OpenVINO IR .xml or .keras model.")
 AUDIO = cli.DEFINE_paths("audio", None, "Audio files (WAV, FLAC, OGG, MP3).")
 TOP_K = flags.DEFINE_integer("top_k", 3, "Labels to show per window.")
 HOP = flags.DEFINE_float("hop_seconds", None, "Window hop for long files (default: half a clip).")

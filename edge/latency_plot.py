@@ -2,7 +2,7 @@
 
 Both take the rows `edge.artifact_timing.benchmark` returns (artifact, median_ms, min_ms, p90_ms,
 macs, ...). Each artifact's network, runtime and precision are read from its file name (the
-exporters' naming: `<network>_<form>_<input>_<precision>.<tflite|onnx>`, `<name>.keras`).
+exporters' naming: `<network>_<form>_<input>_<precision>.<tflite|onnx|xml>`, `<name>.keras`).
 
 Example:
 >>> artifact_kind("export/airn_b1_deploy_spectrogram_int8.tflite")
@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import re
 
-RUNTIMES = {".tflite": "LiteRT", ".onnx": "ORT", ".keras": "Keras"}
-PRECISIONS = ("int8", "fp16", "dynamic", "fp32")
+RUNTIMES = {".tflite": "LiteRT", ".onnx": "ORT", ".xml": "OpenVINO", ".keras": "Keras"}
+PRECISIONS = ("int8", "fp16", "bf16", "dynamic", "fp32")
 # The exporters' form and input words, which end the network's part of a name.
-_NETWORK_END = re.compile(r"_(deploy|train|release|spectrogram|waveform|int8|fp16|fp32|dynamic)(_|\.|$)")
+_NETWORK_END = re.compile(r"_(deploy|train|release|spectrogram|waveform|int8|fp16|bf16|fp32|dynamic)(_|\.|$)")
 MARKERS = {"LiteRT fp32": "o", "LiteRT int8": "s", "LiteRT fp16": "^", "LiteRT dynamic": "v",
-           "ORT fp32": "D", "ORT int8": "P", "Keras fp32": "X"}
+           "ORT fp32": "D", "ORT int8": "P", "OpenVINO fp32": "h", "OpenVINO int8": "p", "OpenVINO bf16": "d",
+           "Keras fp32": "X"}
 
 
 def artifact_kind(path: str) -> tuple[str, str]:

@@ -27,7 +27,8 @@ from absl import app, flags  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
 
-MODEL = flags.DEFINE_string("model", None, "A .tflite, .onnx or .keras model (front_end.json and labels beside it).")
+MODEL = flags.DEFINE_string("model", None, "A .tflite, .onnx, OpenVINO IR .xml or .keras model (front_end.json "
+                            "and labels beside it).")
 STDIN = flags.DEFINE_bool("stdin", False, "Read raw mono PCM from stdin instead of the microphone.")
 SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Rate of the input (default: the model's).", lower_bound=1)
 FORMAT = flags.DEFINE_enum("format", "s16le", ["s16le", "f32le"], "--stdin sample format (little-endian).")

@@ -1,6 +1,6 @@
 """Which artifact to ship on this machine: the fastest whose decisions match its float model's.
 
-Among the timed artifacts (LiteRT fp32/int8, ONNX fp32/int8, ...), candidates are those whose
+Among the timed artifacts (LiteRT fp32/int8, ONNX fp32/int8, OpenVINO fp32/int8/bf16, ...), candidates are those whose
 top-1 agreement with the float model of the same source is at least `threshold` (98 %): measured
 on the user's clips when given, else the agreement the conversion report recorded on its held-out
 clips (the split not used for calibration). The fastest candidate by median latency wins.
@@ -16,13 +16,18 @@ DEFAULT_THRESHOLD = 0.98
 
 
 def artifact_logits(path: str, inputs: np.ndarray) -> np.ndarray:
-    """Logits of a spectrogram-input .tflite or .onnx artifact on (N, T, F, 1) inputs."""
+    """Logits of a spectrogram-input .tflite, .onnx or OpenVINO .xml artifact on (N, T, F, 1) inputs."""
     from keras_airn.artifacts import artifact_kind
 
-    if artifact_kind(path, ("tflite", "onnx")) == "tflite":
+    kind = artifact_kind(path, ("tflite", "onnx", "openvino"))
+    if kind == "tflite":
         from keras_airn.export.tflite import run_tflite
 
         return run_tflite(path, inputs)
+    if kind == "openvino":
+        from keras_airn.export.openvino import run_openvino
+
+        return run_openvino(path, inputs)
     from keras_airn.export.onnx import run_onnx
 
     return run_onnx(path, inputs)
@@ -40,7 +45,7 @@ def measured_agreement(paths: list[str], examples, max_clips: int = 200) -> dict
 
     by_source: dict[str, list[str]] = {}
     for path in paths:
-        if path.endswith((".tflite", ".onnx")):
+        if path.endswith((".tflite", ".onnx", ".xml")):
             by_source.setdefault(source_model(path) or path, []).append(path)
     agreement = {}
     for group in by_source.values():
@@ -66,7 +71,7 @@ def reported_agreement(path: str) -> float | None:
 def is_float(path: str) -> bool:
     """fp32 by its name: "_fp32." or an ONNX/TFLite file with no precision suffix."""
     stem = os.path.splitext(os.path.basename(path))[0]
-    return stem.endswith("_fp32") or stem.rsplit("_", 1)[-1] not in ("int8", "fp16", "dynamic")
+    return stem.endswith("_fp32") or stem.rsplit("_", 1)[-1] not in ("int8", "fp16", "dynamic", "bf16")
 
 
 def recommend(rows: list[dict], paths: list[str], agreement: dict[str, float | None],

@@ -1,5 +1,5 @@
 """Model files: the one place that picks a loader by file extension and opens a LiteRT
-interpreter or an onnxruntime session, each failure naming the file.
+interpreter, an onnxruntime session or an OpenVINO compiled model, each failure naming the file.
 
 Example:
 >>> artifact_kind("export/airn_b0_deploy_waveform_int8.tflite")
@@ -12,7 +12,12 @@ import os
 
 from keras_airn.errors import ClassifyError
 
-KINDS = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}
+KINDS = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx", ".xml": "openvino"}
+# Where an OpenVINO IR written by `keras_airn.export.openvino` keeps the precision its CPU plugin
+# is to compute in (the IR's runtime_options); `openvino_model` sets it at compile. An IR without
+# it is compiled at f32: OpenVINO's own default on a CPU with bf16 instructions is bf16.
+OPENVINO_PRECISION_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
+OPENVINO_DEFAULT_PRECISION = "f32"
 
 
 class ArtifactError(ClassifyError):
@@ -20,7 +25,7 @@ class ArtifactError(ClassifyError):
 
 
 def artifact_kind(path: str, kinds=tuple(KINDS.values())) -> str:
-    """"keras", "tflite" or "onnx", from the file's extension.
+    """"keras", "tflite", "onnx" or "openvino" (an IR's .xml), from the file's extension.
 
     Args:
         path: a model file.
@@ -31,7 +36,7 @@ def artifact_kind(path: str, kinds=tuple(KINDS.values())) -> str:
     """
     kind = KINDS.get(os.path.splitext(str(path))[1].lower())
     if kind not in kinds:
-        expected = ", ".join(f".{k}" for k in kinds)
+        expected = ", ".join(extension for extension, kind in KINDS.items() if kind in kinds)
         raise ArtifactError(f"{path}: expected a {expected} model.")
     return kind
 
@@ -70,3 +75,65 @@ def onnx_session(path: str, num_threads: int = 1):
         return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception types
         raise ArtifactError(f"{path}: not a loadable ONNX model ({error}).") from error
+
+
+def openvino_core():
+    """The process's OpenVINO `Core` (one is enough; each holds its plugins).
+
+    Raises:
+        ArtifactError: OpenVINO is not installed.
+    """
+    global _OPENVINO_CORE
+    if _OPENVINO_CORE is None:
+        try:
+            import openvino
+        except ImportError as error:
+            raise ArtifactError("OpenVINO IR needs the `openvino` package (pip install -e '.[openvino]').") from error
+        _OPENVINO_CORE = openvino.Core()
+    return _OPENVINO_CORE
+
+
+_OPENVINO_CORE = None
+
+
+def openvino_model(path: str, num_threads: int = 1):
+    """An OpenVINO IR (`.xml` with its `.bin` beside it) compiled for the CPU with `num_threads`
+    inference threads, at the precision the IR names (`OPENVINO_PRECISION_KEY`, else f32).
+
+    What precision OpenVINO actually runs is `compiled.get_property("INFERENCE_PRECISION_HINT")`
+    (`openvino_precision`).
+
+    Raises:
+        ArtifactError: naming the file when it or its weights are missing or it is not an IR.
+    """
+    weights = os.path.splitext(path)[0] + ".bin"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+    except OSError as error:
+        raise ArtifactError(f"{path}: cannot be read ({error.strerror}).") from error
+    if b"<net " not in head:  # else OpenVINO tries every front-end's reader on it, each logging
+        raise ArtifactError(f"{path}: not an OpenVINO IR (an IR's .xml starts with a <net> element).")
+    if not os.path.isfile(weights):
+        raise ArtifactError(f"{path}: no weights file {os.path.basename(weights)} beside the OpenVINO IR.")
+    core = openvino_core()
+    try:
+        model = core.read_model(path, weights)
+        precision = (model.get_rt_info(OPENVINO_PRECISION_KEY).astype(str) if model.has_rt_info(OPENVINO_PRECISION_KEY)
+                     else OPENVINO_DEFAULT_PRECISION)
+        return core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision,
+                                                 "INFERENCE_NUM_THREADS": num_threads,
+                                                 "PERFORMANCE_HINT": "LATENCY"})
+    except RuntimeError as error:  # OpenVINO's errors are RuntimeErrors with many lines
+        raise ArtifactError(f"{path}: not a loadable OpenVINO IR ({openvino_message(error)}).") from error
+
+
+def openvino_precision(compiled) -> str:
+    """The precision a compiled OpenVINO model computes in, as OpenVINO names it ("f32", "bf16")."""
+    return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+
+
+def openvino_message(error: Exception) -> str:
+    """What an OpenVINO error says, without the "Exception from <source file>" lines it starts with."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    return next((line for line in lines if line and not line.startswith("Exception from")), type(error).__name__)

@@ -1,4 +1,5 @@
-"""Running a trained model on audio: a Keras model, a `.keras` file, a `.tflite` or `.onnx` artifact.
+"""Running a trained model on audio: a Keras model, a `.keras` file, a `.tflite`, `.onnx` or
+OpenVINO IR (`.xml`) artifact.
 
 `WindowScorer` scores a recording window by window with the front-end the model was trained
 with; every kind of model gives the same scores (tests/test_classify.py). Files are opened by
@@ -13,7 +14,7 @@ import os
 import numpy as np
 from absl import logging
 
-from keras_airn.artifacts import artifact_kind, onnx_session, tflite_interpreter
+from keras_airn.artifacts import artifact_kind, onnx_session, openvino_model, tflite_interpreter
 from keras_airn.errors import ClassifyError
 
 
@@ -50,8 +51,8 @@ class WindowScorer:
 
     Args:
         model: an `AudioRepInceptionNeXt` (or a baseline network), or a `.keras`, `.tflite`
-            (either input form; a trainable one too) or `.onnx` file, or a
-            `keras_airn.personalise.TrainableModel`.
+            (either input form; a trainable one too), `.onnx` or OpenVINO IR `.xml` (either input
+            form) file, or a `keras_airn.personalise.TrainableModel`.
         front_end: the model's `FrontEnd`.
         head: a trainable model's head file (`keras_airn.personalise.Head`); its labels are
             the scorer's `labels`.
@@ -68,7 +69,7 @@ class WindowScorer:
         from keras_airn.personalise import HeadError, TrainableModel
 
         self.front_end = front_end
-        self.model = self.interpreter = self.session = self.trainable = None
+        self.model = self.interpreter = self.session = self.request = self.trainable = None
         self.waveform_input = False
         if isinstance(model, TrainableModel):
             self.trainable, self.path = model, model.path
@@ -88,6 +89,10 @@ class WindowScorer:
             elif kind == "tflite":
                 self.interpreter = tflite_interpreter(model)
                 self._check_input(tuple(self.interpreter.get_input_details()[0]["shape"]))
+            elif kind == "openvino":
+                compiled = openvino_model(model)
+                self.request = compiled.create_infer_request()
+                self._check_input(tuple(compiled.input(0).get_partial_shape().get_min_shape()))
             else:
                 self.session = onnx_session(model)
                 source = self.session.get_inputs()[0]
@@ -119,7 +124,7 @@ class WindowScorer:
         kind is named before any front_end.json is looked for.
 
         Raises:
-            ClassifyError: no file at `path`, or not a .keras, .tflite or .onnx model.
+            ClassifyError: no file at `path`, or not a .keras, .tflite, .onnx or .xml model.
             FrontEndError: no front-end named and none beside the model.
         """
         from keras_airn.features import FrontEnd, FrontEndError
@@ -166,6 +171,8 @@ class WindowScorer:
             return network_shape(self.model)[2]
         if self.session is not None:
             return int(self.session.get_outputs()[0].shape[-1])
+        if self.request is not None:
+            return int(self.request.get_output_tensor(0).shape[-1])
         return int(self.interpreter.get_output_details()[0]["shape"][-1])
 
     def hop_samples(self, hop_seconds: float | None) -> int:
@@ -220,6 +227,8 @@ class WindowScorer:
             return self._infer(inputs).numpy()[0]
         if self.session is not None:
             return self.session.run(None, {self._onnx_input: inputs.astype(np.float32)})[0][0]
+        if self.request is not None:
+            return self.request.infer([inputs.astype(np.float32)])[0][0]
         from keras_airn.tflite_invoke import invoke_all
 
         return invoke_all(self.interpreter, inputs)[0]

@@ -537,7 +537,8 @@ class AudioClassifier(keras.Model):
                calibration=None, evaluation=None, random_calibration: bool = False, int8_io: bool = False,
                num_calibration: int = 200, num_eval: int = 500, trainable: bool = False,
                max_classes: int | None = None) -> dict:
-        """Converts to a device model with a parity report, as `convert.tflite`/`convert.onnx` do.
+        """Converts to a device model with a parity report, as `convert.tflite`, `convert.onnx` and
+        `convert.openvino` do.
 
         Train forms are re-parameterised first. Beside the artifact: `labels.json`,
         `front_end.json` and the report; waveform-input TFLite models carry MediaPipe audio
@@ -545,9 +546,10 @@ class AudioClassifier(keras.Model):
 
         Args:
             out_dir: output folder.
-            format: "tflite" or "onnx".
-            precision: "fp32", "fp16", "dynamic" or "int8" (TFLite; "fp32" or "int8" for ONNX), or a list.
-            waveform_input: TFLite input is (1, samples) float PCM with the front-end inside.
+            format: "tflite", "onnx" or "openvino" (IR, `.xml` + `.bin`).
+            precision: "fp32", "fp16", "dynamic" or "int8" (TFLite; "fp32" or "int8" for ONNX; "fp32",
+                "int8" or "bf16" for OpenVINO, bf16 where the CPU has it), or a list.
+            waveform_input: TFLite or OpenVINO input is (1, samples) float PCM with the front-end inside.
             calibration: a `Split` that calibrates int8 (typically the training split).
             evaluation: a `Split` on which parity and top-1 agreement are measured.
             random_calibration: allow int8 calibrated on noise.
@@ -576,6 +578,15 @@ class AudioClassifier(keras.Model):
                                     num_eval=num_eval)
         if max_classes is not None:
             raise ValueError("max_classes goes with trainable=True.")
+        if format == "openvino":
+            from keras_airn.export.openvino import export_openvino
+
+            if int8_io:
+                raise ValueError("OpenVINO export takes float input/output.")
+            return export_openvino(self.network, out_dir, precisions=precisions, waveform=waveform_input,
+                                   front_end=self.front_end, examples=examples, label_names=self.labels,
+                                   num_eval=num_eval, calibration_examples=calibration_examples,
+                                   random_calibration=random_calibration, num_calibration=num_calibration)
         if format == "onnx":
             from keras_airn.export.onnx import export_onnx
 
@@ -586,7 +597,7 @@ class AudioClassifier(keras.Model):
                                calibration_examples=calibration_examples, random_calibration=random_calibration,
                                num_calibration=num_calibration)
         if format != "tflite":
-            raise ValueError(f"format must be 'tflite' or 'onnx', got {format!r}.")
+            raise ValueError(f"format must be 'tflite', 'onnx' or 'openvino', got {format!r}.")
         from keras_airn.export.tflite import export
 
         return export(self.network, out_dir, precisions, waveform=waveform_input, int8_io=int8_io,

@@ -7,6 +7,7 @@
 #   allows (scripts/int8_variants.py: per-tensor, depthwise in float, 16x8);
 # - onnxruntime fp32 and int8 (convert.onnx, tf2onnx), and the release's PyTorch architecture
 #   exported by torch.onnx with its int8 (scripts/int8_variants.py);
+# - OpenVINO IR fp32 (f32 set explicitly) and int8 (NNCF) (convert.openvino);
 # - the Keras deploy and train models;
 # with LiteRT's own benchmark beside every .tflite (--litert_tool) and the recommendation for this
 # machine (--recommend). int8 is calibrated on noise here, so only its speed is meaningful
@@ -35,6 +36,7 @@ for n in b0 b1; do
   # The same deploy fp32 export without the transposed time-axis layout, for the A/B ratio.
   "$PY" -m convert.tflite --model "$OUT/${n}_deploy.keras" $FE --notime_as_rows --out_dir "$OUT/${n}_columns" --precisions fp32
   "$PY" -m convert.onnx --model "$OUT/${n}_deploy.keras" $FE --out_dir "$OUT/$n" --precisions fp32,int8 --random_calibration
+  "$PY" -m convert.openvino --model "$OUT/${n}_deploy.keras" $FE --out_dir "$OUT/$n" --precisions fp32,int8 --random_calibration
   "$PY" scripts/int8_variants.py --model "$OUT/${n}_train.keras" --out_dir "$OUT/${n}_variants"
   D="$OUT/$n/airn_${n}_deploy_spectrogram"
   V="$OUT/${n}_variants/airn_${n}"
@@ -42,7 +44,7 @@ for n in b0 b1; do
 "${D}_fp32.tflite,$OUT/${n}_columns/airn_${n}_deploy_spectrogram_fp32.tflite,\
 $OUT/${n}_train/airn_${n}_train_spectrogram_fp32.tflite,${D}_int8.tflite,\
 ${V}_int8_per_tensor.tflite,${V}_int8_float_dw.tflite,${V}_int8_16x8.tflite,\
-${D}.onnx,${D}_int8.onnx,${V}_release.onnx,${V}_release_int8.onnx,\
+${D}.onnx,${D}_int8.onnx,${V}_release.onnx,${V}_release_int8.onnx,${D}_fp32.xml,${D}_int8.xml,\
 $OUT/${n}_deploy.keras,$OUT/${n}_train.keras"
   cp "$OUT/results_$n/latency.png" "docs/benchmarks_$n.png"
   { echo "## ${n^^}"; echo; cat "$OUT/results_$n/results.md"; echo; echo "![latency per artifact](benchmarks_$n.png)"; echo; } >> "$DOC"

@@ -40,3 +40,26 @@ def random_log_mel(batch: int, frames: int, bins: int = 128, seed: int = 0) -> n
     """A random (batch, frames, bins, 1) float32 input in the range of log-mel values."""
     rng = np.random.default_rng(seed)
     return rng.normal(-4.0, 2.0, size=(batch, frames, bins, 1)).astype(np.float32)
+
+
+def tiny_model_folder(root, front_end, labels=("a", "b", "c", "d"), seed: int = 3) -> dict:
+    """A TINY B0 with random BatchNorm saved as `root/model.keras`, `labels.json` and
+    `front_end.json` beside it, and 3.3 s of noise at 16 kHz as `root/long.flac`.
+
+    Returns:
+        {"model", "keras" (its path), "audio" (the recording's path), "root"}.
+    """
+    import json
+
+    import soundfile
+
+    import keras_airn as ka
+
+    model = randomize_batchnorm(ka.create_model("b0", num_classes=len(labels), **TINY), seed=seed)
+    keras_path = str(root / "model.keras")
+    model.save(keras_path)
+    (root / "labels.json").write_text(json.dumps(list(labels)))
+    (root / "front_end.json").write_text(json.dumps(front_end.to_config()))
+    audio = np.random.default_rng(0).uniform(-0.4, 0.4, int(3.3 * 16000)).astype(np.float32)
+    soundfile.write(str(root / "long.flac"), audio, 16000)
+    return {"model": model, "keras": keras_path, "audio": str(root / "long.flac"), "root": root}

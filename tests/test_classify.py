@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 import soundfile
 
-import keras_airn as ka
 from keras_airn.export.onnx import export_onnx
 from keras_airn.export.tflite import export
 from keras_airn.runtime import WindowScorer, ClassifyError, labels_beside
 from keras_airn.features import FrontEnd
-from tests.helpers import TINY, randomize_batchnorm
+from tests.helpers import tiny_model_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRONT_END = FrontEnd(clip_seconds=1.28)
@@ -25,16 +24,10 @@ FRONT_END = FrontEnd(clip_seconds=1.28)
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("classify")
-    model = randomize_batchnorm(ka.create_model("b0", num_classes=4, **TINY), seed=3)
-    keras_path = str(root / "model.keras")
-    model.save(keras_path)
-    (root / "labels.json").write_text(json.dumps(["a", "b", "c", "d"]))
-    (root / "front_end.json").write_text(json.dumps(FRONT_END.to_config()))
+    keras_path = tiny_model_folder(root, FRONT_END)["keras"]
     spectrogram = export(keras_path, str(root / "spec"), ["fp32"], front_end=FRONT_END, num_eval=2)
     waveform = export(keras_path, str(root / "wave"), ["fp32"], waveform=True, front_end=FRONT_END, num_eval=2)
     onnx = export_onnx(keras_path, str(root / "onnx"), front_end=FRONT_END, num_eval=2)
-    audio = np.random.default_rng(0).uniform(-0.4, 0.4, int(3.3 * 16000)).astype(np.float32)
-    soundfile.write(str(root / "long.flac"), audio, 16000)
     return {"keras": keras_path,
             "spectrogram": str(root / "spec" / spectrogram["artifacts"]["fp32"]["file"]),
             "waveform": str(root / "wave" / waveform["artifacts"]["fp32"]["file"]),
@@ -85,12 +78,12 @@ def test_errors_name_the_problem(models, tmp_path, caplog):
     assert len(classifier.classify_file(str(tmp_path / "fast.wav"))) == 1  # resampled by default
     with pytest.raises(ClassifyError, match="does not match the front-end"):
         WindowScorer(models["spectrogram"], FrontEnd(clip_seconds=2.56))
-    with pytest.raises(ClassifyError, match="expected a .keras, .tflite, .onnx model"):
+    with pytest.raises(ClassifyError, match="expected a .keras, .tflite, .onnx, .xml model"):
         WindowScorer(str(text), FRONT_END)
     # The CLI names the kind before looking for the front_end.json the text file does not have.
     result = subprocess.run([sys.executable, "-m", "edge.classify", f"--model={text}", f"--audio={models['audio']}"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "notes.txt: expected a .keras, .tflite, .onnx model" in result.stderr, \
+    assert result.returncode == 1 and "notes.txt: expected a .keras, .tflite, .onnx, .xml model" in result.stderr, \
         result.stderr[-2000:]
     with pytest.raises(ClassifyError, match="4 labels; the model has 5"):
         labels_beside(models["keras"], 5, str(models["root"] / "labels.json"))

@@ -1,14 +1,16 @@
 """Pieces shared by the exporters: the model to export, held-out data, parity, side files, and
 the conversion report both write.
 
-The report (`report.json` for TFLite, `report_onnx.json` for ONNX, so both fit in one folder) has
-one schema: "format" ("tflite" or "onnx"), "model" (its source), "form", "num_classes", "params",
+The report (`report.json` for TFLite, `report_onnx.json` for ONNX, `report_openvino.json` for
+OpenVINO IR, so all fit in one folder) has one schema: "format" ("tflite", "onnx" or "openvino"),
+"model" (its source), "form", "num_classes", "params",
 "macs", "input" ("spectrogram" or "waveform"), "front_end", "eval_clips", and "artifacts":
 {precision: {"file", "bytes", "ops", "max_rel_logit_error", "top1_agreement", ...}}.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -56,6 +58,43 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
     return model.with_options(time_as_rows=True) if time_as_rows else model
 
 
+def resolve_for_export(model, out_dir: str, precisions, known, front_end, sample_rate, keep_train_form: bool,
+                       time_as_rows: bool):
+    """The model to convert (`model_for_export`) and its front-end, after the argument checks
+    every exporter makes before any conversion work.
+
+    Args:
+        model, keep_train_form, time_as_rows: as `model_for_export`.
+        out_dir: the output folder (`check_out_dir`).
+        precisions: the precisions asked for; `known`: those the format has.
+        front_end: the model's `FrontEnd` (default VGG-Sound's).
+        sample_rate: if given, must equal the front-end's rate.
+
+    Raises:
+        ConversionError: an unknown precision, a rate or input size that is not the front-end's.
+    """
+    from keras_airn.features import FrontEnd
+
+    front_end = front_end or FrontEnd()
+    check_out_dir(out_dir)
+    if sample_rate is not None and sample_rate != front_end.sample_rate:
+        raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "
+                              f"({front_end.sample_rate} Hz); a waveform model must see the rate it was "
+                              f"trained on.")
+    checked_precisions(precisions, known)
+    model = model_for_export(model, keep_train_form, time_as_rows)
+    frames, bins = model.input_shape[1:3]
+    if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
+        raise ConversionError(f"The model takes {frames or 'any'} x {bins} log-mel frames x bins; the front-end "
+                              f"makes {front_end.num_frames} x {front_end.n_mels}.")
+    return model, front_end
+
+
+def input_form(waveform: bool) -> str:
+    """The report's "input" and the artifact name's input word: "waveform" or "spectrogram"."""
+    return "waveform" if waveform else "spectrogram"
+
+
 def is_airn(model) -> bool:
     """Whether `model` is an AudioRepInceptionNeXt (else another log-mel classifier, a baseline)."""
     from keras_airn.model import AudioRepInceptionNeXt
@@ -101,7 +140,7 @@ def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> No
     from keras_airn.features import FRONT_END_FILE, FrontEnd
     from keras_airn.labels import LABELS_FILE, load_labels, save_labels
 
-    old_artifacts = [name for name in os.listdir(out_dir) if name.endswith((".tflite", ".onnx"))]
+    old_artifacts = [name for name in os.listdir(out_dir) if name.endswith(tuple(ARTIFACT_EXTENSIONS.values()))]
     old_front_end, old_labels = os.path.join(out_dir, FRONT_END_FILE), os.path.join(out_dir, LABELS_FILE)
     if old_artifacts and (
             (os.path.isfile(old_front_end) and FrontEnd.load(old_front_end) != front_end)
@@ -115,7 +154,11 @@ def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> No
         save_labels(label_names, os.path.join(out_dir, LABELS_FILE))
 
 
-REPORT_FILES = {"tflite": "report.json", "onnx": "report_onnx.json", "tflite_trainable": "report_trainable.json"}
+
+REPORT_FILES = {"tflite": "report.json", "onnx": "report_onnx.json", "openvino": "report_openvino.json",
+                "tflite_trainable": "report_trainable.json"}
+# The file each format's report lists per artifact (an OpenVINO IR's .xml; its .bin is "weights").
+ARTIFACT_EXTENSIONS = {"tflite": ".tflite", "onnx": ".onnx", "openvino": ".xml", "tflite_trainable": ".tflite"}
 
 
 def new_report(artifact_format: str, source: str, model, front_end, input_form: str, eval_clips: int,
@@ -123,7 +166,7 @@ def new_report(artifact_format: str, source: str, model, front_end, input_form: 
     """A conversion report with no artifacts yet (the schema in this module's docstring).
 
     Args:
-        artifact_format: "tflite" or "onnx".
+        artifact_format: "tflite", "onnx" or "openvino".
         source: the model's file or name.
         model: the model converted.
         front_end: its `FrontEnd`.
@@ -285,6 +328,27 @@ def calibration_and_evaluation(examples, calibration_examples, front_end, *, wav
                 held_out_inputs(examples[split:] or examples, front_end, waveform, num_eval))
     noise = held_out_inputs(None, front_end, waveform, num_eval)
     return noise, noise
+
+
+@dataclasses.dataclass
+class ExportInputs:
+    """What an exporter feeds its artifacts: evaluation inputs in the artifact's form, the Keras
+    logits on them, their labels (or None), and the int8 calibration inputs."""
+
+    evaluation: np.ndarray
+    reference: np.ndarray
+    labels: np.ndarray | None
+    calibration: np.ndarray
+
+
+def export_inputs(model, front_end, examples, calibration_examples, *, waveform: bool, num_calibration: int,
+                  num_eval: int, int8: bool, random_calibration: bool) -> ExportInputs:
+    """`calibration_and_evaluation` in the artifact's input form, with the Keras reference logits."""
+    calibration, (spectrograms, waves, labels) = calibration_and_evaluation(
+        examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
+        num_eval=num_eval, int8=int8, random_calibration=random_calibration)
+    return ExportInputs(waves if waveform else spectrograms, model.predict(spectrograms, verbose=0), labels,
+                        calibration[1] if waveform else calibration[0])
 
 
 def calibration_note(count: int) -> str | None:

@@ -21,14 +21,14 @@ from keras_airn.export.common import (
     INT8_NEEDS_DATA,
     ConversionError,
     artifact_stem,
-    calibration_and_evaluation,
-    check_out_dir,
     checked_precisions,
     enforce_bound,
-    model_for_export,
+    export_inputs,
+    input_form,
     new_report,
     note_calibration,
     parity,
+    resolve_for_export,
     write_report,
     write_sidecars,
 )
@@ -51,6 +51,14 @@ def spectrogram_function(model, front_end):
         return model(log_mel, training=False)
 
     return classify
+
+
+def classify_function(model, front_end, waveform: bool):
+    """The concrete function an exporter converts: (1, samples) PCM with the front-end inside
+    (`keras_airn.export.waveform.waveform_function`) or (1, T, n_mels, 1) log-mel, to logits."""
+    from keras_airn.export.waveform import waveform_function
+
+    return waveform_function(model, front_end)[0] if waveform else spectrogram_function(model, front_end)
 
 
 def convert(function, precision: str, representative=None, int8_io: bool = False,
@@ -233,26 +241,20 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
     Returns:
         The report (also written to `out_dir/report.json`).
     """
-    from keras_airn.export.waveform import waveform_function
-
     source = source or (model if isinstance(model, str) else model.name)
     precisions = checked_precisions(precisions, PRECISIONS)
-    model, front_end = _resolve(model, out_dir, precisions, front_end, sample_rate, keep_train_form, time_as_rows)
-    calibration, evaluation = calibration_and_evaluation(
-        examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
-        num_eval=num_eval, int8="int8" in precisions, random_calibration=random_calibration)
+    model, front_end = resolve_for_export(model, out_dir, precisions, PRECISIONS, front_end, sample_rate,
+                                          keep_train_form, time_as_rows)
+    inputs = export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
+                           num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
+                           random_calibration=random_calibration)
     os.makedirs(out_dir, exist_ok=True)
-    eval_spectrograms, eval_waves, eval_labels = evaluation
-    reference = model.predict(eval_spectrograms, verbose=0)
-    eval_inputs = eval_waves if waveform else eval_spectrograms
-    calibration_inputs = calibration[1] if waveform else calibration[0]
-
-    function = waveform_function(model, front_end)[0] if waveform else spectrogram_function(model, front_end)
-    form = "waveform" if waveform else "spectrogram"
-    report = new_report("tflite", source, model, front_end, form, len(eval_inputs), time_as_rows=time_as_rows)
+    function = classify_function(model, front_end, waveform)
+    form = input_form(waveform)
+    report = new_report("tflite", source, model, front_end, form, len(inputs.evaluation), time_as_rows=time_as_rows)
     write_sidecars(out_dir, front_end, label_names, report["num_classes"])
     int8_float_head = int8_float_head and not int8_io  # int8 logits out: the head stays integer
-    converter = _Converter(function, model, waveform, int8_io, int8_float_head, [x[None] for x in calibration_inputs],
+    converter = _Converter(function, model, waveform, int8_io, int8_float_head, [x[None] for x in inputs.calibration],
                            "int8" in precisions)
     for precision in precisions:
         data, entry = converter.convert(precision)
@@ -260,31 +262,14 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
             data, entry["metadata"] = with_metadata(data, front_end, label_names, model, precision)
         name = f"{artifact_stem(model)}_{form}_{precision}.tflite"
         if precision == "int8":
-            note_calibration(name, entry, len(calibration_inputs))
-        entry = {"file": name, "bytes": len(data), **_check(name, data, precision, eval_inputs, reference, eval_labels),
+            note_calibration(name, entry, len(inputs.calibration))
+        entry = {"file": name, "bytes": len(data), **_check(name, data, precision, inputs.evaluation, inputs.reference,
+                                                             inputs.labels),
                  **entry}
         files.write_bytes(os.path.join(out_dir, name), data)
         report["artifacts"][precision] = entry
     write_report(out_dir, report)
     return report
-
-
-def _resolve(model, out_dir: str, precisions, front_end, sample_rate, keep_train_form: bool, time_as_rows: bool):
-    """The model to convert (`model_for_export`) and its front-end, after the argument checks."""
-    from keras_airn.features import FrontEnd
-
-    front_end = front_end or FrontEnd()
-    check_out_dir(out_dir)
-    if sample_rate is not None and sample_rate != front_end.sample_rate:
-        raise ConversionError(f"--sample_rate {sample_rate} does not match the model's front-end "
-                              f"({front_end.sample_rate} Hz); a waveform model must see the rate it was "
-                              f"trained on.")
-    model = model_for_export(model, keep_train_form, time_as_rows)
-    frames, bins = model.input_shape[1:3]
-    if bins != front_end.n_mels or frames not in (None, front_end.num_frames):
-        raise ConversionError(f"The model takes {frames or 'any'} x {bins} log-mel frames x bins; the front-end "
-                              f"makes {front_end.num_frames} x {front_end.n_mels}.")
-    return model, front_end
 
 
 class _Converter:

@@ -36,7 +36,6 @@ from keras_airn.export.common import (
     model_for_export,
     new_report,
     note_calibration,
-    parity,
     write_report,
     write_sidecars,
 )

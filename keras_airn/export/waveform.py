@@ -118,6 +118,10 @@ def pad_to_input(window: np.ndarray, num_samples: int) -> np.ndarray:
     return np.pad(window, (0, num_samples - window.shape[0]), constant_values=END_MARKER).astype(np.float32)
 
 
+# The name scope of the front-end's ops in the waveform model's graph.
+FRONT_END_SCOPE = "front_end"
+
+
 def waveform_function(model, front_end: FrontEnd):
     """A concrete function from (1, clip_size - 1) float PCM to logits, for conversion.
 
@@ -148,7 +152,8 @@ def waveform_features(waveform, front_end: FrontEnd):
     """The model's log-mel (1, T, n_mels, 1) of a (1, clip_size - 1) waveform that may end in
     `END_MARKER` samples, with builtin ops only: what a waveform model feeds its network."""
     num_samples = front_end.clip_size - 1
-    clean, length = split_end_marker(waveform)
-    if front_end.short_clip_padding == "edge_sample":
-        return builtin_log_mel(fill_after_signal(clean, length), num_samples, front_end)
-    return pad_frames_after_signal(builtin_log_mel(clean, num_samples, front_end), length, front_end)
+    with tf.name_scope(FRONT_END_SCOPE):  # its ops named apart (OpenVINO's int8 keeps them float)
+        clean, length = split_end_marker(waveform)
+        if front_end.short_clip_padding == "edge_sample":
+            return builtin_log_mel(fill_after_signal(clean, length), num_samples, front_end)
+        return pad_frames_after_signal(builtin_log_mel(clean, num_samples, front_end), length, front_end)
