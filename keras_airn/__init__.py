@@ -18,6 +18,7 @@ from keras_airn.labels import load_labels, save_labels
 from keras_airn.layers import MultiScaleDepthwiseMixer
 from keras_airn.loading import load_deploy, load_model
 from keras_airn.model import AudioRepInceptionNeXt
+from keras_airn.personalise import Head, HeadError, TrainableModel
 from keras_airn.profile import profile
 from keras_airn.task import AudioClassifier
 from keras_airn.training.optimizer import TorchSGD  # also registers it: checkpoints hold one
@@ -31,10 +32,13 @@ __all__ = [
     "Example",
     "FRONT_ENDS",
     "FrontEnd",
+    "Head",
+    "HeadError",
     "MultiScaleDepthwiseMixer",
     "PRESETS",
     "Split",
     "TorchSGD",
+    "TrainableModel",
     "create_model",
     "load_deploy",
     "load_labels",
