@@ -456,13 +456,18 @@ def test_a_resume_on_other_data_is_refused_before_anything_is_written(clips, tmp
 
 
 @pytest.mark.parametrize("case", ["parse_error", "usage_error", "nan", "lr_steps", "dropout", "eval_period", "num_eval",
-                                  "empty_stdin", "one_byte", "tiny_hop", "comma", "closed_pipe"])
+                                  "empty_stdin", "one_byte", "tiny_hop", "comma", "closed_pipe",
+                                  "missing_calibration_clip"])
 def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
     FRONT_END.save(str(tiny_model_file))
     comma = str(tmp_path / "a,b.wav")
     soundfile.write(comma, 0.1 * np.random.default_rng(0).standard_normal(24000).astype(np.float32), 16000)
     listen = ["edge.listen", f"--model={model}", "--stdin"]
+    vggsound = tmp_path / "vggsound.csv"  # the train split's second row has no audio file
+    vggsound.write_text("a,0,cat,train\nb,0,dog,train\ngone,0,dog,train\nc,0,cat,test\nd,0,dog,test\n")
+    for stem in "abcd":
+        soundfile.write(str(tmp_path / f"{stem}_000000.wav"), np.zeros(16000, np.float32), 16000)
     commands = {  # (arguments, stdin, the error line or None for success)
         "parse_error": (["edge.classify", f"--model={model}", f"--audio={comma}", "--top_k=x"], b"",
                         "error: flag --top_k=x: invalid literal"),
@@ -482,6 +487,10 @@ def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_fil
         "tiny_hop": (listen + ["--hop_seconds=1e-9"], b"\0" * 32000, "error: hop_seconds 1e-09 is shorter than one"),
         "comma": (["edge.classify", f"--model={model}", f"--audio={comma}"], b"", None),
         "closed_pipe": (["edge.classify", f"--model={model}", f"--audio={comma}", "--json"], b"", None),
+        "missing_calibration_clip": (["convert.tflite", f"--model={model}", f"--out_dir={tmp_path}/run",
+                                      f"--csv={vggsound}", f"--data_dir={tmp_path}", "--precisions=int8"], b"",
+                                     f"error: {vggsound}: 1 row(s) of the 'train' split have no audio file in "
+                                     f"{tmp_path} (e.g. gone_000000)"),
     }
     arguments, stdin, message = commands[case]
     process = subprocess.Popen([sys.executable, "-m", *arguments], cwd=ROOT, stdin=subprocess.PIPE,
