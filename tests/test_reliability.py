@@ -512,3 +512,19 @@ def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_fil
              if line.strip() and not re.match(r"(WARNING: All log messages|[IWE]\d{4} )", line)]
     assert process.returncode == 1 and lines[-1].startswith(message), stderr[-2000:]
     assert "Traceback" not in stderr and len(lines) == 1 and not (tmp_path / "run").exists(), stderr[-2000:]
+
+
+def test_the_classifier_exposes_the_optimizer_it_was_compiled_and_trained_with(clips, tmp_path):
+    import keras
+
+    classifier = ka.AudioClassifier(build(), FRONT_END, clips.label_names)
+    assert classifier.optimizer is None  # "auto": the recipe's, made by fit
+    adam = keras.optimizers.Adam(learning_rate=2e-3)
+    classifier.compile(optimizer=adam)
+    assert classifier.optimizer is adam  # as keras.Model.compile
+    classifier.fit(clips, epochs=1, batch_size=4, verbose=0, precise_bn_batches=0, out_dir=str(tmp_path / "run"))
+    trained = classifier.optimizer  # the copy fit built from adam's config (the checkpoints' optimizer)
+    assert isinstance(trained, keras.optimizers.Adam) and float(trained.learning_rate) == pytest.approx(2e-3)
+    assert int(trained.iterations) == 3  # 12 clips, batch 4: the steps it took
+    classifier.compile()
+    assert classifier.optimizer is None
