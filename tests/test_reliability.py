@@ -528,3 +528,21 @@ def test_the_classifier_exposes_the_optimizer_it_was_compiled_and_trained_with(c
     assert int(trained.iterations) == 3  # 12 clips, batch 4: the steps it took
     classifier.compile()
     assert classifier.optimizer is None
+
+
+def test_a_pickle_saved_as_pyth_is_named_a_refused_pickle(tmp_path):
+    import pickle
+
+    pytest.importorskip("torch")
+    from keras_airn.checkpoint import CheckpointError, read_state_dict
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    pyth = tmp_path / "payload.pyth"
+    pyth.write_bytes(pickle.dumps({"model_state": Payload()}))
+    with pytest.raises(CheckpointError, match=r"payload.pyth' is a pickle naming code \(builtins.print\), "
+                                              r"not a torch.save checkpoint: refused") as refused:
+        read_state_dict(str(pyth))
+    assert "truncated" not in str(refused.value) and "\n" not in str(refused.value)
