@@ -530,6 +530,25 @@ def test_the_classifier_exposes_the_optimizer_it_was_compiled_and_trained_with(c
     assert classifier.optimizer is None
 
 
+def test_a_lambda_model_planted_as_a_checkpoint_is_refused_on_resume_in_one_line(clips, tmp_path):
+    import keras
+
+    from keras_airn.loading import ModelFileError
+
+    out = str(tmp_path / "run")
+    fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), out, stop_after_epoch=1)
+    inputs = keras.Input((None, 128, 1))
+    planted = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    (checkpoint,) = [os.path.join(out, "checkpoints", name, "model.keras")
+                     for name in os.listdir(os.path.join(out, "checkpoints"))]
+    os.remove(checkpoint)
+    planted.save(checkpoint)
+    with pytest.raises(ModelFileError) as refused:
+        fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), out, resume=True)
+    assert "model.keras" in str(refused.value) and "Lambda" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
 def test_a_pickle_saved_as_pyth_is_named_a_refused_pickle(tmp_path):
     import pickle
 
