@@ -90,7 +90,16 @@ def read_split(name: str, label_names, csv_path: str | None = None, data_dir: st
     if not name:
         return None
     if DATASET.value == "vggsound":
-        return datasets.read_vggsound(csv_path, data_dir, name, label_names)[0] if csv_path and data_dir else None
+        if not (csv_path and data_dir):
+            return None
+        # Training lists and skips rows without audio; a conversion refuses them: the clips that
+        # calibrate int8 and measure parity are exactly those named, or the report misleads.
+        split, missing = datasets.read_vggsound(csv_path, data_dir, name, label_names)
+        if missing:
+            raise datasets.DatasetError(
+                f"{csv_path}: {len(missing)} row(s) of the {name!r} split have no audio file in {data_dir} "
+                f"(e.g. {missing[0]}); give a CSV of the clips you have.")
+        return split
     source = data_dir if DATASET.value == "folder" else csv_path
     if not source:
         return None

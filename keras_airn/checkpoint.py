@@ -147,6 +147,29 @@ def official_tensor_map(model: AudioRepInceptionNeXt) -> dict[str, _Tensor]:
     return tensors
 
 
+def _pickled_code(path: str) -> list[str] | None:
+    """The functions and classes a plain pickle file names (read, never run), or None where it
+    names none or is not a whole pickle (a torch.save zip archive, a truncated or other file)."""
+    import pickletools
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if not data.startswith(b"\x80"):  # a pickle starts with its protocol (torch.save: a zip)
+        return None
+    names, strings = [], []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL":
+                names.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(".".join(strings[-2:]))
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # truncated or not a pickle
+        return None
+    return list(dict.fromkeys(names)) or None  # none: torch's reader refused it for another reason
+
+
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
     """Reads an official checkpoint into {key: float array}.
 
@@ -164,9 +187,16 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
         # weights_only: never run pickled code from a downloaded file.
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        code = _pickled_code(path)
+        if code is not None:
+            raise CheckpointError(
+                f"{path!r} is a pickle naming code ({', '.join(code)}), not a torch.save "
+                f"checkpoint: refused (only tensors are read; pickled code is never run)."
+            ) from error
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise CheckpointError(
             f"{path!r} is not a readable PyTorch checkpoint (truncated or not a torch.save "
-            f"file): {error}"
+            f"file): {reason}"
         ) from error
     state = payload.get("model_state", payload) if isinstance(payload, dict) else None
     if not isinstance(state, dict) or not any(

@@ -50,6 +50,21 @@ def network_shape(network) -> tuple[int | None, int, int] | None:
     return inputs[0].shape[1], inputs[0].shape[2], outputs[0].shape[1]
 
 
+def read_keras(path: str, compile: bool = False):
+    """`keras.saving.load_model` in safe mode (a Lambda layer's code is refused, never run), its
+    failures one `ModelFileError` line naming the file.
+
+    Args:
+        path: a `.keras` file.
+        compile: also restore the optimizer (a run's checkpoint).
+    """
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as error:  # Keras raises several types for a bad or unsafe archive.
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelFileError(f"{path!r} is not a readable .keras model: {reason}") from error
+
+
 def load_saved(path: str):
     """Loads what a model file holds: an `AudioRepInceptionNeXt`, a baseline network (log-mel to
     logits, `keras_airn.baselines`) or an `AudioClassifier`.
@@ -64,10 +79,7 @@ def load_saved(path: str):
         return load_official_checkpoint(path)
     if extension != ".keras":
         raise ModelFileError(f"{path!r}: expected a .keras file or an official .pyth checkpoint.")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises several types for a bad archive.
-        raise ModelFileError(f"{path!r} is not a readable .keras model: {error}") from error
+    model = read_keras(path, compile=False)
     if network_shape(getattr(model, "network", model)) is None:
         raise ModelFileError(f"{path!r} holds a {type(model).__name__}, not an AudioRepInceptionNeXt or another "
                              f"network from log-mel to logits.")

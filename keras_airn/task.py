@@ -109,6 +109,7 @@ class AudioClassifier(keras.Model):
         self.network = network
         self.labels = labels
         self.preprocessor = AudioPreprocessor(self.front_end, name="preprocessor")
+        self.optimizer = None  # `compile`'s, then the one `fit` trained with
         self.built = True  # every weight lives in the (built) network
 
     def call(self, log_mel, training=False):
@@ -333,7 +334,8 @@ class AudioClassifier(keras.Model):
         probabilities (a logit vector whose softmax is that mean).
 
         Args:
-            optimizer: "auto" or a Keras optimizer.
+            optimizer: "auto" or a Keras optimizer (then `classifier.optimizer`; None for "auto"
+                until `fit` made the recipe's).
             loss: "auto" or a Keras loss on (integer labels, logits).
             metrics: "auto" or a list of Keras metrics.
             **kwargs: other `keras.Model.compile` arguments are not supported (the training step
@@ -347,9 +349,10 @@ class AudioClassifier(keras.Model):
         """
         if kwargs:
             raise TypeError(f"AudioClassifier.compile takes optimizer, loss and metrics; got {sorted(kwargs)}.")
-        compiled = {}
+        compiled, given = {}, None
         if not (isinstance(optimizer, str) and optimizer == "auto"):
-            compiled["optimizer"] = keras.optimizers.serialize(keras.optimizers.get(optimizer))
+            given = keras.optimizers.get(optimizer)
+            compiled["optimizer"] = keras.optimizers.serialize(given)
         if not (isinstance(loss, str) and loss == "auto"):
             loss = keras.losses.get(loss)
             probe = self.num_classes + 1  # a batch unlike the classes, or (b,) and (b, b) broadcast
@@ -364,6 +367,7 @@ class AudioClassifier(keras.Model):
                 raise TypeError(f"metrics must be 'auto' or a list of Keras metrics, got {metrics!r}.")
             compiled["metrics"] = [m if isinstance(m, str) else keras.metrics.serialize(m) for m in metrics]
         self._compiled = compiled
+        self.optimizer = given
         self.compiled = True
 
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int | None = None, verbose="auto",
@@ -378,6 +382,10 @@ class AudioClassifier(keras.Model):
         new network (SGD, LR 0.01 x0.1 at epochs 30 and 40, 50 epochs) or fine-tuning recipe
         after a new head (LR 0.001 x0.1 at 20 and 25, 30 epochs). Both: SpecAugment, checkpoints,
         exact resume, precise BN at the end. `compile()` replaces the optimizer, loss, metrics.
+
+        The optimizer that trains is built from the compiled one's config (or the recipe), as a
+        checkpoint holds it and a resume rebuilds it; afterwards `classifier.optimizer` is that
+        trained optimizer (its `iterations` the steps taken), as Keras's models expose theirs.
 
         Validation differs from Keras's default: as the release does, `validation_data` is
         evaluated after the last epoch, with multi-view averaging after precise BN (the last
@@ -439,6 +447,7 @@ class AudioClassifier(keras.Model):
                      compiled=getattr(self, "_compiled", None), verbose=verbose)
         if result.model is not self.network:  # resumed from a checkpoint
             self.network.set_weights(result.model.get_weights())
+        self.optimizer = result.model.optimizer
         forward.finish({f"val_{k}": v for k, v in result.summary.get("metrics", {}).items()})
         user_callbacks.on_train_end()
         history.summary = result.summary

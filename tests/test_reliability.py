@@ -456,13 +456,18 @@ def test_a_resume_on_other_data_is_refused_before_anything_is_written(clips, tmp
 
 
 @pytest.mark.parametrize("case", ["parse_error", "usage_error", "nan", "lr_steps", "dropout", "eval_period", "num_eval",
-                                  "empty_stdin", "one_byte", "tiny_hop", "comma", "closed_pipe"])
+                                  "empty_stdin", "one_byte", "tiny_hop", "comma", "closed_pipe",
+                                  "missing_calibration_clip"])
 def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
     FRONT_END.save(str(tiny_model_file))
     comma = str(tmp_path / "a,b.wav")
     soundfile.write(comma, 0.1 * np.random.default_rng(0).standard_normal(24000).astype(np.float32), 16000)
     listen = ["edge.listen", f"--model={model}", "--stdin"]
+    vggsound = tmp_path / "vggsound.csv"  # the train split's second row has no audio file
+    vggsound.write_text("a,0,cat,train\nb,0,dog,train\ngone,0,dog,train\nc,0,cat,test\nd,0,dog,test\n")
+    for stem in "abcd":
+        soundfile.write(str(tmp_path / f"{stem}_000000.wav"), np.zeros(16000, np.float32), 16000)
     commands = {  # (arguments, stdin, the error line or None for success)
         "parse_error": (["edge.classify", f"--model={model}", f"--audio={comma}", "--top_k=x"], b"",
                         "error: flag --top_k=x: invalid literal"),
@@ -482,6 +487,10 @@ def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_fil
         "tiny_hop": (listen + ["--hop_seconds=1e-9"], b"\0" * 32000, "error: hop_seconds 1e-09 is shorter than one"),
         "comma": (["edge.classify", f"--model={model}", f"--audio={comma}"], b"", None),
         "closed_pipe": (["edge.classify", f"--model={model}", f"--audio={comma}", "--json"], b"", None),
+        "missing_calibration_clip": (["convert.tflite", f"--model={model}", f"--out_dir={tmp_path}/run",
+                                      f"--csv={vggsound}", f"--data_dir={tmp_path}", "--precisions=int8"], b"",
+                                     f"error: {vggsound}: 1 row(s) of the 'train' split have no audio file in "
+                                     f"{tmp_path} (e.g. gone_000000)"),
     }
     arguments, stdin, message = commands[case]
     process = subprocess.Popen([sys.executable, "-m", *arguments], cwd=ROOT, stdin=subprocess.PIPE,
@@ -503,3 +512,56 @@ def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_fil
              if line.strip() and not re.match(r"(WARNING: All log messages|[IWE]\d{4} )", line)]
     assert process.returncode == 1 and lines[-1].startswith(message), stderr[-2000:]
     assert "Traceback" not in stderr and len(lines) == 1 and not (tmp_path / "run").exists(), stderr[-2000:]
+
+
+def test_the_classifier_exposes_the_optimizer_it_was_compiled_and_trained_with(clips, tmp_path):
+    import keras
+
+    classifier = ka.AudioClassifier(build(), FRONT_END, clips.label_names)
+    assert classifier.optimizer is None  # "auto": the recipe's, made by fit
+    adam = keras.optimizers.Adam(learning_rate=2e-3)
+    classifier.compile(optimizer=adam)
+    assert classifier.optimizer is adam  # as keras.Model.compile
+    classifier.fit(clips, epochs=1, batch_size=4, verbose=0, precise_bn_batches=0, out_dir=str(tmp_path / "run"))
+    trained = classifier.optimizer  # the copy fit built from adam's config (the checkpoints' optimizer)
+    assert isinstance(trained, keras.optimizers.Adam) and float(trained.learning_rate) == pytest.approx(2e-3)
+    assert int(trained.iterations) == 3  # 12 clips, batch 4: the steps it took
+    classifier.compile()
+    assert classifier.optimizer is None
+
+
+def test_a_lambda_model_planted_as_a_checkpoint_is_refused_on_resume_in_one_line(clips, tmp_path):
+    import keras
+
+    from keras_airn.loading import ModelFileError
+
+    out = str(tmp_path / "run")
+    fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), out, stop_after_epoch=1)
+    inputs = keras.Input((None, 128, 1))
+    planted = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    (checkpoint,) = [os.path.join(out, "checkpoints", name, "model.keras")
+                     for name in os.listdir(os.path.join(out, "checkpoints"))]
+    os.remove(checkpoint)
+    planted.save(checkpoint)
+    with pytest.raises(ModelFileError) as refused:
+        fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), out, resume=True)
+    assert "model.keras" in str(refused.value) and "Lambda" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_pickle_saved_as_pyth_is_named_a_refused_pickle(tmp_path):
+    import pickle
+
+    pytest.importorskip("torch")
+    from keras_airn.checkpoint import CheckpointError, read_state_dict
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    pyth = tmp_path / "payload.pyth"
+    pyth.write_bytes(pickle.dumps({"model_state": Payload()}))
+    with pytest.raises(CheckpointError, match=r"payload.pyth' is a pickle naming code \(builtins.print\), "
+                                              r"not a torch.save checkpoint: refused") as refused:
+        read_state_dict(str(pyth))
+    assert "truncated" not in str(refused.value) and "\n" not in str(refused.value)

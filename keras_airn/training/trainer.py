@@ -28,6 +28,7 @@ from keras_airn.deploy import reparameterize
 from keras_airn.errors import KerasAirnError
 from keras_airn.features import FrontEnd
 from keras_airn.labels import LABELS_FILE, save_labels
+from keras_airn.loading import read_keras
 from keras_airn.model import AudioRepInceptionNeXt
 from keras_airn.runtime import softmax
 from keras_airn.training import run_state
@@ -219,7 +220,7 @@ def resume_state(out_dir: str, resume: bool, settings: dict) -> tuple[keras.Mode
         return None, 0
     model_path, state = checkpoint
     epoch = int(state["epoch"])
-    model = keras.saving.load_model(model_path)
+    model = read_keras(model_path, compile=True)
     _restore_rng(model, state)
     logging.info("Resuming %s at epoch %d.", out_dir, epoch)
     return model, epoch
