@@ -56,12 +56,20 @@ def load_runner(path: str, threads: int) -> Runner:
     kind = artifact_kind(path)
     if kind == "tflite":
         interpreter = tflite_interpreter(path, threads)  # names the file if it is not a model
-        source = interpreter.get_input_details()[0]
-        x = _random_input(source["shape"], source["dtype"])
+        if "infer" in interpreter.get_signature_list():  # a trainable model: its infer signature
+            signature = interpreter.get_signature_runner("infer")
+            key, source = next(iter(signature.get_input_details().items()))
+            x = _random_input(source["shape"], source["dtype"])
 
-        def run():
-            interpreter.set_tensor(source["index"], x)
-            interpreter.invoke()
+            def run():
+                signature(**{key: x})
+        else:
+            source = interpreter.get_input_details()[0]
+            x = _random_input(source["shape"], source["dtype"])
+
+            def run():
+                interpreter.set_tensor(source["index"], x)
+                interpreter.invoke()
 
     elif kind == "onnx":
         session = onnx_session(path, threads)

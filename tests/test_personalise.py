@@ -235,3 +235,12 @@ def test_android_code_calls_the_signatures_the_model_has(exported):
     for arguments, name in calls:
         assert set(re.findall(r"\"(\w+)\" to", arguments)) == set(
             signatures[name]["inputs"] + signatures[name]["outputs"]), name
+
+
+def test_benchmark_times_a_trainable_models_infer_signature(exported):
+    from edge.artifact_timing import load_runner
+
+    _, root, fp32, _ = exported
+    runner = load_runner(model_path(root, fp32), threads=1)  # its infer, not the first subgraph
+    runner.run()
+    assert runner.macs == fp32["macs"] and runner.params == fp32["params"]
