@@ -46,7 +46,8 @@ def main(argv):
             front_end=front_end, label_names=label_names, max_classes=MAX_CLASSES.value, examples=examples,
             calibration_examples=convert_flags.calibration_examples(label_names),
             random_calibration=convert_flags.RANDOM_CALIBRATION.value, num_calibration=convert_flags.NUM_CALIBRATION.value,
-            num_eval=convert_flags.NUM_EVAL.value, source=convert_flags.source_name())
+            num_eval=convert_flags.NUM_EVAL.value, source=convert_flags.source_name(),
+            time_as_rows=GRAPH["time_as_rows"].value)
         convert_flags.print_report(report)
         return
     report = export(network, convert_flags.OUT_DIR.value, PRECISION_FLAG.value,

@@ -7,7 +7,9 @@ clone it yourself and pass its folder. Splits, written as CSVs into --out_dir:
   speaker_NAME:  NAME's 500 recordings are the test set, the other five speakers' train;
   speakers:      every speaker_NAME in turn (the table adds their mean);
   speaker_NAME_from_K:  NAME's 500 recordings are the test set, the first K of the other
-                 speakers (alphabetically) train: how a voice never heard gains from more voices.
+                 speakers (alphabetically) train: how a voice never heard gains from more voices;
+  official_without_D:  the official split without digit D: with --personalise, D is enrolled on
+                 the device as a new class from K of its training recordings.
 Each (model, split, recipe) trains with `python -m train.finetune --dataset csv` and default
 flags otherwise, in its own process; a finished run is not run again (delete its folder to), an
 interrupted one resumes. Results: OUT/results.json and OUT/table.md (docs/real_audio.md quotes it);
@@ -40,6 +42,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 SPEAKER_SPLIT = re.compile(r"speaker_([a-z]+)(?:_from_(\d+))?")  # speaker_NAME, speaker_NAME_from_K
+WITHOUT_DIGIT = re.compile(r"official_without_(\d)")  # official_without_D: digit D left out
 VOICES_BESIDE_ONE = 5  # FSDD's speakers but the held-out one
 
 
@@ -59,14 +62,14 @@ def recordings(fsdd_dir: str) -> list[tuple[str, str, str, int]]:
 
 
 def write_split(rows, path: str, split_of) -> dict:
-    """Writes `path,label,split` of the rows `split_of(speaker, index)` puts in "train" or "test"
-    (None: left out); returns the split's counts."""
+    """Writes `path,label,split` of the rows `split_of(speaker, index, digit)` puts in "train" or
+    "test" (None: left out); returns the split's counts."""
     counts = {"train": 0, "test": 0}
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "split"])
         for audio, digit, speaker, index in rows:
-            split = split_of(speaker, index)
+            split = split_of(speaker, index, digit)
             if split:
                 counts[split] += 1
                 writer.writerow([audio, digit, split])
@@ -76,7 +79,10 @@ def write_split(rows, path: str, split_of) -> dict:
 def split_rule(name: str, speakers: list[str]):
     """`write_split`'s `split_of` for a split's name, or None for an unknown name."""
     if name == "official":
-        return lambda speaker, index: "test" if index <= 4 else "train"
+        return lambda speaker, index, digit: "test" if index <= 4 else "train"
+    match = WITHOUT_DIGIT.fullmatch(name)
+    if match:  # the official split with one digit left out of both sides: a class new to the model
+        return lambda speaker, index, digit: None if digit == match[1] else "test" if index <= 4 else "train"
     match = SPEAKER_SPLIT.fullmatch(name)
     if not match or match[1] not in speakers:
         return None
@@ -85,7 +91,7 @@ def split_rule(name: str, speakers: list[str]):
     if not 1 <= count <= len(others):
         return None
     train = set(others[:count])
-    return lambda speaker, index: "test" if speaker == held else "train" if speaker in train else None
+    return lambda speaker, index, digit: "test" if speaker == held else "train" if speaker in train else None
 
 
 def split_files(fsdd_dir: str, out_dir: str, names: list[str]) -> dict[str, str]:
@@ -99,8 +105,8 @@ def split_files(fsdd_dir: str, out_dir: str, names: list[str]) -> dict[str, str]
     for name in names:
         rule = split_rule(name, speakers)
         if rule is None:
-            sys.exit(f"error: unknown split {name!r}: official, speakers, speaker_<one of {', '.join(speakers)}> "
-                     f"or speaker_<name>_from_<1 to {len(speakers) - 1}>.")
+            sys.exit(f"error: unknown split {name!r}: official, official_without_<digit>, speakers, speaker_<one of "
+                     f"{', '.join(speakers)}> or speaker_<name>_from_<1 to {len(speakers) - 1}>.")
         paths[name] = os.path.join(out_dir, f"fsdd_{name}.csv")
         counts = write_split(rows, paths[name], rule)
         print(f"{paths[name]}: {counts['train']} train / {counts['test']} test recordings")
@@ -163,15 +169,9 @@ def export_tflite(run_dir: str, csv_path: str) -> dict:
             "tflite": {precision: os.path.join(out_dir, entry["file"]) for precision, entry in artifacts.items()}}
 
 
-def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int) -> dict:
-    """Top-1 on the held-out speaker's clips after enrolling K of its clips per digit on the device
-    model: {"0": top-1 of the shipped head on all of them, "K": [top-1 of each draw]}.
-
-    Each window's embedding comes from the int8 trainable model's `infer`; each draw starts from
-    the shipped head, trains through `train` on the enrolled clips' windows, and scores the other
-    clips with the head it produced (the float head `infer` applies to the same embeddings)."""
-    import numpy as np
-
+def trainable_model(run_dir: str, csv_path: str):
+    """(the `TrainableModel` of a run's int8 waveform trainable export, its report entry); the
+    export (`convert.tflite --trainable`, calibrated on the CSV's training split) runs once."""
     from keras_airn.personalise import TrainableModel
 
     out_dir = os.path.join(run_dir, "trainable")
@@ -183,7 +183,72 @@ def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int) -> dict:
         run_step(command)
     with open(report_path) as handle:
         entry = json.load(handle)["artifacts"]["int8"]
-    model = TrainableModel(os.path.join(out_dir, entry["file"]))
+    return TrainableModel(os.path.join(out_dir, entry["file"])), entry
+
+
+def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[int], draws: int) -> dict:
+    """Digit `digit`, left out of the run's training, enrolled on its device model as a new class
+    from K of its official training recordings: its recall on its official test recordings, and
+    the other digits' top-1 before and after. Two enrolments: the new class's clips alone, and
+    with K clips of every known digit beside them."""
+    import numpy as np
+
+    model, _ = trainable_model(run_dir, csv_path)
+    with open(csv_path) as handle:
+        test = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "test"]
+    ours = [(path, d, index) for path, d, _, index in recordings(fsdd_dir) if d == digit]
+    new_test = [path for path, _, index in ours if index <= 4]
+    pool = [path for path, _, index in ours if index > 4]
+    with open(csv_path) as handle:
+        known_pool = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "train"]
+    clips = [path for path, _ in test] + new_test + pool + [path for path, _ in known_pool]
+    embeddings, owners = model.embeddings(clips)
+    owners = np.array(owners)
+    slot = model.slot(digit, add=True)
+    truth = np.array([model.slot(label) for _, label in test] + [slot] * (len(new_test) + len(pool))
+                     + [model.slot(label) for _, label in known_pool])
+    old = np.arange(len(test))
+    new = np.arange(len(test), len(test) + len(new_test))
+    pool_clips = np.arange(new[-1] + 1, new[-1] + 1 + len(pool))
+    known_clips = np.arange(pool_clips[-1] + 1, len(clips))
+
+    def top1(head, rows):
+        logits = embeddings @ head.w + head.b + (1.0 - head.mask) * -1e9
+        return float(np.mean([logits[owners == clip].mean(0).argmax() == truth[clip] for clip in rows]))
+
+    model.reset()
+    results = {"old_top1_before": top1(model.head(), old)}
+    rng = np.random.default_rng(0)
+    for variant in ("new_only", "with_known"):
+        for k in ks:
+            recall, kept = [], []
+            for _ in range(draws):
+                chosen = list(rng.choice(pool_clips, k, replace=False))
+                if variant == "with_known":
+                    for label in sorted(set(truth[known_clips])):
+                        chosen += list(rng.choice(known_clips[truth[known_clips] == label], k, replace=False))
+                model.reset()
+                model.slot(digit, add=True)
+                windows = np.flatnonzero(np.isin(owners, chosen))
+                model.train(embeddings[windows], truth[owners[windows]], seed=int(rng.integers(1 << 31)))
+                recall.append(top1(model.head(), new))
+                kept.append(top1(model.head(), old))
+            results[f"{variant}_{k}"] = {"new_recall": recall, "old_top1": kept}
+            print(f"{run_dir}: digit {digit} new from {k} clips ({variant}): recall {np.mean(recall):.3f}, other "
+                  f"digits {np.mean(kept):.3f} (before {results['old_top1_before']:.3f})", flush=True)
+    return results
+
+
+def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int) -> dict:
+    """Top-1 on the held-out speaker's clips after enrolling K of its clips per digit on the device
+    model: {"0": top-1 of the shipped head on all of them, "K": [top-1 of each draw]}.
+
+    Each window's embedding comes from the int8 trainable model's `infer`; each draw starts from
+    the shipped head, trains through `train` on the enrolled clips' windows, and scores the other
+    clips with the head it produced (the float head `infer` applies to the same embeddings)."""
+    import numpy as np
+
+    model, entry = trainable_model(run_dir, csv_path)
     with open(csv_path) as handle:
         test = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "test"]
     embeddings, owners = model.embeddings([path for path, _ in test])
@@ -374,9 +439,11 @@ def main():
                 print(f"{key}: top-1 {results[key]['top1']:.3f} in {results[key]['minutes']} min", flush=True)
                 if args.latency:
                     results[key].update(export_tflite(run_dir, csv_path))
-                match = SPEAKER_SPLIT.fullmatch(split)
+                match, without = SPEAKER_SPLIT.fullmatch(split), WITHOUT_DIGIT.fullmatch(split)
                 if ks and match and match[2] is None:
                     results[key]["personalise"] = personalise(run_dir, csv_path, ks, args.draws)
+                if ks and without:
+                    results[key]["new_class"] = new_class(run_dir, csv_path, args.fsdd_dir, without[1], ks, args.draws)
                     with open(results_path, "w") as handle:
                         json.dump(results, handle, indent=1)
     if args.latency:

@@ -32,8 +32,6 @@ from keras_airn import files
 from keras_airn.export.common import (
     ConversionError,
     artifact_stem,
-    calibration_and_evaluation,
-    model_for_export,
     new_report,
     note_calibration,
     write_report,
@@ -228,7 +226,8 @@ def read_settings(model_bytes: bytes) -> dict | None:
 def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: bool = False, front_end=None,
                      label_names=None, max_classes: int | None = None, learning_rate: float = DEFAULT_LEARNING_RATE,
                      examples=None, calibration_examples=None, random_calibration: bool = False,
-                     num_calibration: int = 200, num_eval: int = 500, source: str | None = None) -> dict:
+                     num_calibration: int = 200, num_eval: int = 500, source: str | None = None,
+                     time_as_rows: bool = True) -> dict:
     """Writes trainable `.tflite` files (this module's docstring) with labels, front-end and a report.
 
     The report is `report_trainable.json` (the schema of `keras_airn.export.common`; each entry
@@ -247,6 +246,8 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
         examples, calibration_examples, random_calibration, num_calibration, num_eval: as
             `keras_airn.export.tflite.export`.
         source: the model's file or folder, recorded in the report.
+        time_as_rows: time-axis convolutions on the transposed layout (same outputs, faster
+            under XNNPACK), as `keras_airn.export.tflite.export`.
 
     Returns:
         The report.
@@ -254,16 +255,13 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     Example:
     >>> report = export_trainable("runs/demo", "export_trainable", ["fp32"], waveform=True)
     """
-    from keras_airn.export.common import check_out_dir, checked_precisions, enforce_bound
+    from keras_airn.export.common import checked_precisions, enforce_bound, export_inputs, resolve_for_export
     from keras_airn.export.metadata import attach_files
     from keras_airn.export.tflite import FP32_BOUND, run_checks
-    from keras_airn.features import FrontEnd
 
     source = source or (model if isinstance(model, str) else model.name)
-    front_end = front_end or FrontEnd()
     precisions = checked_precisions(precisions, PRECISIONS)
-    check_out_dir(out_dir)
-    model = model_for_export(model)
+    model, front_end = resolve_for_export(model, out_dir, precisions, PRECISIONS, front_end, None, False, time_as_rows)
     classes = int(model.output_shape[-1])
     max_classes = classes + DEFAULT_MAX_CLASSES_EXTRA if max_classes is None else max_classes
     if isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < classes:
@@ -274,29 +272,26 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     labels = list(label_names) if label_names else [f"class_{i}" for i in range(classes)]
     if len(labels) != classes:
         raise ConversionError(f"{len(labels)} labels for a model with {classes} classes.")
-    calibration, evaluation = calibration_and_evaluation(
-        examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
-        num_eval=num_eval, int8="int8" in precisions, random_calibration=random_calibration)
-    eval_spectrograms, eval_waves, eval_labels = evaluation
-    calibration_inputs = calibration[1] if waveform else calibration[0]
-    reference = model.predict(eval_spectrograms, verbose=0)
+    inputs = export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
+                           num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
+                           random_calibration=random_calibration)
     form = "waveform" if waveform else "spectrogram"
-    report = new_report("tflite_trainable", source, model, front_end, form, len(eval_spectrograms))
+    report = new_report("tflite_trainable", source, model, front_end, form, len(inputs.evaluation),
+                        time_as_rows=time_as_rows)
     os.makedirs(out_dir, exist_ok=True)
     write_sidecars(out_dir, front_end, labels, classes)
     for precision in precisions:
         data = convert_trainable(model, front_end, precision, waveform=waveform, max_classes=max_classes,
-                                 learning_rate=learning_rate, representative=[x[None] for x in calibration_inputs])
+                                 learning_rate=learning_rate, representative=[x[None] for x in inputs.calibration])
         settings = {"labels": labels + [""] * (max_classes - classes), "max_classes": max_classes,
                     "learning_rate": learning_rate, "input": form, "precision": precision,
                     "front_end": front_end.to_config(), "signatures": list(SIGNATURES)}
         data = attach_files(data, {TRAINABLE_FILE: json.dumps(settings, indent=1).encode()})
         name = f"{artifact_stem(model)}_{form}_{precision}_trainable.tflite"
         entry = {"file": name, "bytes": len(data), "max_classes": max_classes, "signatures": list(SIGNATURES),
-                 **run_checks(name, data, eval_waves if waveform else eval_spectrograms, reference, eval_labels,
-                              columns=classes)}
+                 **run_checks(name, data, inputs.evaluation, inputs.reference, inputs.labels, columns=classes)}
         if precision == "int8":
-            note_calibration(name, entry, len(calibration_inputs))
+            note_calibration(name, entry, len(inputs.calibration))
         if precision == "fp32":
             enforce_bound(name, entry, FP32_BOUND)
         files.write_bytes(os.path.join(out_dir, name), data)
