@@ -20,7 +20,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
 
-from absl import flags  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from convert import flags as convert_flags  # noqa: E402
 from keras_airn import cli  # noqa: E402
@@ -39,6 +39,8 @@ MAX_CLASSES = flags.DEFINE_integer("max_classes", None, "--trainable: head slots
 
 def main(argv):
     del argv
+    if TRAINABLE.value and INT8_IO.value:
+        raise app.UsageError("--int8_io does not go with --trainable: a trainable model takes and returns float.")
     network, front_end, label_names, examples = convert_flags.resolve()
     if TRAINABLE.value:
         report = export_trainable(

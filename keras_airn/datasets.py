@@ -390,7 +390,7 @@ def stratified_split(relative_paths: Sequence[str], labels: Sequence[str], test_
 
 
 def _splits_from_rows(rows: Sequence[tuple[str, str, str | None]], source: str, base: str, test_fraction: float,
-                      seed: int, label_names: Sequence[str] | None) -> dict[str, Split]:
+                      seed: int, label_names: Sequence[str] | None, min_classes: int = 2) -> dict[str, Split]:
     """{split: Split} from (path, label, split or None) rows with one sorted label map for all
     splits; rows without a split are assigned by `stratified_split` (paths relative to `base`)."""
     if any(split is None for _, _, split in rows):
@@ -400,7 +400,7 @@ def _splits_from_rows(rows: Sequence[tuple[str, str, str | None]], source: str, 
     label_names = list(label_names) if label_names is not None else sorted({label for _, label, _ in rows})
     validate_labels(label_names, source)
     indices = _label_indices([label for _, label, _ in rows], label_names, source)
-    if len(label_names) < 2:
+    if len(label_names) < min_classes:
         raise DatasetError(f"{source}: one class only ({label_names}): a classifier needs at least two.")
     splits: dict[str, Split] = {}
     for (path, _, split), label in zip(rows, indices):
@@ -471,7 +471,7 @@ def _audio_files_below(directory: str) -> tuple[list[str], list[str]]:
 
 
 def read_folder(data_dir: str, *, test_fraction: float = 0.2, seed: int = 0,
-                label_names: Sequence[str] | None = None) -> dict[str, Split]:
+                label_names: Sequence[str] | None = None, min_classes: int = 2) -> dict[str, Split]:
     """Reads `DIR/<label>/**/*.{wav,flac,ogg,mp3}`, or `DIR/{train,test,val}/<label>/**/...`.
 
     Label names are the class folder names, sorted (as `keras.utils.audio_dataset_from_directory`
@@ -483,6 +483,8 @@ def read_folder(data_dir: str, *, test_fraction: float = 0.2, seed: int = 0,
         test_fraction: share of each class held out for testing (no split folders only).
         seed: seed of that split.
         label_names: a fixed label map (e.g. a model's); by default the sorted folder names.
+        min_classes: fewer classes are refused (a classifier needs two; clips enrolled on a
+            trainable model may be of one new class).
 
     Returns:
         {"train": Split, "test": Split, ("val": Split)}: those present.
@@ -530,11 +532,11 @@ def read_folder(data_dir: str, *, test_fraction: float = 0.2, seed: int = 0,
         raise DatasetError(f"{data_dir}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in its class folders.")
     if others:
         logging.warning("%s: %d non-audio file(s) ignored, e.g. %s", data_dir, len(others), others[0])
-    return _splits_from_rows(rows, data_dir, data_dir, test_fraction, seed, label_names)
+    return _splits_from_rows(rows, data_dir, data_dir, test_fraction, seed, label_names, min_classes)
 
 
 def read_csv(csv_path: str, *, test_fraction: float = 0.2, seed: int = 0,
-             label_names: Sequence[str] | None = None) -> dict[str, Split]:
+             label_names: Sequence[str] | None = None, min_classes: int = 2) -> dict[str, Split]:
     """Reads a CSV with header `path,label[,split]`; paths relative to the CSV's folder.
 
     Rows without a split column are split by `stratified_split`. Every row must name an existing
@@ -544,6 +546,7 @@ def read_csv(csv_path: str, *, test_fraction: float = 0.2, seed: int = 0,
         csv_path: the CSV file.
         test_fraction, seed: the split when the CSV has no `split` column.
         label_names: a fixed label map; by default the sorted labels of the CSV.
+        min_classes: fewer classes are refused (as `read_folder`).
 
     Returns:
         {"train": Split, "test": Split, ("val": Split)}: those present.
@@ -586,7 +589,7 @@ def read_csv(csv_path: str, *, test_fraction: float = 0.2, seed: int = 0,
         raise DatasetError(f"{len(missing)} file(s) in {csv_path} not found:\n  " + "\n  ".join(missing[:10]))
     if not rows:
         raise DatasetError(f"{csv_path}: no rows.")
-    return _splits_from_rows(rows, csv_path, base, test_fraction, seed, label_names)
+    return _splits_from_rows(rows, csv_path, base, test_fraction, seed, label_names, min_classes)
 
 
 def split_csv(splits: dict[str, Split], path: str) -> bytes:

@@ -50,8 +50,15 @@ class Head:
     model_sha256: str
 
     def save(self, path: str) -> None:
-        """Writes the head to `path` (.npz) atomically."""
+        """Writes the head to `path` (.npz) atomically.
+
+        Raises:
+            HeadError: `path` is a folder.
+        """
         from keras_airn import files
+
+        if os.path.isdir(path):
+            raise HeadError(f"{path}: is a folder; name the head file to write (.npz).")
 
         def write(target):
             with open(target, "wb") as handle:
@@ -256,8 +263,11 @@ class TrainableModel:
         """
         from keras_airn.errors import check_count
 
-        check_count("epochs", epochs)
-        check_count("batch_size", batch_size)
+        try:
+            check_count("epochs", epochs)
+            check_count("batch_size", batch_size)
+        except ValueError as error:
+            raise HeadError(str(error)) from error
         examples = list(examples)
         if not examples:
             raise HeadError("No clips to enrol.")
@@ -301,7 +311,7 @@ def read_enrolment(source: str) -> list[tuple[str, str]]:
         raise HeadError(f"{source}: no such folder or CSV file.")
     reader = datasets.read_folder if os.path.isdir(source) else datasets.read_csv
     try:
-        splits = reader(source, test_fraction=0.0)
+        splits = reader(source, test_fraction=0.0, min_classes=1)
     except (KerasAirnError, OSError) as error:
         raise HeadError(str(error)) from error
     pairs = [(e.path, split.label_names[e.label]) for split in splits.values() for e in split.examples]

@@ -14,7 +14,8 @@ import keras_airn as ka
 from keras_airn.export.old_runtime import old_runtime_python
 from keras_airn.export.trainable import MASKED_LOGIT, embedding_model, export_trainable
 from keras_airn.features import FrontEnd, clip_features
-from keras_airn.personalise import HeadError, TrainableModel
+from keras_airn.export.common import ConversionError
+from keras_airn.personalise import HeadError, TrainableModel, read_enrolment
 from keras_airn.runtime import WindowScorer
 from tests.helpers import TINY, randomize_batchnorm
 
@@ -187,6 +188,24 @@ def test_bad_clips_labels_and_heads_are_refused_by_name(exported, tmp_path):
         model.load_head(str(tmp_path / "cut.npz"))
     with pytest.raises(HeadError, match="not a trainable model"):
         TrainableModel(str(tmp_path / "head.npz"))
+    with pytest.raises(HeadError, match="is a folder"):
+        shipped.save(str(tmp_path))
+    with pytest.raises(HeadError, match="epochs must be a whole number"):
+        model.enroll([(sound("low", 0), "low")], epochs=0)
+    with pytest.raises(ConversionError, match="fp16 is not a precision of a trainable model"):
+        export_trainable(exported[0], str(tmp_path / "fp16"), "fp16", front_end=FRONT_END)
+
+
+def test_one_new_class_is_enrolled_from_its_own_folder(tmp_path):
+    """A user adding one word has one class folder: read as clips to enrol, not refused as a
+    one-class data set."""
+    import soundfile
+
+    os.makedirs(tmp_path / "knock")
+    for seed in range(2):
+        soundfile.write(str(tmp_path / "knock" / f"{seed}.wav"), sound("whistle", seed), FRONT_END.sample_rate)
+    pairs = read_enrolment(str(tmp_path))
+    assert sorted(pairs) == sorted((str(tmp_path / "knock" / f"{seed}.wav"), "knock") for seed in range(2))
 
 
 def run_tool(*args):
@@ -218,6 +237,9 @@ def test_personalise_and_classify_command_lines(exported, tmp_path):
                     f"--audio={tmp_path / 'test.wav'}")
     assert done.returncode == 1 and done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in done.stderr
+    done = run_tool("convert.tflite", f"--model={root / 'export'}", f"--out_dir={tmp_path / 'x'}", "--trainable",
+                    "--int8_io", "--precisions=int8", "--random_calibration")
+    assert done.returncode == 1 and "--int8_io does not go with --trainable" in done.stderr.strip().splitlines()[-1]
 
 
 def test_android_code_calls_the_signatures_the_model_has(exported):

@@ -260,6 +260,9 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     from keras_airn.export.tflite import FP32_BOUND, run_checks
 
     source = source or (model if isinstance(model, str) else model.name)
+    if "fp16" in ([precisions] if isinstance(precisions, str) else list(precisions or [])):
+        raise ConversionError(f"fp16 is not a precision of a trainable model (its variables and training ops are "
+                              f"float32); choose from {', '.join(PRECISIONS)}.")
     precisions = checked_precisions(precisions, PRECISIONS)
     model, front_end = resolve_for_export(model, out_dir, precisions, PRECISIONS, front_end, None, False, time_as_rows)
     classes = int(model.output_shape[-1])
