@@ -7,8 +7,10 @@ takes a free slot. The head that results is saved to a `.npz` file bound to the 
 (its SHA-256): `edge.classify --head`, `edge.listen --head` and `WindowScorer(head=...)` load it.
 
 Example:
->>> model = TrainableModel("export/airn_b0_deploy_waveform_int8_trainable.tflite")
->>> model.enroll([("me/yes_1.wav", "yes"), ("me/knock_1.wav", "knock")])
+>>> model = TrainableModel("export/airn_b0_deploy_waveform_fp32_trainable.tflite")
+>>> losses = model.enroll([("street.flac", "street"), ("doorbell_48k_stereo.wav", "doorbell")])
+>>> [model.labels[i] for i in model.in_use]
+['bark', 'doorbell', 'speech', 'street']
 >>> model.head().save("head.npz")
 """
 

@@ -8,15 +8,15 @@ import pytest
 
 from edge import latency_plot, stream_timing
 from keras_airn import (artifacts, audio, baselines, checkpoint, datasets, deploy, factory, features, layers, model,
-                        preprocessor, runtime, streaming, task)
-from keras_airn.export import common
+                        personalise, preprocessor, runtime, streaming, task)
+from keras_airn.export import common, metadata
 from keras_airn.training import bad_audio, optimizer, recipes, run_state, spec_augment, trainer, wave_augment
 
-SELF_CONTAINED = [recipes, common, bad_audio, latency_plot, artifacts, preprocessor, streaming, stream_timing,
+SELF_CONTAINED = [recipes, common, metadata, bad_audio, latency_plot, artifacts, preprocessor, streaming, stream_timing,
                   features, baselines, factory, layers, model, deploy, optimizer, spec_augment, wave_augment, run_state,
                   trainer]
 # Examples that name a user's files: run in a folder holding files of those names, made here.
-WITH_FILES = [audio, datasets, checkpoint, runtime, task]
+WITH_FILES = [audio, datasets, checkpoint, runtime, task, personalise]
 
 
 def test_every_module_with_examples_is_run():
@@ -42,7 +42,8 @@ def test_examples_run(module):
 @pytest.fixture(scope="module")
 def example_files(tmp_path_factory):
     """The files the examples name: audio at other rates and channels, a folder of three classes,
-    a tiny classifier as runs/demo, its int8 waveform export and an official-format checkpoint."""
+    a tiny classifier as runs/demo, its int8 waveform and fp32 trainable exports and an
+    official-format checkpoint."""
     import soundfile
 
     import keras_airn as ka
@@ -68,6 +69,7 @@ def example_files(tmp_path_factory):
     classifier = ka.AudioClassifier(network, front_end=ka.FrontEnd(clip_seconds=1.0), labels=labels)
     classifier.save_to_preset(str(root / "runs" / "demo"))
     classifier.export(str(root / "export"), precision="int8", waveform_input=True, random_calibration=True)
+    classifier.export(str(root / "export"), precision="fp32", waveform_input=True, trainable=True)
     ka.save_official_checkpoint(network, str(root / "AudioRepInceptionNeXt_VGGSound.pyth"))
     return root
 

@@ -251,9 +251,6 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
 
     Returns:
         The report.
-
-    Example:
-    >>> report = export_trainable("runs/demo", "export_trainable", ["fp32"], waveform=True)
     """
     from keras_airn.export.common import checked_precisions, enforce_bound, export_inputs, resolve_for_export
     from keras_airn.export.metadata import attach_files
