@@ -126,6 +126,27 @@ def test_short_recordings_calibrate_and_evaluate_a_waveform_model_padded(setup, 
 
 
 @pytest.mark.slow
+def test_int8_calibrates_on_exact_zeros_and_reports_silent_windows(setup, tmp_path):
+    """Streams hold exact zeros (silence, MediaPipe's zero-padded last window) whose log-mel floor
+    real clips never reach: calibration includes such windows, and the int8 report measures them."""
+    from keras_airn.export.common import PADDED_WINDOW_BOUND, SILENCE_BOUND, calibration_and_evaluation
+    from keras_airn.features import LOG_OFFSET
+
+    path, split, labels, _ = setup
+    (features, waves, _), _ = calibration_and_evaluation(split.examples[:4], None, FRONT_END, waveform=True,
+                                                         num_calibration=4, num_eval=4, int8=True)
+    assert (waves == 0).all(axis=1).any()  # a window of zeros
+    assert ((waves[:, -100:] == 0).all(axis=1) & (waves[:, :100] != 0).any(axis=1)).any()  # audio, then zeros
+    assert features.min() <= np.log(LOG_OFFSET) + 1e-3  # the log floor is inside the calibrated range
+    report = export(path, str(tmp_path), ["int8"], waveform=True, front_end=FRONT_END, examples=split.examples,
+                    num_calibration=12, num_eval=8)
+    entry = report["artifacts"]["int8"]
+    assert entry["silence_windows"] == report["eval_clips"] + 1, entry  # zeros, and zeros then each clip
+    assert entry["padded_window_windows"] == report["eval_clips"], entry
+    assert entry["silence_top1_agreement"] >= SILENCE_BOUND, entry
+    assert entry["padded_window_top1_agreement"] >= PADDED_WINDOW_BOUND, entry
+
+
 def test_b1_fp32_artifact_is_four_bytes_per_parameter(tmp_path):
     model_path = str(tmp_path / "b1.keras")
     ka.reparameterize(ka.create_model("b1", num_classes=309)).save(model_path)

@@ -5,7 +5,8 @@ The report (`report.json` for TFLite, `report_onnx.json` for ONNX, `report_openv
 OpenVINO IR, so all fit in one folder) has one schema: "format" ("tflite", "onnx" or "openvino"),
 "model" (its source), "form", "num_classes", "params",
 "macs", "input" ("spectrogram" or "waveform"), "front_end", "eval_clips", and "artifacts":
-{precision: {"file", "bytes", "ops", "max_rel_logit_error", "top1_agreement", ...}}.
+{precision: {"file", "bytes", "ops", "max_rel_logit_error", "top1_agreement", ...}}; a TFLite int8
+artifact adds "silence_top1_agreement" and "padded_window_top1_agreement" (`silent_windows`).
 """
 
 from __future__ import annotations
@@ -302,6 +303,55 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
     return np.stack(inputs), np.stack(waves) if waveform else None, np.array(labels)
 
 
+# Streams hold exact digital zeros that recordings rarely do: silence, and the zeros MediaPipe pads
+# a stream's last window with. Their log-mel sits at the front-end's floor, log(LOG_OFFSET), far
+# below any frame of real audio, so int8 ranges calibrated on audio alone clip it and flip
+# decisions (0.97 top-1 agreement on silent windows, one of two padded windows). Calibration
+# therefore always holds such windows (`silent_windows`), and the reports measure int8 on them
+# against Keras, with these bounds.
+SILENCE_BOUND, PADDED_WINDOW_BOUND = 0.99, 0.95
+# At most this many calibration clips also calibrate as silent and zero-padded windows.
+SILENT_CALIBRATION_CLIPS = 16
+
+
+def silent_windows(crops: np.ndarray, front_end, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Windows holding exact zeros, made from `count` of `crops` (`spread`), each as (log-mel
+    inputs (N, T, F, 1), samples (N, crop)); Keras's reference is the log-mel of the samples as
+    they are (zeros are audio: no end marker).
+
+    "silence": one window of zeros, and zeros followed by the first half of each crop's signal
+    (a stream going silent, then sound); "padded_window": the last half of each crop's signal
+    followed by zeros, as MediaPipe pads a stream's last window.
+
+    Args:
+        crops: (N, crop) samples, possibly ending in the end marker (`pad_to_input`).
+        front_end: settings.
+        count: at most this many crops.
+    """
+    from keras_airn.features import clip_features
+
+    size = crops.shape[1]
+    half = size // 2
+    signals = [crop[~np.isnan(crop)] for crop in spread(list(crops), count)]
+    silence = [np.zeros(size, np.float32)] + [np.concatenate([np.zeros(size - half), s[:half]]) for s in signals]
+    padded = [s[-half:] for s in signals]
+    result = {}
+    for name, windows in (("silence", silence), ("padded_window", padded)):
+        waves = np.stack([np.pad(w, (0, size - w.shape[0])) for w in windows]).astype(np.float32)
+        features = np.stack([clip_features(w, 0, front_end).numpy()[..., None] for w in waves])
+        result[name] = features, waves
+    return result
+
+
+def with_silent_windows(inputs, front_end, count: int = SILENT_CALIBRATION_CLIPS):
+    """Calibration inputs (as `held_out_inputs`, raw crops included) with the `silent_windows`
+    of up to `count` of them appended; the labels stay those of the clips."""
+    features, waves, labels = inputs
+    extra = silent_windows(waves, front_end, count).values()
+    return (np.concatenate([features, *(f for f, _ in extra)]), np.concatenate([waves, *(w for _, w in extra)]),
+            labels)
+
+
 def calibration_and_evaluation(examples, calibration_examples, front_end, *, waveform: bool = False,
                                num_calibration: int = 64, num_eval: int = 32, int8: bool = False,
                                random_calibration: bool = False):
@@ -309,10 +359,12 @@ def calibration_and_evaluation(examples, calibration_examples, front_end, *, wav
 
     Calibration uses `calibration_examples` (the training split, typically); without them the
     first half of `examples` calibrates and the rest is measured; without either, noise, which
-    int8 refuses unless `random_calibration`.
+    int8 refuses unless `random_calibration`. Calibration always ends with silent and zero-padded
+    windows of its clips (`with_silent_windows`: exact zeros are outside the range of audio).
 
     Returns:
-        ((calibration inputs, crops, labels), (evaluation inputs, crops, labels)) as `held_out_inputs`.
+        ((calibration inputs, crops, labels of its clips), (evaluation inputs, crops, labels)) as
+        `held_out_inputs`; crops are always returned.
 
     Raises:
         ConversionError: int8 without data and without `random_calibration`.
@@ -320,25 +372,29 @@ def calibration_and_evaluation(examples, calibration_examples, front_end, *, wav
     if int8 and not (examples or calibration_examples) and not random_calibration:
         raise ConversionError(INT8_NEEDS_DATA)
     if calibration_examples:
-        return (held_out_inputs(calibration_examples, front_end, waveform, num_calibration),
-                held_out_inputs(examples, front_end, waveform, num_eval))
-    if examples:
+        calibration = held_out_inputs(calibration_examples, front_end, True, num_calibration)
+        evaluation = held_out_inputs(examples, front_end, True, num_eval)
+    elif examples:
         split = len(examples) // 2 if len(examples) > 1 else 1
-        return (held_out_inputs(examples[:split], front_end, waveform, num_calibration),
-                held_out_inputs(examples[split:] or examples, front_end, waveform, num_eval))
-    noise = held_out_inputs(None, front_end, waveform, num_eval)
-    return noise, noise
+        calibration = held_out_inputs(examples[:split], front_end, True, num_calibration)
+        evaluation = held_out_inputs(examples[split:] or examples, front_end, True, num_eval)
+    else:
+        calibration = evaluation = held_out_inputs(None, front_end, True, num_eval)
+    return with_silent_windows(calibration, front_end), evaluation
 
 
 @dataclasses.dataclass
 class ExportInputs:
     """What an exporter feeds its artifacts: evaluation inputs in the artifact's form, the Keras
-    logits on them, their labels (or None), and the int8 calibration inputs."""
+    logits on them, their labels (or None), the int8 calibration inputs and how many clips they
+    come from, and `silent_windows` of the evaluation clips ({name: (inputs, Keras logits)})."""
 
     evaluation: np.ndarray
     reference: np.ndarray
     labels: np.ndarray | None
     calibration: np.ndarray
+    calibration_clips: int
+    silent: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def export_inputs(model, front_end, examples, calibration_examples, *, waveform: bool, num_calibration: int,
@@ -347,8 +403,36 @@ def export_inputs(model, front_end, examples, calibration_examples, *, waveform:
     calibration, (spectrograms, waves, labels) = calibration_and_evaluation(
         examples, calibration_examples, front_end, waveform=waveform, num_calibration=num_calibration,
         num_eval=num_eval, int8=int8, random_calibration=random_calibration)
+    clips = len(calibration[2]) if calibration[2] is not None else min(num_eval, NOISE_EXAMPLES)
+    silent = {name: (windows if waveform else features, model.predict(features, verbose=0))
+              for name, (features, windows) in silent_windows(waves, front_end, num_eval).items()}
     return ExportInputs(waves if waveform else spectrograms, model.predict(spectrograms, verbose=0), labels,
-                        calibration[1] if waveform else calibration[0])
+                        calibration[1] if waveform else calibration[0], clips, silent)
+
+
+def silent_window_parity(run, inputs: ExportInputs) -> dict:
+    """Top-1 agreement with Keras of an artifact (`run`: inputs to logits) on the evaluation
+    clips' `silent_windows`: {"silence_top1_agreement", "padded_window_top1_agreement", ...}."""
+    entry = {}
+    for name, (windows, reference) in inputs.silent.items():
+        logits = run(windows)[:, : reference.shape[1]]
+        entry[f"{name}_top1_agreement"] = float(np.mean(logits.argmax(1) == reference.argmax(1)))
+        entry[f"{name}_windows"] = int(len(windows))
+    return entry
+
+
+def note_silent_windows(name: str, entry: dict) -> None:
+    """Logs a warning, and records it, when an int8 artifact misses `SILENCE_BOUND` or
+    `PADDED_WINDOW_BOUND` on silent windows."""
+    from absl import logging
+
+    misses = [f"{key} {entry[key]:.3f} < {bound}" for key, bound in (("silence_top1_agreement", SILENCE_BOUND),
+                                                                       ("padded_window_top1_agreement",
+                                                                        PADDED_WINDOW_BOUND))
+              if key in entry and entry[key] < bound]
+    if misses:
+        entry["silent_windows_warning"] = f"below bound on exact zeros: {', '.join(misses)}"
+        logging.warning("%s: %s", name, entry["silent_windows_warning"])
 
 
 def calibration_note(count: int) -> str | None:

@@ -135,7 +135,7 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
     model = model_for_export(model, keep_train_form)
     calibration = None
     if "int8" in precisions:
-        (calibration, _, _), (inputs, _, labels) = calibration_and_evaluation(
+        (calibration, _, calibration_labels), (inputs, _, labels) = calibration_and_evaluation(
             examples, calibration_examples, front_end, num_calibration=num_calibration, num_eval=num_eval,
             int8=True, random_calibration=random_calibration)
     else:
@@ -158,7 +158,8 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
             entry = _check(f"{stem}_spectrogram_int8.onnx", int8_path, onnx.load_from_string(written["int8"]), inputs,
                            reference, labels)
             report["artifacts"]["int8"] = {**entry, "scheme": int8_scheme, "float_head": True}
-            note_calibration(entry["file"], report["artifacts"]["int8"], len(calibration))
+            note_calibration(entry["file"], report["artifacts"]["int8"],
+                             len(calibration if calibration_labels is None else calibration_labels))
     os.makedirs(out_dir, exist_ok=True)
     write_sidecars(out_dir, front_end, label_names, report["num_classes"])
     for precision, data in written.items():

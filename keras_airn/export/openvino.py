@@ -177,7 +177,7 @@ def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool
             if precision == "fp32":
                 enforce_bound(name, entry, OPENVINO_BOUND)
             if precision == "int8":
-                note_calibration(name, entry, len(inputs.calibration))
+                note_calibration(name, entry, inputs.calibration_clips)
             report["artifacts"][precision] = entry
         os.makedirs(out_dir, exist_ok=True)
         write_sidecars(out_dir, front_end, label_names, report["num_classes"])

@@ -27,8 +27,10 @@ from keras_airn.export.common import (
     input_form,
     new_report,
     note_calibration,
+    note_silent_windows,
     parity,
     resolve_for_export,
+    silent_window_parity,
     write_report,
     write_sidecars,
 )
@@ -262,10 +264,13 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
             data, entry["metadata"] = with_metadata(data, front_end, label_names, model, precision)
         name = f"{artifact_stem(model)}_{form}_{precision}.tflite"
         if precision == "int8":
-            note_calibration(name, entry, len(inputs.calibration))
+            note_calibration(name, entry, inputs.calibration_clips)
         entry = {"file": name, "bytes": len(data), **_check(name, data, precision, inputs.evaluation, inputs.reference,
                                                              inputs.labels),
                  **entry}
+        if precision == "int8":
+            entry.update(silent_window_parity(lambda windows: _run_bytes(name, data, windows), inputs))
+            note_silent_windows(name, entry)
         files.write_bytes(os.path.join(out_dir, name), data)
         report["artifacts"][precision] = entry
     write_report(out_dir, report)
@@ -321,6 +326,15 @@ def _check(name: str, data: bytes, precision: str, inputs, reference, labels) ->
     if bound is not None:
         enforce_bound(name, entry, bound)
     return entry
+
+
+def _run_bytes(name: str, data: bytes, inputs) -> np.ndarray:
+    """`run_tflite` on an artifact's bytes."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = os.path.join(scratch, name)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return run_tflite(path, inputs)
 
 
 def run_checks(name: str, data: bytes, inputs, reference, labels, columns: int | None = None) -> dict:

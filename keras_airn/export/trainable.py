@@ -291,7 +291,7 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
         entry = {"file": name, "bytes": len(data), "max_classes": max_classes, "signatures": list(SIGNATURES),
                  **run_checks(name, data, inputs.evaluation, inputs.reference, inputs.labels, columns=classes)}
         if precision == "int8":
-            note_calibration(name, entry, len(inputs.calibration))
+            note_calibration(name, entry, inputs.calibration_clips)
         if precision == "fp32":
             enforce_bound(name, entry, FP32_BOUND)
         files.write_bytes(os.path.join(out_dir, name), data)
