@@ -146,7 +146,21 @@ def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: f
             self.assign(w, b, mask)
             return {"mask": tf.identity(self.head["mask"])}
 
-    return TrainableHead(), dim, classes
+    return TrainableHead()
+
+
+def head_slots(model, max_classes: int | None) -> int:
+    """The head's slots: `max_classes`, or the model's classes + `DEFAULT_MAX_CLASSES_EXTRA`.
+
+    Raises:
+        ConversionError: fewer slots than the model has classes, or not a whole number.
+    """
+    classes = int(model.output_shape[-1])
+    slots = classes + DEFAULT_MAX_CLASSES_EXTRA if max_classes is None else max_classes
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < classes:
+        raise ConversionError(f"max_classes must be a whole number of at least the model's {classes} classes, "
+                              f"got {max_classes!r}.")
+    return slots
 
 
 def convert_trainable(model, front_end, precision: str, *, waveform: bool = False, max_classes: int | None = None,
@@ -170,9 +184,7 @@ def convert_trainable(model, front_end, precision: str, *, waveform: bool = Fals
 
     if precision not in PRECISIONS:
         raise ConversionError(f"Unknown precision {precision!r} for a trainable model; choose from {PRECISIONS}.")
-    classes = int(model.output_shape[-1])
-    max_classes = classes + DEFAULT_MAX_CLASSES_EXTRA if max_classes is None else max_classes
-    module, _, _ = _module(model, front_end, waveform, max_classes, learning_rate)
+    module = _module(model, front_end, waveform, head_slots(model, max_classes), learning_rate)
     with tempfile.TemporaryDirectory() as saved:
         signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
         tf.saved_model.save(module, saved, signatures=signatures)
@@ -262,11 +274,7 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
                               f"float32); choose from {', '.join(PRECISIONS)}.")
     precisions = checked_precisions(precisions, PRECISIONS)
     model, front_end = resolve_for_export(model, out_dir, precisions, PRECISIONS, front_end, None, False, time_as_rows)
-    classes = int(model.output_shape[-1])
-    max_classes = classes + DEFAULT_MAX_CLASSES_EXTRA if max_classes is None else max_classes
-    if isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < classes:
-        raise ConversionError(f"max_classes must be a whole number of at least the model's {classes} classes, "
-                              f"got {max_classes!r}.")
+    classes, max_classes = int(model.output_shape[-1]), head_slots(model, max_classes)
     if not (np.isfinite(learning_rate) and learning_rate > 0):
         raise ConversionError(f"learning_rate must be a positive number, got {learning_rate}.")
     labels = list(label_names) if label_names else [f"class_{i}" for i in range(classes)]
