@@ -293,6 +293,7 @@ def plot_personalise(results: dict, path: str) -> None:
         ks = [0] + sorted(int(k) for k in record if k.isdigit() and k != "0")
         means = [record["0"]] + [float(np.mean(record[str(k)])) for k in ks[1:]]
         axes.plot(ks, means, marker="o", label=speaker)
+    axes.set_xticks(ks)
     axes.set_xlabel("clips per digit enrolled on the device (int8 train signature)")
     axes.set_ylabel("top-1 on the speaker's other clips")
     axes.set_title("FSDD, each speaker held out from base training (B0)")
