@@ -194,6 +194,9 @@ def test_bad_clips_labels_and_heads_are_refused_by_name(exported, tmp_path):
         model.enroll([(sound("low", 0), "low")], epochs=0)
     with pytest.raises(ConversionError, match="fp16 is not a precision of a trainable model"):
         export_trainable(exported[0], str(tmp_path / "fp16"), "fp16", front_end=FRONT_END)
+    with pytest.raises(ValueError, match="float input and output"):
+        ka.AudioClassifier(exported[0], FRONT_END, LABELS).export(str(tmp_path / "io"), precision="int8",
+                                                                  trainable=True, int8_io=True)
 
 
 def test_one_new_class_is_enrolled_from_its_own_folder(tmp_path):
@@ -237,9 +240,6 @@ def test_personalise_and_classify_command_lines(exported, tmp_path):
                     f"--audio={tmp_path / 'test.wav'}")
     assert done.returncode == 1 and done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in done.stderr
-    done = run_tool("convert.tflite", f"--model={root / 'export'}", f"--out_dir={tmp_path / 'x'}", "--trainable",
-                    "--int8_io", "--precisions=int8", "--random_calibration")
-    assert done.returncode == 1 and "--int8_io does not go with --trainable" in done.stderr.strip().splitlines()[-1]
 
 
 def test_android_code_calls_the_signatures_the_model_has(exported):
