@@ -311,6 +311,26 @@ def test_ctrl_c_is_one_line(clips, tmp_path):
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
 
 
+def test_ctrl_c_inside_a_step_waits_for_the_steps_end_and_a_second_one_does_not():
+    import signal
+
+    from keras_airn.training import interrupt
+
+    finished_step = False
+    with pytest.raises(KeyboardInterrupt):
+        with interrupt.between_steps():
+            os.kill(os.getpid(), signal.SIGINT)  # recorded only: the "step" goes on
+            finished_step = True
+            interrupt.raise_if_requested()
+    assert finished_step
+    with pytest.raises(KeyboardInterrupt):
+        with interrupt.between_steps():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # the second interrupts at once
+            pytest.fail("a second Ctrl-C should interrupt at once")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_nan_audio_met_during_a_run_is_listed_and_skipped_or_named(clips, tmp_path):
     """The start-of-run check reads headers; NaN samples are met only when a crop is decoded."""
     nan = str(tmp_path / "nan.wav")

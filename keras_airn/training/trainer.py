@@ -31,7 +31,7 @@ from keras_airn.labels import LABELS_FILE, save_labels
 from keras_airn.loading import read_keras
 from keras_airn.model import AudioRepInceptionNeXt
 from keras_airn.runtime import softmax
-from keras_airn.training import run_state
+from keras_airn.training import interrupt, run_state
 from keras_airn.training.bad_audio import BadAudioLog, bad_audio_report
 from keras_airn.training.distributed import (
     DistributedTrainer,
@@ -431,8 +431,10 @@ def _fit_multi_worker(build_model, train_split, eval_split, front_end, config, o
             progress = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy"],
                                            verbose=verbose if chief else 0)
             print(f"Epoch {epoch + 1}/{last_epoch}") if chief else None
-            logs = trainer.run_epoch(iterator, steps, progress, after_step=lambda step, epoch=epoch:
-                                     run_state.fault_point(f"worker{index}_step", epoch * steps + step))
+            with interrupt.between_steps():
+                logs = trainer.run_epoch(iterator, steps, progress, after_step=lambda step, epoch=epoch: (
+                    run_state.fault_point(f"worker{index}_step", epoch * steps + step),
+                    interrupt.raise_if_requested()))
             if not np.isfinite(float(logs.get("loss", 0.0))):  # every worker sees the same reduced loss
                 raise TrainingDiverged(diverged_message(out_dir, epoch, None))
             if each_epoch:  # every worker the same, on a local copy: all of the epoch's precise-BN batches
@@ -533,15 +535,17 @@ def _fit_locked(build_model, train_split, eval_split, front_end, config, out_dir
                 model, train_split, front_end, config, epoch, steps, bad_audio_log(bad_audio, out_dir, "train"),
                 verbose=verbose)),
                 *callbacks]
-        model.fit(
-            dataset,
-            epochs=last_epoch,
-            initial_epoch=first_epoch,
-            steps_per_epoch=steps,
-            callbacks=[*callbacks, checkpoints, keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"))],
-            verbose=verbose,
-            shuffle=False,  # the pipeline shuffles, statelessly per (seed, epoch)
-        )
+        with interrupt.between_steps():
+            model.fit(
+                dataset,
+                epochs=last_epoch,
+                initial_epoch=first_epoch,
+                steps_per_epoch=steps,
+                callbacks=[interrupt.StopOnInterrupt(), *callbacks, checkpoints,
+                           keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"))],
+                verbose=verbose,
+                shuffle=False,  # the pipeline shuffles, statelessly per (seed, epoch)
+            )
         if checkpoints.diverged is not None:
             raise TrainingDiverged(diverged_message(out_dir, *checkpoints.diverged))
         epochs_done = checkpoints.epochs_done or first_epoch
