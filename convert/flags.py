@@ -6,12 +6,12 @@ import os
 
 from absl import app, flags
 
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 MODEL = flags.DEFINE_string("model", None, "A .keras (train or deploy form, or a saved AudioClassifier), a "
                             "preset/run folder, or an official .pyth file.")
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Output directory (artifacts, labels.json, front_end.json, report).")
-BASELINE = flags.DEFINE_string("baseline", None, "Instead of --model: a network of keras_airn.baselines (e.g. "
+BASELINE = flags.DEFINE_string("baseline", None, "Instead of --model: a network of keras_airn.network.baselines (e.g. "
                                "resnet50, slowfast), built with random weights at the --front_end's input "
                                "(default vggsound: 512 x 128) for size and speed; int8 then needs "
                                "--random_calibration or data.")
@@ -64,9 +64,9 @@ def define_graph_flags(faster_where: str) -> dict:
 
 def load_classifier():
     """The `AudioClassifier` of --model, with --front_end and --labels applied."""
-    from keras_airn.features import FrontEnd
-    from keras_airn.labels import load_labels
-    from keras_airn.loading import PRESET_FILE, model_file
+    from keras_airn.data.features import FrontEnd
+    from keras_airn.data.labels import load_labels
+    from keras_airn.network.loading import PRESET_FILE, model_file
     from keras_airn.task import AudioClassifier
 
     if not MODEL.value or not OUT_DIR.value:
@@ -84,7 +84,7 @@ def load_classifier():
 def read_split(name: str, label_names, csv_path: str | None = None, data_dir: str | None = None):
     """Split `name` of the --dataset data (or the given CSV/folder), or None where no data is given
     or `name` is empty. Without `label_names`, the labels are the data's, sorted."""
-    from keras_airn import datasets
+    from keras_airn.data import datasets
 
     csv_path, data_dir = csv_path or CSV.value, data_dir or DATA_DIR.value
     if not name:
@@ -128,8 +128,8 @@ def resolve():
 
 def resolve_baseline():
     """`resolve` for --baseline: the network at the front-end's size, and the data's labels if given."""
-    from keras_airn.baselines import create_baseline
-    from keras_airn.features import FrontEnd
+    from keras_airn.network.baselines import create_baseline
+    from keras_airn.data.features import FrontEnd
 
     if MODEL.value:
         raise app.UsageError("Give --model or --baseline, not both.")

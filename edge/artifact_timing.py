@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from keras_airn.artifacts import artifact_kind, onnx_session, openvino_model, openvino_precision, tflite_interpreter
+from keras_airn.inference.artifacts import artifact_kind, onnx_session, openvino_model, openvino_precision, tflite_interpreter
 
 
 @dataclasses.dataclass

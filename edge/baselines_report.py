@@ -64,7 +64,7 @@ def collect(results_csv: str, root: str) -> tuple[dict, dict]:
 
 def tables(latency: dict, facts: dict, machine: str, command: str = "make baselines") -> str:
     """The markdown: counts against Table V, measured speed and ratios beside the paper's."""
-    from keras_airn.baselines.published import PUBLISHED, VGGSOUND_CONFIG
+    from keras_airn.network.baselines.published import PUBLISHED, VGGSOUND_CONFIG
 
     order = [m for m in PUBLISHED if m in latency] + sorted(set(latency) - set(PUBLISHED))
     kinds = [k for k in KINDS if any(k in latency[m] for m in order)]
@@ -94,7 +94,7 @@ def tables(latency: dict, facts: dict, machine: str, command: str = "make baseli
         size = f"{info['bytes'] / 2**20:.1f}" if info.get("bytes") else "-"
         lines.append(f"| {model} | {paper_params} / {here_params} | {paper_macs} / {here_macs} | " + " | ".join(cells)
                      + f" | {KINDS[fastest]} | {ratios[0]} | {ratios[1]} | {size} |")
-    lines += ["", "\\* published at the network's own setting (`keras_airn.baselines.published`); the counts "
+    lines += ["", "\\* published at the network's own setting (`keras_airn.network.baselines.published`); the counts "
               "here are at 309 classes, 512 x 128, as every latency in the table.",
               "", "Published accuracy (quoted, not measured here: no data can be downloaded):", "",
               "| model | accuracy as published |", "|---|---|"]

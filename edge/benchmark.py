@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 from absl import app, flags  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
-from keras_airn.artifacts import artifact_kind  # noqa: E402
+from keras_airn.inference.artifacts import artifact_kind  # noqa: E402
 
 ARTIFACTS = flags.DEFINE_list("artifacts", None, "Artifacts to time (.tflite, .onnx, OpenVINO .xml, .keras).")
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Where to write results.csv, results.md and latency.png.")
@@ -126,7 +126,7 @@ def recommendation_examples():
     """The clips of --recommend_data (every split), or None to use the conversion reports."""
     if not RECOMMEND_DATA.value:
         return None
-    from keras_airn import datasets
+    from keras_airn.data import datasets
 
     reader = datasets.read_folder if os.path.isdir(RECOMMEND_DATA.value) else datasets.read_csv
     return [e for split in reader(RECOMMEND_DATA.value).values() for e in split.examples]

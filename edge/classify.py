@@ -1,6 +1,6 @@
 """Classify audio files with a .tflite (spectrogram or waveform input), .onnx, OpenVINO IR (.xml) or .keras model.
 
-A thin shell over `keras_airn.runtime.WindowScorer`. Audio of any format, rate and channel count
+A thin shell over `keras_airn.inference.runtime.WindowScorer`. Audio of any format, rate and channel count
 is read as training reads it (`--resample=false` rejects files at another rate). Files longer
 than the model's clip are scanned in windows (`--hop_seconds` apart, the last one
 aligned to the end), giving labels over time and an overall result (mean of window scores).
@@ -37,7 +37,7 @@ JSON_OUT = flags.DEFINE_bool("json", False, "Print JSON instead of a table.")
 def main(argv):
     import sys
 
-    from keras_airn.runtime import WindowScorer, ClassifyError, labels_beside, summarize
+    from keras_airn.inference.runtime import WindowScorer, ClassifyError, labels_beside, summarize
 
     audio_files = (AUDIO.value or []) + argv[1:]  # `--audio a.wav b.wav` and `--audio=a.wav,b.wav` alike
     if not MODEL.value or not audio_files:

@@ -1,7 +1,7 @@
 """Classify live audio: a microphone, or raw PCM on stdin, window by window as it arrives.
 
 Scores a window every `--hop_seconds` (each window the model's clip long) with
-`keras_airn.streaming.StreamScorer`: the same windows and scores `edge.classify` gives for a
+`keras_airn.inference.streaming.StreamScorer`: the same windows and scores `edge.classify` gives for a
 file of the same samples. `--threshold` turns the (optionally `--smoothing`-averaged) scores into
 events, a label starting when its score reaches the threshold and ending when it falls below
 `threshold - hysteresis`. Input at another rate is resampled (soxr, as files are).
@@ -69,7 +69,7 @@ def microphone_chunks(rate: int, device):
     """Float32 mono chunks from a PortAudio input device (sounddevice), until Ctrl-C."""
     import queue
 
-    from keras_airn.runtime import ClassifyError
+    from keras_airn.inference.runtime import ClassifyError
 
     try:
         import sounddevice
@@ -88,13 +88,13 @@ def microphone_chunks(rate: int, device):
 
 
 def resampled(chunks, source_rate: int, target_rate: int):
-    """`chunks` at `target_rate` (soxr's streaming resampler, as `keras_airn.audio` reads files)."""
+    """`chunks` at `target_rate` (soxr's streaming resampler, as `keras_airn.data.audio` reads files)."""
     if source_rate == target_rate:
         yield from chunks
         return
     import soxr
 
-    from keras_airn.audio import RESAMPLE_QUALITY
+    from keras_airn.data.audio import RESAMPLE_QUALITY
 
     stream = soxr.ResampleStream(source_rate, target_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
     for chunk in chunks:
@@ -104,8 +104,8 @@ def resampled(chunks, source_rate: int, target_rate: int):
 
 def main(argv):
     del argv
-    from keras_airn.runtime import WindowScorer, labels_beside, top_labels
-    from keras_airn.streaming import EventTracker, StreamScorer
+    from keras_airn.inference.runtime import WindowScorer, labels_beside, top_labels
+    from keras_airn.inference.streaming import EventTracker, StreamScorer
 
     if not MODEL.value:
         raise app.UsageError("--model is required.")
@@ -156,7 +156,7 @@ def main(argv):
     except KeyboardInterrupt:  # the usual way to stop listening: the last window and events still come
         pass
     if scorer.samples_seen == 0:
-        from keras_airn.runtime import ClassifyError
+        from keras_airn.inference.runtime import ClassifyError
 
         raise ClassifyError("the input ended before one sample (no audio on stdin?): nothing to classify.")
     report(scorer.finish(), final=True)

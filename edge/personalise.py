@@ -1,6 +1,6 @@
 """Teach a trainable model its user's clips, through its own signatures, as an app on the device does.
 
-A thin shell over `keras_airn.personalise`: each clip's windows go through the model's `infer`
+A thin shell over `keras_airn.inference.personalise`: each clip's windows go through the model's `infer`
 for their embeddings, then `--epochs` shuffled passes of `--batch_size` through `train`. A label
 the model does not know takes a free slot (a user's own word or sound). The head is written to
 --out atomically, bound to the model; `edge.classify --head` and `edge.listen --head` use it.
@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 from absl import app, flags  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
-from keras_airn.personalise import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS  # noqa: E402
+from keras_airn.inference.personalise import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS  # noqa: E402
 
 MODEL = flags.DEFINE_string("model", None, "A trainable .tflite (convert.tflite --trainable).")
 ENROLL = flags.DEFINE_string("enroll", None, "Clips to learn: a folder <label>/**/*.wav|flac|ogg|mp3 or a "
@@ -38,7 +38,7 @@ SEED = flags.DEFINE_integer("seed", 0, "Seed of the shuffle.")
 
 def main(argv):
     del argv
-    from keras_airn.personalise import TrainableModel, read_enrolment
+    from keras_airn.inference.personalise import TrainableModel, read_enrolment
 
     if not MODEL.value or not OUT.value:
         raise app.UsageError("--model and --out are required.")

@@ -11,8 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 
 from absl import app, flags  # noqa: E402
 
-from keras_airn.factory import PRESETS  # noqa: E402
-from keras_airn.model import VGGSOUND_CLASSES  # noqa: E402
+from keras_airn.network.factory import PRESETS  # noqa: E402
+from keras_airn.network.model import VGGSOUND_CLASSES  # noqa: E402
 
 FRAMES = flags.DEFINE_integer("frames", 512, "Input frames T (F is 128).")
 ROUNDS = flags.DEFINE_integer("rounds", 10, "Timed rounds (one inference of each form per round).")

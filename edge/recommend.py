@@ -17,7 +17,7 @@ DEFAULT_THRESHOLD = 0.98
 
 def artifact_logits(path: str, inputs: np.ndarray) -> np.ndarray:
     """Logits of a spectrogram-input .tflite, .onnx or OpenVINO .xml artifact on (N, T, F, 1) inputs."""
-    from keras_airn.artifacts import artifact_kind
+    from keras_airn.inference.artifacts import artifact_kind
 
     kind = artifact_kind(path, ("tflite", "onnx", "openvino"))
     if kind == "tflite":
@@ -41,7 +41,7 @@ def measured_agreement(paths: list[str], examples, max_clips: int = 200) -> dict
     """
     from edge.artifact_timing import source_model
     from keras_airn.export.common import held_out_inputs
-    from keras_airn.features import FRONT_END_FILE, FrontEnd
+    from keras_airn.data.features import FRONT_END_FILE, FrontEnd
 
     by_source: dict[str, list[str]] = {}
     for path in paths:

@@ -33,8 +33,8 @@ def stream_timing(path: str, hops: list[float], windows: int = 20, warmup: int =
     Returns:
         One row per hop: artifact, hop_seconds, median_ms, p90_ms, share_of_core, input.
     """
-    from keras_airn.runtime import WindowScorer
-    from keras_airn.streaming import StreamScorer
+    from keras_airn.inference.runtime import WindowScorer
+    from keras_airn.inference.streaming import StreamScorer
 
     classifier = WindowScorer.from_file(path)
     front_end = classifier.front_end

@@ -1,25 +1,36 @@
 """keras_airn: AudioRepInceptionNeXt for Keras 3 and TensorFlow Lite.
 
-The library floor: the network and its layers, re-parameterisation, model loading (including
-the official checkpoints), the log-mel front-end, audio reading, datasets, training, export and
-runtimes. `AudioClassifier` ties them into one object from waveform to device model.
+The library floor. `AudioClassifier` (`task.py`) ties the packages into one object from
+waveform to device model. Each package may import only those listed before it:
+
+- `errors`, `files`, `tf_env`, `cli`, `machine`: plumbing every layer may use.
+- `data`: audio reading, the log-mel front-end, labels, dataset readers.
+- `network`: the networks (AudioRepInceptionNeXt and the baselines), their layers, presets,
+  re-parameterisation, counts, saved-model and official-checkpoint loading.
+- `inference`: running a model or a model file on audio: files and runtimes, windows, streams,
+  on-device learning as an app drives it.
+- `export`: writing model files (TFLite, ONNX, OpenVINO, trainable TFLite) and checking them
+  against Keras by running them.
+- `training`: the training recipe, input pipeline and loop.
+- `task`: `AudioClassifier`, over all of them.
 """
 
-from keras_airn import tf_env
+from keras_airn import _moved, tf_env
 
 tf_env.configure()  # before anything below imports TensorFlow
+_moved.install()
 
-from keras_airn.audio import AudioError, read_audio
-from keras_airn.datasets import DatasetError, Example, Split, read_csv, read_folder
-from keras_airn.deploy import reparameterize
-from keras_airn.factory import ABLATION_KERNEL_SETS, PRESETS, create_model
-from keras_airn.features import FRONT_ENDS, FrontEnd
-from keras_airn.labels import load_labels, save_labels
-from keras_airn.layers import MultiScaleDepthwiseMixer
-from keras_airn.loading import load_deploy, load_model
-from keras_airn.model import AudioRepInceptionNeXt
-from keras_airn.personalise import Head, HeadError, TrainableModel
-from keras_airn.profile import profile
+from keras_airn.data.audio import AudioError, read_audio
+from keras_airn.data.datasets import DatasetError, Example, Split, read_csv, read_folder
+from keras_airn.network.deploy import reparameterize
+from keras_airn.network.factory import ABLATION_KERNEL_SETS, PRESETS, create_model
+from keras_airn.data.features import FRONT_ENDS, FrontEnd
+from keras_airn.data.labels import load_labels, save_labels
+from keras_airn.network.layers import MultiScaleDepthwiseMixer
+from keras_airn.network.loading import load_deploy, load_model
+from keras_airn.network.model import AudioRepInceptionNeXt
+from keras_airn.inference.personalise import Head, HeadError, TrainableModel
+from keras_airn.network.profile import profile
 from keras_airn.task import AudioClassifier
 from keras_airn.training.optimizer import TorchSGD  # also registers it: checkpoints hold one
 
@@ -57,7 +68,7 @@ __all__ = [
 def __getattr__(name):
     # Checkpoint import needs torch (the `torch` extra); load it only when asked for.
     if name in ("load_official_checkpoint", "save_official_checkpoint"):
-        from keras_airn import checkpoint
+        from keras_airn.network import checkpoint
 
         return getattr(checkpoint, name)
     raise AttributeError(f"module 'keras_airn' has no attribute {name!r}")

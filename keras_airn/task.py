@@ -1,6 +1,6 @@
 """`AudioClassifier`: one object from waveform to device model.
 
-It holds the network (an `AudioRepInceptionNeXt`, or a `keras_airn.baselines` network), the
+It holds the network (an `AudioRepInceptionNeXt`, or a `keras_airn.network.baselines` network), the
 log-mel front-end the network was trained with (settings and a Keras layer that computes it) and
 the label names, and carries them together through training, evaluation, re-parameterisation,
 saving and export. The pattern is keras-hub's Task (a backbone with its preprocessor, `from_preset`, `save_to_preset`).
@@ -18,13 +18,13 @@ import tensorflow as tf
 from absl import logging
 
 from keras_airn import files
-from keras_airn.datasets import Example, Split
+from keras_airn.data.datasets import Example, Split
 from keras_airn.errors import KerasAirnError, check_count
-from keras_airn.features import FRONT_END_FILE, FrontEnd
-from keras_airn.labels import LABELS_FILE, load_labels, save_labels, validate_labels
-from keras_airn.loading import PRESET_FILE, network_shape
-from keras_airn.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
-from keras_airn.preprocessor import AudioPreprocessor
+from keras_airn.data.features import FRONT_END_FILE, FrontEnd
+from keras_airn.data.labels import LABELS_FILE, load_labels, save_labels, validate_labels
+from keras_airn.network.loading import PRESET_FILE, network_shape
+from keras_airn.network.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
+from keras_airn.data.preprocessor import AudioPreprocessor
 
 class PresetError(KerasAirnError):
     """A preset name or path that cannot be loaded, or labels that do not fit the model."""
@@ -42,7 +42,7 @@ def finetune_network(pretrained: AudioRepInceptionNeXt, num_classes: int, dropou
     Returns:
         The new network (uncompiled).
     """
-    from keras_airn.deploy import transfer_weights
+    from keras_airn.network.deploy import transfer_weights
 
     if not isinstance(pretrained, AudioRepInceptionNeXt) or pretrained.deploy:
         raise PresetError("Fine-tuning needs a train-form AudioRepInceptionNeXt (not a deploy model).")
@@ -68,7 +68,7 @@ class AudioClassifier(keras.Model):
     `evaluate`, `predict` and `compile` keep Keras's signatures. `.keras` serialisation round-trips it.
 
     Args:
-        network: an `AudioRepInceptionNeXt`, a `keras_airn.baselines` network (any model from
+        network: an `AudioRepInceptionNeXt`, a `keras_airn.network.baselines` network (any model from
             log-mel (batch, T, F, 1) to logits), or its serialised config.
         front_end: the `FrontEnd` (or its config) the network is trained with; VGG-Sound's by
             default.
@@ -95,7 +95,7 @@ class AudioClassifier(keras.Model):
         shape = network_shape(network)
         if shape is None:
             raise PresetError(f"network must be an AudioRepInceptionNeXt or a model from log-mel (batch, T, F, 1) "
-                              f"to logits (batch, classes), e.g. keras_airn.baselines; got {type(network).__name__}.")
+                              f"to logits (batch, classes), e.g. keras_airn.network.baselines; got {type(network).__name__}.")
         frames, bins, classes = shape
         if isinstance(front_end, dict):
             front_end = FrontEnd.from_config(front_end)
@@ -141,7 +141,7 @@ class AudioClassifier(keras.Model):
 
         Args:
             preset: one of
-                - a preset name, "b0", "b1" or "b1_2d", or a baseline of `keras_airn.baselines.BASELINES`
+                - a preset name, "b0", "b1" or "b1_2d", or a baseline of `keras_airn.network.baselines.BASELINES`
                   (random weights, built for the front-end's mel bins; a baseline for its frames too);
                 - a folder written by `save_to_preset`, or a training run's folder
                   (`model_train.keras`, `front_end.json`, `labels.json`);
@@ -161,8 +161,8 @@ class AudioClassifier(keras.Model):
         Example:
         >>> classifier = AudioClassifier.from_preset("b0", labels=["bark", "doorbell", "speech"])
         """
-        from keras_airn.baselines import BASELINES, create_baseline
-        from keras_airn.factory import PRESETS, create_model
+        from keras_airn.network.baselines import BASELINES, create_baseline
+        from keras_airn.network.factory import PRESETS, create_model
 
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
                                         or num_classes < 1):
@@ -192,15 +192,15 @@ class AudioClassifier(keras.Model):
 
     @classmethod
     def _load(cls, path: str) -> "AudioClassifier":
-        from keras_airn.loading import load_saved, model_file
+        from keras_airn.network.loading import load_saved, model_file
 
         try:
             path = model_file(path)
             loaded = load_saved(path)
         except (FileNotFoundError, KerasAirnError) as error:
-            from keras_airn.factory import PRESETS
+            from keras_airn.network.factory import PRESETS
 
-            from keras_airn.baselines import BASELINES
+            from keras_airn.network.baselines import BASELINES
 
             raise PresetError(f"{error} (presets: {', '.join(sorted(PRESETS))}; baselines: "
                               f"{', '.join(BASELINES)}).") from error
@@ -232,7 +232,7 @@ class AudioClassifier(keras.Model):
     def reparameterize(self) -> "AudioClassifier":
         """The deploy form (merged kernels, folded BatchNorm): same outputs, faster inference.
         A baseline has no other form: itself."""
-        from keras_airn.deploy import reparameterize
+        from keras_airn.network.deploy import reparameterize
 
         if not isinstance(self.network, AudioRepInceptionNeXt):
             return self
@@ -288,7 +288,7 @@ class AudioClassifier(keras.Model):
 
     def _checked_split(self, x, y, out_dir: str, name: str, bad_audio: str, verbose="auto") -> Split:
         """`_as_split`, its files' headers checked as `train.finetune` does (`check_examples`)."""
-        from keras_airn.datasets import check_examples
+        from keras_airn.data.datasets import check_examples
         from keras_airn.training.bad_audio import bad_audio_report
         from keras_airn.training.distributed import is_chief
         from keras_airn.training.trainer import shows_progress_bar
@@ -302,8 +302,8 @@ class AudioClassifier(keras.Model):
         return Split(examples, split.label_names)
 
     def _checked_waveform(self, waveform, what: str) -> np.ndarray:
-        """A float32 mono waveform (`keras_airn.audio.pcm_samples`), at least one analysis window long."""
-        from keras_airn.audio import pcm_samples
+        """A float32 mono waveform (`keras_airn.data.audio.pcm_samples`), at least one analysis window long."""
+        from keras_airn.data.audio import pcm_samples
 
         waveform = pcm_samples(waveform, what)
         if waveform.size == 0:
@@ -503,7 +503,7 @@ class AudioClassifier(keras.Model):
         Returns:
             float32 (len(x), num_classes).
         """
-        from keras_airn.runtime import softmax
+        from keras_airn.inference.runtime import softmax
 
         check_count("views", views)
         check_count("batch_size", batch_size)
@@ -535,7 +535,7 @@ class AudioClassifier(keras.Model):
             {"overall": [(label, score)] (mean of the windows' scores),
              "windows": [{"start", "end", "top": [(label, score)]}]}.
         """
-        from keras_airn.runtime import WindowScorer, summarize
+        from keras_airn.inference.runtime import WindowScorer, summarize
 
         windows = WindowScorer(self.network, self.front_end).classify_file(path, hop_seconds)
         return summarize(windows, self.labels, top_k)
@@ -566,7 +566,7 @@ class AudioClassifier(keras.Model):
             num_calibration, num_eval: at most this many clips of each.
             trainable: a `.tflite` that learns on the device ("fp32", "dynamic" or "int8"):
                 signatures `infer`, `train`, `get_weights`, `set_weights`
-                (`keras_airn.export.trainable`; `keras_airn.personalise` drives them).
+                (`keras_airn.export.trainable`; `keras_airn.inference.personalise` drives them).
             max_classes: a trainable model's head slots, its classes included (default: + 10).
 
         Returns:

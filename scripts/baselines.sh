@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make baselines`: the paper's Table V networks and today's peers (keras_airn.baselines), with
+# `make baselines`: the paper's Table V networks and today's peers (keras_airn.network.baselines), with
 # AudioRepInceptionNeXt B1 and B0 (deploy form), all at the paper's VGG-Sound input (512 x 128, 309
 # classes) with random weights, through convert.tflite (fp32, int8), convert.onnx (fp32, int8) and
 # one interleaved edge.benchmark run; then the tables of docs/baselines.md and its plot.

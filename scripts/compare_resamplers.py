@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from keras_airn.audio import resample
+from keras_airn.data.audio import resample
 rng = np.random.default_rng(0)
 t = np.arange(441000) / 44100
 x = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.1 * rng.standard_normal(len(t))).astype(np.float32)

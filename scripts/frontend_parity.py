@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from keras_airn.features import FrontEnd, host_log_mel, log_mel_spectrogram  # noqa: E402
+from keras_airn.data.features import FrontEnd, host_log_mel, log_mel_spectrogram  # noqa: E402
 from tests.audio_fixtures import espeak_speech, white_noise  # noqa: E402
 from tests.test_features import librosa_log_mel  # noqa: E402
 

@@ -16,7 +16,7 @@ interrupted one resumes. Results: OUT/results.json and OUT/table.md (docs/real_a
 with speaker_NAME_from_K splits (default flags), OUT/voices.png: top-1 against the voices trained on.
 With --personalise K1,K2,... every speaker_NAME run is exported to an int8 waveform trainable
 `.tflite` (`convert.tflite --trainable`); K clips per digit of NAME are enrolled through its
-`train` signature (`keras_airn.personalise`, default epochs and batch) in --draws random draws,
+`train` signature (`keras_airn.inference.personalise`, default epochs and batch) in --draws random draws,
 and top-1 is measured on NAME's other clips: OUT/personalise.json, OUT/personalise.png.
 
 Usage:
@@ -24,7 +24,7 @@ Usage:
       --splits official,speaker_theo --models b0 --recipes small_data,release
   .venv/bin/python scripts/fsdd_benchmark.py --fsdd_dir free-spoken-digit-dataset --splits official \\
       --models b0,b1,bcresnet8,efficientat_mn10,yamnet --latency
---models takes presets and `keras_airn.baselines` networks. --latency exports every run to
+--models takes presets and `keras_airn.network.baselines` networks. --latency exports every run to
 spectrogram fp32/int8 .tflite and times them in one interleaved edge.benchmark run.
 """
 
@@ -172,7 +172,7 @@ def export_tflite(run_dir: str, csv_path: str) -> dict:
 def trainable_model(run_dir: str, csv_path: str):
     """(the `TrainableModel` of a run's int8 waveform trainable export, its report entry); the
     export (`convert.tflite --trainable`, calibrated on the CSV's training split) runs once."""
-    from keras_airn.personalise import TrainableModel
+    from keras_airn.inference.personalise import TrainableModel
 
     out_dir = os.path.join(run_dir, "trainable")
     report_path = os.path.join(out_dir, "report_trainable.json")
@@ -409,7 +409,7 @@ def main():
     parser.add_argument("--out_dir", default="build/fsdd", help="Split CSVs, runs and results.json.")
     parser.add_argument("--splits", default="official,speaker_theo", help="official, speaker_<name>, "
                         "speakers (all six in turn) and/or speaker_<name>_from_<K> (K other speakers train).")
-    parser.add_argument("--models", default="b0", help="Presets or keras_airn.baselines networks (comma-separated).")
+    parser.add_argument("--models", default="b0", help="Presets or keras_airn.network.baselines networks (comma-separated).")
     parser.add_argument("--recipes", default="small_data", help="Recipes to compare (comma-separated).")
     parser.add_argument("--flags", default="", help="More train.finetune flags for every run, e.g. '--epochs 5'.")
     parser.add_argument("--latency", action="store_true", help="Also export each run to fp32/int8 .tflite and "

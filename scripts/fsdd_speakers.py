@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras_airn as ka  # noqa: E402
 from keras_airn.errors import KerasAirnError  # noqa: E402
-from keras_airn.features import FrontEnd, host_log_mel  # noqa: E402
+from keras_airn.data.features import FrontEnd, host_log_mel  # noqa: E402
 from fsdd_benchmark import recordings  # noqa: E402  (scripts/ is on the path when this file runs)
 
 RATE = FrontEnd.sample_rate

@@ -28,9 +28,9 @@ for package in ("keras_airn", "keras_airn.training"):  # skip the packages' __in
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_airn.deploy import reparameterize  # noqa: E402
-from keras_airn.factory import create_model  # noqa: E402
-from keras_airn.model import VGGSOUND_CLASSES as CLASSES  # noqa: E402
+from keras_airn.network.deploy import reparameterize  # noqa: E402
+from keras_airn.network.factory import create_model  # noqa: E402
+from keras_airn.network.model import VGGSOUND_CLASSES as CLASSES  # noqa: E402
 from keras_airn.training.optimizer import TorchSGD  # noqa: E402
 
 BATCH, FRAMES, BINS = 32, 512, 128

@@ -1,4 +1,4 @@
-"""`keras_airn.audio`: any format, rate and channel count read as `librosa.load(sr=16000)` reads it."""
+"""`keras_airn.data.audio`: any format, rate and channel count read as `librosa.load(sr=16000)` reads it."""
 
 import librosa
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from keras_airn.audio import AudioError, decode_audio, read_audio, read_audio_segment, stream_audio
-from keras_airn.features import FrontEnd, clip_features
+from keras_airn.data.audio import AudioError, decode_audio, read_audio, read_audio_segment, stream_audio
+from keras_airn.data.features import FrontEnd, clip_features
 from train.demo_data import synth_clip
 
 # (file name, rate, channels, soundfile subtype): the formats users record in.

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import keras_airn as ka
-from keras_airn.baselines import BASELINES, SubSpectralNorm, create_baseline
-from keras_airn.baselines.published import PUBLISHED
+from keras_airn.network.baselines import BASELINES, SubSpectralNorm, create_baseline
+from keras_airn.network.baselines.published import PUBLISHED
 from tests.helpers import max_relative_error, random_log_mel, randomize_batchnorm
 
 # Where the paper's row does not follow from its own setting (docs/baselines.md shows the
@@ -100,7 +100,7 @@ def test_baseline_converts_and_runs_on_litert(name, tmp_path):
 def test_custom_layers_round_trip_through_keras_file(tmp_path):
     import keras
 
-    from keras_airn.baselines import ChannelSlice
+    from keras_airn.network.baselines import ChannelSlice
 
     # bcresnet8 at 80 bins uses SubSpectralNorm's sub-band path (40 and 20 bins); ChannelSlice alone.
     inputs = keras.Input((8, 8, 6))
@@ -121,7 +121,7 @@ def test_convert_cli_builds_a_baseline_and_records_its_counts(tmp_path):
     import subprocess
     import sys
 
-    from keras_airn.features import FrontEnd
+    from keras_airn.data.features import FrontEnd
 
     front_end = FrontEnd(clip_seconds=0.64)  # 64 frames x 128 mel bins
     front_end.save(str(tmp_path))
@@ -152,7 +152,7 @@ def test_baselines_report_puts_measured_ratios_beside_the_papers():
 
 def test_a_baseline_trains_saves_and_exports_through_the_task(tmp_path):
     """BC-ResNet-8 (the paper's keyword-spotting baseline) through the path B0 takes."""
-    from keras_airn.features import FrontEnd
+    from keras_airn.data.features import FrontEnd
     from keras_airn.task import AudioClassifier
     from train.demo_data import synth_clip
 

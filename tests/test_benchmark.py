@@ -9,7 +9,7 @@ import keras_airn as ka
 from keras_airn.export.onnx import export_onnx
 from keras_airn.export.tflite import export
 from edge.artifact_timing import benchmark, write_results
-from keras_airn.features import FrontEnd
+from keras_airn.data.features import FrontEnd
 from tests.helpers import TINY
 
 FRONT_END = FrontEnd(clip_seconds=1.28)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import keras_airn as ka
-from keras_airn.checkpoint import CheckpointMismatchError
+from keras_airn.network.checkpoint import CheckpointMismatchError
 from tests.helpers import max_relative_error
 from tests.torch_reference import ReferenceNet, randomize
 

@@ -13,8 +13,8 @@ import soundfile
 
 from keras_airn.export.onnx import export_onnx
 from keras_airn.export.tflite import export
-from keras_airn.runtime import WindowScorer, ClassifyError, labels_beside
-from keras_airn.features import FrontEnd
+from keras_airn.inference.runtime import WindowScorer, ClassifyError, labels_beside
+from keras_airn.data.features import FrontEnd
 from tests.helpers import tiny_model_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,7 +98,7 @@ def test_errors_name_the_problem(models, tmp_path, caplog):
 
 def test_long_files_are_classified_block_by_block_as_a_whole(models, tmp_path):
     """25 s at 44.1 kHz stereo: read in 10 s blocks, the windows are those of the whole recording."""
-    from keras_airn.audio import read_audio
+    from keras_airn.data.audio import read_audio
 
     rng = np.random.default_rng(4)
     path = str(tmp_path / "long.wav")
@@ -146,7 +146,7 @@ def test_digital_silence_inside_and_at_the_end_of_a_recording_is_audio(models, t
 
 @pytest.mark.parametrize("kind", ["keras", "spectrogram", "waveform", "onnx"])
 def test_a_stream_in_any_chunks_scores_the_windows_of_the_file(models, tmp_path, kind):
-    from keras_airn.streaming import StreamScorer
+    from keras_airn.inference.streaming import StreamScorer
 
     classifier = WindowScorer(models[kind], FRONT_END)
     rng = np.random.default_rng(4)
@@ -174,7 +174,7 @@ def test_a_stream_in_any_chunks_scores_the_windows_of_the_file(models, tmp_path,
 
 
 def test_listen_reads_raw_pcm_on_stdin_and_prints_windows_and_events(models, tmp_path):
-    from keras_airn.streaming import EventTracker
+    from keras_airn.inference.streaming import EventTracker
 
     model = models["waveform"]
     shutil.copy(models["root"] / "labels.json", os.path.dirname(model))
@@ -231,8 +231,8 @@ def test_mediapipe_audio_stream_gives_the_streams_windows_at_a_hop_of_one_window
     from mediapipe.tasks.python.components.containers import audio_data
     from mediapipe.tasks.python.core import base_options
 
-    from keras_airn.runtime import softmax
-    from keras_airn.streaming import StreamScorer
+    from keras_airn.inference.runtime import softmax
+    from keras_airn.inference.streaming import StreamScorer
 
     labels = ["a", "b", "c", "d"]
     report = export(models["keras"], str(tmp_path / "mediapipe"), ["fp32"], waveform=True, front_end=FRONT_END,

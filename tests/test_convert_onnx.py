@@ -6,7 +6,7 @@ import pytest
 import keras_airn as ka
 from keras_airn.export.common import ConversionError, report_entry
 from keras_airn.export.onnx import export_onnx, run_onnx
-from keras_airn.features import FrontEnd
+from keras_airn.data.features import FrontEnd
 from tests.helpers import max_relative_error, random_log_mel, randomize_batchnorm
 
 FRONT_END = FrontEnd(clip_seconds=1.28)
@@ -38,7 +38,7 @@ def test_onnx_bad_input(tmp_path):
 def test_onnx_int8_is_calibrated_on_clips_and_reported(tmp_path):
     import onnx
 
-    from keras_airn.datasets import read_vggsound
+    from keras_airn.data.datasets import read_vggsound
     from tests.helpers import TINY
     from train.demo_data import make_demo_set
 

@@ -11,9 +11,9 @@ import pytest
 import keras_airn as ka
 from keras_airn.export.tflite import ConversionError, export, run_tflite
 from keras_airn.export.waveform import builtin_log_mel
-from keras_airn.features import FrontEnd, log_mel_spectrogram
+from keras_airn.data.features import FrontEnd, log_mel_spectrogram
 from tests.helpers import TINY, randomize_batchnorm
-from keras_airn.datasets import read_vggsound
+from keras_airn.data.datasets import read_vggsound
 from train.demo_data import make_demo_set
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -130,7 +130,7 @@ def test_int8_calibrates_on_exact_zeros_and_reports_silent_windows(setup, tmp_pa
     """Streams hold exact zeros (silence, MediaPipe's zero-padded last window) whose log-mel floor
     real clips never reach: calibration includes such windows, and the int8 report measures them."""
     from keras_airn.export.common import PADDED_WINDOW_BOUND, SILENCE_BOUND, calibration_and_evaluation
-    from keras_airn.features import LOG_OFFSET
+    from keras_airn.data.features import LOG_OFFSET
 
     path, split, labels, _ = setup
     (features, waves, _), _ = calibration_and_evaluation(split.examples[:4], None, FRONT_END, waveform=True,

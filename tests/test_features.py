@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_airn.features import (
+from keras_airn.data.features import (
     FRONT_ENDS,
     FrontEnd,
     LogMelSpectrogram,

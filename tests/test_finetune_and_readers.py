@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 import keras_airn as ka
-from keras_airn import datasets
+from keras_airn.data import datasets
 from tests.helpers import TINY
 from train.demo_data import SYNTH_CLASSES, synth_clip
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_airn.layers import MultiScaleDepthwiseMixer, fold_batchnorm
+from keras_airn.network.layers import MultiScaleDepthwiseMixer, fold_batchnorm
 from tests.helpers import max_relative_error, randomize_batchnorm
 
 

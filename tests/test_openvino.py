@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 import keras_airn as ka
-from keras_airn.artifacts import OPENVINO_PRECISION_KEY, ArtifactError, openvino_core, openvino_model
+from keras_airn.inference.artifacts import OPENVINO_PRECISION_KEY, ArtifactError, openvino_core, openvino_model
 from keras_airn.export.common import ConversionError, report_entry
 from keras_airn.export.openvino import export_openvino, run_openvino
 from keras_airn.export.tflite import export
-from keras_airn.features import FrontEnd
-from keras_airn.runtime import Window, WindowScorer, summarize
+from keras_airn.data.features import FrontEnd
+from keras_airn.inference.runtime import Window, WindowScorer, summarize
 from tests.helpers import TINY, max_relative_error, random_log_mel, randomize_batchnorm, tiny_model_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +91,7 @@ def test_fp32_ir_equals_keras_and_the_tflite_artifact(tiny, tmp_path, waveform):
 
 
 def test_int8_is_calibrated_on_clips_with_a_float_head_and_reported(tmp_path):
-    from keras_airn.datasets import read_vggsound
+    from keras_airn.data.datasets import read_vggsound
     from train.demo_data import make_demo_set
 
     csv_path, audio_dir, labels = make_demo_set(str(tmp_path / "data"), clips_per_class=2, seconds=1.5, seed=3,

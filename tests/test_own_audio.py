@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import keras_airn as ka
-from keras_airn import datasets
-from keras_airn.datasets import DatasetError
-from keras_airn.features import FrontEnd
+from keras_airn.data import datasets
+from keras_airn.data.datasets import DatasetError
+from keras_airn.data.features import FrontEnd
 from keras_airn.training.trainer import TrainConfig, fit
 from train import demo_data
 from train.demo_data import make_demo_set, synth_clip

@@ -13,10 +13,10 @@ import pytest
 import keras_airn as ka
 from keras_airn.export.old_runtime import old_runtime_python
 from keras_airn.export.trainable import MASKED_LOGIT, embedding_model, export_trainable
-from keras_airn.features import FrontEnd, clip_features
+from keras_airn.data.features import FrontEnd, clip_features
 from keras_airn.export.common import ConversionError
-from keras_airn.personalise import HeadError, TrainableModel, read_enrolment
-from keras_airn.runtime import WindowScorer
+from keras_airn.inference.personalise import HeadError, TrainableModel, read_enrolment
+from keras_airn.inference.runtime import WindowScorer
 from tests.helpers import TINY, randomize_batchnorm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -247,7 +247,7 @@ def test_android_code_calls_the_signatures_the_model_has(exported):
     waveform model has them (it is compiled on no phone here; this keeps it true to the model)."""
     import re
 
-    from keras_airn.artifacts import tflite_interpreter
+    from keras_airn.inference.artifacts import tflite_interpreter
 
     _, root, _, int8 = exported
     signatures = tflite_interpreter(model_path(root, int8, "export_int8")).get_signature_list()

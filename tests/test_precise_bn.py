@@ -65,8 +65,8 @@ def test_the_release_recipe_reestimates_after_every_epoch_on_augmented_batches(t
     import soundfile
 
     import keras_airn as ka
-    from keras_airn.datasets import Example, Split
-    from keras_airn.features import FrontEnd
+    from keras_airn.data.datasets import Example, Split
+    from keras_airn.data.features import FrontEnd
     from keras_airn.training import run_state
     from keras_airn.training.trainer import TrainConfig, estimate_precise_bn, fit
     from tests.helpers import TINY

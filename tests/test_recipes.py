@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import keras_airn as ka
-from keras_airn.datasets import fitted_clip_seconds, read_folder
-from keras_airn.features import FrontEnd
+from keras_airn.data.datasets import fitted_clip_seconds, read_folder
+from keras_airn.data.features import FrontEnd
 from keras_airn.training.recipes import SMALL_DATA, AdamW, TrainConfig, learning_rate_schedule, make_optimizer, recipe
 from keras_airn.training.trainer import fit
 from tests.helpers import TINY

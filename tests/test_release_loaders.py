@@ -7,9 +7,9 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from keras_airn.audio import read_audio, read_audio_segment
+from keras_airn.data.audio import read_audio, read_audio_segment
 from keras_airn.export.waveform import END_MARKER, builtin_log_mel, fill_after_signal, split_end_marker
-from keras_airn.features import FRONT_ENDS, FrontEnd, host_clip_features
+from keras_airn.data.features import FRONT_ENDS, FrontEnd, host_clip_features
 
 RECORDED = np.load(os.path.join(os.path.dirname(__file__), "data", "release_loaders.npz"))
 US8K_SMALL = FrontEnd(clip_seconds=0.5, short_clip_padding="edge_sample")  # the recording's settings

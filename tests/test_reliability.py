@@ -14,9 +14,9 @@ import soundfile
 import tensorflow as tf
 
 import keras_airn as ka
-from keras_airn.audio import decode_audio
-from keras_airn.datasets import Example, Split, check_examples
-from keras_airn.features import FrontEnd
+from keras_airn.data.audio import decode_audio
+from keras_airn.data.datasets import Example, Split, check_examples
+from keras_airn.data.features import FrontEnd
 from keras_airn.training import run_state
 from keras_airn.training.trainer import TrainConfig, fit
 from train.demo_data import synth_clip
@@ -48,8 +48,8 @@ def build():
 FIT_SCRIPT = textwrap.dedent("""
     import json, sys
     import keras_airn as ka
-    from keras_airn.datasets import Example, Split
-    from keras_airn.features import FrontEnd
+    from keras_airn.data.datasets import Example, Split
+    from keras_airn.data.features import FrontEnd
     from keras_airn.training.trainer import TrainConfig, fit
     args = json.loads(sys.argv[1])
     split = Split([Example(p, l) for p, l in args["examples"]], args["labels"])
@@ -180,8 +180,8 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
 
 def test_bad_dataset_descriptions_and_artifacts_are_named(tmp_path):
     from edge.artifact_timing import load_runner
-    from keras_airn.datasets import DatasetError, read_urbansound8k, read_vggsound
-    from keras_airn.runtime import ClassifyError
+    from keras_airn.data.datasets import DatasetError, read_urbansound8k, read_vggsound
+    from keras_airn.inference.runtime import ClassifyError
 
     (tmp_path / "audio").mkdir()
     leaking = tmp_path / "vggsound.csv"
@@ -363,8 +363,8 @@ def test_nan_audio_met_during_a_run_is_listed_and_skipped_or_named(clips, tmp_pa
 
 def test_bad_arguments_of_the_python_api_are_named(tmp_path, capsys):
     from keras_airn.export.tflite import ConversionError, export
-    from keras_airn.labels import LabelError
-    from keras_airn.runtime import WindowScorer
+    from keras_airn.data.labels import LabelError
+    from keras_airn.inference.runtime import WindowScorer
     from keras_airn.task import AudioClassifier, PresetError
 
     with pytest.raises(LabelError, match="the single string 'abc'"):
@@ -416,8 +416,8 @@ def test_recommend_with_bad_data_is_refused_before_timing(tiny_model_file, tmp_p
 
 
 def test_a_stream_takes_the_input_forms_predict_takes_by_one_rule():
-    from keras_airn.runtime import ClassifyError, Window, WindowScorer
-    from keras_airn.streaming import EventTracker, StreamScorer
+    from keras_airn.inference.runtime import ClassifyError, Window, WindowScorer
+    from keras_airn.inference.streaming import EventTracker, StreamScorer
 
     classifier = ka.AudioClassifier(build(), FRONT_END, ["low", "high"])
     wave = 0.5 * synth_clip("tone_low", 1.5, 16000, np.random.default_rng(0)).astype(np.float32)
@@ -553,7 +553,7 @@ def test_the_classifier_exposes_the_optimizer_it_was_compiled_and_trained_with(c
 def test_a_lambda_model_planted_as_a_checkpoint_is_refused_on_resume_in_one_line(clips, tmp_path):
     import keras
 
-    from keras_airn.loading import ModelFileError
+    from keras_airn.network.loading import ModelFileError
 
     out = str(tmp_path / "run")
     fit(build, clips, None, FRONT_END, TrainConfig(**CONFIG), out, stop_after_epoch=1)
@@ -573,7 +573,7 @@ def test_a_pickle_saved_as_pyth_is_named_a_refused_pickle(tmp_path):
     import pickle
 
     pytest.importorskip("torch")
-    from keras_airn.checkpoint import CheckpointError, read_state_dict
+    from keras_airn.network.checkpoint import CheckpointError, read_state_dict
 
     class Payload:
         def __reduce__(self):

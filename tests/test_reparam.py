@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_airn as ka
-from keras_airn.layers import MultiScaleDepthwiseMixer
+from keras_airn.network.layers import MultiScaleDepthwiseMixer
 from tests.helpers import TINY, max_relative_error, random_log_mel, randomize_batchnorm
 
 # The ablations change the block, not the widths: one block per stage at small widths tests

@@ -8,8 +8,8 @@ import tensorflow as tf
 
 import keras_airn as ka
 from keras_airn.errors import KerasAirnError
-from keras_airn.features import FrontEnd, clip_features, crop_starts
-from keras_airn.runtime import softmax
+from keras_airn.data.features import FrontEnd, clip_features, crop_starts
+from keras_airn.inference.runtime import softmax
 from tests.helpers import TINY
 from train.demo_data import synth_clip
 

@@ -8,9 +8,9 @@ import pytest
 import soundfile
 
 import keras_airn as ka
-from keras_airn.features import FrontEnd
-from keras_airn.datasets import DatasetError, check_examples, read_vggsound
-from keras_airn.labels import load_labels
+from keras_airn.data.features import FrontEnd
+from keras_airn.data.datasets import DatasetError, check_examples, read_vggsound
+from keras_airn.data.labels import load_labels
 from train.demo_data import make_demo_set
 from keras_airn.training.trainer import TrainConfig, fit
 from tests.helpers import TINY

@@ -5,8 +5,8 @@ import numpy as np
 import soundfile
 import tensorflow as tf
 
-from keras_airn.datasets import Example
-from keras_airn.features import FrontEnd, hz_to_mel_htk, mel_to_hz_htk
+from keras_airn.data.datasets import Example
+from keras_airn.data.features import FrontEnd, hz_to_mel_htk, mel_to_hz_htk
 from keras_airn.training.pipeline import _crop_features, train_dataset
 from keras_airn.training.recipes import recipe
 from keras_airn.training.wave_augment import WaveAugment

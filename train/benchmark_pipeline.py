@@ -47,8 +47,8 @@ def main(argv):
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from keras_airn.datasets import Example
-    from keras_airn.features import FRONT_ENDS
+    from keras_airn.data.datasets import Example
+    from keras_airn.data.features import FRONT_ENDS
     from keras_airn.machine import machine_description
     from keras_airn.training.pipeline import train_dataset
 

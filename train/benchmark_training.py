@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 
 from absl import app, flags  # noqa: E402
 
-from keras_airn.model import VGGSOUND_CLASSES  # noqa: E402
+from keras_airn.network.model import VGGSOUND_CLASSES  # noqa: E402
 
 MODELS = flags.DEFINE_list("models", ["b0", "b1"], "Presets to time.")
 WORKERS = flags.DEFINE_list("workers", ["1", "2"], "Worker counts (processes on this machine).")
@@ -39,8 +39,8 @@ def _time_one_run(model_name: str, source: str, data_dir: str) -> None:
     import tensorflow as tf
 
     import keras_airn as ka
-    from keras_airn.datasets import Example
-    from keras_airn.features import FRONT_ENDS
+    from keras_airn.data.datasets import Example
+    from keras_airn.data.features import FRONT_ENDS
     from keras_airn.training.distributed import (DistributedTrainer, is_chief, make_strategy,
                                                   synchronise_batchnorm, worker_role)
     from keras_airn.training.pipeline import train_dataset

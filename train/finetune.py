@@ -32,10 +32,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 from absl import app, flags, logging  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
-from keras_airn.baselines import BASELINES, input_multiple  # noqa: E402
+from keras_airn.network.baselines import BASELINES, input_multiple  # noqa: E402
 from keras_airn.errors import KerasAirnError  # noqa: E402
-from keras_airn.factory import PRESETS  # noqa: E402
-from keras_airn.features import with_frame_multiple  # noqa: E402
+from keras_airn.network.factory import PRESETS  # noqa: E402
+from keras_airn.data.features import with_frame_multiple  # noqa: E402
 
 from train import flags as train_flags  # noqa: E402
 
@@ -46,7 +46,7 @@ CSV = flags.DEFINE_string("csv", None, "--dataset csv: a path,label[,split] file
 INIT = flags.DEFINE_string("init", None, "Pre-trained model: a run or preset folder, a .keras file or an "
                            "official .pyth checkpoint. Without it, --model is trained from scratch.")
 MODEL = flags.DEFINE_enum("model", "b0", [*sorted(PRESETS), *BASELINES], "Network to train from scratch (no "
-                          "--init): an AudioRepInceptionNeXt preset or a keras_airn.baselines network.")
+                          "--init): an AudioRepInceptionNeXt preset or a keras_airn.network.baselines network.")
 FRONT_END = flags.DEFINE_string("front_end", None, "Front-end: a front_end.json or a release dataset name "
                                 "(default: the dataset's, else --init's, else vggsound).")
 TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "folder/csv without splits: held-out share per class.")
@@ -58,7 +58,7 @@ TEST_CSV = flags.DEFINE_string("test_csv", None, "EPIC-Sounds evaluation annotat
 def read_splits(dataset: str, sample_rate: int):
     """(train Split, test Split or None, every split read) of --dataset; the last, of folders and
     CSVs only (else None), is what OUT_DIR/split.csv records."""
-    from keras_airn import datasets
+    from keras_airn.data import datasets
 
     data_dir = DATA_DIR.value
     if dataset in ("folder", "csv"):
@@ -88,7 +88,7 @@ def read_splits(dataset: str, sample_rate: int):
 def base_front_end(dataset: str):
     """The front-end before --clip_seconds and --resampler: --front_end, the release dataset's, --init's,
     or VGG-Sound's settings."""
-    from keras_airn.features import FRONT_ENDS, FrontEnd, FrontEndError
+    from keras_airn.data.features import FRONT_ENDS, FrontEnd, FrontEndError
 
     if FRONT_END.value:
         return FrontEnd.resolve(FRONT_END.value)
@@ -126,7 +126,7 @@ def baseline_crop(front_end, lengthen: bool):
 
 def main(argv):
     del argv
-    from keras_airn import datasets
+    from keras_airn.data import datasets
     from keras_airn.task import AudioClassifier
     from keras_airn.training.distributed import is_chief
     from keras_airn.training.trainer import check_fit_options, check_out_dir, fit

@@ -7,9 +7,9 @@ import math
 
 from absl import flags
 
-from keras_airn.audio import RESAMPLERS
-from keras_airn.datasets import BAD_AUDIO_MODES
-from keras_airn.features import FrontEnd
+from keras_airn.data.audio import RESAMPLERS
+from keras_airn.data.datasets import BAD_AUDIO_MODES
+from keras_airn.data.features import FrontEnd
 from keras_airn.training.recipes import RECIPES, TrainConfig, recipe
 from keras_airn.training.spec_augment import STYLES
 
@@ -127,7 +127,7 @@ def check_splits(out_dir: str, sample_rate: int, **splits) -> None:
     """
     import os
 
-    from keras_airn.datasets import check_examples
+    from keras_airn.data.datasets import check_examples
     from keras_airn.training.distributed import is_chief
 
     for name, split in splits.items():  # every worker checks; only the chief writes the report

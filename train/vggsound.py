@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 from absl import app, flags, logging  # noqa: E402
 
 from keras_airn import cli  # noqa: E402
-from keras_airn.factory import PRESETS  # noqa: E402
+from keras_airn.network.factory import PRESETS  # noqa: E402
 
 from train import flags as train_flags  # noqa: E402
 
@@ -58,9 +58,9 @@ def _demo_set(out_dir: str) -> tuple[str, str]:
 def main(argv):
     del argv
     import keras_airn as ka
-    from keras_airn.datasets import read_vggsound
-    from keras_airn.features import FRONT_ENDS
-    from keras_airn.labels import load_labels
+    from keras_airn.data.datasets import read_vggsound
+    from keras_airn.data.features import FRONT_ENDS
+    from keras_airn.data.labels import load_labels
     from keras_airn.training.distributed import is_chief
     from keras_airn.training.trainer import check_out_dir, fit
 

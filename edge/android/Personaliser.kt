@@ -1,11 +1,11 @@
 // An app's side of on-device learning with a trainable keras_airn model
 // (`python -m convert.tflite --trainable --waveform`): enrol the user's clips, classify, save
 // and restore the learned head. Only the model's own signatures are called, as
-// `keras_airn.personalise` calls them on a host; the signature, input and output names here are
+// `keras_airn.inference.personalise` calls them on a host; the signature, input and output names here are
 // checked against an exported model by tests/test_android.py. Compiled and run on no phone here.
 //
 // Gradle: implementation("com.google.ai.edge.litert:litert:1.+") (or org.tensorflow:tensorflow-lite).
-package io.keras_airn.personalise
+package io.keras_airn.inference.personalise
 
 import java.io.DataInputStream
 import java.io.DataOutputStream

@@ -39,13 +39,13 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
 
     Args:
         model: an `AudioRepInceptionNeXt`, or a `.keras` / `.pyth` file, or any other Keras model
-            from log-mel to logits (a baseline of `keras_airn.baselines`: exported as it is).
+            from log-mel to logits (a baseline of `keras_airn.network.baselines`: exported as it is).
         keep_train_form: export the train form as it is.
         time_as_rows: time-axis convolutions on the transposed layout (same outputs; faster
             under XNNPACK, see `MultiScaleDepthwiseMixer`).
     """
-    from keras_airn.deploy import reparameterize
-    from keras_airn.loading import load_model
+    from keras_airn.network.deploy import reparameterize
+    from keras_airn.network.loading import load_model
 
     if isinstance(model, str):
         try:
@@ -74,7 +74,7 @@ def resolve_for_export(model, out_dir: str, precisions, known, front_end, sample
     Raises:
         ConversionError: an unknown precision, a rate or input size that is not the front-end's.
     """
-    from keras_airn.features import FrontEnd
+    from keras_airn.data.features import FrontEnd
 
     front_end = front_end or FrontEnd()
     check_out_dir(out_dir)
@@ -98,7 +98,7 @@ def input_form(waveform: bool) -> str:
 
 def is_airn(model) -> bool:
     """Whether `model` is an AudioRepInceptionNeXt (else another log-mel classifier, a baseline)."""
-    from keras_airn.model import AudioRepInceptionNeXt
+    from keras_airn.network.model import AudioRepInceptionNeXt
 
     return isinstance(model, AudioRepInceptionNeXt)
 
@@ -112,7 +112,7 @@ def artifact_stem(model) -> str:
 def describe(model, front_end) -> dict:
     """What a conversion report records about the model: its form, classes, and its parameters and
     MACs at the front-end's input size (what `edge.benchmark` plots)."""
-    from keras_airn.profile import profile
+    from keras_airn.network.profile import profile
 
     params, macs = profile(model, (front_end.num_frames, front_end.n_mels))
     return {"form": model.form if is_airn(model) else "baseline", "num_classes": int(model.output_shape[-1]),
@@ -138,8 +138,8 @@ def checked_precisions(precisions, allowed) -> list[str]:
 
 def write_sidecars(out_dir: str, front_end, label_names, num_classes: int) -> None:
     """Writes what a runtime needs beside an artifact: `front_end.json` and `labels.json`."""
-    from keras_airn.features import FRONT_END_FILE, FrontEnd
-    from keras_airn.labels import LABELS_FILE, load_labels, save_labels
+    from keras_airn.data.features import FRONT_END_FILE, FrontEnd
+    from keras_airn.data.labels import LABELS_FILE, load_labels, save_labels
 
     old_artifacts = [name for name in os.listdir(out_dir) if name.endswith(tuple(ARTIFACT_EXTENSIONS.values()))]
     old_front_end, old_labels = os.path.join(out_dir, FRONT_END_FILE), os.path.join(out_dir, LABELS_FILE)
@@ -272,7 +272,7 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
 
     A clip shorter than the crop is used as training and classification use it: its log-mel
     repeats the last frame (`clip_features`), its raw samples are padded to the crop with the end
-    marker, as `keras_airn.runtime` feeds a waveform-input model (`export.waveform.pad_to_input`).
+    marker, as `keras_airn.inference.runtime` feeds a waveform-input model (`inference.artifacts.pad_to_input`).
 
     Args:
         examples: clips to use, or None for uniform noise (speed and op checks only; no labels).
@@ -283,9 +283,9 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
     Returns:
         (log-mel inputs (N, T, F, 1), raw crops (N, samples) or None, labels (N,) or None).
     """
-    from keras_airn.audio import read_audio
-    from keras_airn.export.waveform import pad_to_input
-    from keras_airn.features import clip_features, crop_starts
+    from keras_airn.data.audio import read_audio
+    from keras_airn.inference.artifacts import pad_to_input
+    from keras_airn.data.features import clip_features, crop_starts
 
     crop = front_end.clip_size - 1
     if not examples:
@@ -328,7 +328,7 @@ def silent_windows(crops: np.ndarray, front_end, count: int) -> dict[str, tuple[
         front_end: settings.
         count: at most this many crops.
     """
-    from keras_airn.features import clip_features
+    from keras_airn.data.features import clip_features
 
     size = crops.shape[1]
     half = size // 2

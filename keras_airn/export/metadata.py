@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from keras_airn.inference.artifacts import read_attached_file
+
 LABEL_FILE = "labels.txt"
 METADATA_NAME = "TFLITE_METADATA"
 MIN_PARSER_VERSION = "1.0.0"
@@ -62,15 +64,6 @@ def attach_files(model: bytes, named: dict[str, bytes]) -> bytes:
         for name, data in named.items():
             archive.writestr(name, data)
     return stream.getvalue()
-
-
-def read_attached_file(model: bytes, name: str) -> bytes | None:
-    """A file `attach_files` appended to `model`, or None where there is none of that name."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(model)) as archive:
-            return archive.read(name) if name in archive.namelist() else None
-    except zipfile.BadZipFile:
-        return None
 
 
 def _metadata_flatbuffer(sample_rate: int, channels: int, name: str, description: str, version: str) -> bytes:

@@ -3,7 +3,7 @@
 tflite-runtime 2.14 is built against NumPy 1.x, so it cannot share the project's environment;
 `make test` (or `make venv-tflite214`) builds `.venv-tflite214`, and `AIRN_TFLITE214_PYTHON`
 can point at another interpreter. The child imports only numpy, tflite_runtime and
-`keras_airn/tflite_invoke.py` (by path).
+`keras_airn/inference/tflite_invoke.py` (by path).
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def run_on_tflite_runtime_214(model_path: str, inputs: np.ndarray) -> tuple[np.n
     with tempfile.TemporaryDirectory() as scratch:
         source, target = os.path.join(scratch, "in.npy"), os.path.join(scratch, "out.npy")
         np.save(source, inputs.astype(np.float32))
-        invoke_file = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tflite_invoke.py")
+        library = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        invoke_file = os.path.join(library, "inference", "tflite_invoke.py")
         result = subprocess.run([python, "-c", _CHILD, invoke_file, model_path, source, target],
                                 capture_output=True, text=True, timeout=600)
         if result.returncode != 0:

@@ -45,7 +45,7 @@ DEFAULT_ONNX_INT8_SCHEME = "u8s8_reduced"
 
 def run_onnx(path: str, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
     """Runs an ONNX model with onnxruntime (CPU) on a batch."""
-    from keras_airn.artifacts import onnx_session
+    from keras_airn.inference.artifacts import onnx_session
 
     session = onnx_session(path, threads)
     return session.run(None, {session.get_inputs()[0].name: inputs.astype(np.float32)})[0]
@@ -126,7 +126,7 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
     """
     import onnx
 
-    from keras_airn.features import FrontEnd
+    from keras_airn.data.features import FrontEnd
 
     precisions = checked_precisions(precisions, ONNX_PRECISIONS)
     front_end = front_end or FrontEnd()

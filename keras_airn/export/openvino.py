@@ -4,7 +4,7 @@
 The IR is converted from the same TF function as the TFLite artifact (`openvino.convert_model`),
 spectrogram or waveform input, batch 1: OpenVINO compiles it to the same graph, at the same speed,
 as its reader of the project's .tflite (docs/benchmarks.md), without the intermediate file. Each IR names the precision OpenVINO is to compute in
-(`keras_airn.artifacts.OPENVINO_PRECISION_KEY`), which `keras_airn.artifacts.openvino_model`
+(`keras_airn.inference.artifacts.OPENVINO_PRECISION_KEY`), which `keras_airn.inference.artifacts.openvino_model`
 sets at compile: "fp32" and "int8" at f32 (OpenVINO's default on a CPU with bf16 instructions is
 bf16), "bf16" at bf16, refused where the CPU has no bf16 instructions. int8 is NNCF's post-training
 quantisation, calibrated on real clips like the TFLite and ONNX int8; the head (global pool and
@@ -48,7 +48,7 @@ GRAPH_ENDS = ("Constant", "Parameter", "Result")
 
 def bf16_refusal() -> str | None:
     """Why this CPU cannot run bf16 (one line), or None where OpenVINO's CPU plugin lists BF16."""
-    from keras_airn.artifacts import openvino_core
+    from keras_airn.inference.artifacts import openvino_core
     from keras_airn.machine import cpu_class, cpu_isa
 
     capabilities = openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
@@ -61,7 +61,7 @@ def bf16_refusal() -> str | None:
 
 def run_openvino(path: str, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
     """Runs an OpenVINO IR on each example of `inputs` (batch 1 each); returns the logits."""
-    from keras_airn.artifacts import openvino_model
+    from keras_airn.inference.artifacts import openvino_model
 
     request = openvino_model(path, threads).create_infer_request()
     return np.concatenate([request.infer([x[None].astype(np.float32)])[0] for x in inputs])
@@ -141,7 +141,7 @@ def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool
     """
     import openvino
 
-    from keras_airn.artifacts import OPENVINO_PRECISION_KEY
+    from keras_airn.inference.artifacts import OPENVINO_PRECISION_KEY
     from keras_airn.export.tflite import classify_function
 
     source = source or (model if isinstance(model, str) else model.name)
@@ -191,7 +191,7 @@ def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool
 def _check(path: str, ov_model, inputs) -> dict:
     """A report entry: the IR's files, size and ops, the precision OpenVINO ran it at, and its
     parity with Keras."""
-    from keras_airn.artifacts import openvino_model, openvino_precision
+    from keras_airn.inference.artifacts import openvino_model, openvino_precision
 
     weights = os.path.splitext(path)[0] + ".bin"
     ops: dict[str, int] = {}

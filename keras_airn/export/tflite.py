@@ -34,7 +34,7 @@ from keras_airn.export.common import (
     write_report,
     write_sidecars,
 )
-from keras_airn.artifacts import tflite_interpreter
+from keras_airn.inference.artifacts import tflite_interpreter
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 # The classifier head of every model here is its layers named head_* (global average pool and
@@ -154,7 +154,7 @@ def _configure(converter, precision, representative, int8_io):
 
 def run_tflite(model_path: str, inputs: np.ndarray, num_threads: int = 1) -> np.ndarray:
     """Runs a .tflite model with ai-edge-litert on each example of `inputs`; returns float logits."""
-    from keras_airn.tflite_invoke import invoke_all
+    from keras_airn.inference.tflite_invoke import invoke_all
 
     return invoke_all(tflite_interpreter(model_path, num_threads), inputs)
 
@@ -219,7 +219,7 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
 
     Args:
         model: an `AudioRepInceptionNeXt`, a model file (.keras, .pyth), or a baseline of
-            `keras_airn.baselines` (any Keras model from log-mel (1, T, F, 1) to logits).
+            `keras_airn.network.baselines` (any Keras model from log-mel (1, T, F, 1) to logits).
         out_dir: output folder.
         precisions: any of "fp32", "fp16", "dynamic", "int8".
         waveform: (1, samples) float PCM input with the log-mel inside the model.

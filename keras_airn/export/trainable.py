@@ -16,7 +16,7 @@ update in plain ops. Signatures:
 
 The file carries its labels (one per slot, "" for a free one), front-end and settings as a JSON
 file appended as TFLite metadata appends files (`TRAINABLE_FILE`), read by
-`keras_airn.personalise`. int8 quantises the network alone: a waveform model's front-end, the
+`keras_airn.inference.personalise`. int8 quantises the network alone: a waveform model's front-end, the
 global pooling, the head and the training ops stay float.
 """
 
@@ -29,6 +29,7 @@ import tempfile
 import numpy as np
 
 from keras_airn import files
+from keras_airn.inference.artifacts import TRAINABLE_FILE, read_trainable_settings as read_settings  # noqa: F401
 from keras_airn.export.common import (
     ConversionError,
     artifact_stem,
@@ -40,7 +41,6 @@ from keras_airn.export.common import (
 
 PRECISIONS = ("fp32", "dynamic", "int8")
 SIGNATURES = ("infer", "train", "get_weights", "set_weights")
-TRAINABLE_FILE = "keras_airn_trainable.json"
 MASKED_LOGIT = -1e9
 DEFAULT_MAX_CLASSES_EXTRA = 10  # free slots after the shipped classes, unless max_classes is given
 # Keras's Adam defaults, the update `train` runs.
@@ -225,14 +225,6 @@ def _float_nodes(model_bytes: bytes) -> set[str]:
                 if not name.startswith(f"{_BACKBONE}") or _HEAD_LAYERS in name:
                     names.add(name)
     return names
-
-
-def read_settings(model_bytes: bytes) -> dict | None:
-    """The settings a trainable `.tflite` carries (labels, front-end, slots), or None for another file."""
-    from keras_airn.export.metadata import read_attached_file
-
-    data = read_attached_file(model_bytes, TRAINABLE_FILE)
-    return json.loads(data) if data is not None else None
 
 
 def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: bool = False, front_end=None,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from keras_airn.features import LOG_OFFSET, FrontEnd, mel_filterbank, num_frames_for, periodic_hann
+from keras_airn.data.features import LOG_OFFSET, FrontEnd, mel_filterbank, num_frames_for, periodic_hann
+from keras_airn.inference.artifacts import END_MARKER, pad_to_input  # noqa: F401 - the format they write
 
 
 def dft_matrices(front_end: FrontEnd) -> tuple[np.ndarray, np.ndarray]:
@@ -54,9 +55,6 @@ def builtin_log_mel(waveform, num_samples: int, front_end: FrontEnd):
     return tf.math.log(mel + LOG_OFFSET)[..., None]
 
 
-# What a runtime puts after the end of a recording shorter than the model's input: a value real
-# audio never holds (the readers refuse NaN), so exact digital zeros inside a recording stay audio.
-END_MARKER = float("nan")
 
 
 def split_end_marker(waveform):
@@ -77,8 +75,8 @@ def pad_frames_after_signal(features, length, front_end: FrontEnd):
     """Repeats the frame where the signal ends over the frames after it, with builtin ops.
 
     A clip shorter than a crop is, in training, transformed whole and its last frame repeated up
-    to T frames (`keras_airn.features.clip_features`). A fixed-size model receives it padded to
-    its input length with `END_MARKER` (as `keras_airn.runtime` feeds it); the marker is read as
+    to T frames (`keras_airn.data.features.clip_features`). A fixed-size model receives it padded to
+    its input length with `END_MARKER` (as `keras_airn.inference.runtime` feeds it); the marker is read as
     zeros, so frames up to n // hop, n the clip's length, are already the reference's, and the
     frames after it are replaced here by frame n // hop. A full crop (no marker) is unchanged,
     whatever its samples: digital silence inside or at the end of a window is audio. A runtime
@@ -111,11 +109,6 @@ def fill_after_signal(clean, length):
     last = tf.gather(clean, tf.maximum(length - 1, 0), axis=1, batch_dims=1)
     inside = tf.range(tf.shape(clean)[1])[None, :] < length[:, None]
     return tf.where(inside, clean, last[:, None])
-
-
-def pad_to_input(window: np.ndarray, num_samples: int) -> np.ndarray:
-    """`window` (samples,) padded to a waveform model's `num_samples` with `END_MARKER`."""
-    return np.pad(window, (0, num_samples - window.shape[0]), constant_values=END_MARKER).astype(np.float32)
 
 
 # The name scope of the front-end's ops in the waveform model's graph.

@@ -24,7 +24,7 @@ class BadAudioLog:
         report_path: file the errors are appended to (one line each), or None (not written).
 
     Example:
-    >>> from keras_airn.audio import AudioError
+    >>> from keras_airn.data.audio import AudioError
     >>> log = BadAudioLog(None)
     >>> log.skip(AudioError("a.wav: audio contains NaN or infinite samples."))
     >>> log.paths

@@ -13,9 +13,9 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_airn.audio import AudioError, check_audio, read_audio, read_audio_segment
-from keras_airn.datasets import Example
-from keras_airn.features import (
+from keras_airn.data.audio import AudioError, check_audio, read_audio, read_audio_segment
+from keras_airn.data.datasets import Example
+from keras_airn.data.features import (
     FrontEnd,
     clip_length,
     host_clip_features,

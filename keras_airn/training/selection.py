@@ -14,8 +14,8 @@ import os
 import keras
 import numpy as np
 
-from keras_airn.datasets import Split
-from keras_airn.features import FrontEnd
+from keras_airn.data.datasets import Split
+from keras_airn.data.features import FrontEnd
 from keras_airn.training.pipeline import train_dataset
 from keras_airn.training.run_state import CHECKPOINTS
 

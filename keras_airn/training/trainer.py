@@ -23,14 +23,14 @@ from absl import logging
 from tqdm.auto import tqdm
 
 from keras_airn import files
-from keras_airn.datasets import BAD_AUDIO_MODES, Split
-from keras_airn.deploy import reparameterize
+from keras_airn.data.datasets import BAD_AUDIO_MODES, Split
+from keras_airn.network.deploy import reparameterize
 from keras_airn.errors import KerasAirnError
-from keras_airn.features import FrontEnd
-from keras_airn.labels import LABELS_FILE, save_labels
-from keras_airn.loading import read_keras
-from keras_airn.model import AudioRepInceptionNeXt
-from keras_airn.runtime import softmax
+from keras_airn.data.features import FrontEnd
+from keras_airn.data.labels import LABELS_FILE, save_labels
+from keras_airn.network.loading import read_keras
+from keras_airn.network.model import AudioRepInceptionNeXt
+from keras_airn.inference.runtime import softmax
 from keras_airn.training import interrupt, run_state
 from keras_airn.training.bad_audio import BadAudioLog, bad_audio_report
 from keras_airn.training.distributed import (

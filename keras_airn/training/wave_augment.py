@@ -19,8 +19,8 @@ import functools
 
 import numpy as np
 
-from keras_airn.audio import resample
-from keras_airn.features import hz_to_mel_htk, mel_to_hz_htk
+from keras_airn.data.audio import resample
+from keras_airn.data.features import hz_to_mel_htk, mel_to_hz_htk
 
 
 @dataclasses.dataclass(frozen=True)

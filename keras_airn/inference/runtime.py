@@ -3,7 +3,7 @@ OpenVINO IR (`.xml`) artifact.
 
 `WindowScorer` scores a recording window by window with the front-end the model was trained
 with; every kind of model gives the same scores (tests/test_classify.py). Files are opened by
-`keras_airn.artifacts`.
+`keras_airn.inference.artifacts`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import numpy as np
 from absl import logging
 
-from keras_airn.artifacts import artifact_kind, onnx_session, openvino_model, tflite_interpreter
+from keras_airn.inference.artifacts import artifact_kind, onnx_session, openvino_model, tflite_interpreter
 from keras_airn.errors import ClassifyError
 
 
@@ -52,21 +52,21 @@ class WindowScorer:
     Args:
         model: an `AudioRepInceptionNeXt` (or a baseline network), or a `.keras`, `.tflite`
             (either input form; a trainable one too), `.onnx` or OpenVINO IR `.xml` (either input
-            form) file, or a `keras_airn.personalise.TrainableModel`.
+            form) file, or a `keras_airn.inference.personalise.TrainableModel`.
         front_end: the model's `FrontEnd`.
-        head: a trainable model's head file (`keras_airn.personalise.Head`); its labels are
+        head: a trainable model's head file (`keras_airn.inference.personalise.Head`); its labels are
             the scorer's `labels`.
 
     Example:
-    >>> from keras_airn.features import FrontEnd
+    >>> from keras_airn.data.features import FrontEnd
     >>> front_end = FrontEnd.load("export/front_end.json")
     >>> classifier = WindowScorer("export/airn_b0_deploy_waveform_int8.tflite", front_end)
     >>> windows = classifier.classify_file("street.flac", hop_seconds=1.0)
     """
 
     def __init__(self, model, front_end, head: str | None = None):
-        from keras_airn.loading import network_shape
-        from keras_airn.personalise import HeadError, TrainableModel
+        from keras_airn.network.loading import network_shape
+        from keras_airn.inference.personalise import HeadError, TrainableModel
 
         self.front_end = front_end
         self.model = self.interpreter = self.session = self.request = self.trainable = None
@@ -81,7 +81,7 @@ class WindowScorer:
             self.path = model
             kind = artifact_kind(model)
             if kind == "keras":
-                from keras_airn.loading import load_deploy
+                from keras_airn.network.loading import load_deploy
 
                 self.model = load_deploy(model)
             elif kind == "tflite" and _is_trainable(model):
@@ -127,7 +127,7 @@ class WindowScorer:
             ClassifyError: no file at `path`, or not a .keras, .tflite, .onnx or .xml model.
             FrontEndError: no front-end named and none beside the model.
         """
-        from keras_airn.features import FrontEnd, FrontEndError
+        from keras_airn.data.features import FrontEnd, FrontEndError
 
         if not os.path.exists(path):
             raise ClassifyError(f"No model file at {path!r}.")
@@ -166,7 +166,7 @@ class WindowScorer:
         if self.trainable is not None:
             return len(self.trainable.in_use)
         if self.model is not None:
-            from keras_airn.loading import network_shape
+            from keras_airn.network.loading import network_shape
 
             return network_shape(self.model)[2]
         if self.session is not None:
@@ -209,11 +209,11 @@ class WindowScorer:
     def model_input(self, audio: np.ndarray, start: int) -> np.ndarray:
         """The model's input for the window of `audio` starting at sample `start`: (1, samples)
         PCM or (1, frames, mel bins, 1) log-mel."""
-        from keras_airn.features import clip_features
+        from keras_airn.data.features import clip_features
 
         crop = self.front_end.clip_size - 1
         if self.waveform_input:
-            from keras_airn.export.waveform import pad_to_input
+            from keras_airn.inference.artifacts import pad_to_input
 
             # A short recording: its end marked, the model repeats its last frame as training does.
             return pad_to_input(audio[start : start + crop], crop)[None]
@@ -229,7 +229,7 @@ class WindowScorer:
             return self.session.run(None, {self._onnx_input: inputs.astype(np.float32)})[0][0]
         if self.request is not None:
             return self.request.infer([inputs.astype(np.float32)])[0][0]
-        from keras_airn.tflite_invoke import invoke_all
+        from keras_airn.inference.tflite_invoke import invoke_all
 
         return invoke_all(self.interpreter, inputs)[0]
 
@@ -244,7 +244,7 @@ class WindowScorer:
 
     def classify_file(self, path: str, hop_seconds: float | None = None, resample_audio: bool = True,
                       progress: bool | None = None) -> list[Window]:
-        """Scores of each window of one file (any format and rate `keras_airn.audio` reads).
+        """Scores of each window of one file (any format and rate `keras_airn.data.audio` reads).
 
         The file is read block by block and each window scored as soon as its samples are in, so
         memory does not grow with the file's length.
@@ -257,7 +257,7 @@ class WindowScorer:
         """
         from tqdm.auto import tqdm
 
-        from keras_airn.audio import AudioError, stream_audio
+        from keras_airn.data.audio import AudioError, stream_audio
 
         rate, crop = self.front_end.sample_rate, self.front_end.clip_size - 1
         try:
@@ -293,11 +293,10 @@ class WindowScorer:
 
 def _is_trainable(path: str) -> bool:
     """Whether a `.tflite` file is a trainable model (`keras_airn.export.trainable`)."""
-    from keras_airn.export.metadata import read_attached_file
-    from keras_airn.export.trainable import TRAINABLE_FILE
+    from keras_airn.inference.artifacts import read_trainable_settings
 
     with open(path, "rb") as handle:
-        return read_attached_file(handle.read(), TRAINABLE_FILE) is not None
+        return read_trainable_settings(handle.read()) is not None
 
 
 def labels_beside(model_path: str, num_classes: int, path: str | None = None) -> list[str]:
@@ -306,7 +305,7 @@ def labels_beside(model_path: str, num_classes: int, path: str | None = None) ->
     Raises:
         ClassifyError: when the label file's count differs from the model's outputs.
     """
-    from keras_airn.labels import LABELS_FILE, LabelError, load_labels
+    from keras_airn.data.labels import LABELS_FILE, LabelError, load_labels
 
     beside = os.path.dirname(os.path.abspath(model_path))
     candidates = [path] if path else [os.path.join(beside, LABELS_FILE), os.path.join(beside, "labels.txt")]

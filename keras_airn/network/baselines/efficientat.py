@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_airn.baselines.blocks import activation, check_size, conv_bn, log_mel_input
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.baselines.blocks import activation, check_size, conv_bn, log_mel_input
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 BN_EPSILON = 1e-3
 # input, kernel, expanded, output, squeeze-excitation, activation, stride (MobileNetV3-Large).

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_airn.baselines.blocks import activation, batchnorm, check_size, classifier, conv_bn, log_mel_input
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.baselines.blocks import activation, batchnorm, check_size, classifier, conv_bn, log_mel_input
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 WIDTHS = (64, 128, 320, 512)
 DEPTHS = (2, 2, 18, 2)

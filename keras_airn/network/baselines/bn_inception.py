@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_airn.baselines.blocks import check_size, classifier, conv_bn, log_mel_input
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.baselines.blocks import check_size, classifier, conv_bn, log_mel_input
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 BN_EPSILON = 1e-3
 # (in, 1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection), torchvision's order.

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import keras
 
-from keras_airn.baselines.blocks import activation, batchnorm, check_size, classifier, conv, log_mel_input
-from keras_airn.baselines.layers import ChannelSlice
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.baselines.blocks import activation, batchnorm, check_size, classifier, conv, log_mel_input
+from keras_airn.network.baselines.layers import ChannelSlice
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 DEPTHS = (3, 3, 9, 3)
 WIDTHS = (96, 192, 384, 768)

@@ -11,9 +11,9 @@ import os
 
 import keras
 
-from keras_airn.deploy import reparameterize
+from keras_airn.network.deploy import reparameterize
 from keras_airn.errors import KerasAirnError
-from keras_airn.model import AudioRepInceptionNeXt
+from keras_airn.network.model import AudioRepInceptionNeXt
 
 OFFICIAL_EXTENSIONS = (".pyth", ".pth", ".pt")
 PRESET_FILE = "audio_classifier.keras"
@@ -39,7 +39,7 @@ def model_file(path: str) -> str:
 
 def network_shape(network) -> tuple[int | None, int, int] | None:
     """(frames or None, mel bins, classes) of a network from log-mel (batch, T, F, 1) to logits
-    (an `AudioRepInceptionNeXt` or a `keras_airn.baselines` network); None for another model."""
+    (an `AudioRepInceptionNeXt` or a `keras_airn.network.baselines` network); None for another model."""
     if isinstance(network, AudioRepInceptionNeXt):
         return network.num_frames, network.num_mel_bins, network.num_classes
     inputs, outputs = getattr(network, "inputs", None), getattr(network, "outputs", None)
@@ -67,14 +67,14 @@ def read_keras(path: str, compile: bool = False):
 
 def load_saved(path: str):
     """Loads what a model file holds: an `AudioRepInceptionNeXt`, a baseline network (log-mel to
-    logits, `keras_airn.baselines`) or an `AudioClassifier`.
+    logits, `keras_airn.network.baselines`) or an `AudioClassifier`.
 
     Args:
         path: a `.keras` file or an official `.pyth` checkpoint (needs torch).
     """
     extension = os.path.splitext(path)[1].lower()
     if extension in OFFICIAL_EXTENSIONS:
-        from keras_airn.checkpoint import load_official_checkpoint
+        from keras_airn.network.checkpoint import load_official_checkpoint
 
         return load_official_checkpoint(path)
     if extension != ".keras":

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_airn.baselines.blocks import check_size, conv_bn, log_mel_input, max_pool
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.baselines.blocks import check_size, conv_bn, log_mel_input, max_pool
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 ALPHA, BETA_INV, FUSION_RATIO, FUSION_KERNEL = 4, 8, 2, 7
 DEPTHS = (3, 4, 6, 3)

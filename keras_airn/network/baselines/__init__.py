@@ -10,8 +10,8 @@ Example:
 
 from __future__ import annotations
 
-from keras_airn.baselines.layers import ChannelSlice, SubSpectralNorm
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.baselines.layers import ChannelSlice, SubSpectralNorm
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 BASELINE_MODULES = {
     "bcresnet8": "bcresnet",
@@ -59,7 +59,7 @@ def _module(name: str):
     key = name.lower()
     if key not in BASELINE_MODULES:
         raise ValueError(f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.")
-    return importlib.import_module(f"keras_airn.baselines.{BASELINE_MODULES[key]}")
+    return importlib.import_module(f"keras_airn.network.baselines.{BASELINE_MODULES[key]}")
 
 
 __all__ = ["BASELINES", "ChannelSlice", "SubSpectralNorm", "create_baseline", "input_multiple"]

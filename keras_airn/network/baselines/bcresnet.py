@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import keras
 
-from keras_airn.baselines.blocks import check_size, conv, conv_bn, log_mel_input
-from keras_airn.baselines.layers import SubSpectralNorm
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.baselines.blocks import check_size, conv, conv_bn, log_mel_input
+from keras_airn.network.baselines.layers import SubSpectralNorm
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 BASE = 8 * 8
 STAGE_BLOCKS = (2, 2, 4, 4)

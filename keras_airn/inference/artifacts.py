@@ -8,7 +8,12 @@ Example:
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import zipfile
+
+import numpy as np
 
 from keras_airn.errors import ClassifyError
 
@@ -18,6 +23,35 @@ KINDS = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx", ".xml": "openv
 # it is compiled at f32: OpenVINO's own default on a CPU with bf16 instructions is bf16.
 OPENVINO_PRECISION_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
 OPENVINO_DEFAULT_PRECISION = "f32"
+
+
+# What a runtime puts after the end of a recording shorter than a waveform model's input: a value
+# real audio never holds (the readers refuse NaN), so exact digital zeros inside a recording stay
+# audio. The model's front-end reads it (`keras_airn.export.waveform.split_end_marker`).
+END_MARKER = float("nan")
+# The settings file a trainable `.tflite` carries (`keras_airn.export.trainable`).
+TRAINABLE_FILE = "keras_airn_trainable.json"
+
+
+def pad_to_input(window: np.ndarray, num_samples: int) -> np.ndarray:
+    """`window` (samples,) padded to a waveform model's `num_samples` with `END_MARKER`."""
+    return np.pad(window, (0, num_samples - window.shape[0]), constant_values=END_MARKER).astype(np.float32)
+
+
+def read_attached_file(model: bytes, name: str) -> bytes | None:
+    """A file appended to a `.tflite` as TFLite metadata appends files (a zip after the
+    flatbuffer), or None where there is none of that name."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model)) as archive:
+            return archive.read(name) if name in archive.namelist() else None
+    except zipfile.BadZipFile:
+        return None
+
+
+def read_trainable_settings(model: bytes) -> dict | None:
+    """The settings a trainable `.tflite` carries (labels, front-end, slots), or None for another file."""
+    data = read_attached_file(model, TRAINABLE_FILE)
+    return json.loads(data) if data is not None else None
 
 
 class ArtifactError(ClassifyError):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_airn.baselines.blocks import check_size, log_mel_input
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.baselines.blocks import check_size, log_mel_input
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 BN_EPSILON = 1e-4
 # (depthwise-separable?, stride, filters) after the first conv.

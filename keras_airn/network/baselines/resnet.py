@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_airn.baselines.blocks import check_size, classifier, conv_bn, log_mel_input, max_pool
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.baselines.blocks import check_size, classifier, conv_bn, log_mel_input, max_pool
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 DEPTHS = (3, 4, 6, 3)
 WIDTHS = (64, 128, 256, 512)

@@ -25,15 +25,15 @@ import dataclasses
 
 import numpy as np
 
-from keras_airn.features import host_frames, host_log_mel_of_frames
-from keras_airn.runtime import WindowScorer, ClassifyError, Window, softmax
+from keras_airn.data.features import host_frames, host_log_mel_of_frames
+from keras_airn.inference.runtime import WindowScorer, ClassifyError, Window, softmax
 
 
 class StreamScorer:
     """Scores a mono stream window by window, as `WindowScorer.classify_file` scores a file.
 
     Args:
-        classifier: a `keras_airn.runtime.WindowScorer` (a Keras model, a spectrogram- or
+        classifier: a `keras_airn.inference.runtime.WindowScorer` (a Keras model, a spectrogram- or
             waveform-input `.tflite`), or an `AudioClassifier`.
         hop_seconds: time between window starts (default: half a clip, as `classify_file`).
     """
@@ -73,9 +73,9 @@ class StreamScorer:
 
         Args:
             chunk: mono samples at the front-end's rate, any length: float, or integer PCM scaled
-                as `AudioClassifier.predict` scales it (`keras_airn.audio.pcm_samples`, one rule).
+                as `AudioClassifier.predict` scales it (`keras_airn.data.audio.pcm_samples`, one rule).
         """
-        from keras_airn.audio import pcm_samples
+        from keras_airn.data.audio import pcm_samples
 
         if self._finished:
             raise ClassifyError("push() after finish(): start a new StreamScorer.")

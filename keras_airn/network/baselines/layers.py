@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_airn.layers import BN_EPSILON, BN_MOMENTUM
+from keras_airn.network.layers import BN_EPSILON, BN_MOMENTUM
 
 
 @keras.saving.register_keras_serializable(package="keras_airn")
@@ -48,7 +48,7 @@ class SubSpectralNorm(keras.layers.Layer):
         epsilon, momentum: BatchNorm's (PyTorch defaults).
     """
 
-    counts_as_batchnorm = True  # keras_airn.profile counts it as 2 operations per element
+    counts_as_batchnorm = True  # keras_airn.network.profile counts it as 2 operations per element
 
     def __init__(self, sub_bands: int = 5, epsilon: float = BN_EPSILON, momentum: float = BN_MOMENTUM, **kwargs):
         super().__init__(**kwargs)

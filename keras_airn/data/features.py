@@ -51,7 +51,7 @@ class FrontEnd:
             log-mel's last frame repeated: the release's VGG-Sound loader and most others) or
             "edge_sample" (its last sample repeated up to `clip_size - 1` samples before the
             log-mel: the release's UrbanSound8K loader, librosa `fix_length(mode="edge")`).
-        resampler: how files at another rate are resampled (`keras_airn.audio.RESAMPLERS`):
+        resampler: how files at another rate are resampled (`keras_airn.data.audio.RESAMPLERS`):
             "soxr_hq" (the default for your own audio) or "kaiser_best" (the release's
             datasets: librosa 0.9.2's default, through resampy).
     """
@@ -67,7 +67,7 @@ class FrontEnd:
     resampler: str = "soxr_hq"
 
     def __post_init__(self):
-        from keras_airn.audio import RESAMPLERS
+        from keras_airn.data.audio import RESAMPLERS
 
         if self.resampler not in RESAMPLERS:
             raise FrontEndError(f"resampler must be one of {list(RESAMPLERS)}, got {self.resampler!r}.")

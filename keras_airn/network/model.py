@@ -10,7 +10,7 @@ from typing import Sequence
 
 import keras
 
-from keras_airn.layers import BN_EPSILON, BN_MOMENTUM, MultiScaleDepthwiseMixer
+from keras_airn.network.layers import BN_EPSILON, BN_MOMENTUM, MultiScaleDepthwiseMixer
 
 VGGSOUND_CLASSES = 309  # the release's pre-training set: its checkpoints' head
 STAGE_NUMBERS = (2, 3, 4, 5)

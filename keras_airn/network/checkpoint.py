@@ -14,10 +14,10 @@ from collections import defaultdict
 import numpy as np
 
 from keras_airn import files
-from keras_airn.deploy import reparameterize
+from keras_airn.network.deploy import reparameterize
 from keras_airn.errors import KerasAirnError
-from keras_airn.layers import MultiScaleDepthwiseMixer
-from keras_airn.model import STAGE_NUMBERS, AudioRepInceptionNeXt
+from keras_airn.network.layers import MultiScaleDepthwiseMixer
+from keras_airn.network.model import STAGE_NUMBERS, AudioRepInceptionNeXt
 
 # Official names of the branches other than the largest one.
 BRANCH_SUFFIX = {11: "_medium", 3: "_small"}

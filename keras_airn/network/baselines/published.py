@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras_airn.model import VGGSOUND_CLASSES
+from keras_airn.network.model import VGGSOUND_CLASSES
 
 VGGSOUND_CONFIG = {"num_classes": VGGSOUND_CLASSES, "num_frames": 512, "num_mel_bins": 128}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_airn.layers import MultiScaleDepthwiseMixer, fold_batchnorm
-from keras_airn.model import AudioRepInceptionNeXt, batchnorm_name
+from keras_airn.network.layers import MultiScaleDepthwiseMixer, fold_batchnorm
+from keras_airn.network.model import AudioRepInceptionNeXt, batchnorm_name
 
 
 def transfer_weights(

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import keras
 
-from keras_airn.layers import BN_EPSILON, BN_MOMENTUM
+from keras_airn.network.layers import BN_EPSILON, BN_MOMENTUM
 
 
 def pair(value) -> tuple[int, int]:

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from keras_airn.errors import check_count
-from keras_airn.features import FrontEnd, view_features
+from keras_airn.data.features import FrontEnd, view_features
 
 
 @keras.saving.register_keras_serializable(package="keras_airn")

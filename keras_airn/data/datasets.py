@@ -21,9 +21,9 @@ import numpy as np
 
 from absl import logging
 
-from keras_airn.audio import AUDIO_EXTENSIONS, audio_info, verify_audio_files
+from keras_airn.data.audio import AUDIO_EXTENSIONS, audio_info, verify_audio_files
 from keras_airn.errors import KerasAirnError
-from keras_airn.labels import validate_labels
+from keras_airn.data.labels import validate_labels
 
 VGGSOUND_SPLITS = ("train", "test")
 

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import keras
 
-from keras_airn.layers import MultiScaleDepthwiseMixer
-from keras_airn.model import AudioRepInceptionNeXt
+from keras_airn.network.layers import MultiScaleDepthwiseMixer
+from keras_airn.network.model import AudioRepInceptionNeXt
 
 BATCHNORM_OPS_PER_ELEMENT = 2
 RELEASE_INPUT = (512, 128)
@@ -24,7 +24,7 @@ def profile(model: keras.Model, input_shape: Sequence[int] | None = None) -> tup
 
     Args:
         model: an `AudioRepInceptionNeXt` in any form, or any functional Keras model built from
-            stock layers (the baselines of `keras_airn.baselines`).
+            stock layers (the baselines of `keras_airn.network.baselines`).
         input_shape: (T, F), (T, F, 1) or (1, T, F, 1). An `AudioRepInceptionNeXt` is rebuilt at
             this size (default the release's 512 x 128); another model is counted at the size it
             was built for, which `input_shape` must then match.

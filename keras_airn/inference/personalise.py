@@ -109,15 +109,14 @@ class TrainableModel:
     """
 
     def __init__(self, path: str, head: str | None = None, num_threads: int = 1):
-        from keras_airn.artifacts import tflite_interpreter
-        from keras_airn.export.trainable import read_settings
-        from keras_airn.features import FrontEnd
+        from keras_airn.inference.artifacts import read_trainable_settings, tflite_interpreter
+        from keras_airn.data.features import FrontEnd
 
         if not os.path.isfile(path):
             raise HeadError(f"No model file at {path!r}.")
         with open(path, "rb") as handle:
             data = handle.read()
-        settings = read_settings(data)
+        settings = read_trainable_settings(data)
         if settings is None:
             raise HeadError(f"{path}: not a trainable model (export one with `trainable=True` or "
                             f"`convert.tflite --trainable`).")
@@ -207,7 +206,7 @@ class TrainableModel:
     def model_inputs(self, audio: np.ndarray) -> list[np.ndarray]:
         """The model inputs (1, ...) of every window of a mono recording at the front-end's rate,
         as `WindowScorer` scores it."""
-        from keras_airn.runtime import WindowScorer
+        from keras_airn.inference.runtime import WindowScorer
 
         scorer = WindowScorer(self, self.front_end)
         return [scorer.model_input(audio, start) for start in scorer.window_starts(len(audio), None)]
@@ -221,7 +220,7 @@ class TrainableModel:
         Raises:
             HeadError: a clip that cannot be read, is empty, silent or not finite (named).
         """
-        from keras_airn.audio import AudioError, read_audio
+        from keras_airn.data.audio import AudioError, read_audio
 
         rows, owners = [], []
         for index, clip in enumerate(clips):
@@ -307,7 +306,7 @@ def read_enrolment(source: str) -> list[tuple[str, str]]:
     Raises:
         HeadError: no such folder or file, or no clips in it.
     """
-    from keras_airn import datasets
+    from keras_airn.data import datasets
 
     if not os.path.exists(source):
         raise HeadError(f"{source}: no such folder or CSV file.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_airn.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
+from keras_airn.network.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
 
 # Table I of the paper; "b1_2d" is the paper's AudioRepInceptionNeXt-B1 (2D).
 PRESETS = {
