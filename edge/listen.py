@@ -4,7 +4,7 @@ Scores a window every `--hop_seconds` (each window the model's clip long) with
 `keras_airn.inference.streaming.StreamScorer`: the same windows and scores `edge.classify` gives for a
 file of the same samples. `--threshold` turns the (optionally `--smoothing`-averaged) scores into
 events, a label starting when its score reaches the threshold and ending when it falls below
-`threshold - hysteresis`. Input at another rate is resampled (soxr, as files are).
+`threshold - hysteresis`. Input at another rate is resampled as files are (the front-end's resampler).
 
 Usage:
   arecord -q -f S16_LE -r 16000 -c 1 | python -m edge.listen --model export/m.tflite --stdin \\
@@ -87,23 +87,9 @@ def microphone_chunks(rate: int, device):
             yield blocks.get()
 
 
-def resampled(chunks, source_rate: int, target_rate: int):
-    """`chunks` at `target_rate` (soxr's streaming resampler, as `keras_airn.data.audio` reads files)."""
-    if source_rate == target_rate:
-        yield from chunks
-        return
-    import soxr
-
-    from keras_airn.data.audio import RESAMPLE_QUALITY
-
-    stream = soxr.ResampleStream(source_rate, target_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
-    for chunk in chunks:
-        yield stream.resample_chunk(chunk)
-    yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
-
-
 def main(argv):
     del argv
+    from keras_airn.data.audio import resample_stream
     from keras_airn.inference.runtime import WindowScorer, labels_beside, top_labels
     from keras_airn.inference.streaming import EventTracker, StreamScorer
 
@@ -151,7 +137,7 @@ def main(argv):
             print(f"event end:   {event.label} {event.onset:.2f}-{event.offset:.2f} s (peak {event.peak:.2f})")
 
     try:
-        for chunk in resampled(chunks, source_rate, rate):
+        for chunk in resample_stream(chunks, source_rate, rate, classifier.front_end.resampler):
             report(scorer.push(chunk))
     except KeyboardInterrupt:  # the usual way to stop listening: the last window and events still come
         pass

@@ -173,6 +173,31 @@ def test_a_stream_in_any_chunks_scores_the_windows_of_the_file(models, tmp_path,
                 assert scorer.frames_computed == FRONT_END.num_frames + (on_grid - 1) * new_frames
 
 
+@pytest.mark.parametrize("resampler", ["soxr_hq", "kaiser_best"])
+def test_a_stream_at_another_rate_scores_as_the_file_read_with_the_front_ends_resampler(models, tmp_path, resampler):
+    import dataclasses
+
+    from keras_airn.data.audio import resample_stream
+    from keras_airn.inference.streaming import StreamScorer
+
+    front_end = dataclasses.replace(FRONT_END, resampler=resampler)
+    classifier = WindowScorer(models["keras"], front_end)
+    rng = np.random.default_rng(5)
+    audio = rng.uniform(-0.4, 0.4, int(2.6 * 44100)).astype(np.float32)
+    path = str(tmp_path / "44k.wav")
+    soundfile.write(path, audio, 44100, subtype="FLOAT")
+    expected = classifier.classify_file(path, hop_seconds=0.5)
+    sizes = rng.integers(1, 9000, 100)  # odd sizes: blocks never fall on the rates' 441-sample period
+    chunks = np.split(audio, np.cumsum(sizes)[np.cumsum(sizes) < len(audio)])
+    scorer, windows = StreamScorer(classifier, 0.5), []
+    for chunk in resample_stream(chunks, 44100, front_end.sample_rate, resampler):
+        windows += scorer.push(chunk)
+    windows += scorer.finish()
+    assert [w.start_seconds for w in windows] == [w.start_seconds for w in expected]
+    for ours, theirs in zip(windows, expected):
+        np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-6)
+
+
 def test_listen_reads_raw_pcm_on_stdin_and_prints_windows_and_events(models, tmp_path):
     from keras_airn.inference.streaming import EventTracker
 
