@@ -11,24 +11,27 @@
 # - the Keras deploy and train models;
 # with LiteRT's own benchmark beside every .tflite (--litert_tool) and the recommendation for this
 # machine (--recommend). int8 is calibrated on noise here, so only its speed is meaningful
-# (agreement: docs/conversion.md). Writes docs/benchmarks.md (per CPU class) and its plots.
+# (agreement: docs/conversion.md). Writes the generated section of docs/benchmarks.md (between its
+# `<!-- make-bench:start -->` and `<!-- make-bench:end -->` lines; the hand-written sections around
+# it stay) and its plots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 OUT=build/bench
 ROUNDS=${ROUNDS:-40}
+DOC=docs/benchmarks.md
+SECTION=make-bench
+bash scripts/doc_section.sh "$DOC" "$SECTION" --check  # before the long run, not after it
 mkdir -p "$OUT" docs
 "$PY" scripts/random_models.py "$OUT"
 CLASS=$("$PY" -c "from keras_airn.machine import cpu_class; print(cpu_class())")
-DOC=docs/benchmarks.md
+GEN="$OUT/benchmarks_generated.md"
 {
-  echo "# Benchmarks"
-  echo
   echo "Command: \`make bench\` (scripts/bench.sh). Random weights; 309 classes; input 512 x 128; one thread."
   echo "int8 is calibrated on noise here, so only its speed is meaningful (agreement: docs/conversion.md)."
   echo "CPU class of this run: **$CLASS**. int8 and fp32 ratios differ between classes: compare rows of one run."
   echo
-} > "$DOC"
+} > "$GEN"
 for n in b0 b1; do
   FE=--front_end=vggsound
   "$PY" -m convert.tflite --model "$OUT/${n}_deploy.keras" $FE --out_dir "$OUT/$n" --precisions fp32,int8 --random_calibration
@@ -47,6 +50,7 @@ ${V}_int8_per_tensor.tflite,${V}_int8_float_dw.tflite,${V}_int8_16x8.tflite,\
 ${D}.onnx,${D}_int8.onnx,${V}_release.onnx,${V}_release_int8.onnx,${D}_fp32.xml,${D}_int8.xml,\
 $OUT/${n}_deploy.keras,$OUT/${n}_train.keras"
   cp "$OUT/results_$n/latency.png" "docs/benchmarks_$n.png"
-  { echo "## ${n^^}"; echo; cat "$OUT/results_$n/results.md"; echo; echo "![latency per artifact](benchmarks_$n.png)"; echo; } >> "$DOC"
+  { echo "### ${n^^}"; echo; cat "$OUT/results_$n/results.md"; echo; echo "![latency per artifact](benchmarks_$n.png)"; echo; } >> "$GEN"
 done
-echo "wrote $DOC"
+bash scripts/doc_section.sh "$DOC" "$SECTION" < "$GEN"
+echo "wrote the generated section of $DOC"

@@ -1,5 +1,5 @@
 """Seconds to a training run's first optimizer step (tracing and graph optimisation of the step)
-and of the step after it: the figures behind docs/real_audio.md's "Where the time goes".
+and of the step after it: the figures behind "Where the time goes" in docs/measurements.md.
 
 B0 (10 classes, 1 s crops, batch 32) on 64 generated noise clips, through `trainer.fit` with a
 named recipe. Run it at two commits to compare them.

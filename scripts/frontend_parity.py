@@ -1,4 +1,4 @@
-"""Prints both front-end forms' difference from librosa, the figures the README quotes.
+"""Prints both front-end forms' difference from librosa, the figures docs/training.md quotes.
 
 Usage: .venv/bin/python scripts/frontend_parity.py
 Uses the same librosa reference and audio (espeak-ng speech, white noise) as tests/test_features.py.

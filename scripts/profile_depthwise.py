@@ -1,4 +1,4 @@
-"""Where the depthwise time goes: the figures behind README's "What the profile shows".
+"""Where the depthwise time goes: the figures behind docs/profile.md.
 
 1. One 21-tap depthwise conv (+bias, ReLU) per B1 stage shape under LiteRT/XNNPACK, one thread:
    along the time axis (21 x 1), along frequency (1 x 21), and the time conv as rows on the

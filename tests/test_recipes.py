@@ -83,7 +83,7 @@ def test_small_data_recipe_learns_spoken_words_the_release_recipe_does_not(tmp_p
                       splits["train"], splits["test"], front_end, config, str(tmp_path / name)).summary
         top1[name] = summary["metrics"]["top1"]
     # Chance is 0.25. The bar leaves room for small_data's waveform augmentation, which slows a run
-    # this short (docs/real_audio.md, "Gain, speed and equaliser on by default").
+    # this short (docs/measurements.md, "Gain, speed and equaliser made the default").
     assert top1["small_data"] >= 0.4, top1
     assert top1["small_data"] >= top1["release"] + 0.2, top1
 
