@@ -20,6 +20,7 @@ from absl import logging
 from keras_airn import files
 from keras_airn.data.datasets import Example, Split
 from keras_airn.errors import KerasAirnError, check_count
+from keras_airn.export.common import CALIBRATION_CLIPS, EVAL_CLIPS
 from keras_airn.data.features import FRONT_END_FILE, FrontEnd
 from keras_airn.data.labels import LABELS_FILE, load_labels, save_labels, validate_labels
 from keras_airn.network.loading import PRESET_FILE, network_shape
@@ -141,8 +142,9 @@ class AudioClassifier(keras.Model):
 
         Args:
             preset: one of
-                - a preset name, "b0", "b1" or "b1_2d", or a baseline of `keras_airn.network.baselines.BASELINES`
-                  (random weights, built for the front-end's mel bins; a baseline for its frames too);
+                - a network of `keras_airn.network.registry.list_networks()`: a preset "b0", "b1",
+                  "b1_2d" or a baseline (random weights, built for the front-end's mel bins; a
+                  baseline for its frames too);
                 - a folder written by `save_to_preset`, or a training run's folder
                   (`model_train.keras`, `front_end.json`, `labels.json`);
                 - a `.keras` file (an `AudioClassifier` or a network; `front_end.json` and
@@ -161,8 +163,7 @@ class AudioClassifier(keras.Model):
         Example:
         >>> classifier = AudioClassifier.from_preset("b0", labels=["bark", "doorbell", "speech"])
         """
-        from keras_airn.network.baselines import BASELINES, create_baseline
-        from keras_airn.network.factory import PRESETS, create_model
+        from keras_airn.network.registry import create_network, list_networks, sized_for
 
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
                                         or num_classes < 1):
@@ -172,15 +173,10 @@ class AudioClassifier(keras.Model):
             if num_classes is not None and num_classes != len(labels):
                 raise PresetError(f"num_classes={num_classes} but {len(labels)} labels were given.")
             num_classes = len(labels)
-        if isinstance(preset, str) and preset.lower() in PRESETS:
+        if isinstance(preset, str) and preset.lower() in list_networks():
             front_end = front_end or FrontEnd()
-            network = create_model(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES, num_frames=None,
-                                   num_mel_bins=front_end.n_mels, dropout=dropout)
-            return cls(network, front_end, labels)
-        if isinstance(preset, str) and preset.lower() in BASELINES:
-            front_end = front_end or FrontEnd()
-            network = create_baseline(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES,
-                                      num_frames=front_end.num_frames, num_mel_bins=front_end.n_mels)
+            network = create_network(preset, num_classes or VGGSOUND_CLASSES,
+                                     **sized_for(preset, front_end.num_frames, front_end.n_mels, dropout))
             return cls(network, front_end, labels)
         classifier = cls._load(preset)
         front_end = front_end or classifier.front_end
@@ -198,12 +194,9 @@ class AudioClassifier(keras.Model):
             path = model_file(path)
             loaded = load_saved(path)
         except (FileNotFoundError, KerasAirnError) as error:
-            from keras_airn.network.factory import PRESETS
+            from keras_airn.network.registry import list_networks
 
-            from keras_airn.network.baselines import BASELINES
-
-            raise PresetError(f"{error} (presets: {', '.join(sorted(PRESETS))}; baselines: "
-                              f"{', '.join(BASELINES)}).") from error
+            raise PresetError(f"{error} (networks: {', '.join(list_networks())}).") from error
         if isinstance(loaded, AudioClassifier):
             return loaded
         beside = os.path.dirname(os.path.abspath(path))
@@ -232,9 +225,9 @@ class AudioClassifier(keras.Model):
     def reparameterize(self) -> "AudioClassifier":
         """The deploy form (merged kernels, folded BatchNorm): same outputs, faster inference.
         A baseline has no other form: itself."""
-        from keras_airn.network.deploy import reparameterize
+        from keras_airn.network.deploy import reparameterizable, reparameterize
 
-        if not isinstance(self.network, AudioRepInceptionNeXt):
+        if not reparameterizable(self.network):
             return self
         return AudioClassifier(reparameterize(self.network), self.front_end, self.labels, name=self.name)
 
@@ -544,10 +537,10 @@ class AudioClassifier(keras.Model):
 
     def export(self, out_dir: str, format: str = "tflite", precision="fp32", *, waveform_input: bool = False,
                calibration=None, evaluation=None, random_calibration: bool = False, int8_io: bool = False,
-               num_calibration: int = 200, num_eval: int = 500, trainable: bool = False,
-               max_classes: int | None = None) -> dict:
+               num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, trainable: bool = False,
+               max_classes: int | None = None, time_as_rows: bool = True, int8_float_head: bool = True) -> dict:
         """Converts to a device model with a parity report, as `convert.tflite`, `convert.onnx` and
-        `convert.openvino` do.
+        `convert.openvino` do (`keras_airn.export.formats.export_network`).
 
         Train forms are re-parameterised first. Beside the artifact: `labels.json`,
         `front_end.json` and the report; waveform-input TFLite models carry MediaPipe audio
@@ -568,51 +561,24 @@ class AudioClassifier(keras.Model):
                 signatures `infer`, `train`, `get_weights`, `set_weights`
                 (`keras_airn.export.trainable`; `keras_airn.inference.personalise` drives them).
             max_classes: a trainable model's head slots, its classes included (default: + 10).
+            time_as_rows: TFLite and OpenVINO: time-axis convolutions on the transposed layout
+                (same outputs, faster; `--time_as_rows`).
+            int8_float_head: TFLite and OpenVINO int8: keep the classifier head float
+                (`--int8_float_head`).
 
         Returns:
             The report (also in `out_dir`).
         """
+        from keras_airn.export.formats import export_network
+
         calibration_examples = self._as_split(calibration, None, out_dir, "calibration").examples if calibration else None
         examples = self._as_split(evaluation, None, out_dir, "evaluation").examples if evaluation else None
-        precisions = precision  # a name or a list: checked by the exporter (`checked_precisions`)
-        if trainable:
-            from keras_airn.export.trainable import export_trainable
-
-            if format != "tflite" or int8_io:
-                raise ValueError("A trainable model is a .tflite file with float input and output.")
-            return export_trainable(self.network, out_dir, precisions, waveform=waveform_input,
-                                    front_end=self.front_end, label_names=self.labels, max_classes=max_classes,
-                                    examples=examples, calibration_examples=calibration_examples,
-                                    random_calibration=random_calibration, num_calibration=num_calibration,
-                                    num_eval=num_eval)
-        if max_classes is not None:
-            raise ValueError("max_classes goes with trainable=True.")
-        if format == "openvino":
-            from keras_airn.export.openvino import export_openvino
-
-            if int8_io:
-                raise ValueError("OpenVINO export takes float input/output.")
-            return export_openvino(self.network, out_dir, precisions=precisions, waveform=waveform_input,
-                                   front_end=self.front_end, examples=examples, label_names=self.labels,
-                                   num_eval=num_eval, calibration_examples=calibration_examples,
-                                   random_calibration=random_calibration, num_calibration=num_calibration)
-        if format == "onnx":
-            from keras_airn.export.onnx import export_onnx
-
-            if waveform_input or int8_io:
-                raise ValueError("ONNX export takes spectrogram input and float input/output.")
-            return export_onnx(self.network, out_dir, front_end=self.front_end, examples=examples,
-                               label_names=self.labels, num_eval=num_eval, precisions=precisions,
-                               calibration_examples=calibration_examples, random_calibration=random_calibration,
-                               num_calibration=num_calibration)
-        if format != "tflite":
-            raise ValueError(f"format must be 'tflite', 'onnx' or 'openvino', got {format!r}.")
-        from keras_airn.export.tflite import export
-
-        return export(self.network, out_dir, precisions, waveform=waveform_input, int8_io=int8_io,
-                      front_end=self.front_end, examples=examples, label_names=self.labels,
-                      random_calibration=random_calibration, num_calibration=num_calibration,
-                      num_eval=num_eval, calibration_examples=calibration_examples)
+        return export_network(self.network, out_dir, format, precision, front_end=self.front_end,
+                              label_names=self.labels, waveform=waveform_input, examples=examples,
+                              calibration_examples=calibration_examples, random_calibration=random_calibration,
+                              int8_io=int8_io, num_calibration=num_calibration, num_eval=num_eval,
+                              trainable=trainable, max_classes=max_classes, time_as_rows=time_as_rows,
+                              int8_float_head=int8_float_head)
 
 
 # Keras `fit` arguments with no meaning here (the recipe shuffles, weighs and splits).

@@ -24,6 +24,11 @@ class ConversionError(KerasAirnError):
     """The model or the data given for conversion cannot produce a valid artifact."""
 
 
+# At most this many clips calibrate int8 / measure parity, unless asked otherwise: the one default of
+# every exporter, `AudioClassifier.export` and the convert CLIs.
+CALIBRATION_CLIPS = 200
+EVAL_CLIPS = 500
+
 INT8_NEEDS_DATA = ("int8 needs representative data: give clips (--data_dir/--csv; `calibration=` in Python) or "
                    "allow calibration on noise (--random_calibration; `random_calibration=True`).")
 
@@ -44,7 +49,7 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
         time_as_rows: time-axis convolutions on the transposed layout (same outputs; faster
             under XNNPACK, see `MultiScaleDepthwiseMixer`).
     """
-    from keras_airn.network.deploy import reparameterize
+    from keras_airn.network.deploy import reparameterizable, reparameterize
     from keras_airn.network.loading import load_model
 
     if isinstance(model, str):
@@ -52,7 +57,7 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
             model = load_model(model)
         except (KerasAirnError, FileNotFoundError) as error:  # the file's problem, named
             raise ConversionError(str(error)) from error
-    if not is_airn(model):
+    if not reparameterizable(model):
         return model
     if not model.deploy and not keep_train_form:
         model = reparameterize(model)
@@ -97,25 +102,32 @@ def input_form(waveform: bool) -> str:
 
 
 def is_airn(model) -> bool:
-    """Whether `model` is an AudioRepInceptionNeXt (else another log-mel classifier, a baseline)."""
-    from keras_airn.network.model import AudioRepInceptionNeXt
+    """Deprecated: `keras_airn.network.deploy.reparameterizable`."""
+    import warnings
 
-    return isinstance(model, AudioRepInceptionNeXt)
+    from keras_airn.network.deploy import reparameterizable
+
+    warnings.warn("is_airn is deprecated; use keras_airn.network.deploy.reparameterizable.", DeprecationWarning,
+                  stacklevel=2)
+    return reparameterizable(model)
 
 
 def artifact_stem(model) -> str:
-    """The start of an artifact's file name: `<name>_<deploy|train>` for AudioRepInceptionNeXt,
-    the model's name for a baseline."""
-    return f"{model.name}_{'deploy' if model.deploy else 'train'}" if is_airn(model) else model.name
+    """The start of an artifact's file name: `<name>_<deploy|train>` for a network with a deploy
+    form (AudioRepInceptionNeXt), the model's name for another (a baseline)."""
+    from keras_airn.network.deploy import reparameterizable
+
+    return f"{model.name}_{'deploy' if model.deploy else 'train'}" if reparameterizable(model) else model.name
 
 
 def describe(model, front_end) -> dict:
     """What a conversion report records about the model: its form, classes, and its parameters and
     MACs at the front-end's input size (what `edge.benchmark` plots)."""
+    from keras_airn.network.deploy import reparameterizable
     from keras_airn.network.profile import profile
 
     params, macs = profile(model, (front_end.num_frames, front_end.n_mels))
-    return {"form": model.form if is_airn(model) else "baseline", "num_classes": int(model.output_shape[-1]),
+    return {"form": model.form if reparameterizable(model) else "baseline", "num_classes": int(model.output_shape[-1]),
             "params": params, "macs": macs}
 
 
@@ -353,7 +365,8 @@ def with_silent_windows(inputs, front_end, count: int = SILENT_CALIBRATION_CLIPS
 
 
 def calibration_and_evaluation(examples, calibration_examples, front_end, *, waveform: bool = False,
-                               num_calibration: int = 64, num_eval: int = 32, int8: bool = False,
+                               num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS,
+                               int8: bool = False,
                                random_calibration: bool = False):
     """The inputs that calibrate int8 and the held-out inputs parity is measured on.
 
