@@ -18,7 +18,8 @@ import tensorflow as tf
 from absl import logging
 
 from keras_airn import files
-from keras_airn.data.datasets import Example, Split
+from keras_airn.data.arrays import checked_waveform, dataset_pairs, dataset_waveforms, write_split
+from keras_airn.data.datasets import Split
 from keras_airn.errors import KerasAirnError, check_count
 from keras_airn.export.common import CALIBRATION_CLIPS, EVAL_CLIPS
 from keras_airn.data.features import FRONT_END_FILE, FrontEnd
@@ -248,7 +249,7 @@ class AudioClassifier(keras.Model):
         if isinstance(x, tf.data.Dataset):
             if y is not None:
                 raise TypeError(f"{name} data is a tf.data.Dataset of (waveform, label) pairs: pass no y.")
-            x, y = _dataset_pairs(x, name)
+            x, y = dataset_pairs(x, name)
         elif isinstance(x, tuple) and len(x) == 2:
             if y is not None:
                 raise TypeError(f"{name} data is a (waveforms, labels) tuple and y is given too: pass validation "
@@ -257,27 +258,8 @@ class AudioClassifier(keras.Model):
         if y is None:
             raise TypeError(f"{name} data must be a Split (see keras_airn.read_folder), waveforms and labels, or a "
                             f"tf.data.Dataset of (waveform, label) pairs; got {type(x).__name__} without labels.")
-        import soundfile
-
-        if len(x) != len(y):
-            raise ValueError(f"{len(x)} waveforms but {len(y)} labels.")
-        index = {label: i for i, label in enumerate(self.labels)}
         folder = os.path.join(out_dir or tempfile.mkdtemp(prefix="airn_"), "data", name)
-        os.makedirs(folder, exist_ok=True)
-        examples = []
-        for i, (waveform, target) in enumerate(zip(x, y)):
-            label = index.get(target, target) if isinstance(target, str) else target
-            if isinstance(label, (float, np.floating)) and float(label).is_integer():
-                label = int(label)  # 3.0 from a float array
-            elif isinstance(label, np.integer):
-                label = int(label)
-            if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < self.num_classes:
-                raise ValueError(f"{name} example {i}: unknown label {target!r}; labels are {self.labels[:10]}.")
-            waveform = self._checked_waveform(waveform, f"{name} example {i}")
-            path = os.path.join(folder, f"{i:06d}.wav")
-            soundfile.write(path, waveform, self.front_end.sample_rate, subtype="FLOAT")
-            examples.append(Example(path, label))
-        return Split(examples, list(self.labels))
+        return write_split(x, y, self.labels, self.front_end, folder, name)
 
     def _checked_split(self, x, y, out_dir: str, name: str, bad_audio: str, verbose="auto") -> Split:
         """`_as_split`, its files' headers checked as `train.finetune` does (`check_examples`)."""
@@ -295,18 +277,8 @@ class AudioClassifier(keras.Model):
         return Split(examples, split.label_names)
 
     def _checked_waveform(self, waveform, what: str) -> np.ndarray:
-        """A float32 mono waveform (`keras_airn.data.audio.pcm_samples`), at least one analysis window long."""
-        from keras_airn.data.audio import pcm_samples
-
-        waveform = pcm_samples(waveform, what)
-        if waveform.size == 0:
-            raise ValueError(f"{what}: expected a non-empty 1-D array at {self.front_end.sample_rate} Hz, "
-                             f"got shape {waveform.shape}.")
-        if waveform.size < self.front_end.win_length:
-            raise ValueError(f"{what}: {waveform.size} samples, shorter than one analysis window "
-                             f"({self.front_end.win_length}); a (samples, channels) array read as clips? Pass "
-                             f"a list of 1-D waveforms (stereo mixed down with x.mean(axis=1)).")
-        return waveform
+        """`keras_airn.data.arrays.checked_waveform` for this classifier's front-end."""
+        return checked_waveform(waveform, what, self.front_end)
 
     def _train_config(self, recipe_name: str, **overrides):
         import dataclasses
@@ -504,7 +476,7 @@ class AudioClassifier(keras.Model):
             raise TypeError(f"predict takes waveforms, not the path {x!r}: read it with keras_airn.read_audio, or "
                             f"use classify_file.")
         if isinstance(x, tf.data.Dataset):
-            x = _dataset_waveforms(x)
+            x = dataset_waveforms(x)
         waveforms = [self._checked_waveform(waveform, f"waveform {i}") for i, waveform in enumerate(x)]
         if not waveforms:
             return np.zeros((0, self.num_classes), np.float32)
@@ -584,34 +556,6 @@ class AudioClassifier(keras.Model):
 # Keras `fit` arguments with no meaning here (the recipe shuffles, weighs and splits).
 _KERAS_FIT_ONLY = {"validation_split", "shuffle", "class_weight", "sample_weight", "initial_epoch",
                    "steps_per_epoch", "validation_steps", "validation_batch_size"}
-
-
-def _dataset_elements(dataset: tf.data.Dataset, what: str) -> list:
-    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(f"The {what} dataset is infinite (.repeat()?): pass a finite one.")
-    return list(dataset.as_numpy_iterator())
-
-
-def _dataset_pairs(dataset: tf.data.Dataset, what: str) -> tuple[list, list]:
-    """(waveforms, labels) of a dataset of (waveform, label) pairs, batched or not."""
-    waveforms, labels = [], []
-    for element in _dataset_elements(dataset, what):
-        if not (isinstance(element, tuple) and len(element) == 2):
-            raise TypeError(f"The {what} dataset must yield (waveform, label) pairs.")
-        waveform, label = element
-        batched = np.ndim(waveform) == 2
-        waveforms.extend(waveform if batched else [waveform])
-        labels.extend(list(label) if batched else [label])
-    return waveforms, [label.decode() if isinstance(label, bytes) else label for label in labels]
-
-
-def _dataset_waveforms(dataset: tf.data.Dataset) -> list:
-    """The waveforms of a dataset of waveforms or (waveform, label) pairs, batched or not."""
-    waveforms = []
-    for element in _dataset_elements(dataset, "prediction"):
-        waveform = element[0] if isinstance(element, tuple) else element
-        waveforms.extend(waveform if np.ndim(waveform) == 2 else [waveform])
-    return waveforms
 
 
 class _ForwardTraining(keras.callbacks.Callback):
