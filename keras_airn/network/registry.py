@@ -3,13 +3,10 @@
 
 AudioRepInceptionNeXt's presets (the paper's Table I) and the baselines of
 `keras_airn.network.baselines` are registered here; `create_network(name)` builds any of them,
-`network_info(name)` says what it is. `keras_airn.network.factory.PRESETS` and
-`keras_airn.network.baselines.BASELINES` are views of this table.
-
-Example:
->>> "b0" in list_networks() and "yamnet" in list_networks(family=BASELINE)
-True
->>> model = create_network("resnet50", num_classes=10, num_frames=256, num_mel_bins=64)
+`network_info(name)` says what it is, e.g. `create_network("resnet50", num_classes=10,
+num_frames=256, num_mel_bins=64)`. `keras_airn.network.factory.PRESETS` and
+`keras_airn.network.baselines.BASELINES` are views of this table; tests/test_networks.py runs
+every entry.
 """
 
 from __future__ import annotations
