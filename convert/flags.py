@@ -6,15 +6,18 @@ import os
 
 from absl import app, flags
 
+from keras_airn.export.common import CALIBRATION_CLIPS, EVAL_CLIPS
 from keras_airn.network.model import VGGSOUND_CLASSES
+from keras_airn.network.registry import BASELINE as BASELINE_FAMILY
+from keras_airn.network.registry import create_network, list_networks, sized_for
 
 MODEL = flags.DEFINE_string("model", None, "A .keras (train or deploy form, or a saved AudioClassifier), a "
                             "preset/run folder, or an official .pyth file.")
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Output directory (artifacts, labels.json, front_end.json, report).")
-BASELINE = flags.DEFINE_string("baseline", None, "Instead of --model: a network of keras_airn.network.baselines (e.g. "
-                               "resnet50, slowfast), built with random weights at the --front_end's input "
-                               "(default vggsound: 512 x 128) for size and speed; int8 then needs "
-                               "--random_calibration or data.")
+BASELINE = flags.DEFINE_string("baseline", None, "Instead of --model: a baseline of the network registry (one of "
+                               f"{', '.join(list_networks(BASELINE_FAMILY))}), built with random weights at the "
+                               "--front_end's input (default vggsound: 512 x 128) for size and speed; int8 then "
+                               "needs --random_calibration or data.")
 NUM_CLASSES = flags.DEFINE_integer("num_classes", VGGSOUND_CLASSES, "--baseline: output classes.")
 KEEP_TRAIN = flags.DEFINE_bool("keep_train_form", False, "Export the train form as it is (for comparison).")
 DATASET = flags.DEFINE_enum("dataset", "vggsound", ["vggsound", "folder", "csv"],
@@ -23,7 +26,7 @@ DATASET = flags.DEFINE_enum("dataset", "vggsound", ["vggsound", "folder", "csv"]
 DATA_DIR = flags.DEFINE_string("data_dir", None, "Audio directory (vggsound or folder layout).")
 CSV = flags.DEFINE_string("csv", None, "vggsound.csv of --data_dir, or a path,label[,split] CSV.")
 EVAL_SPLIT = flags.DEFINE_string("eval_split", "test", "Split that parity and agreement are measured on.")
-NUM_EVAL = flags.DEFINE_integer("num_eval", 500, "At most this many --eval_split clips (one crop each).",
+NUM_EVAL = flags.DEFINE_integer("num_eval", EVAL_CLIPS, "At most this many --eval_split clips (one crop each).",
                                 lower_bound=1)
 TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "folder/csv without splits: held-out share per class.")
 SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "folder/csv without splits: seed of the split.")
@@ -31,7 +34,7 @@ LABELS = flags.DEFINE_string("labels", None, "labels.json (default: beside --mod
 RANDOM_CALIBRATION = flags.DEFINE_bool("random_calibration", False, "Allow calibrating int8 on noise.")
 CALIBRATION_SPLIT = flags.DEFINE_string("calibration_split", "train",
                                         "Split of --csv that calibrates int8 (empty: first half of --eval_split).")
-NUM_CALIBRATION = flags.DEFINE_integer("num_calibration", 200, "At most this many calibration clips.",
+NUM_CALIBRATION = flags.DEFINE_integer("num_calibration", CALIBRATION_CLIPS, "At most this many calibration clips.",
                                        lower_bound=1)
 CALIBRATION_CSV = flags.DEFINE_string("calibration_csv", None, "CSV of the calibration clips (default: --csv).")
 CALIBRATION_DATA_DIR = flags.DEFINE_string("calibration_data_dir", None, "Their audio (default: --data_dir).")
@@ -128,7 +131,6 @@ def resolve():
 
 def resolve_baseline():
     """`resolve` for --baseline: the network at the front-end's size, and the data's labels if given."""
-    from keras_airn.network.baselines import create_baseline
     from keras_airn.data.features import FrontEnd
 
     if MODEL.value:
@@ -138,8 +140,12 @@ def resolve_baseline():
     front_end = FrontEnd.resolve(FRONT_END_FILE.value or "vggsound")
     split = read_split(EVAL_SPLIT.value, None)
     num_classes = len(split.label_names) if split is not None else NUM_CLASSES.value
+    baselines = list_networks(BASELINE_FAMILY)
+    if BASELINE.value.lower() not in baselines:
+        raise app.UsageError(f"Unknown baseline {BASELINE.value!r}; choose one of {', '.join(baselines)}.")
     try:
-        network = create_baseline(BASELINE.value, num_classes, front_end.num_frames, front_end.n_mels)
+        network = create_network(BASELINE.value, num_classes,
+                                 **sized_for(BASELINE.value, front_end.num_frames, front_end.n_mels))
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     return network, front_end, split.label_names if split is not None else None, (

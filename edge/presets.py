@@ -1,4 +1,5 @@
-"""Table of the presets: parameters, MACs and single-thread Keras latency of each form.
+"""Table of the re-parameterisable networks of the registry (the presets): parameters, MACs and
+single-thread Keras latency of each form.
 
 Usage: python -m edge.presets [--frames 512] [--rounds 10] [--output docs/presets.md]
 """
@@ -11,12 +12,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override t
 
 from absl import app, flags  # noqa: E402
 
-from keras_airn.network.factory import PRESETS  # noqa: E402
 from keras_airn.network.model import VGGSOUND_CLASSES  # noqa: E402
+from keras_airn.network.registry import list_networks, network_info  # noqa: E402
+
+# The networks with a train and a deploy form to compare, sorted as before.
+REPARAMETERIZABLE = sorted(name for name in list_networks() if network_info(name).reparameterizable)
 
 FRAMES = flags.DEFINE_integer("frames", 512, "Input frames T (F is 128).")
 ROUNDS = flags.DEFINE_integer("rounds", 10, "Timed rounds (one inference of each form per round).")
-PRESET_NAMES = flags.DEFINE_list("presets", sorted(PRESETS), "Presets to include.")
+PRESET_NAMES = flags.DEFINE_list("presets", REPARAMETERIZABLE, "Presets to include (registered networks with a "
+                                 "deploy form).")
 NUM_CLASSES = flags.DEFINE_integer("num_classes", VGGSOUND_CLASSES, "Classifier size (default: VGG-Sound's).")
 THREADS = flags.DEFINE_integer("threads", 1, "TensorFlow intra- and inter-op threads.")
 OUTPUT = flags.DEFINE_string("output", None, "Also write the markdown table to this file.")
@@ -35,12 +40,13 @@ def main(argv):
     import keras_airn as ka
     from edge.timing import median_ratio, time_interleaved
     from keras_airn.machine import machine_description
+    from keras_airn.network.registry import create_network
 
     shape = (FRAMES.value, 128)
     x = tf.constant(np.random.default_rng(0).normal(-4, 2, (1, *shape, 1)).astype(np.float32))
     rows = []
     for preset in PRESET_NAMES.value:
-        train = ka.create_model(preset, num_classes=NUM_CLASSES.value)
+        train = create_network(preset, num_classes=NUM_CLASSES.value)
         models = {
             "train": train,
             "release_deploy": ka.reparameterize(train, fold_identity=False, fold_batchnorm=False),

@@ -18,8 +18,10 @@ import tensorflow as tf
 from absl import logging
 
 from keras_airn import files
-from keras_airn.data.datasets import Example, Split
+from keras_airn.data.arrays import checked_waveform, dataset_pairs, dataset_waveforms, write_split
+from keras_airn.data.datasets import Split
 from keras_airn.errors import KerasAirnError, check_count
+from keras_airn.export.common import CALIBRATION_CLIPS, EVAL_CLIPS
 from keras_airn.data.features import FRONT_END_FILE, FrontEnd
 from keras_airn.data.labels import LABELS_FILE, load_labels, save_labels, validate_labels
 from keras_airn.network.loading import PRESET_FILE, network_shape
@@ -141,8 +143,9 @@ class AudioClassifier(keras.Model):
 
         Args:
             preset: one of
-                - a preset name, "b0", "b1" or "b1_2d", or a baseline of `keras_airn.network.baselines.BASELINES`
-                  (random weights, built for the front-end's mel bins; a baseline for its frames too);
+                - a network of `keras_airn.network.registry.list_networks()`: a preset "b0", "b1",
+                  "b1_2d" or a baseline (random weights, built for the front-end's mel bins; a
+                  baseline for its frames too);
                 - a folder written by `save_to_preset`, or a training run's folder
                   (`model_train.keras`, `front_end.json`, `labels.json`);
                 - a `.keras` file (an `AudioClassifier` or a network; `front_end.json` and
@@ -161,8 +164,7 @@ class AudioClassifier(keras.Model):
         Example:
         >>> classifier = AudioClassifier.from_preset("b0", labels=["bark", "doorbell", "speech"])
         """
-        from keras_airn.network.baselines import BASELINES, create_baseline
-        from keras_airn.network.factory import PRESETS, create_model
+        from keras_airn.network.registry import create_network, list_networks, sized_for
 
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
                                         or num_classes < 1):
@@ -172,15 +174,10 @@ class AudioClassifier(keras.Model):
             if num_classes is not None and num_classes != len(labels):
                 raise PresetError(f"num_classes={num_classes} but {len(labels)} labels were given.")
             num_classes = len(labels)
-        if isinstance(preset, str) and preset.lower() in PRESETS:
+        if isinstance(preset, str) and preset.lower() in list_networks():
             front_end = front_end or FrontEnd()
-            network = create_model(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES, num_frames=None,
-                                   num_mel_bins=front_end.n_mels, dropout=dropout)
-            return cls(network, front_end, labels)
-        if isinstance(preset, str) and preset.lower() in BASELINES:
-            front_end = front_end or FrontEnd()
-            network = create_baseline(preset.lower(), num_classes=num_classes or VGGSOUND_CLASSES,
-                                      num_frames=front_end.num_frames, num_mel_bins=front_end.n_mels)
+            network = create_network(preset, num_classes or VGGSOUND_CLASSES,
+                                     **sized_for(preset, front_end.num_frames, front_end.n_mels, dropout))
             return cls(network, front_end, labels)
         classifier = cls._load(preset)
         front_end = front_end or classifier.front_end
@@ -198,12 +195,9 @@ class AudioClassifier(keras.Model):
             path = model_file(path)
             loaded = load_saved(path)
         except (FileNotFoundError, KerasAirnError) as error:
-            from keras_airn.network.factory import PRESETS
+            from keras_airn.network.registry import list_networks
 
-            from keras_airn.network.baselines import BASELINES
-
-            raise PresetError(f"{error} (presets: {', '.join(sorted(PRESETS))}; baselines: "
-                              f"{', '.join(BASELINES)}).") from error
+            raise PresetError(f"{error} (networks: {', '.join(list_networks())}).") from error
         if isinstance(loaded, AudioClassifier):
             return loaded
         beside = os.path.dirname(os.path.abspath(path))
@@ -232,9 +226,9 @@ class AudioClassifier(keras.Model):
     def reparameterize(self) -> "AudioClassifier":
         """The deploy form (merged kernels, folded BatchNorm): same outputs, faster inference.
         A baseline has no other form: itself."""
-        from keras_airn.network.deploy import reparameterize
+        from keras_airn.network.deploy import reparameterizable, reparameterize
 
-        if not isinstance(self.network, AudioRepInceptionNeXt):
+        if not reparameterizable(self.network):
             return self
         return AudioClassifier(reparameterize(self.network), self.front_end, self.labels, name=self.name)
 
@@ -255,7 +249,7 @@ class AudioClassifier(keras.Model):
         if isinstance(x, tf.data.Dataset):
             if y is not None:
                 raise TypeError(f"{name} data is a tf.data.Dataset of (waveform, label) pairs: pass no y.")
-            x, y = _dataset_pairs(x, name)
+            x, y = dataset_pairs(x, name)
         elif isinstance(x, tuple) and len(x) == 2:
             if y is not None:
                 raise TypeError(f"{name} data is a (waveforms, labels) tuple and y is given too: pass validation "
@@ -264,27 +258,8 @@ class AudioClassifier(keras.Model):
         if y is None:
             raise TypeError(f"{name} data must be a Split (see keras_airn.read_folder), waveforms and labels, or a "
                             f"tf.data.Dataset of (waveform, label) pairs; got {type(x).__name__} without labels.")
-        import soundfile
-
-        if len(x) != len(y):
-            raise ValueError(f"{len(x)} waveforms but {len(y)} labels.")
-        index = {label: i for i, label in enumerate(self.labels)}
         folder = os.path.join(out_dir or tempfile.mkdtemp(prefix="airn_"), "data", name)
-        os.makedirs(folder, exist_ok=True)
-        examples = []
-        for i, (waveform, target) in enumerate(zip(x, y)):
-            label = index.get(target, target) if isinstance(target, str) else target
-            if isinstance(label, (float, np.floating)) and float(label).is_integer():
-                label = int(label)  # 3.0 from a float array
-            elif isinstance(label, np.integer):
-                label = int(label)
-            if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < self.num_classes:
-                raise ValueError(f"{name} example {i}: unknown label {target!r}; labels are {self.labels[:10]}.")
-            waveform = self._checked_waveform(waveform, f"{name} example {i}")
-            path = os.path.join(folder, f"{i:06d}.wav")
-            soundfile.write(path, waveform, self.front_end.sample_rate, subtype="FLOAT")
-            examples.append(Example(path, label))
-        return Split(examples, list(self.labels))
+        return write_split(x, y, self.labels, self.front_end, folder, name)
 
     def _checked_split(self, x, y, out_dir: str, name: str, bad_audio: str, verbose="auto") -> Split:
         """`_as_split`, its files' headers checked as `train.finetune` does (`check_examples`)."""
@@ -302,18 +277,8 @@ class AudioClassifier(keras.Model):
         return Split(examples, split.label_names)
 
     def _checked_waveform(self, waveform, what: str) -> np.ndarray:
-        """A float32 mono waveform (`keras_airn.data.audio.pcm_samples`), at least one analysis window long."""
-        from keras_airn.data.audio import pcm_samples
-
-        waveform = pcm_samples(waveform, what)
-        if waveform.size == 0:
-            raise ValueError(f"{what}: expected a non-empty 1-D array at {self.front_end.sample_rate} Hz, "
-                             f"got shape {waveform.shape}.")
-        if waveform.size < self.front_end.win_length:
-            raise ValueError(f"{what}: {waveform.size} samples, shorter than one analysis window "
-                             f"({self.front_end.win_length}); a (samples, channels) array read as clips? Pass "
-                             f"a list of 1-D waveforms (stereo mixed down with x.mean(axis=1)).")
-        return waveform
+        """`keras_airn.data.arrays.checked_waveform` for this classifier's front-end."""
+        return checked_waveform(waveform, what, self.front_end)
 
     def _train_config(self, recipe_name: str, **overrides):
         import dataclasses
@@ -511,7 +476,7 @@ class AudioClassifier(keras.Model):
             raise TypeError(f"predict takes waveforms, not the path {x!r}: read it with keras_airn.read_audio, or "
                             f"use classify_file.")
         if isinstance(x, tf.data.Dataset):
-            x = _dataset_waveforms(x)
+            x = dataset_waveforms(x)
         waveforms = [self._checked_waveform(waveform, f"waveform {i}") for i, waveform in enumerate(x)]
         if not waveforms:
             return np.zeros((0, self.num_classes), np.float32)
@@ -544,10 +509,10 @@ class AudioClassifier(keras.Model):
 
     def export(self, out_dir: str, format: str = "tflite", precision="fp32", *, waveform_input: bool = False,
                calibration=None, evaluation=None, random_calibration: bool = False, int8_io: bool = False,
-               num_calibration: int = 200, num_eval: int = 500, trainable: bool = False,
-               max_classes: int | None = None) -> dict:
+               num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, trainable: bool = False,
+               max_classes: int | None = None, time_as_rows: bool = True, int8_float_head: bool = True) -> dict:
         """Converts to a device model with a parity report, as `convert.tflite`, `convert.onnx` and
-        `convert.openvino` do.
+        `convert.openvino` do (`keras_airn.export.formats.export_network`).
 
         Train forms are re-parameterised first. Beside the artifact: `labels.json`,
         `front_end.json` and the report; waveform-input TFLite models carry MediaPipe audio
@@ -568,84 +533,29 @@ class AudioClassifier(keras.Model):
                 signatures `infer`, `train`, `get_weights`, `set_weights`
                 (`keras_airn.export.trainable`; `keras_airn.inference.personalise` drives them).
             max_classes: a trainable model's head slots, its classes included (default: + 10).
+            time_as_rows: TFLite and OpenVINO: time-axis convolutions on the transposed layout
+                (same outputs, faster; `--time_as_rows`).
+            int8_float_head: TFLite and OpenVINO int8: keep the classifier head float
+                (`--int8_float_head`).
 
         Returns:
             The report (also in `out_dir`).
         """
+        from keras_airn.export.formats import export_network
+
         calibration_examples = self._as_split(calibration, None, out_dir, "calibration").examples if calibration else None
         examples = self._as_split(evaluation, None, out_dir, "evaluation").examples if evaluation else None
-        precisions = precision  # a name or a list: checked by the exporter (`checked_precisions`)
-        if trainable:
-            from keras_airn.export.trainable import export_trainable
-
-            if format != "tflite" or int8_io:
-                raise ValueError("A trainable model is a .tflite file with float input and output.")
-            return export_trainable(self.network, out_dir, precisions, waveform=waveform_input,
-                                    front_end=self.front_end, label_names=self.labels, max_classes=max_classes,
-                                    examples=examples, calibration_examples=calibration_examples,
-                                    random_calibration=random_calibration, num_calibration=num_calibration,
-                                    num_eval=num_eval)
-        if max_classes is not None:
-            raise ValueError("max_classes goes with trainable=True.")
-        if format == "openvino":
-            from keras_airn.export.openvino import export_openvino
-
-            if int8_io:
-                raise ValueError("OpenVINO export takes float input/output.")
-            return export_openvino(self.network, out_dir, precisions=precisions, waveform=waveform_input,
-                                   front_end=self.front_end, examples=examples, label_names=self.labels,
-                                   num_eval=num_eval, calibration_examples=calibration_examples,
-                                   random_calibration=random_calibration, num_calibration=num_calibration)
-        if format == "onnx":
-            from keras_airn.export.onnx import export_onnx
-
-            if waveform_input or int8_io:
-                raise ValueError("ONNX export takes spectrogram input and float input/output.")
-            return export_onnx(self.network, out_dir, front_end=self.front_end, examples=examples,
-                               label_names=self.labels, num_eval=num_eval, precisions=precisions,
-                               calibration_examples=calibration_examples, random_calibration=random_calibration,
-                               num_calibration=num_calibration)
-        if format != "tflite":
-            raise ValueError(f"format must be 'tflite', 'onnx' or 'openvino', got {format!r}.")
-        from keras_airn.export.tflite import export
-
-        return export(self.network, out_dir, precisions, waveform=waveform_input, int8_io=int8_io,
-                      front_end=self.front_end, examples=examples, label_names=self.labels,
-                      random_calibration=random_calibration, num_calibration=num_calibration,
-                      num_eval=num_eval, calibration_examples=calibration_examples)
+        return export_network(self.network, out_dir, format, precision, front_end=self.front_end,
+                              label_names=self.labels, waveform=waveform_input, examples=examples,
+                              calibration_examples=calibration_examples, random_calibration=random_calibration,
+                              int8_io=int8_io, num_calibration=num_calibration, num_eval=num_eval,
+                              trainable=trainable, max_classes=max_classes, time_as_rows=time_as_rows,
+                              int8_float_head=int8_float_head)
 
 
 # Keras `fit` arguments with no meaning here (the recipe shuffles, weighs and splits).
 _KERAS_FIT_ONLY = {"validation_split", "shuffle", "class_weight", "sample_weight", "initial_epoch",
                    "steps_per_epoch", "validation_steps", "validation_batch_size"}
-
-
-def _dataset_elements(dataset: tf.data.Dataset, what: str) -> list:
-    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(f"The {what} dataset is infinite (.repeat()?): pass a finite one.")
-    return list(dataset.as_numpy_iterator())
-
-
-def _dataset_pairs(dataset: tf.data.Dataset, what: str) -> tuple[list, list]:
-    """(waveforms, labels) of a dataset of (waveform, label) pairs, batched or not."""
-    waveforms, labels = [], []
-    for element in _dataset_elements(dataset, what):
-        if not (isinstance(element, tuple) and len(element) == 2):
-            raise TypeError(f"The {what} dataset must yield (waveform, label) pairs.")
-        waveform, label = element
-        batched = np.ndim(waveform) == 2
-        waveforms.extend(waveform if batched else [waveform])
-        labels.extend(list(label) if batched else [label])
-    return waveforms, [label.decode() if isinstance(label, bytes) else label for label in labels]
-
-
-def _dataset_waveforms(dataset: tf.data.Dataset) -> list:
-    """The waveforms of a dataset of waveforms or (waveform, label) pairs, batched or not."""
-    waveforms = []
-    for element in _dataset_elements(dataset, "prediction"):
-        waveform = element[0] if isinstance(element, tuple) else element
-        waveforms.extend(waveform if np.ndim(waveform) == 2 else [waveform])
-    return waveforms
 
 
 class _ForwardTraining(keras.callbacks.Callback):

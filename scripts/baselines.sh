@@ -20,7 +20,9 @@ for n in b1 b0; do
   ARTIFACTS+=("$OUT/airn_$n/airn_${n}_deploy_spectrogram_fp32.tflite" "$OUT/airn_$n/airn_${n}_deploy_spectrogram_int8.tflite"
               "$OUT/airn_$n/airn_${n}_deploy_spectrogram.onnx" "$OUT/airn_$n/airn_${n}_deploy_spectrogram_int8.onnx")
 done
-for name in bcresnet8 bn_inception_v1 slowfast replknet31t resnet50 inceptionnext_tiny efficientat_mn10 yamnet; do
+# Every baseline of the network registry (keras_airn.network.registry).
+BASELINES=$("$PY" -c "from keras_airn.network.registry import BASELINE, list_networks; print(*list_networks(BASELINE))")
+for name in $BASELINES; do
   "$PY" -m convert.tflite --baseline "$name" --out_dir "$OUT/$name" --precisions fp32,int8 --random_calibration
   "$PY" -m convert.onnx --baseline "$name" --out_dir "$OUT/$name" --precisions fp32,int8 --random_calibration
   ARTIFACTS+=("$OUT/$name/${name}_spectrogram_fp32.tflite" "$OUT/$name/${name}_spectrogram_int8.tflite"

@@ -1,4 +1,4 @@
-"""`.keras` round trips and `load_deploy`."""
+"""`load_deploy` and input checks (every network's `.keras` round trip: tests/test_networks.py)."""
 
 import numpy as np
 import pytest
@@ -11,22 +11,6 @@ from tests.helpers import max_relative_error, random_log_mel, randomize_batchnor
 @pytest.fixture(scope="module")
 def trained_b0():
     return randomize_batchnorm(ka.create_model("b0", num_classes=6, kernel_sizes=(21, 3)), seed=5)
-
-
-@pytest.mark.parametrize("form", ["train", "release_deploy", "folded_identity"])
-def test_keras_file_round_trip(tmp_path, trained_b0, form):
-    model = {
-        "train": trained_b0,
-        "release_deploy": ka.reparameterize(trained_b0, fold_identity=False, fold_batchnorm=False),
-        "folded_identity": ka.reparameterize(trained_b0),
-    }[form]
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, ka.AudioRepInceptionNeXt)
-    assert loaded.form == form and loaded.get_config() == model.get_config()
-    x = random_log_mel(2, 96)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_load_deploy_reparameterizes_train_files(tmp_path, trained_b0):

@@ -18,11 +18,25 @@ import numpy as np
 
 from keras_airn import files
 from keras_airn.errors import KerasAirnError
+from keras_airn.export.silence import (  # noqa: F401 (also read from here, their home before)
+    PADDED_WINDOW_BOUND,
+    SILENCE_BOUND,
+    SILENT_CALIBRATION_CLIPS,
+    note_silent_windows,
+    silent_window_parity,
+    silent_windows,
+    with_silent_windows,
+)
 
 
 class ConversionError(KerasAirnError):
     """The model or the data given for conversion cannot produce a valid artifact."""
 
+
+# At most this many clips calibrate int8 / measure parity, unless asked otherwise: the one default of
+# every exporter, `AudioClassifier.export` and the convert CLIs.
+CALIBRATION_CLIPS = 200
+EVAL_CLIPS = 500
 
 INT8_NEEDS_DATA = ("int8 needs representative data: give clips (--data_dir/--csv; `calibration=` in Python) or "
                    "allow calibration on noise (--random_calibration; `random_calibration=True`).")
@@ -44,7 +58,7 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
         time_as_rows: time-axis convolutions on the transposed layout (same outputs; faster
             under XNNPACK, see `MultiScaleDepthwiseMixer`).
     """
-    from keras_airn.network.deploy import reparameterize
+    from keras_airn.network.deploy import reparameterizable, reparameterize
     from keras_airn.network.loading import load_model
 
     if isinstance(model, str):
@@ -52,7 +66,7 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
             model = load_model(model)
         except (KerasAirnError, FileNotFoundError) as error:  # the file's problem, named
             raise ConversionError(str(error)) from error
-    if not is_airn(model):
+    if not reparameterizable(model):
         return model
     if not model.deploy and not keep_train_form:
         model = reparameterize(model)
@@ -97,25 +111,32 @@ def input_form(waveform: bool) -> str:
 
 
 def is_airn(model) -> bool:
-    """Whether `model` is an AudioRepInceptionNeXt (else another log-mel classifier, a baseline)."""
-    from keras_airn.network.model import AudioRepInceptionNeXt
+    """Deprecated: `keras_airn.network.deploy.reparameterizable`."""
+    import warnings
 
-    return isinstance(model, AudioRepInceptionNeXt)
+    from keras_airn.network.deploy import reparameterizable
+
+    warnings.warn("is_airn is deprecated; use keras_airn.network.deploy.reparameterizable.", DeprecationWarning,
+                  stacklevel=2)
+    return reparameterizable(model)
 
 
 def artifact_stem(model) -> str:
-    """The start of an artifact's file name: `<name>_<deploy|train>` for AudioRepInceptionNeXt,
-    the model's name for a baseline."""
-    return f"{model.name}_{'deploy' if model.deploy else 'train'}" if is_airn(model) else model.name
+    """The start of an artifact's file name: `<name>_<deploy|train>` for a network with a deploy
+    form (AudioRepInceptionNeXt), the model's name for another (a baseline)."""
+    from keras_airn.network.deploy import reparameterizable
+
+    return f"{model.name}_{'deploy' if model.deploy else 'train'}" if reparameterizable(model) else model.name
 
 
 def describe(model, front_end) -> dict:
     """What a conversion report records about the model: its form, classes, and its parameters and
     MACs at the front-end's input size (what `edge.benchmark` plots)."""
+    from keras_airn.network.deploy import reparameterizable
     from keras_airn.network.profile import profile
 
     params, macs = profile(model, (front_end.num_frames, front_end.n_mels))
-    return {"form": model.form if is_airn(model) else "baseline", "num_classes": int(model.output_shape[-1]),
+    return {"form": model.form if reparameterizable(model) else "baseline", "num_classes": int(model.output_shape[-1]),
             "params": params, "macs": macs}
 
 
@@ -303,57 +324,9 @@ def held_out_inputs(examples, front_end, waveform: bool, count: int):
     return np.stack(inputs), np.stack(waves) if waveform else None, np.array(labels)
 
 
-# Streams hold exact digital zeros that recordings rarely do: silence, and the zeros MediaPipe pads
-# a stream's last window with. Their log-mel sits at the front-end's floor, log(LOG_OFFSET), far
-# below any frame of real audio, so int8 ranges calibrated on audio alone clip it and flip
-# decisions (0.97 top-1 agreement on silent windows, one of two padded windows). Calibration
-# therefore always holds such windows (`silent_windows`), and the reports measure int8 on them
-# against Keras, with these bounds.
-SILENCE_BOUND, PADDED_WINDOW_BOUND = 0.99, 0.95
-# At most this many calibration clips also calibrate as silent and zero-padded windows.
-SILENT_CALIBRATION_CLIPS = 16
-
-
-def silent_windows(crops: np.ndarray, front_end, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Windows holding exact zeros, made from `count` of `crops` (`spread`), each as (log-mel
-    inputs (N, T, F, 1), samples (N, crop)); Keras's reference is the log-mel of the samples as
-    they are (zeros are audio: no end marker).
-
-    "silence": one window of zeros, and zeros followed by the first half of each crop's signal
-    (a stream going silent, then sound); "padded_window": the last half of each crop's signal
-    followed by zeros, as MediaPipe pads a stream's last window.
-
-    Args:
-        crops: (N, crop) samples, possibly ending in the end marker (`pad_to_input`).
-        front_end: settings.
-        count: at most this many crops.
-    """
-    from keras_airn.data.features import clip_features
-
-    size = crops.shape[1]
-    half = size // 2
-    signals = [crop[~np.isnan(crop)] for crop in spread(list(crops), count)]
-    silence = [np.zeros(size, np.float32)] + [np.concatenate([np.zeros(size - half), s[:half]]) for s in signals]
-    padded = [s[-half:] for s in signals]
-    result = {}
-    for name, windows in (("silence", silence), ("padded_window", padded)):
-        waves = np.stack([np.pad(w, (0, size - w.shape[0])) for w in windows]).astype(np.float32)
-        features = np.stack([clip_features(w, 0, front_end).numpy()[..., None] for w in waves])
-        result[name] = features, waves
-    return result
-
-
-def with_silent_windows(inputs, front_end, count: int = SILENT_CALIBRATION_CLIPS):
-    """Calibration inputs (as `held_out_inputs`, raw crops included) with the `silent_windows`
-    of up to `count` of them appended; the labels stay those of the clips."""
-    features, waves, labels = inputs
-    extra = silent_windows(waves, front_end, count).values()
-    return (np.concatenate([features, *(f for f, _ in extra)]), np.concatenate([waves, *(w for _, w in extra)]),
-            labels)
-
-
 def calibration_and_evaluation(examples, calibration_examples, front_end, *, waveform: bool = False,
-                               num_calibration: int = 64, num_eval: int = 32, int8: bool = False,
+                               num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS,
+                               int8: bool = False,
                                random_calibration: bool = False):
     """The inputs that calibrate int8 and the held-out inputs parity is measured on.
 
@@ -408,31 +381,6 @@ def export_inputs(model, front_end, examples, calibration_examples, *, waveform:
               for name, (features, windows) in silent_windows(waves, front_end, num_eval).items()}
     return ExportInputs(waves if waveform else spectrograms, model.predict(spectrograms, verbose=0), labels,
                         calibration[1] if waveform else calibration[0], clips, silent)
-
-
-def silent_window_parity(run, inputs: ExportInputs) -> dict:
-    """Top-1 agreement with Keras of an artifact (`run`: inputs to logits) on the evaluation
-    clips' `silent_windows`: {"silence_top1_agreement", "padded_window_top1_agreement", ...}."""
-    entry = {}
-    for name, (windows, reference) in inputs.silent.items():
-        logits = run(windows)[:, : reference.shape[1]]
-        entry[f"{name}_top1_agreement"] = float(np.mean(logits.argmax(1) == reference.argmax(1)))
-        entry[f"{name}_windows"] = int(len(windows))
-    return entry
-
-
-def note_silent_windows(name: str, entry: dict) -> None:
-    """Logs a warning, and records it, when an int8 artifact misses `SILENCE_BOUND` or
-    `PADDED_WINDOW_BOUND` on silent windows."""
-    from absl import logging
-
-    misses = [f"{key} {entry[key]:.3f} < {bound}" for key, bound in (("silence_top1_agreement", SILENCE_BOUND),
-                                                                       ("padded_window_top1_agreement",
-                                                                        PADDED_WINDOW_BOUND))
-              if key in entry and entry[key] < bound]
-    if misses:
-        entry["silent_windows_warning"] = f"below bound on exact zeros: {', '.join(misses)}"
-        logging.warning("%s: %s", name, entry["silent_windows_warning"])
 
 
 def calibration_note(count: int) -> str | None:

@@ -18,6 +18,8 @@ from absl import logging
 
 from keras_airn import files
 from keras_airn.export.common import (
+    CALIBRATION_CLIPS,
+    EVAL_CLIPS,
     INT8_NEEDS_DATA,
     ConversionError,
     artifact_stem,
@@ -213,7 +215,8 @@ def check_old_runtime(model_path: str, inputs: np.ndarray, litert_logits: np.nda
 
 def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=False,
            int8_io=False, front_end=None, examples=None, label_names=None, sample_rate=None,
-           random_calibration=False, num_calibration=64, num_eval=32, calibration_examples=None,
+           random_calibration=False, num_calibration=CALIBRATION_CLIPS, num_eval=EVAL_CLIPS,
+           calibration_examples=None,
            time_as_rows=True, source: str | None = None, int8_float_head: bool = True) -> dict:
     """Converts, runs and checks every requested artifact; writes them with labels and a report.
 

@@ -1,4 +1,8 @@
-"""Re-parameterisation: train form -> deploy form with merged weights (docs/reference.md, section 3)."""
+"""Re-parameterisation: train form -> deploy form with merged weights (docs/reference.md, section 3).
+
+Asked of the network, not decided by its class (timm's `reparameterize_model`): a network with
+a deploy form provides `to_deploy()` and a `deploy` flag; `reparameterizable` tells whether it does.
+"""
 
 from __future__ import annotations
 
@@ -47,20 +51,30 @@ def transfer_weights(
             layer.set_weights(src.get_weights())
 
 
-def reparameterize(
-    model: AudioRepInceptionNeXt, fold_identity: bool = True, fold_batchnorm: bool = True
-) -> AudioRepInceptionNeXt:
-    """Builds the deploy form of `model` with merged weights; `model` is left untouched.
+def reparameterizable(model) -> bool:
+    """Whether `model` has a deploy form to be merged into: it provides `to_deploy()`
+    (`AudioRepInceptionNeXt` does; the baselines do not)."""
+    return callable(getattr(model, "to_deploy", None))
+
+
+def in_train_form(model) -> bool:
+    """Whether `model` is re-parameterisable and not merged yet (its `deploy` is False)."""
+    return reparameterizable(model) and not model.deploy
+
+
+def reparameterize(model, fold_identity: bool = True, fold_batchnorm: bool = True):
+    """Builds the deploy form of `model` with merged weights (`model.to_deploy`); `model` is left untouched.
 
     Args:
-        model: an `AudioRepInceptionNeXt` in any form.
+        model: a network with a deploy form (`reparameterizable`): an `AudioRepInceptionNeXt`
+            in any form.
         fold_identity: fold each mixer's identity into its centre tap (no add left). False keeps
             the release's `conv + identity` structure.
         fold_batchnorm: fold every BatchNorm into the conv before it. False gives exactly the
             release's deploy structure (only the mixers merged).
 
     Returns:
-        A new deploy-form `AudioRepInceptionNeXt` computing the same function in inference.
+        A new deploy-form network computing the same function in inference.
 
     Example:
     >>> from keras_airn import create_model
@@ -68,14 +82,7 @@ def reparameterize(
     >>> deploy_model.form
     'folded_identity'
     """
-    if not isinstance(model, AudioRepInceptionNeXt):
-        raise TypeError(f"reparameterize needs an AudioRepInceptionNeXt, got {type(model).__name__}.")
-    config = model.get_config()
-    config.update(
-        deploy=True,
-        fold_batchnorm=fold_batchnorm or model.fold_batchnorm,
-        fold_identity=(fold_identity or model.fold_identity) and model.use_identity,
-    )
-    deploy_model = AudioRepInceptionNeXt.from_config(config)
-    transfer_weights(model, deploy_model)
-    return deploy_model
+    if not reparameterizable(model):
+        raise TypeError(f"reparameterize needs a network with a deploy form (an AudioRepInceptionNeXt), "
+                        f"got {type(model).__name__}.")
+    return model.to_deploy(fold_identity=fold_identity, fold_batchnorm=fold_batchnorm)

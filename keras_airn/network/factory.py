@@ -1,21 +1,16 @@
-"""Named presets of AudioRepInceptionNeXt, timm-style: `create_model("b1", num_classes=...)`."""
+"""Named presets of AudioRepInceptionNeXt, timm-style: `create_model("b1", num_classes=...)`.
+
+The presets are entries of `keras_airn.network.registry` (family `AIRN`); `PRESETS` is a view
+of them.
+"""
 
 from __future__ import annotations
 
 from keras_airn.network.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
+from keras_airn.network.registry import AIRN, create_network, list_networks, network_info
 
-# Table I of the paper; "b1_2d" is the paper's AudioRepInceptionNeXt-B1 (2D).
-PRESETS = {
-    "b0": dict(stem_width=32, stage_widths=(32, 64, 128, 256), depths=(3, 4, 6, 3), expansion=4),
-    "b1": dict(stem_width=64, stage_widths=(64, 128, 256, 512), depths=(3, 4, 6, 3), expansion=4),
-    "b1_2d": dict(
-        stem_width=64,
-        stage_widths=(64, 128, 256, 512),
-        depths=(3, 4, 6, 3),
-        expansion=4,
-        mixing="2d",
-    ),
-}
+# Table I of the paper (the registry's AudioRepInceptionNeXt entries): {name: constructor arguments}.
+PRESETS = {name: dict(network_info(name).config) for name in list_networks(AIRN)}
 
 # Kernel sets of the paper's Table VI ablation; pass one as `kernel_sizes=`.
 ABLATION_KERNEL_SETS = {
@@ -30,7 +25,7 @@ ABLATION_KERNEL_SETS = {
 
 
 def create_model(name: str, num_classes: int = VGGSOUND_CLASSES, **overrides) -> AudioRepInceptionNeXt:
-    """Builds a preset model.
+    """Builds a preset model (`keras_airn.network.registry.create_network` for a preset).
 
     Args:
         name: one of `PRESETS` ("b0", "b1", "b1_2d").
@@ -44,11 +39,6 @@ def create_model(name: str, num_classes: int = VGGSOUND_CLASSES, **overrides) ->
     Example:
     >>> model = create_model("b0", num_classes=10, kernel_sizes=ABLATION_KERNEL_SETS["21+3"])
     """
-    key = name.lower()
-    if key not in PRESETS:
+    if not isinstance(name, str) or name.lower() not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
-    config = {**PRESETS[key], "num_classes": num_classes, **overrides}
-    config.setdefault("name", f"airn_{key}")
-    return AudioRepInceptionNeXt(**config)
+    return create_network(name, num_classes, **overrides)

@@ -20,6 +20,20 @@ BN_MOMENTUM = 0.9
 MIXING_AXES = ("time", "freq", "2d")
 
 
+def _checked_kernel_sizes(kernel_sizes: Sequence[int]) -> tuple[int, ...]:
+    """`kernel_sizes` as ints, largest first.
+
+    Raises:
+        ValueError: none given, an even or non-positive size, or a size given twice.
+    """
+    kernel_sizes = tuple(sorted((int(k) for k in kernel_sizes), reverse=True))
+    if not kernel_sizes or any(k < 1 or k % 2 == 0 for k in kernel_sizes):
+        raise ValueError(f"kernel_sizes must be odd positive integers, got {kernel_sizes}.")
+    if len(set(kernel_sizes)) != len(kernel_sizes):
+        raise ValueError(f"kernel_sizes must be distinct, got {kernel_sizes}.")
+    return kernel_sizes
+
+
 def branch_kernel_shape(kernel_size: int, axis: str) -> tuple[int, int]:
     """Returns the (T, F) kernel shape of one mixing branch.
 
@@ -112,11 +126,7 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        kernel_sizes = tuple(sorted((int(k) for k in kernel_sizes), reverse=True))
-        if not kernel_sizes or any(k < 1 or k % 2 == 0 for k in kernel_sizes):
-            raise ValueError(f"kernel_sizes must be odd positive integers, got {kernel_sizes}.")
-        if len(set(kernel_sizes)) != len(kernel_sizes):
-            raise ValueError(f"kernel_sizes must be distinct, got {kernel_sizes}.")
+        kernel_sizes = _checked_kernel_sizes(kernel_sizes)
         branch_kernel_shape(1, axis)  # validates axis
         if fold_identity and not (deploy and use_identity):
             raise ValueError("fold_identity needs deploy=True and use_identity=True.")
@@ -131,35 +141,20 @@ class MultiScaleDepthwiseMixer(keras.layers.Layer):
         self.time_as_rows = time_as_rows
 
         if deploy:
-            self.merged = keras.layers.DepthwiseConv2D(
-                branch_kernel_shape(kernel_sizes[0], axis),
-                padding="same",
-                use_bias=True,
-                name="merged",
-                dtype=self.dtype_policy,
-            )
+            self.merged = self._new_conv(kernel_sizes[0], use_bias=True, name="merged")
         else:
             self.branch_convs = []
             self.branch_bns = []
-            for k in kernel_sizes:
-                self.branch_convs.append(
-                    keras.layers.DepthwiseConv2D(
-                        branch_kernel_shape(k, axis),
-                        padding="same",
-                        use_bias=False,
-                        name=f"conv{k}",
-                        dtype=self.dtype_policy,
-                    )
-                )
-                self.branch_bns.append(
-                    keras.layers.BatchNormalization(
-                        epsilon=epsilon,
-                        momentum=momentum,
-                        synchronized=synchronized,
-                        name=f"bn{k}",
-                        dtype=self.dtype_policy,
-                    )
-                )
+            for k in kernel_sizes:  # conv, then its BatchNorm: the order of the weights
+                self.branch_convs.append(self._new_conv(k, use_bias=False, name=f"conv{k}"))
+                self.branch_bns.append(keras.layers.BatchNormalization(
+                    epsilon=epsilon, momentum=momentum, synchronized=synchronized, name=f"bn{k}",
+                    dtype=self.dtype_policy))
+
+    def _new_conv(self, kernel_size: int, use_bias: bool, name: str):
+        """A "same"-padded depthwise conv of `kernel_size` taps along this mixer's axis."""
+        return keras.layers.DepthwiseConv2D(branch_kernel_shape(kernel_size, self.axis), padding="same",
+                                            use_bias=use_bias, name=name, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         if self.deploy:

@@ -11,7 +11,7 @@ import os
 
 import keras
 
-from keras_airn.network.deploy import reparameterize
+from keras_airn.network.deploy import in_train_form, reparameterize
 from keras_airn.errors import KerasAirnError
 from keras_airn.network.model import AudioRepInceptionNeXt
 
@@ -40,8 +40,6 @@ def model_file(path: str) -> str:
 def network_shape(network) -> tuple[int | None, int, int] | None:
     """(frames or None, mel bins, classes) of a network from log-mel (batch, T, F, 1) to logits
     (an `AudioRepInceptionNeXt` or a `keras_airn.network.baselines` network); None for another model."""
-    if isinstance(network, AudioRepInceptionNeXt):
-        return network.num_frames, network.num_mel_bins, network.num_classes
     inputs, outputs = getattr(network, "inputs", None), getattr(network, "outputs", None)
     if (not isinstance(network, keras.Model) or not inputs or not outputs or len(inputs) != 1
             or len(outputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[-1] != 1
@@ -111,6 +109,4 @@ def load_deploy(path: str, fold_identity: bool = True) -> AudioRepInceptionNeXt:
         A deploy-form `AudioRepInceptionNeXt` (a baseline network as it is).
     """
     model = load_model(path)
-    if not isinstance(model, AudioRepInceptionNeXt) or model.deploy:
-        return model
-    return reparameterize(model, fold_identity=fold_identity)
+    return reparameterize(model, fold_identity=fold_identity) if in_train_form(model) else model

@@ -38,7 +38,7 @@ class AudioRepInceptionNeXt(keras.Model):
       identity add, other conv+BN pairs kept, as in the authors' deploy checkpoints;
     - folded form (`deploy=True, fold_batchnorm=True`, optionally `fold_identity=True`): no
       BatchNormalization layer at all and, with `fold_identity`, no identity add in the mixers.
-    Use `keras_airn.reparameterize` to get a deploy form with merged weights.
+    Use `keras_airn.reparameterize` (or `to_deploy`) to get a deploy form with merged weights.
 
     Args:
         num_classes: number of output logits.
@@ -191,6 +191,17 @@ class AudioRepInceptionNeXt(keras.Model):
         clone = type(self).from_config({**self.get_config(), **overrides})
         clone.set_weights(self.get_weights())
         return clone
+
+    def to_deploy(self, fold_identity: bool = True, fold_batchnorm: bool = True) -> "AudioRepInceptionNeXt":
+        """The deploy form with merged weights; this model is left untouched. The protocol
+        `keras_airn.network.deploy.reparameterize` asks a network for (its arguments there)."""
+        from keras_airn.network.deploy import transfer_weights
+
+        config = {**self.get_config(), "deploy": True, "fold_batchnorm": fold_batchnorm or self.fold_batchnorm,
+                  "fold_identity": (fold_identity or self.fold_identity) and self.use_identity}
+        deploy_model = type(self).from_config(config)
+        transfer_weights(self, deploy_model)
+        return deploy_model
 
     @classmethod
     def from_config(cls, config):

@@ -8,7 +8,6 @@ from typing import Sequence
 import keras
 
 from keras_airn.network.layers import MultiScaleDepthwiseMixer
-from keras_airn.network.model import AudioRepInceptionNeXt
 
 BATCHNORM_OPS_PER_ELEMENT = 2
 RELEASE_INPUT = (512, 128)
@@ -25,19 +24,19 @@ def profile(model: keras.Model, input_shape: Sequence[int] | None = None) -> tup
     Args:
         model: an `AudioRepInceptionNeXt` in any form, or any functional Keras model built from
             stock layers (the baselines of `keras_airn.network.baselines`).
-        input_shape: (T, F), (T, F, 1) or (1, T, F, 1). An `AudioRepInceptionNeXt` is rebuilt at
-            this size (default the release's 512 x 128); another model is counted at the size it
-            was built for, which `input_shape` must then match.
+        input_shape: (T, F), (T, F, 1) or (1, T, F, 1). A model whose config holds its input size
+            (`num_frames`, `num_mel_bins`: an `AudioRepInceptionNeXt`) is rebuilt at this size
+            (default the release's 512 x 128); another model is counted at the size it was built
+            for, which `input_shape` must then match.
 
     Returns:
         (trainable_params, macs).
     """
     built = tuple(model.input_shape[1:3])
     shape = _time_by_frequency(input_shape) if input_shape is not None else None
-    if isinstance(model, AudioRepInceptionNeXt):
+    if _sized_by_config(model):
         shape = shape or RELEASE_INPUT
-        sized = AudioRepInceptionNeXt.from_config({**model.get_config(), "num_frames": shape[0],
-                                                   "num_mel_bins": shape[1]})
+        sized = type(model).from_config({**model.get_config(), "num_frames": shape[0], "num_mel_bins": shape[1]})
     else:
         if shape is not None and shape != built:
             raise ValueError(f"{model.name} was built for {built[0]} x {built[1]}; build it at "
@@ -68,6 +67,16 @@ def layer_macs(layer) -> int:
     if isinstance(layer, keras.layers.Dense):
         return math.prod(layer.input.shape[1:]) * layer.units
     return 0
+
+
+def _sized_by_config(model) -> bool:
+    """Whether `model` is rebuilt from its own config at another input size (a subclassed network
+    whose config names `num_frames` and `num_mel_bins`; a functional model's config lists layers)."""
+    try:
+        config = model.get_config()
+    except NotImplementedError:
+        return False
+    return isinstance(config, dict) and {"num_frames", "num_mel_bins"} <= set(config)
 
 
 def _time_by_frequency(input_shape: Sequence[int]) -> tuple[int, int]:

@@ -12,22 +12,15 @@ from __future__ import annotations
 
 from keras_airn.network.baselines.layers import ChannelSlice, SubSpectralNorm
 from keras_airn.network.model import VGGSOUND_CLASSES
+from keras_airn.network.registry import BASELINE, list_networks, network_info
 
-BASELINE_MODULES = {
-    "bcresnet8": "bcresnet",
-    "bn_inception_v1": "bn_inception",
-    "slowfast": "slowfast",
-    "replknet31t": "replknet",
-    "resnet50": "resnet",
-    "inceptionnext_tiny": "inceptionnext",
-    "efficientat_mn10": "efficientat",
-    "yamnet": "yamnet",
-}
+# Views of `keras_airn.network.registry`'s baseline entries: {name: module of this package}.
+BASELINE_MODULES = {name: network_info(name).module_name.rsplit(".", 1)[1] for name in list_networks(BASELINE)}
 BASELINES = tuple(BASELINE_MODULES)
 
 
 def create_baseline(name: str, num_classes: int = VGGSOUND_CLASSES, num_frames: int = 512, num_mel_bins: int = 128):
-    """Builds a baseline network with random weights.
+    """Builds a baseline network with random weights (`keras_airn.network.registry.create_network`).
 
     Args:
         name: one of `BASELINES`.
@@ -38,8 +31,10 @@ def create_baseline(name: str, num_classes: int = VGGSOUND_CLASSES, num_frames: 
     Returns:
         A functional `keras.Model` from `log_mel` (batch, T, F, 1) to logits.
     """
-    key = name.lower()
-    return getattr(_module(key), key)(num_classes=num_classes, num_frames=num_frames, num_mel_bins=num_mel_bins)
+    from keras_airn.network.registry import create_network
+
+    _check(name)
+    return create_network(name, num_classes=num_classes, num_frames=num_frames, num_mel_bins=num_mel_bins)
 
 
 def input_multiple(name: str) -> tuple[int, int]:
@@ -49,17 +44,13 @@ def input_multiple(name: str) -> tuple[int, int]:
     >>> input_multiple("efficientat_mn10")
     (8, 32)
     """
-    return _module(name).INPUT_MULTIPLE
+    _check(name)
+    return network_info(name).module.INPUT_MULTIPLE
 
 
-def _module(name: str):
-    """The module that builds baseline `name`, imported on first use."""
-    import importlib
-
-    key = name.lower()
-    if key not in BASELINE_MODULES:
+def _check(name: str) -> None:
+    if not isinstance(name, str) or name.lower() not in BASELINE_MODULES:
         raise ValueError(f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.")
-    return importlib.import_module(f"keras_airn.network.baselines.{BASELINE_MODULES[key]}")
 
 
-__all__ = ["BASELINES", "ChannelSlice", "SubSpectralNorm", "create_baseline", "input_multiple"]
+__all__ = ["BASELINES", "BASELINE_MODULES", "ChannelSlice", "SubSpectralNorm", "create_baseline", "input_multiple"]
