@@ -42,9 +42,8 @@ SPEC_AUGMENT_STYLE = flags.DEFINE_enum("spec_augment_style", None, list(STYLES),
 TIME_MASK_SHARE = flags.DEFINE_float("time_mask_share", None, "SpecAugment's time masks at most this share of "
                                       "the crop's frames and never wider than 25 (0: 25 frames, as the release; "
                                       "default: the recipe's).", lower_bound=0.0, upper_bound=1.0)
-# The waveform augmentation's flags, {WaveAugment field: flag}: each off at 0, the recipe's by default.
-WAVE_FLAGS = {field: flags.DEFINE_float(name, None, help_text, lower_bound=0.0, upper_bound=upper) for field, name, upper,
-              help_text in (
+# The waveform augmentation's flags: (`WaveAugment` field, flag, upper bound, help); each is off at 0.
+_WAVE_FLAGS = (
     ("gain_db", "gain_db", 59.0, "Random gain of each training crop, uniform in +-this many dB (0: off; default: "
                                  "the recipe's)."),
     ("speed", "speed_perturbation", 0.49, "Random speed of each training crop, a factor uniform in 1 +- this (0: "
@@ -58,7 +57,10 @@ WAVE_FLAGS = {field: flags.DEFINE_float(name, None, help_text, lower_bound=0.0, 
                                     "root-mean-square level (0: off; default: the recipe's)."),
     ("freq_warp", "freq_warp", 0.49, "Random warp of each training crop's frequency axis by a factor uniform in 1 "
                                      "+- this, tempo unchanged (vocal tract length perturbation; 0: off; default: "
-                                     "the recipe's)."))}
+                                     "the recipe's)."),
+)
+WAVE_FLAGS = {field: flags.DEFINE_float(name, None, help_text, lower_bound=0.0, upper_bound=upper)
+              for field, name, upper, help_text in _WAVE_FLAGS}  # {WaveAugment field: flag}
 PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", None, "Batches for BN re-estimation, at most one pass "
                                   "(0: off; default: the recipe's).", lower_bound=0)
 PRECISE_BN_EACH_EPOCH = flags.DEFINE_bool("precise_bn_each_epoch", None, "Re-estimate BN after every epoch (the "
