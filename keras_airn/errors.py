@@ -21,3 +21,29 @@ def check_count(name: str, value) -> None:
     """
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}.")
+
+
+def check_choice(name: str, value, choices, error: type[Exception] = ValueError) -> None:
+    """Refuses a setting that is not one of `choices`.
+
+    Args:
+        name: the setting's name, as the message shows it.
+        value: the value given.
+        choices: the values allowed, in the order the message lists them.
+        error: the exception raised.
+
+    Raises:
+        `error`: naming the setting, the choices and the value.
+    """
+    if value not in choices:
+        raise error(f"{name} must be one of {list(choices)}, got {value!r}.")
+
+
+def check_range(name: str, value, low: float, high: float, *, include_high: bool = False) -> None:
+    """Refuses a number outside [low, high) (or [low, high] with `include_high`).
+
+    Raises:
+        ValueError: naming the setting, the range and the value.
+    """
+    if not (low <= value <= high if include_high else low <= value < high):
+        raise ValueError(f"{name} must be in [{low}, {high}{']' if include_high else ')'}, got {value}.")

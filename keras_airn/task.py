@@ -281,10 +281,18 @@ class AudioClassifier(keras.Model):
         return checked_waveform(waveform, what, self.front_end)
 
     def _train_config(self, recipe_name: str, **overrides):
+        """The recipe `fit` trains with: `recipe_name`'s (its fine-tuning form for a network with
+        frozen BatchNorm), with the `overrides` that are not None; refuses Keras `fit` arguments
+        that have no meaning here."""
         import dataclasses
 
         from keras_airn.training.recipes import recipe
 
+        check_count("batch_size", overrides.get("batch_size"))
+        unsupported = sorted(set(overrides) & _KERAS_FIT_ONLY)
+        if unsupported:
+            raise TypeError(f"AudioClassifier.fit does not take {unsupported}: split data with "
+                            f"keras_airn.read_folder(test_fraction=...) and pass validation_data.")
         base = recipe(recipe_name, finetuning=getattr(self.network, "freeze_batchnorm", False))
         return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -342,19 +350,13 @@ class AudioClassifier(keras.Model):
             **config) -> keras.callbacks.History:
         """Trains the network as `train.finetune` does; Keras's `fit` signature.
 
-        `small_data` (the default recipe): AdamW, warm-up and cosine schedule, at least 600
-        optimizer steps and at most 60 epochs. `release`: the authors' pre-training recipe for a
-        new network (SGD, LR 0.01 x0.1 at epochs 30 and 40, 50 epochs) or fine-tuning recipe
-        after a new head (LR 0.001 x0.1 at 20 and 25, 30 epochs). Both: SpecAugment, checkpoints,
-        exact resume, precise BN at the end. `compile()` replaces the optimizer, loss, metrics.
+        The recipe (`keras_airn.training.recipes`: `small_data` for your own audio, `release` the
+        authors') brings SpecAugment, checkpoints, exact resume and precise BN; `compile()`
+        replaces its optimizer, loss and metrics. Afterwards `classifier.optimizer` is the trained
+        optimizer (built from the compiled one's config, as a checkpoint holds it).
 
-        The optimizer that trains is built from the compiled one's config (or the recipe), as a
-        checkpoint holds it and a resume rebuilds it; afterwards `classifier.optimizer` is that
-        trained optimizer (its `iterations` the steps taken), as Keras's models expose theirs.
-
-        Validation differs from Keras's default: as the release does, `validation_data` is
-        evaluated after the last epoch, with multi-view averaging after precise BN (the last
-        epoch's `val_*` logs); `validation_freq=N` also evaluates every N epochs before it.
+        Validation, as the release's: `validation_data` after the last epoch, multi-view after
+        precise BN (the last epoch's `val_*` logs); `validation_freq=N` also every N epochs before.
 
         Args:
             x: a `Split` whose labels are the classifier's; waveforms (with `y`); a tuple
@@ -375,7 +377,7 @@ class AudioClassifier(keras.Model):
                 `TF_CONFIG` runs this call with the same arguments; `train.launch_local`).
             bad_audio: "skip": unreadable files (checked at start) and crops with NaN/Inf samples
                 are listed in `out_dir/bad_audio_<split>.txt` and left out; "fail": an error naming them.
-            **config: any other `TrainConfig` field (lr_steps, weight_decay, seed, ...).
+            **config: any other `TrainConfig` field (lr_steps, weight_decay, seed, wave, ...).
 
         Returns:
             A `keras.callbacks.History` (also `classifier.history`): per-epoch `loss`, accuracy
@@ -384,12 +386,9 @@ class AudioClassifier(keras.Model):
         from keras_airn.training.distributed import is_chief
         from keras_airn.training.trainer import check_out_dir, fit
 
-        check_count("batch_size", batch_size)
+        settings = self._train_config(recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                      **config)
         check_count("validation_freq", validation_freq)
-        unsupported = sorted(set(config) & _KERAS_FIT_ONLY)
-        if unsupported:
-            raise TypeError(f"AudioClassifier.fit does not take {unsupported}: split data with "
-                            f"keras_airn.read_folder(test_fraction=...) and pass validation_data.")
         if strategy == "multi_worker" and out_dir is None:
             raise ValueError("strategy='multi_worker' needs an out_dir that every worker reads (shared storage).")
         out_dir = out_dir or tempfile.mkdtemp(prefix="airn_fit_")
@@ -398,26 +397,12 @@ class AudioClassifier(keras.Model):
         train_split = self._checked_split(x, y, out_dir, "train", bad_audio, verbose)
         eval_split = (None if validation_data is None
                       else self._checked_split(validation_data, None, out_dir, "test", bad_audio, verbose))
-        settings = self._train_config(recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                      **config)
         resolved = settings.resolved(len(train_split.examples))
-        history = keras.callbacks.History()
-        user_callbacks = keras.callbacks.CallbackList(
-            [*(callbacks or []), history], model=self, verbose=verbose, epochs=resolved.epochs)
-        forward = _ForwardTraining(user_callbacks, history, resolved.epochs, eval_split, validation_freq, resolved)
-        self.stop_training = False
-        user_callbacks.on_train_begin()
+        forward = _ForwardTraining(self, callbacks, verbose, eval_split, validation_freq, resolved)
         result = fit(lambda: self.network, train_split, eval_split, self.front_end, resolved, out_dir,
                      resume=resume, strategy=strategy, bad_audio=bad_audio, callbacks=[forward],
                      compiled=getattr(self, "_compiled", None), verbose=verbose)
-        if result.model is not self.network:  # resumed from a checkpoint
-            self.network.set_weights(result.model.get_weights())
-        self.optimizer = result.model.optimizer
-        forward.finish({f"val_{k}": v for k, v in result.summary.get("metrics", {}).items()})
-        user_callbacks.on_train_end()
-        history.summary = result.summary
-        self.history = history
-        return history
+        return forward.finish(result)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto", steps=None, callbacks=None,
                  return_dict: bool = False, *, views: int | None = None):
@@ -564,12 +549,26 @@ class _ForwardTraining(keras.callbacks.Callback):
     on the classifier (EarlyStopping) stops the network. The last epoch's end waits for `finish`,
     which brings the final (precise-BN, multi-view) validation."""
 
-    def __init__(self, callbacks, history, last_epoch: int, eval_split, validation_freq, config):
+    def __init__(self, classifier, callbacks, verbose, eval_split, validation_freq, config):
+        """Starts training on the user's `callbacks` (their `on_train_begin`) with a `History`.
+
+        Args:
+            classifier: the `AudioClassifier` the callbacks see as their model.
+            callbacks: the user's Keras callbacks, or None.
+            verbose: as Keras's.
+            eval_split: the validation `Split`, or None.
+            validation_freq: evaluate every this many epochs (None: after the last only).
+            config: the resolved recipe.
+        """
         super().__init__()
-        self.callbacks, self.history, self.last_epoch = callbacks, history, last_epoch
-        self.classifier = history.model
+        self.classifier, self.last_epoch = classifier, config.epochs
+        self.history = keras.callbacks.History()
+        self.callbacks = keras.callbacks.CallbackList(
+            [*(callbacks or []), self.history], model=classifier, verbose=verbose, epochs=config.epochs)
         self.eval_split, self.validation_freq, self.config = eval_split, validation_freq, config
         self._pending: tuple[int, dict] | None = None
+        classifier.stop_training = False
+        self.callbacks.on_train_begin()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.callbacks.on_epoch_begin(epoch, logs)
@@ -596,9 +595,19 @@ class _ForwardTraining(keras.callbacks.Callback):
         if self.model.stop_training:
             self._pending = None
 
-    def finish(self, validation: dict) -> None:
-        """Ends the last epoch (held back for the final validation), or gives the final
-        validation to the last epoch's logs of a run that stopped early."""
+    def finish(self, result) -> keras.callbacks.History:
+        """Ends training: the classifier takes the trained weights and optimizer of `result`
+        (`trainer.fit`'s); the final validation (its summary's metrics) goes to the last epoch's
+        end (held back for it) or, where the run stopped early, to its last epoch's logs.
+
+        Returns:
+            The `History` (also `classifier.history`), its `summary` the run's.
+        """
+        network = self.classifier.network
+        if result.model is not network:  # resumed from a checkpoint
+            network.set_weights(result.model.get_weights())
+        self.classifier.optimizer = result.model.optimizer
+        validation = {f"val_{k}": v for k, v in result.summary.get("metrics", {}).items()}
         if self._pending is not None:
             epoch, logs = self._pending
             self.callbacks.on_epoch_end(epoch, {**logs, **validation})
@@ -611,6 +620,10 @@ class _ForwardTraining(keras.callbacks.Callback):
                     values[-1] = value
                 else:
                     values.append(value)
+        self.callbacks.on_train_end()
+        self.history.summary = result.summary
+        self.classifier.history = self.history
+        return self.history
 
     def _pass_stop(self):
         if getattr(self.classifier, "stop_training", False):

@@ -13,6 +13,7 @@ from keras_airn.data.datasets import fitted_clip_seconds, read_folder
 from keras_airn.data.features import FrontEnd
 from keras_airn.training.recipes import SMALL_DATA, AdamW, TrainConfig, learning_rate_schedule, make_optimizer, recipe
 from keras_airn.training.trainer import fit
+from keras_airn.training.wave_augment import WaveAugment
 from tests.helpers import TINY
 from train.demo_data import espeak_available, make_word_folder
 
@@ -118,6 +119,13 @@ def test_training_flags_are_named_as_the_fields_they_set():
 
     fields = {field.name for field in dataclasses.fields(TrainConfig)}
     assert set(train_flags._OVERRIDES) <= fields and "learning_rate" in train_flags._OVERRIDES
+    # The waveform flags set `wave`'s fields and keep the names a run's recipe records (run.json).
+    assert set(train_flags.WAVE_FLAGS) == {field.name for field in dataclasses.fields(WaveAugment)}
+    assert {flag.name for flag in train_flags.WAVE_FLAGS.values()} <= set(TrainConfig().record())
+    with pytest.warns(DeprecationWarning, match="TrainConfig.wave.speed"):  # the old flat fields still work
+        config = TrainConfig(speed_perturbation=0.1)
+    with pytest.warns(DeprecationWarning):
+        assert config.speed_perturbation == 0.1 == config.wave.speed
     learning_rate = absl_flags.FLAGS["learning_rate"]
     try:
         absl_flags.FLAGS["lr"].parse("0.02")  # the old name still works

@@ -24,7 +24,6 @@ header `path,label[,split]`. Without split folders or column, each class is spli
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
@@ -129,7 +128,7 @@ def main(argv):
     from keras_airn.data import datasets
     from keras_airn.task import AudioClassifier
     from keras_airn.training.distributed import is_chief
-    from keras_airn.training.trainer import check_fit_options, check_out_dir, fit
+    from keras_airn.training.trainer import check_fit_options, check_out_dir
 
     if not DATASET.value or not train_flags.OUT_DIR.value:
         raise app.UsageError("--dataset and --out_dir are required.")
@@ -169,19 +168,7 @@ def main(argv):
     check_fit_options(config, test_split, train_flags.STRATEGY.value)  # before split.csv is written
     if splits_read and is_chief():
         datasets.write_split_csv(splits_read, split_file)
-    result = fit(
-        build,
-        train_split,
-        test_split,
-        front_end,
-        config,
-        out_dir,
-        resume=train_flags.RESUME.value,
-        strategy=train_flags.STRATEGY.value,
-        stop_after_epoch=train_flags.STOP_AFTER.value,
-        bad_audio=train_flags.BAD_AUDIO.value,
-    )
-    print(json.dumps(result.summary, indent=1))
+    train_flags.fit(build, train_split, test_split, front_end, config)
 
 
 if __name__ == "__main__":

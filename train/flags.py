@@ -42,22 +42,25 @@ SPEC_AUGMENT_STYLE = flags.DEFINE_enum("spec_augment_style", None, list(STYLES),
 TIME_MASK_SHARE = flags.DEFINE_float("time_mask_share", None, "SpecAugment's time masks at most this share of "
                                       "the crop's frames and never wider than 25 (0: 25 frames, as the release; "
                                       "default: the recipe's).", lower_bound=0.0, upper_bound=1.0)
-GAIN_DB = flags.DEFINE_float("gain_db", None, "Random gain of each training crop, uniform in +-this many dB "
-                              "(0: off; default: the recipe's).", lower_bound=0.0, upper_bound=59.0)
-SPEED = flags.DEFINE_float("speed_perturbation", None, "Random speed of each training crop, a factor uniform in "
-                           "1 +- this (0: off; default: the recipe's).", lower_bound=0.0, upper_bound=0.49)
-EQUALIZER_DB = flags.DEFINE_float("equalizer_db", None, "Random smooth response over the mel bands of each "
-                                   "training crop, at most this many dB (0: off; default: the recipe's).",
-                                   lower_bound=0.0, upper_bound=59.0)
-NOISE_SNR_DB = flags.DEFINE_float("noise_snr_db", None, "Gaussian noise of a random colour added to each training "
-                                   "crop at a signal-to-noise ratio uniform in [this, this + 30] dB (0: off; "
-                                   "default: the recipe's).", lower_bound=0.0, upper_bound=59.0)
-DC_OFFSET = flags.DEFINE_float("dc_offset", None, "Random constant added to each training crop, uniform in "
-                                "+-this times its root-mean-square level (0: off; default: the recipe's).",
-                                lower_bound=0.0, upper_bound=1.0)
-FREQ_WARP = flags.DEFINE_float("freq_warp", None, "Random warp of each training crop's frequency axis by a factor "
-                               "uniform in 1 +- this, tempo unchanged (vocal tract length perturbation; 0: off; "
-                               "default: the recipe's).", lower_bound=0.0, upper_bound=0.49)
+# The waveform augmentation's flags: (`WaveAugment` field, flag, upper bound, help); each is off at 0.
+_WAVE_FLAGS = (
+    ("gain_db", "gain_db", 59.0, "Random gain of each training crop, uniform in +-this many dB (0: off; default: "
+                                 "the recipe's)."),
+    ("speed", "speed_perturbation", 0.49, "Random speed of each training crop, a factor uniform in 1 +- this (0: "
+                                          "off; default: the recipe's)."),
+    ("equalizer_db", "equalizer_db", 59.0, "Random smooth response over the mel bands of each training crop, at "
+                                           "most this many dB (0: off; default: the recipe's)."),
+    ("noise_snr_db", "noise_snr_db", 59.0, "Gaussian noise of a random colour added to each training crop at a "
+                                           "signal-to-noise ratio uniform in [this, this + 30] dB (0: off; "
+                                           "default: the recipe's)."),
+    ("dc_offset", "dc_offset", 1.0, "Random constant added to each training crop, uniform in +-this times its "
+                                    "root-mean-square level (0: off; default: the recipe's)."),
+    ("freq_warp", "freq_warp", 0.49, "Random warp of each training crop's frequency axis by a factor uniform in 1 "
+                                     "+- this, tempo unchanged (vocal tract length perturbation; 0: off; default: "
+                                     "the recipe's)."),
+)
+WAVE_FLAGS = {field: flags.DEFINE_float(name, None, help_text, lower_bound=0.0, upper_bound=upper)
+              for field, name, upper, help_text in _WAVE_FLAGS}  # {WaveAugment field: flag}
 PRECISE_BN = flags.DEFINE_integer("precise_bn_batches", None, "Batches for BN re-estimation, at most one pass "
                                   "(0: off; default: the recipe's).", lower_bound=0)
 PRECISE_BN_EACH_EPOCH = flags.DEFINE_bool("precise_bn_each_epoch", None, "Re-estimate BN after every epoch (the "
@@ -101,11 +104,10 @@ flags.register_multi_flags_validator(
     [EVAL_PERIOD.name, SELECT_BEST.name], lambda values: values[EVAL_PERIOD.name] is None or values[SELECT_BEST.name],
     "--eval_period is the validation period of --select_best: give --select_best too.")
 
-# The TrainConfig field each flag overrides when given: the one of its name.
+# The TrainConfig field each flag overrides when given: the one of its name (`WAVE_FLAGS`: of `wave`).
 _OVERRIDES = {flag.name: flag for flag in (
     EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, LR, LR_DECAY, MOMENTUM, NESTEROV, WEIGHT_DECAY, SEED, SPEC_AUGMENT,
-    SPEC_AUGMENT_STYLE, TIME_MASK_SHARE, GAIN_DB, SPEED, EQUALIZER_DB, NOISE_SNR_DB, DC_OFFSET, FREQ_WARP,
-    PRECISE_BN, PRECISE_BN_EACH_EPOCH, SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS, CHECKPOINT_MINUTES)}
+    SPEC_AUGMENT_STYLE, TIME_MASK_SHARE, PRECISE_BN, PRECISE_BN_EACH_EPOCH, SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS, CHECKPOINT_MINUTES)}
 
 
 def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:
@@ -114,7 +116,8 @@ def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:
     fields = {field: flag.value for field, flag in _OVERRIDES.items() if flag.value is not None}
     if LR_STEPS.value is not None:
         fields["lr_steps"] = tuple(int(s) for s in LR_STEPS.value)
-    return dataclasses.replace(base, **fields)
+    wave = {field: flag.value for field, flag in WAVE_FLAGS.items() if flag.value is not None}
+    return dataclasses.replace(base, wave=dataclasses.replace(base.wave, **wave), **fields)
 
 
 def check_splits(out_dir: str, sample_rate: int, **splits) -> None:
@@ -141,3 +144,23 @@ def front_end(base: FrontEnd, own_audio: bool = False) -> FrontEnd:
     changes = {"clip_seconds": CLIP_SECONDS.value, "resampler": RESAMPLER.value or (FrontEnd.resampler if own_audio
                                                                                       else None)}
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+
+def fit(build_model, train_split, test_split, front_end: FrontEnd, config: TrainConfig) -> None:
+    """`trainer.fit` with --out_dir, --resume, --strategy, --stop_after_epoch and --bad_audio;
+    prints the run's summary as JSON.
+
+    Args:
+        build_model: zero-argument callable returning a fresh network.
+        train_split, test_split: the data (`test_split` may be None).
+        front_end: clip and feature settings.
+        config: the recipe (`train_config`).
+    """
+    import json
+
+    from keras_airn.training import trainer
+
+    result = trainer.fit(build_model, train_split, test_split, front_end, config, OUT_DIR.value,
+                         resume=RESUME.value, strategy=STRATEGY.value, stop_after_epoch=STOP_AFTER.value,
+                         bad_audio=BAD_AUDIO.value)
+    print(json.dumps(result.summary, indent=1))

@@ -8,7 +8,6 @@ Usage:
 
 from __future__ import annotations
 
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
@@ -62,7 +61,7 @@ def main(argv):
     from keras_airn.data.features import FRONT_ENDS
     from keras_airn.data.labels import load_labels
     from keras_airn.training.distributed import is_chief
-    from keras_airn.training.trainer import check_out_dir, fit
+    from keras_airn.training.trainer import check_out_dir
 
     if DEMO.value:
         _apply_demo_defaults()
@@ -92,19 +91,8 @@ def main(argv):
     overrides = {"dropout": train_flags.DROPOUT.value, "num_frames": None}
     if KERNEL_SIZES.value:
         overrides["kernel_sizes"] = [int(k) for k in KERNEL_SIZES.value]
-    result = fit(
-        lambda: ka.create_model(MODEL.value, num_classes=train_split.num_classes, **overrides),
-        train_split,
-        test_split,
-        front_end,
-        train_flags.train_config("release", finetuning=False),
-        out_dir,
-        resume=train_flags.RESUME.value,
-        strategy=train_flags.STRATEGY.value,
-        stop_after_epoch=train_flags.STOP_AFTER.value,
-        bad_audio=train_flags.BAD_AUDIO.value,
-    )
-    print(json.dumps(result.summary, indent=1))
+    train_flags.fit(lambda: ka.create_model(MODEL.value, num_classes=train_split.num_classes, **overrides),
+                    train_split, test_split, front_end, train_flags.train_config("release", finetuning=False))
 
 
 if __name__ == "__main__":

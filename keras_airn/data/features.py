@@ -22,7 +22,7 @@ import scipy.fft
 import scipy.sparse
 import tensorflow as tf
 
-from keras_airn.errors import KerasAirnError
+from keras_airn.errors import KerasAirnError, check_choice
 
 LOG_OFFSET = 1e-6
 FRONT_END_FILE = "front_end.json"
@@ -69,11 +69,8 @@ class FrontEnd:
     def __post_init__(self):
         from keras_airn.data.audio import RESAMPLERS
 
-        if self.resampler not in RESAMPLERS:
-            raise FrontEndError(f"resampler must be one of {list(RESAMPLERS)}, got {self.resampler!r}.")
-        if self.short_clip_padding not in SHORT_CLIP_PADDINGS:
-            raise FrontEndError(f"short_clip_padding must be one of {list(SHORT_CLIP_PADDINGS)}, "
-                                f"got {self.short_clip_padding!r}.")
+        check_choice("resampler", self.resampler, RESAMPLERS, FrontEndError)
+        check_choice("short_clip_padding", self.short_clip_padding, SHORT_CLIP_PADDINGS, FrontEndError)
 
     @property
     def clip_size(self) -> int:

@@ -74,20 +74,9 @@ def train_dataset(
     Returns:
         (dataset of (features (b, T, F, 1), labels (b,)), steps per epoch).
     """
-    if not examples:
-        raise ValueError("No examples to build a pipeline from.")
     count = len(examples)
-    steps = count // batch_size
-    if steps == 0:
-        raise ValueError(f"{count} training examples do not fill one batch of {batch_size}.")
+    steps, part, replica_batch_size = _batch_sizes(count, batch_size, shard[1], replica_batch_size)
     shard_index, shard_count = shard
-    if batch_size % shard_count:
-        raise ValueError(f"The global batch of {batch_size} does not split evenly over {shard_count} workers.")
-    part = batch_size // shard_count
-    replica_batch_size = replica_batch_size or part
-    if part % replica_batch_size:
-        raise ValueError(f"A worker's {part} examples per step do not split into batches of {replica_batch_size}.")
-    trace = bool(os.environ.get(TRACE_VARIABLE))
 
     def epoch_indices(epoch):
         order = tf.random.experimental.stateless_shuffle(
@@ -95,6 +84,33 @@ def train_dataset(
         )[: steps * batch_size]
         order = tf.reshape(tf.reshape(order, [steps, shard_count, part])[:, shard_index], [-1])
         return tf.data.Dataset.from_tensor_slices(order).map(lambda i: (epoch, i))
+
+    load = _example_loader(examples, front_end, seed, augment, wave_augment, bad_audio)
+    dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_indices)
+    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset.batch(replica_batch_size, drop_remainder=True).prefetch(AUTOTUNE), steps
+
+
+def _batch_sizes(count: int, batch_size: int, shard_count: int, replica_batch_size: int | None):
+    """(steps per epoch, a shard's examples per step, examples per element) of `train_dataset`,
+    refused where they do not divide."""
+    if not count:
+        raise ValueError("No examples to build a pipeline from.")
+    steps = count // batch_size
+    if steps == 0:
+        raise ValueError(f"{count} training examples do not fill one batch of {batch_size}.")
+    if batch_size % shard_count:
+        raise ValueError(f"The global batch of {batch_size} does not split evenly over {shard_count} workers.")
+    part = batch_size // shard_count
+    replica_batch_size = replica_batch_size or part
+    if part % replica_batch_size:
+        raise ValueError(f"A worker's {part} examples per step do not split into batches of {replica_batch_size}.")
+    return steps, part, replica_batch_size
+
+
+def _example_loader(examples, front_end: FrontEnd, seed: int, augment, wave_augment, bad_audio):
+    """The `train_dataset` map from (epoch, example index) to (features (T, F, 1), label)."""
+    trace = bool(os.environ.get(TRACE_VARIABLE))
 
     def load(epoch, index):
         example_seed = tf.stack([epoch * 1_000_003 + tf.constant(seed, tf.int64), index])
@@ -115,9 +131,7 @@ def train_dataset(
             tf.print("AIRN_DECODED seed", seed, "epoch", epoch, "example", index, output_stream=sys.stderr)
         return features[..., None], tf.ensure_shape(label, [])
 
-    dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_indices)
-    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return dataset.batch(replica_batch_size, drop_remainder=True).prefetch(AUTOTUNE), steps
+    return load
 
 
 def _usable_crop_features(examples: Sequence[Example], index: int, uniform, front_end: FrontEnd,

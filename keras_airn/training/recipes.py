@@ -9,11 +9,14 @@ your own folders and CSVs, where the release's recipe takes too few optimizer st
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import warnings
 
 import keras
 from absl import logging
 
+from keras_airn.errors import check_choice, check_range
 from keras_airn.training.optimizer import TorchSGD
 from keras_airn.training.spec_augment import SpecAugmentConfig
 from keras_airn.training.wave_augment import WaveAugment
@@ -45,17 +48,8 @@ class TrainConfig:
             `keras_airn.training.spec_augment`.
         time_mask_share: SpecAugment's time masks at most this share of the crop's frames, and
             never wider than its fixed width (25 frames); 0: the fixed width, as the release.
-        gain_db: random gain of each training crop, uniform in +-gain_db decibels (0: off).
-        speed_perturbation: random speed of each training crop, a factor uniform in
-            1 +- speed_perturbation (0: off).
-        equalizer_db: a random smooth response over the mel bands of each training crop, at most
-            this many dB (0: off).
-        noise_snr_db: Gaussian noise on each training crop at a signal-to-noise ratio uniform in
-            [noise_snr_db, noise_snr_db + 30] dB, of a random colour (0: off).
-        dc_offset: a constant added to each training crop, uniform in +-dc_offset times its
-            root-mean-square level (0: off).
-        freq_warp: the log-mel of each training crop warped along frequency by a factor uniform in
-            1 +- freq_warp, its tempo unchanged (vocal tract length perturbation; 0: off).
+        wave: random gain, speed, equaliser, noise, DC offset and frequency warp of each training
+            crop (`WaveAugment`; all off by default).
         precise_bn_batches: augmented training batches of each BatchNorm re-estimation (at most
             one pass over the training set; 0: off).
         precise_bn_each_epoch: re-estimate after every epoch, as the release does (its configs
@@ -94,12 +88,7 @@ class TrainConfig:
     spec_augment: bool = True
     spec_augment_style: str = "release"
     time_mask_share: float = 0.0
-    gain_db: float = 0.0
-    speed_perturbation: float = 0.0
-    equalizer_db: float = 0.0
-    noise_snr_db: float = 0.0
-    dc_offset: float = 0.0
-    freq_warp: float = 0.0
+    wave: WaveAugment = WaveAugment()
     precise_bn_batches: int = 200
     precise_bn_each_epoch: bool = True
     select_best: bool = False
@@ -115,18 +104,28 @@ class TrainConfig:
 
     def __post_init__(self):
         self.lr_steps = tuple(int(step) for step in self.lr_steps)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}.")
+        check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS))
         if self.schedule not in ("step", "cosine"):
             raise ValueError(f"schedule must be 'step' or 'cosine', got {self.schedule!r}.")
-        self.wave_augment()  # checks the ranges
-        if not 0 <= self.time_mask_share <= 1:
-            raise ValueError(f"time_mask_share must be in [0, 1], got {self.time_mask_share}.")
+        check_range("time_mask_share", self.time_mask_share, 0, 1, include_high=True)
         SpecAugmentConfig(style=self.spec_augment_style)
 
     def wave_augment(self) -> WaveAugment:
-        return WaveAugment(gain_db=self.gain_db, speed=self.speed_perturbation, equalizer_db=self.equalizer_db,
-                           noise_snr_db=self.noise_snr_db, dc_offset=self.dc_offset, freq_warp=self.freq_warp)
+        """`wave` (deprecated: read `config.wave`)."""
+        warnings.warn("TrainConfig.wave_augment() is deprecated: read TrainConfig.wave.", DeprecationWarning,
+                      stacklevel=2)
+        return self.wave
+
+    def record(self) -> dict:
+        """The recipe as a run's `run.json` records it: every field by name, `wave`'s under the
+        names they had before it was nested (`FLAT_WAVE_FIELDS`), where they stood."""
+        record = {}
+        for name, value in dataclasses.asdict(self).items():
+            if name == "wave":
+                record.update({flat: value[field] for flat, field in FLAT_WAVE_FIELDS.items()})
+            else:
+                record[name] = value
+        return record
 
     def spec_augment_config(self, num_frames: int) -> SpecAugmentConfig:
         """SpecAugment for crops of `num_frames` frames.
@@ -144,9 +143,8 @@ class TrainConfig:
     def augmentation(self, num_frames: int) -> dict:
         """`pipeline.train_dataset`'s `augment` and `wave_augment` arguments for this config and
         crops of `num_frames` frames."""
-        wave = self.wave_augment()
         return {"augment": self.spec_augment_config(num_frames) if self.spec_augment else None,
-                "wave_augment": wave if wave.active else None}
+                "wave_augment": self.wave if self.wave.active else None}
 
     def resolved(self, train_size: int) -> "TrainConfig":
         """This config for a training set of `train_size` examples: the batch capped at the
@@ -164,6 +162,47 @@ class TrainConfig:
             if self.max_epochs:
                 epochs = min(epochs, self.max_epochs)
         return dataclasses.replace(self, batch_size=batch_size, epochs=epochs)
+
+
+# `TrainConfig`'s fields before `wave` held them: {old name: `WaveAugment` field}. The old
+# keyword arguments and attributes still work, with a DeprecationWarning.
+FLAT_WAVE_FIELDS = {"gain_db": "gain_db", "speed_perturbation": "speed", "equalizer_db": "equalizer_db",
+                    "noise_snr_db": "noise_snr_db", "dc_offset": "dc_offset", "freq_warp": "freq_warp"}
+
+
+def _warn_flat(name: str) -> None:
+    warnings.warn(f"TrainConfig.{name} is deprecated: use TrainConfig.wave.{FLAT_WAVE_FIELDS[name]} "
+                  f"(TrainConfig(wave=WaveAugment(...))).", DeprecationWarning, stacklevel=3)
+
+
+def _flat_wave_property(name: str) -> property:
+    def get(self):
+        _warn_flat(name)
+        return getattr(self.wave, FLAT_WAVE_FIELDS[name])
+
+    def set_(self, value):
+        _warn_flat(name)
+        self.wave = dataclasses.replace(self.wave, **{FLAT_WAVE_FIELDS[name]: value})
+
+    return property(get, set_)
+
+
+def _accept_flat_wave_arguments(init):
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        flat = {name: kwargs.pop(name) for name in list(kwargs) if name in FLAT_WAVE_FIELDS}
+        for name in flat:
+            _warn_flat(name)
+        if flat:
+            kwargs["wave"] = dataclasses.replace(kwargs.get("wave", WaveAugment()), **{FLAT_WAVE_FIELDS[k]: v for k, v in flat.items()})
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+TrainConfig.__init__ = _accept_flat_wave_arguments(TrainConfig.__init__)
+for _name in FLAT_WAVE_FIELDS:
+    setattr(TrainConfig, _name, _flat_wave_property(_name))
 
 
 @keras.saving.register_keras_serializable(package="keras_airn")
@@ -231,8 +270,8 @@ RELEASE_PRETRAINING = TrainConfig()
 RELEASE_FINETUNING = TrainConfig(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
 SMALL_DATA = TrainConfig(
     epochs=None, min_steps=600, max_epochs=60, batch_size=32, optimizer="adamw", learning_rate=2e-3,
-    weight_decay=0.05, spec_augment_style="clean", time_mask_share=0.1, gain_db=6.0, speed_perturbation=0.2,
-    equalizer_db=12.0,
+    weight_decay=0.05, spec_augment_style="clean", time_mask_share=0.1,
+    wave=WaveAugment(gain_db=6.0, speed=0.2, equalizer_db=12.0),
     schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200, precise_bn_each_epoch=False,
     checkpoint_minutes=1.0)
 RECIPES = ("release", "small_data")

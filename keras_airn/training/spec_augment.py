@@ -25,6 +25,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from keras_airn.errors import check_choice
+
 STYLES = ("release", "clean")
 
 
@@ -47,8 +49,7 @@ class SpecAugmentConfig:
     style: str = "release"
 
     def __post_init__(self):
-        if self.style not in STYLES:
-            raise ValueError(f"SpecAugment style must be one of {list(STYLES)}, got {self.style!r}.")
+        check_choice("SpecAugment style", self.style, STYLES)
 
 
 def _uniform_int(seed, low, high):

@@ -21,6 +21,7 @@ import numpy as np
 
 from keras_airn.data.audio import resample
 from keras_airn.data.features import hz_to_mel_htk, mel_to_hz_htk
+from keras_airn.errors import check_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,18 +64,10 @@ class WaveAugment:
     NOISE_SPAN_DB = 30.0
 
     def __post_init__(self):
-        if not (0.0 <= self.gain_db < 60.0):
-            raise ValueError(f"gain_db must be in [0, 60), got {self.gain_db}.")
-        if not (0.0 <= self.speed < 0.5):
-            raise ValueError(f"speed must be in [0, 0.5), got {self.speed}.")
-        if not (0.0 <= self.equalizer_db < 60.0):
-            raise ValueError(f"equalizer_db must be in [0, 60), got {self.equalizer_db}.")
-        if not (0.0 <= self.noise_snr_db < 60.0):
-            raise ValueError(f"noise_snr_db must be in [0, 60), got {self.noise_snr_db}.")
-        if not (0.0 <= self.dc_offset <= 1.0):
-            raise ValueError(f"dc_offset must be in [0, 1], got {self.dc_offset}.")
-        if not (0.0 <= self.freq_warp < 0.5):
-            raise ValueError(f"freq_warp must be in [0, 0.5), got {self.freq_warp}.")
+        for name, high in (("gain_db", 60), ("speed", 0.5), ("equalizer_db", 60), ("noise_snr_db", 60),
+                           ("freq_warp", 0.5)):
+            check_range(name, getattr(self, name), 0, high)
+        check_range("dc_offset", self.dc_offset, 0, 1, include_high=True)
 
     @property
     def active(self) -> bool:
