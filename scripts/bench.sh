@@ -12,13 +12,9 @@
 # with LiteRT's own benchmark beside every .tflite (--litert_tool) and the recommendation for this
 # machine (--recommend). int8 is calibrated on noise here, so only its speed is meaningful
 # (agreement: docs/conversion.md). Writes docs/benchmarks.md (per CPU class) and its plots.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=.venv/bin/python
 OUT=build/bench
 ROUNDS=${ROUNDS:-40}
-mkdir -p "$OUT" docs
-"$PY" scripts/random_models.py "$OUT"
+source "$(dirname "$0")/random_models.sh"
 CLASS=$("$PY" -c "from keras_airn.machine import cpu_class; print(cpu_class())")
 DOC=docs/benchmarks.md
 {
