@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 import keras_airn as ka
-from keras_airn.data.datasets import Example, Split
+from keras_airn.data.datasets import Example, Split, write_split_csv
 from keras_airn.data.features import FrontEnd
 from keras_airn.training import run_state
 from keras_airn.training.trainer import TrainConfig, fit
@@ -254,7 +254,7 @@ def test_a_resume_on_other_data_is_refused_before_anything_is_written(clips, tmp
     out = tmp_path / "run"
     out.mkdir()
     (out / run_state.RUN_CONFIG).write_text("{}")  # a run started on the default split of this folder
-    ka.datasets.write_split_csv(ka.datasets.read_folder(str(data), test_fraction=0.2, seed=0), str(out / "split.csv"))
+    write_split_csv(ka.read_folder(str(data), test_fraction=0.2, seed=0), str(out / "split.csv"))
     split = (out / "split.csv").read_bytes()
     command = [sys.executable, "-m", "train.finetune", "--dataset=folder", f"--data_dir={data}", f"--out_dir={out}",
                "--clip_seconds=0.64", "--resume"]

@@ -166,12 +166,12 @@ def test_bad_arguments_of_the_python_api_are_named(tmp_path, capsys):
                             synth_clip(f"tone_{label}", 1.0, 16000, np.random.default_rng(len(split))), 16000)
     soundfile.write(str(tmp_path / "folder" / "test" / "low" / "copy.wav"),
                     soundfile.read(str(tmp_path / "folder" / "train" / "low" / "train.wav"))[0], 16000)
-    with pytest.raises(ka.datasets.DatasetError, match=r"1 recording\(s\) in two splits .*copy.wav \(test, low\)"):
+    with pytest.raises(ka.DatasetError, match=r"1 recording\(s\) in two splits .*copy.wav \(test, low\)"):
         ka.read_folder(str(tmp_path / "folder"))
     os.remove(tmp_path / "folder" / "test" / "low" / "copy.wav")  # and one recording under two labels
     soundfile.write(str(tmp_path / "folder" / "train" / "high" / "copy.wav"),
                     soundfile.read(str(tmp_path / "folder" / "train" / "low" / "train.wav"))[0], 16000)
-    with pytest.raises(ka.datasets.DatasetError, match=r"1 recording\(s\) under two labels"):
+    with pytest.raises(ka.DatasetError, match=r"1 recording\(s\) under two labels"):
         ka.read_folder(str(tmp_path / "folder"))
     long_file = str(tmp_path / "long.wav")
     soundfile.write(long_file, np.zeros(16000 * 3, np.float32), 16000)
