@@ -9,20 +9,20 @@ import time
 
 import numpy as np
 
-from keras_airn.inference.artifacts import artifact_kind, onnx_session, openvino_model, openvino_precision, tflite_interpreter
+from keras_airn.inference.artifacts import (artifact_kind, onnx_session, openvino_model, openvino_precision,
+                                             tflite_interpreter)
 
 
 @dataclasses.dataclass
 class Runner:
-    """One loaded artifact: a zero-argument inference call and what it took to load."""
+    """One loaded artifact: a zero-argument inference call, what it took to load, its (params,
+    MACs) where known and what the runtime reports it computes in (OpenVINO: "f32", "bf16")."""
 
     name: str
     run: object
     init_seconds: float
     memory_bytes: int
-    params: int | None = None
-    macs: int | None = None
-    # What the runtime reports it computes in, where it says (OpenVINO: "f32", "bf16").
+    profile: tuple[int | None, int | None] = (None, None)
     inference_precision: str | None = None
 
 
@@ -46,72 +46,72 @@ def _random_input(shape, dtype) -> np.ndarray:
     return data.astype(np.float32)
 
 
+def _tflite_call(path: str, threads: int):
+    """(inference call, its input) of a .tflite; a trainable model runs its infer signature."""
+    interpreter = tflite_interpreter(path, threads)  # names the file if it is not a model
+    if "infer" in interpreter.get_signature_list():
+        signature = interpreter.get_signature_runner("infer")
+        key, source = next(iter(signature.get_input_details().items()))
+        x = _random_input(source["shape"], source["dtype"])
+        return (lambda: signature(**{key: x})), x
+    source = interpreter.get_input_details()[0]
+    x = _random_input(source["shape"], source["dtype"])
+
+    def run():
+        interpreter.set_tensor(source["index"], x)
+        interpreter.invoke()
+
+    return run, x
+
+
+def _onnx_call(path: str, threads: int):
+    """(inference call, its input) of an ONNX model on onnxruntime."""
+    session = onnx_session(path, threads)
+    source = session.get_inputs()[0]
+    feed = {source.name: _random_input(source.shape, np.float32)}
+    return (lambda: session.run(None, feed)), feed[source.name]
+
+
+def _openvino_call(path: str, threads: int):
+    """(inference call, its input, the precision OpenVINO computes in) of an IR."""
+    compiled = openvino_model(path, threads)
+    request = compiled.create_infer_request()
+    x = _random_input(compiled.input(0).get_partial_shape().get_min_shape(), np.float32)
+    return (lambda: request.infer([x])), x, openvino_precision(compiled)
+
+
+def _keras_call(path: str):
+    """(inference call, (params, MACs)) of a .keras model, at the frames of the front_end.json beside it."""
+    import tensorflow as tf
+
+    import keras_airn as ka
+
+    model = ka.load_model(path)
+    beside = os.path.join(os.path.dirname(os.path.abspath(path)), "front_end.json")
+    # The frames its front-end gives (as its exports have), else the release's 512.
+    frames = ka.FrontEnd.load(beside).num_frames if os.path.isfile(beside) else 512
+    shape = [1, model.input_shape[1] or frames, *model.input_shape[2:]]
+    x = tf.constant(_random_input(shape, np.float32))
+    infer = tf.function(lambda inputs: model(inputs, training=False))
+    return (lambda: infer(x).numpy()), ka.profile(model, shape[1:3])
+
+
 def load_runner(path: str, threads: int) -> Runner:
     """Loads an artifact with its runtime and returns a timed-callable wrapper."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No artifact at {path!r}.")
     before, start = resident_bytes(), time.perf_counter()
-    name = os.path.basename(path)
-    params = macs = precision = None
-    kind = artifact_kind(path)
-    if kind == "tflite":
-        interpreter = tflite_interpreter(path, threads)  # names the file if it is not a model
-        if "infer" in interpreter.get_signature_list():  # a trainable model: its infer signature
-            signature = interpreter.get_signature_runner("infer")
-            key, source = next(iter(signature.get_input_details().items()))
-            x = _random_input(source["shape"], source["dtype"])
-
-            def run():
-                signature(**{key: x})
-        else:
-            source = interpreter.get_input_details()[0]
-            x = _random_input(source["shape"], source["dtype"])
-
-            def run():
-                interpreter.set_tensor(source["index"], x)
-                interpreter.invoke()
-
-    elif kind == "onnx":
-        session = onnx_session(path, threads)
-        source = session.get_inputs()[0]
-        feed = {source.name: _random_input(source.shape, np.float32)}
-
-        def run():
-            session.run(None, feed)
-
+    name, kind, precision = os.path.basename(path), artifact_kind(path), None
+    if kind == "keras":
+        run, profile = _keras_call(path)
     elif kind == "openvino":
-        compiled = openvino_model(path, threads)
-        precision = openvino_precision(compiled)
-        request = compiled.create_infer_request()
-        source = compiled.input(0)
-        x = _random_input(source.get_partial_shape().get_min_shape(), np.float32)
-
-        def run():
-            request.infer([x])
-
+        run, x, precision = _openvino_call(path, threads)
     else:
-        import tensorflow as tf
-
-        import keras_airn as ka
-
-        model = ka.load_model(path)
-        beside = os.path.join(os.path.dirname(os.path.abspath(path)), "front_end.json")
-        # The frames its front-end gives (as its exports have), else the release's 512.
-        frames = ka.FrontEnd.load(beside).num_frames if os.path.isfile(beside) else 512
-        shape = [1, model.input_shape[1] or frames, *model.input_shape[2:]]
-        x = tf.constant(_random_input(shape, np.float32))
-        infer = tf.function(lambda inputs: model(inputs, training=False))
-
-        def run():
-            infer(x).numpy()
-
-        params, macs = ka.profile(model, shape[1:3])
-    runner = Runner(name, run, time.perf_counter() - start, max(0, resident_bytes() - before), params, macs,
-                    precision)
-    if macs is None:
-        # After the timed load: profiling builds a Keras model, which must not count as init.
-        input_shape = feed[source.name].shape if kind == "onnx" else x.shape
-        runner.params, runner.macs = profile_artifact(path, input_shape)
+        run, x = _onnx_call(path, threads) if kind == "onnx" else _tflite_call(path, threads)
+    runner = Runner(name, run, time.perf_counter() - start, max(0, resident_bytes() - before),
+                    inference_precision=precision)
+    # After the timed load: profiling builds a Keras model, which must not count as init.
+    runner.profile = profile if kind == "keras" else profile_artifact(path, x.shape)
     return runner
 
 
@@ -163,7 +163,7 @@ def summarize(runner: Runner, first: float, latencies: np.ndarray) -> dict:
     return {"artifact": runner.name, "init_ms": runner.init_seconds * 1e3, "first_ms": first * 1e3,
             "mean_ms": ms.mean(), "median_ms": np.median(ms), "std_ms": ms.std(), "min_ms": ms.min(),
             "p90_ms": np.percentile(ms, 90), "memory_mb": runner.memory_bytes / 2**20,
-            "params": runner.params, "macs": runner.macs, "inference_precision": runner.inference_precision}
+            "params": runner.profile[0], "macs": runner.profile[1], "inference_precision": runner.inference_precision}
 
 
 def benchmark(paths, threads: int = 1, rounds: int = 30, warmup: int = 5) -> list[dict]:

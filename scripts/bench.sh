@@ -14,16 +14,12 @@
 # (agreement: docs/conversion.md). Writes the generated section of docs/benchmarks.md (between its
 # `<!-- make-bench:start -->` and `<!-- make-bench:end -->` lines; the hand-written sections around
 # it stay) and its plots.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=.venv/bin/python
 OUT=build/bench
 ROUNDS=${ROUNDS:-40}
 DOC=docs/benchmarks.md
 SECTION=make-bench
+source "$(dirname "$0")/random_models.sh"
 bash scripts/doc_section.sh "$DOC" "$SECTION" --check  # before the long run, not after it
-mkdir -p "$OUT" docs
-"$PY" scripts/random_models.py "$OUT"
 CLASS=$("$PY" -c "from keras_airn.machine import cpu_class; print(cpu_class())")
 GEN="$OUT/benchmarks_generated.md"
 {

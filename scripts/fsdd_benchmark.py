@@ -17,7 +17,8 @@ with speaker_NAME_from_K splits (default flags), OUT/voices.png: top-1 against t
 With --personalise K1,K2,... every speaker_NAME run is exported to an int8 waveform trainable
 `.tflite` (`convert.tflite --trainable`); K clips per digit of NAME are enrolled through its
 `train` signature (`keras_airn.inference.personalise`, default epochs and batch) in --draws random draws,
-and top-1 is measured on NAME's other clips: OUT/personalise.json, OUT/personalise.png.
+and top-1 is measured on NAME's other clips: OUT/personalise.json, OUT/personalise.png
+(scripts/fsdd_personalise.py).
 
 Usage:
   .venv/bin/python scripts/fsdd_benchmark.py --fsdd_dir free-spoken-digit-dataset \\
@@ -169,141 +170,6 @@ def export_tflite(run_dir: str, csv_path: str) -> dict:
             "tflite": {precision: os.path.join(out_dir, entry["file"]) for precision, entry in artifacts.items()}}
 
 
-def trainable_model(run_dir: str, csv_path: str):
-    """(the `TrainableModel` of a run's int8 waveform trainable export, its report entry); the
-    export (`convert.tflite --trainable`, calibrated on the CSV's training split) runs once."""
-    from keras_airn.inference.personalise import TrainableModel
-
-    out_dir = os.path.join(run_dir, "trainable")
-    report_path = os.path.join(out_dir, "report_trainable.json")
-    if not os.path.isfile(report_path):
-        command = [sys.executable, "-m", "convert.tflite", "--model", run_dir, "--precisions", "int8", "--waveform",
-                   "--trainable", "--dataset", "csv", "--csv", csv_path, "--out_dir", out_dir]
-        print("$", " ".join(command), flush=True)
-        run_step(command)
-    with open(report_path) as handle:
-        entry = json.load(handle)["artifacts"]["int8"]
-    return TrainableModel(os.path.join(out_dir, entry["file"])), entry
-
-
-def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[int], draws: int) -> dict:
-    """Digit `digit`, left out of the run's training, enrolled on its device model as a new class
-    from K of its official training recordings: its recall on its official test recordings, and
-    the other digits' top-1 before and after. Two enrolments: the new class's clips alone, and
-    with K clips of every known digit beside them."""
-    import numpy as np
-
-    model, _ = trainable_model(run_dir, csv_path)
-    with open(csv_path) as handle:
-        test = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "test"]
-    ours = [(path, d, index) for path, d, _, index in recordings(fsdd_dir) if d == digit]
-    new_test = [path for path, _, index in ours if index <= 4]
-    pool = [path for path, _, index in ours if index > 4]
-    with open(csv_path) as handle:
-        known_pool = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "train"]
-    clips = [path for path, _ in test] + new_test + pool + [path for path, _ in known_pool]
-    embeddings, owners = model.embeddings(clips)
-    owners = np.array(owners)
-    slot = model.slot(digit, add=True)
-    truth = np.array([model.slot(label) for _, label in test] + [slot] * (len(new_test) + len(pool))
-                     + [model.slot(label) for _, label in known_pool])
-    old = np.arange(len(test))
-    new = np.arange(len(test), len(test) + len(new_test))
-    pool_clips = np.arange(new[-1] + 1, new[-1] + 1 + len(pool))
-    known_clips = np.arange(pool_clips[-1] + 1, len(clips))
-
-    def top1(head, rows):
-        logits = embeddings @ head.w + head.b + (1.0 - head.mask) * -1e9
-        return float(np.mean([logits[owners == clip].mean(0).argmax() == truth[clip] for clip in rows]))
-
-    model.reset()
-    results = {"old_top1_before": top1(model.head(), old)}
-    rng = np.random.default_rng(0)
-    for variant in ("new_only", "with_known"):
-        for k in ks:
-            recall, kept = [], []
-            for _ in range(draws):
-                chosen = list(rng.choice(pool_clips, k, replace=False))
-                if variant == "with_known":
-                    for label in sorted(set(truth[known_clips])):
-                        chosen += list(rng.choice(known_clips[truth[known_clips] == label], k, replace=False))
-                model.reset()
-                model.slot(digit, add=True)
-                windows = np.flatnonzero(np.isin(owners, chosen))
-                model.train(embeddings[windows], truth[owners[windows]], seed=int(rng.integers(1 << 31)))
-                recall.append(top1(model.head(), new))
-                kept.append(top1(model.head(), old))
-            results[f"{variant}_{k}"] = {"new_recall": recall, "old_top1": kept}
-            print(f"{run_dir}: digit {digit} new from {k} clips ({variant}): recall {np.mean(recall):.3f}, other "
-                  f"digits {np.mean(kept):.3f} (before {results['old_top1_before']:.3f})", flush=True)
-    return results
-
-
-def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int) -> dict:
-    """Top-1 on the held-out speaker's clips after enrolling K of its clips per digit on the device
-    model: {"0": top-1 of the shipped head on all of them, "K": [top-1 of each draw]}.
-
-    Each window's embedding comes from the int8 trainable model's `infer`; each draw starts from
-    the shipped head, trains through `train` on the enrolled clips' windows, and scores the other
-    clips with the head it produced (the float head `infer` applies to the same embeddings)."""
-    import numpy as np
-
-    model, entry = trainable_model(run_dir, csv_path)
-    with open(csv_path) as handle:
-        test = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "test"]
-    embeddings, owners = model.embeddings([path for path, _ in test])
-    owners = np.array(owners)
-    truth = np.array([model.slot(label) for _, label in test])
-    results = {"bytes": entry["bytes"]}
-
-    def top1(head, clips):
-        """Top-1 of `clips`, each scored as `classify_file` scores it: the mean of its windows' scores."""
-        logits = embeddings @ head.w + head.b + (1.0 - head.mask) * -1e9
-        scores = np.exp(logits - logits.max(1, keepdims=True))
-        scores /= scores.sum(1, keepdims=True)
-        return float(np.mean([scores[owners == clip].mean(0).argmax() == truth[clip] for clip in clips]))
-
-    results["0"] = top1(model.head(), np.arange(len(test)))
-    rng = np.random.default_rng(0)
-    for k in ks:
-        scores = []
-        for _ in range(draws):
-            chosen = np.concatenate([rng.choice(np.flatnonzero(truth == slot), k, replace=False)
-                                     for slot in sorted(set(truth))])
-            model.reset()
-            windows = np.flatnonzero(np.isin(owners, chosen))  # every window of the enrolled clips
-            model.train(embeddings[windows], truth[owners[windows]], seed=int(rng.integers(1 << 31)))
-            scores.append(top1(model.head(), np.setdiff1d(np.arange(len(test)), chosen)))
-        results[str(k)] = scores
-        print(f"{run_dir}: {k} clips per digit enrolled: top-1 {np.mean(scores):.3f} "
-              f"(draws {', '.join(f'{x:.3f}' for x in scores)})", flush=True)
-    return results
-
-
-def plot_personalise(results: dict, path: str) -> None:
-    """Top-1 on a held-out voice against the clips per digit enrolled on the device, a line per voice."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    figure, axes = plt.subplots(figsize=(6.4, 4.2))
-    for speaker, record in sorted(results.items()):
-        ks = [0] + sorted(int(k) for k in record if k.isdigit() and k != "0")
-        means = [record["0"]] + [float(np.mean(record[str(k)])) for k in ks[1:]]
-        axes.plot(ks, means, marker="o", label=speaker)
-    axes.set_xticks(ks)
-    axes.set_xlabel("clips per digit enrolled on the device (int8 train signature)")
-    axes.set_ylabel("top-1 on the speaker's other clips")
-    axes.set_title("FSDD, each speaker held out from base training (B0)")
-    axes.grid(alpha=0.3)
-    axes.legend(title="held-out speaker", loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
 def time_artifacts(results: dict, out_dir: str) -> None:
     """One interleaved `edge.benchmark` run (batch 1, one thread) over every run's fp32 and int8
     artifacts; adds each run's median milliseconds to its record."""
@@ -403,7 +269,8 @@ def table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main():
+def parse_args() -> argparse.Namespace:
+    """The command line, checked; `ks` holds --personalise's clip counts, `out_dir` is absolute."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fsdd_dir", required=True, help="A clone of free-spoken-digit-dataset.")
     parser.add_argument("--out_dir", default="build/fsdd", help="Split CSVs, runs and results.json.")
@@ -424,7 +291,16 @@ def main():
         sys.exit(f"error: --personalise takes whole numbers of clips per digit, got {args.personalise!r}.")
     if any(k < 1 for k in ks) or args.draws < 1:
         sys.exit("error: --personalise counts and --draws must be at least 1.")
+    args.ks = ks
     args.out_dir = os.path.abspath(args.out_dir)  # the runs' processes start in the repository root
+    return args
+
+
+def main():
+    from fsdd_personalise import new_class, personalise, plot_personalise  # scripts/ is on the path here
+
+    args = parse_args()
+    ks = args.ks
     os.makedirs(args.out_dir, exist_ok=True)
     csvs = split_files(args.fsdd_dir, args.out_dir, args.splits.split(","))
     results_path = os.path.join(args.out_dir, "results.json")

@@ -65,6 +65,10 @@ def test_onnx_int8_is_calibrated_on_clips_and_reported(tmp_path):
     # int8 logits follow the float model's (a random tiny network: rounding, not training, decides).
     assert entry["max_rel_logit_error"] < 0.15 and entry["top1_agreement"] >= 0.5
     assert {"top1_accuracy", "reference_top1_accuracy"} <= entry.keys()
+    # Measured, as the TFLite int8, on windows of exact zeros: silence, MediaPipe's zero-padded last window.
+    clips = report["eval_clips"]
+    assert entry["silence_windows"] == clips + 1 and entry["padded_window_windows"] == clips
+    assert 0 <= entry["silence_top1_agreement"] <= 1 and 0 <= entry["padded_window_top1_agreement"] <= 1
     # One report schema with convert.tflite's (keras_airn.export.common); edge tools find each entry.
     assert report["format"] == "onnx" and report["input"] == "spectrogram" and set(report["artifacts"]) == {"fp32", "int8"}
     assert report_entry(str(tmp_path / "out" / entry["file"])) == (report, entry)

@@ -117,6 +117,10 @@ def test_int8_is_calibrated_on_clips_with_a_float_head_and_reported(tmp_path):
     assert {value.get_node().get_type_name() for value in head[0].input_values()}.isdisjoint({"FakeQuantize"})
     assert entry["max_rel_logit_error"] < 0.15 and entry["top1_agreement"] >= 0.5
     assert {"top1_accuracy", "reference_top1_accuracy"} <= entry.keys()
+    # Measured, as the TFLite int8, on windows of exact zeros: silence, MediaPipe's zero-padded last window.
+    clips = report["eval_clips"]
+    assert entry["silence_windows"] == clips + 1 and entry["padded_window_windows"] == clips
+    assert 0 <= entry["silence_top1_agreement"] <= 1 and 0 <= entry["padded_window_top1_agreement"] <= 1
     assert set(report["artifacts"]) == {"fp32", "int8"}
     assert report_entry(ir_path(out, report, "int8")) == (report, entry)
     # --recommend measures every artifact's agreement against its fp32 sibling; benchmark rows say what ran.

@@ -265,4 +265,4 @@ def test_benchmark_times_a_trainable_models_infer_signature(exported):
     _, root, fp32, _ = exported
     runner = load_runner(model_path(root, fp32), threads=1)  # its infer, not the first subgraph
     runner.run()
-    assert runner.macs == fp32["macs"] and runner.params == fp32["params"]
+    assert runner.profile == (fp32["params"], fp32["macs"])

@@ -2,7 +2,8 @@
 
 The input is `log_mel` (batch, T, n_mels, 1) with a dynamic batch axis; T is fixed by the
 front-end (`front_end.json` beside the model, else VGG-Sound's 512). int8 is onnxruntime's static
-quantisation (QDQ, per-channel int8 weights) calibrated on real clips like the TFLite int8;
+quantisation (QDQ, per-channel int8 weights) calibrated on real clips and windows of exact zeros
+like the TFLite int8, and like it measured on such windows (`silent_window_parity`);
 `ONNX_INT8_SCHEMES` names the activation type and weight range (docs/benchmarks.md says which is
 faster and more exact on which CPU class).
 """
@@ -18,16 +19,19 @@ import numpy as np
 from keras_airn import files
 from keras_airn.export.common import (
     ConversionError,
+    ExportInputs,
     artifact_stem,
-    calibration_and_evaluation,
     check_out_dir,
     checked_precisions,
     enforce_bound,
+    export_inputs,
     held_out_inputs,
     model_for_export,
     new_report,
     note_calibration,
+    note_silent_windows,
     parity,
+    silent_window_parity,
     write_report,
     write_sidecars,
 )
@@ -122,10 +126,8 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
 
     Returns:
         The report (also `out_dir/report_onnx.json`), the schema of `keras_airn.export.common`:
-        "artifacts" holds "fp32" and, if asked, "int8".
+        "artifacts" holds "fp32" and, if asked, "int8" (with its agreement on silent windows).
     """
-    import onnx
-
     from keras_airn.data.features import FrontEnd
 
     precisions = checked_precisions(precisions, ONNX_PRECISIONS)
@@ -133,39 +135,51 @@ def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool =
     check_out_dir(out_dir)
     source = source or (model if isinstance(model, str) else model.name)
     model = model_for_export(model, keep_train_form)
-    calibration = None
-    if "int8" in precisions:
-        (calibration, _, calibration_labels), (inputs, _, labels) = calibration_and_evaluation(
-            examples, calibration_examples, front_end, num_calibration=num_calibration, num_eval=num_eval,
-            int8=True, random_calibration=random_calibration)
-    else:
-        inputs, _, labels = held_out_inputs(examples, front_end, False, num_eval)
+    inputs = _export_inputs(model, front_end, examples, num_eval, "int8" in precisions,
+                            calibration_examples=calibration_examples, num_calibration=num_calibration,
+                            random_calibration=random_calibration)
     proto = _to_onnx(model, front_end, opset, source)
-    reference = model.predict(inputs, verbose=0)
-    report = new_report("onnx", source, model, front_end, "spectrogram", len(inputs), opset=opset)
+    report = new_report("onnx", source, model, front_end, "spectrogram", len(inputs.evaluation), opset=opset)
     stem = artifact_stem(model)
     written = {}
     with tempfile.TemporaryDirectory() as scratch:
         fp32_path = os.path.join(scratch, "fp32.onnx")
         written["fp32"] = _write_proto(proto, fp32_path)
-        report["artifacts"]["fp32"] = entry = _check(f"{stem}_spectrogram.onnx", fp32_path, proto, inputs, reference,
-                                                     labels)
+        report["artifacts"]["fp32"] = entry = _check(f"{stem}_spectrogram.onnx", fp32_path, proto, inputs)
         enforce_bound(entry["file"], entry, ONNX_BOUND)
-        if calibration is not None:
-            int8_path = os.path.join(scratch, "int8.onnx")
-            quantize_onnx(fp32_path, int8_path, calibration, int8_scheme)
-            written["int8"] = pathlib.Path(int8_path).read_bytes()
-            entry = _check(f"{stem}_spectrogram_int8.onnx", int8_path, onnx.load_from_string(written["int8"]), inputs,
-                           reference, labels)
-            report["artifacts"]["int8"] = {**entry, "scheme": int8_scheme, "float_head": True}
-            note_calibration(entry["file"], report["artifacts"]["int8"],
-                             len(calibration if calibration_labels is None else calibration_labels))
+        if "int8" in precisions:
+            written["int8"], report["artifacts"]["int8"] = _int8(f"{stem}_spectrogram_int8.onnx", fp32_path, inputs,
+                                                                 int8_scheme)
     os.makedirs(out_dir, exist_ok=True)
     write_sidecars(out_dir, front_end, label_names, report["num_classes"])
     for precision, data in written.items():
         files.write_bytes(os.path.join(out_dir, report["artifacts"][precision]["file"]), data)
     write_report(out_dir, report)
     return report
+
+
+def _export_inputs(model, front_end, examples, num_eval: int, int8: bool, **calibration) -> ExportInputs:
+    """`export_inputs` of the log-mel model where int8 is asked for (the split and silent windows
+    of the other exporters); for fp32 alone, every clip of `examples` is evaluated."""
+    if int8:
+        return export_inputs(model, front_end, examples, waveform=False, num_eval=num_eval, int8=True, **calibration)
+    features, _, labels = held_out_inputs(examples, front_end, False, num_eval)
+    return ExportInputs(features, model.predict(features, verbose=0), labels, features[:0], 0, {})
+
+
+def _int8(name: str, fp32_path: str, inputs: ExportInputs, scheme: str) -> tuple[bytes, dict]:
+    """(the int8 model's bytes, its report entry): `quantize_onnx` of the fp32 model on the
+    calibration inputs, checked as the fp32 one and on the evaluation clips' silent windows."""
+    import onnx
+
+    int8_path = os.path.join(os.path.dirname(fp32_path), "int8.onnx")
+    quantize_onnx(fp32_path, int8_path, inputs.calibration, scheme)
+    data = pathlib.Path(int8_path).read_bytes()
+    entry = {**_check(name, int8_path, onnx.load_from_string(data), inputs), "scheme": scheme, "float_head": True}
+    note_calibration(name, entry, inputs.calibration_clips)
+    entry.update(silent_window_parity(lambda windows: run_onnx(int8_path, windows), inputs))
+    note_silent_windows(name, entry)
+    return data, entry
 
 
 def _to_onnx(model, front_end, opset: int, source: str):
@@ -191,10 +205,10 @@ def _write_proto(proto, path: str) -> bytes:
     return data
 
 
-def _check(name: str, path: str, proto, inputs, reference, labels) -> dict:
+def _check(name: str, path: str, proto, inputs: ExportInputs) -> dict:
     """A report entry: the artifact's size and ops, and its parity with Keras in onnxruntime."""
     return {"file": name, "bytes": os.path.getsize(path), "ops": _op_counts(proto),
-            **parity(run_onnx(path, inputs), reference, labels)}
+            **parity(run_onnx(path, inputs.evaluation), inputs.reference, inputs.labels)}
 
 
 def _op_counts(proto) -> dict[str, int]:

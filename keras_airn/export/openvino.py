@@ -3,14 +3,15 @@
 
 The IR is converted from the same TF function as the TFLite artifact (`openvino.convert_model`),
 spectrogram or waveform input, batch 1: OpenVINO compiles it to the same graph, at the same speed,
-as its reader of the project's .tflite (docs/benchmarks.md), without the intermediate file. Each IR names the precision OpenVINO is to compute in
-(`keras_airn.inference.artifacts.OPENVINO_PRECISION_KEY`), which `keras_airn.inference.artifacts.openvino_model`
-sets at compile: "fp32" and "int8" at f32 (OpenVINO's default on a CPU with bf16 instructions is
-bf16), "bf16" at bf16, refused where the CPU has no bf16 instructions. int8 is NNCF's post-training
-quantisation, calibrated on real clips like the TFLite and ONNX int8; the head (global pool and
-classifier) and a waveform model's front-end stay float, as in the TFLite int8. Beside the IR:
-`labels.json`, `front_end.json` and `report_openvino.json` (the schema of
-`keras_airn.export.common`).
+as its reader of the project's .tflite (docs/benchmarks.md), without the intermediate file. Each
+IR names the precision OpenVINO is to compute in (`inference.artifacts.OPENVINO_PRECISION_KEY`),
+which `inference.artifacts.openvino_model` sets at compile: "fp32" and "int8" at f32 (OpenVINO's
+default on a CPU with bf16 instructions is bf16), "bf16" at bf16, refused where the CPU has no
+bf16 instructions. int8 is NNCF's post-training quantisation, calibrated on real clips and windows
+of exact zeros like the TFLite and ONNX int8 and, like them, measured on such windows
+(`silent_window_parity`); the head (global pool and classifier) and a waveform model's front-end
+stay float, as in the TFLite int8. Beside the IR: `labels.json`, `front_end.json` and
+`report_openvino.json` (the schema of `keras_airn.export.common`).
 """
 
 from __future__ import annotations
@@ -21,20 +22,8 @@ import tempfile
 
 import numpy as np
 
-from keras_airn.export.common import (
-    ConversionError,
-    artifact_stem,
-    checked_precisions,
-    enforce_bound,
-    export_inputs,
-    input_form,
-    new_report,
-    note_calibration,
-    parity,
-    resolve_for_export,
-    write_report,
-    write_sidecars,
-)
+from keras_airn.export import common
+from keras_airn.export.common import ConversionError
 from keras_airn.export.waveform import FRONT_END_SCOPE
 
 OPENVINO_PRECISIONS = ("fp32", "int8", "bf16")
@@ -141,51 +130,77 @@ def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool
     """
     import openvino
 
-    from keras_airn.inference.artifacts import OPENVINO_PRECISION_KEY
-    from keras_airn.export.tflite import classify_function
-
     source = source or (model if isinstance(model, str) else model.name)
-    precisions = checked_precisions(precisions, OPENVINO_PRECISIONS)
-    model, front_end = resolve_for_export(model, out_dir, precisions, OPENVINO_PRECISIONS, front_end, sample_rate,
-                                          keep_train_form, time_as_rows)
+    precisions = common.checked_precisions(precisions, OPENVINO_PRECISIONS)
+    model, front_end = common.resolve_for_export(model, out_dir, precisions, OPENVINO_PRECISIONS, front_end,
+                                                 sample_rate, keep_train_form, time_as_rows)
     if "bf16" in precisions and (refusal := bf16_refusal()):
         raise ConversionError(refusal)
-    inputs = export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
-                           num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
-                           random_calibration=random_calibration)
+    inputs = common.export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
+                                  num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
+                                  random_calibration=random_calibration)
+    converted = _convert(model, front_end, waveform, source)
+    report = common.new_report("openvino", source, model, front_end, common.input_form(waveform),
+                               len(inputs.evaluation), time_as_rows=time_as_rows,
+                               openvino=openvino.get_version().split("-")[0])
+    with tempfile.TemporaryDirectory() as scratch:
+        for precision in precisions:
+            path = os.path.join(scratch, f"{common.artifact_stem(model)}_{report['input']}_{precision}.xml")
+            report["artifacts"][precision] = _write_ir(path, converted, precision, inputs, waveform, int8_float_head)
+        os.makedirs(out_dir, exist_ok=True)
+        common.write_sidecars(out_dir, front_end, label_names, report["num_classes"])
+        for name in [name for entry in report["artifacts"].values() for name in (entry["file"], entry["weights"])]:
+            shutil.copyfile(os.path.join(scratch, name), os.path.join(out_dir, name))
+    common.write_report(out_dir, report)
+    return report
+
+
+def _convert(model, front_end, waveform: bool, source: str):
+    """The OpenVINO model of `classify_function` (the TFLite exporter's TF function), named after
+    the Keras model.
+
+    Raises:
+        ConversionError: OpenVINO could not convert it.
+    """
+    import openvino
+
+    from keras_airn.export.tflite import classify_function
+
     try:
         converted = openvino.convert_model(classify_function(model, front_end, waveform))
     except Exception as error:  # OpenVINO's front-ends raise many types
         raise ConversionError(f"OpenVINO could not convert {source!r}: {error}") from error
     converted.set_friendly_name(model.name)
-    form = input_form(waveform)
-    report = new_report("openvino", source, model, front_end, form, len(inputs.evaluation),
-                        time_as_rows=time_as_rows, openvino=openvino.get_version().split("-")[0])
-    stem = artifact_stem(model)
-    with tempfile.TemporaryDirectory() as scratch:
-        for precision in precisions:
-            ov_model, fields = converted, {}
-            if precision == "int8":
-                ignored = float_node_names(converted, waveform, int8_float_head)
-                ov_model = quantize(converted.clone(), inputs.calibration, ignored)
-                fields = {"float_head": bool(int8_float_head), "float_ops": len(ignored)}
-            ov_model.set_rt_info(INFERENCE_PRECISIONS[precision], OPENVINO_PRECISION_KEY)
-            name = f"{stem}_{form}_{precision}.xml"
-            openvino.save_model(ov_model, os.path.join(scratch, name), compress_to_fp16=False)
-            entry = _check(os.path.join(scratch, name), ov_model, inputs)
-            entry = {"file": name, **entry, "inference_precision": INFERENCE_PRECISIONS[precision], **fields}
-            if precision == "fp32":
-                enforce_bound(name, entry, OPENVINO_BOUND)
-            if precision == "int8":
-                note_calibration(name, entry, inputs.calibration_clips)
-            report["artifacts"][precision] = entry
-        os.makedirs(out_dir, exist_ok=True)
-        write_sidecars(out_dir, front_end, label_names, report["num_classes"])
-        for entry in report["artifacts"].values():
-            for name in (entry["file"], entry["weights"]):
-                shutil.copyfile(os.path.join(scratch, name), os.path.join(out_dir, name))
-    write_report(out_dir, report)
-    return report
+    return converted
+
+
+def _write_ir(path: str, converted, precision: str, inputs, waveform: bool, float_head: bool) -> dict:
+    """Saves one precision's IR at `path` (int8: NNCF-quantised, `float_node_names` left float) and
+    returns its report entry; fp32 must meet `OPENVINO_BOUND`, int8 is also measured on silent windows.
+
+    Raises:
+        ConversionError: fp32 logits further than `OPENVINO_BOUND` from Keras.
+    """
+    import openvino
+
+    from keras_airn.inference.artifacts import OPENVINO_PRECISION_KEY
+
+    name, ov_model, fields = os.path.basename(path), converted, {}
+    if precision == "int8":
+        ignored = float_node_names(converted, waveform, float_head)
+        ov_model = quantize(converted.clone(), inputs.calibration, ignored)
+        fields = {"float_head": bool(float_head), "float_ops": len(ignored)}
+    ov_model.set_rt_info(INFERENCE_PRECISIONS[precision], OPENVINO_PRECISION_KEY)
+    openvino.save_model(ov_model, path, compress_to_fp16=False)
+    entry = {"file": name, **_check(path, ov_model, inputs), "inference_precision": INFERENCE_PRECISIONS[precision],
+             **fields}
+    if precision == "fp32":
+        common.enforce_bound(name, entry, OPENVINO_BOUND)
+    if precision == "int8":
+        common.note_calibration(name, entry, inputs.calibration_clips)
+        entry.update(common.silent_window_parity(lambda windows: run_openvino(path, windows), inputs))
+        common.note_silent_windows(name, entry)
+    return entry
 
 
 def _check(path: str, ov_model, inputs) -> dict:
@@ -200,4 +215,4 @@ def _check(path: str, ov_model, inputs) -> dict:
             ops[op.get_type_name()] = ops.get(op.get_type_name(), 0) + 1
     return {"weights": os.path.basename(weights), "bytes": os.path.getsize(path) + os.path.getsize(weights),
             "ops": dict(sorted(ops.items())), "ran_as": openvino_precision(openvino_model(path)),
-            **parity(run_openvino(path, inputs.evaluation), inputs.reference, inputs.labels)}
+            **common.parity(run_openvino(path, inputs.evaluation), inputs.reference, inputs.labels)}

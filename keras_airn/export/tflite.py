@@ -262,22 +262,27 @@ def export(model, out_dir: str, precisions, *, waveform=False, keep_train_form=F
     converter = _Converter(function, model, waveform, int8_io, int8_float_head, [x[None] for x in inputs.calibration],
                            "int8" in precisions)
     for precision in precisions:
-        data, entry = converter.convert(precision)
+        data, fields = converter.convert(precision)
         if waveform:
-            data, entry["metadata"] = with_metadata(data, front_end, label_names, model, precision)
+            data, fields["metadata"] = with_metadata(data, front_end, label_names, model, precision)
         name = f"{artifact_stem(model)}_{form}_{precision}.tflite"
-        if precision == "int8":
-            note_calibration(name, entry, inputs.calibration_clips)
-        entry = {"file": name, "bytes": len(data), **_check(name, data, precision, inputs.evaluation, inputs.reference,
-                                                             inputs.labels),
-                 **entry}
-        if precision == "int8":
-            entry.update(silent_window_parity(lambda windows: _run_bytes(name, data, windows), inputs))
-            note_silent_windows(name, entry)
+        report["artifacts"][precision] = _entry(name, data, precision, inputs, fields)
         files.write_bytes(os.path.join(out_dir, name), data)
-        report["artifacts"][precision] = entry
     write_report(out_dir, report)
     return report
+
+
+def _entry(name: str, data: bytes, precision: str, inputs, fields: dict) -> dict:
+    """An artifact's report entry: `_check` on the evaluation inputs, the conversion's `fields`
+    and, for int8, its calibration and agreement on silent windows (`silent_window_parity`)."""
+    if precision == "int8":
+        note_calibration(name, fields, inputs.calibration_clips)
+    entry = {"file": name, "bytes": len(data),
+             **_check(name, data, precision, inputs.evaluation, inputs.reference, inputs.labels), **fields}
+    if precision == "int8":
+        entry.update(silent_window_parity(lambda windows: _run_bytes(name, data, windows), inputs))
+        note_silent_windows(name, entry)
+    return entry
 
 
 class _Converter:

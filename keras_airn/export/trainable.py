@@ -73,14 +73,11 @@ def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: f
     from keras_airn.export.waveform import waveform_features, waveform_spec
 
     backbone, projection = embedding_model(model)
-    kernel, bias = (np.asarray(v, np.float32) for v in projection.weights)
-    dim, classes = kernel.shape
+    shipped = _shipped_head(projection, max_classes)
+    dim = shipped["w"].shape[0]
     log_mel = tf.TensorSpec([1, front_end.num_frames, front_end.n_mels, 1], tf.float32, name="log_mel")
     frozen = convert_variables_to_constants_v2(
         tf.function(lambda x: backbone(x, training=False)).get_concrete_function(log_mel))
-    shipped = {"w": np.zeros((dim, max_classes), np.float32), "b": np.zeros(max_classes, np.float32),
-               "mask": np.zeros(max_classes, np.float32)}
-    shipped["w"][:, :classes], shipped["b"][:classes], shipped["mask"][:classes] = kernel, bias, 1.0
     spec = waveform_spec(front_end) if waveform else log_mel
 
     class TrainableHead(tf.Module):
@@ -91,11 +88,6 @@ def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: f
             self.moments = {f"{m}_{k}": tf.Variable(tf.zeros_like(shipped[k]), name=f"{m}_{k}")
                             for m in ("m", "v") for k in ("w", "b")}
             self.step = tf.Variable(0.0, name="step")
-
-        def logits(self, embedding):
-            with tf.name_scope("trainable_head"):
-                return (tf.matmul(embedding, self.head["w"]) + self.head["b"]
-                        + (1.0 - self.head["mask"]) * MASKED_LOGIT)
 
         def assign(self, w, b, mask):
             for name, value in (("w", w), ("b", b), ("mask", mask)):
@@ -108,29 +100,12 @@ def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: f
         def infer(self, inputs):
             features = waveform_features(inputs, front_end) if waveform else inputs
             embedding = frozen(features)[0]
-            return {"logits": self.logits(embedding), "embedding": tf.identity(embedding)}
+            return {"logits": _logits(self.head, embedding), "embedding": tf.identity(embedding)}
 
         @tf.function(input_signature=[tf.TensorSpec([None, dim], tf.float32, name="embedding"),
                                       tf.TensorSpec([None, max_classes], tf.float32, name="label")])
         def train(self, embedding, label):
-            with tf.name_scope("trainable_head"):
-                self.head["mask"].assign(tf.maximum(self.head["mask"], tf.reduce_max(label, axis=0)))
-                logits = self.logits(embedding)
-                count = tf.cast(tf.shape(embedding)[0], tf.float32)
-                loss = -tf.reduce_sum(label * tf.nn.log_softmax(logits)) / count
-                # d loss / d logits of softmax cross-entropy, then through the linear layer.
-                delta = (tf.nn.softmax(logits) - label) / count
-                grads = {"w": tf.matmul(embedding, delta, transpose_a=True), "b": tf.reduce_sum(delta, axis=0)}
-                step = self.step + 1.0
-                self.step.assign(step)
-                # keras.optimizers.Adam's update: epsilon added to sqrt(v), bias correction in the rate.
-                rate = learning_rate * tf.sqrt(1.0 - tf.pow(ADAM_BETA_2, step)) / (1.0 - tf.pow(ADAM_BETA_1, step))
-                for name, grad in grads.items():
-                    m, v = self.moments[f"m_{name}"], self.moments[f"v_{name}"]
-                    m.assign_add((grad - m) * (1.0 - ADAM_BETA_1))
-                    v.assign_add((grad * grad - v) * (1.0 - ADAM_BETA_2))
-                    self.head[name].assign_sub(m * rate / (tf.sqrt(v) + ADAM_EPSILON))
-                return {"loss": loss}
+            return {"loss": _train_step(self, embedding, label, learning_rate)}
 
         @tf.function(input_signature=[tf.TensorSpec([], tf.float32, name="restore_shipped")])
         def get_weights(self, restore_shipped):
@@ -147,6 +122,51 @@ def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: f
             return {"mask": tf.identity(self.head["mask"])}
 
     return TrainableHead()
+
+
+def _shipped_head(projection, max_classes: int) -> dict[str, np.ndarray]:
+    """The head as shipped: {"w" (D, max_classes), "b", "mask"}, `projection`'s kernel and bias in
+    the first slots (mask 1), zeros in the free ones."""
+    kernel, bias = (np.asarray(v, np.float32) for v in projection.weights)
+    dim, classes = kernel.shape
+    shipped = {"w": np.zeros((dim, max_classes), np.float32), "b": np.zeros(max_classes, np.float32),
+               "mask": np.zeros(max_classes, np.float32)}
+    shipped["w"][:, :classes], shipped["b"][:classes], shipped["mask"][:classes] = kernel, bias, 1.0
+    return shipped
+
+
+def _logits(head: dict, embedding):
+    """The head's logits, a slot not in use at `MASKED_LOGIT`."""
+    import tensorflow as tf
+
+    with tf.name_scope("trainable_head"):
+        return tf.matmul(embedding, head["w"]) + head["b"] + (1.0 - head["mask"]) * MASKED_LOGIT
+
+
+def _train_step(module, embedding, label, learning_rate: float):
+    """One Adam step of `module`'s head (and its moments and step count) on softmax cross-entropy;
+    the slots `label` names come into use. Returns the batch's loss."""
+    import tensorflow as tf
+
+    head, moments = module.head, module.moments
+    with tf.name_scope("trainable_head"):
+        head["mask"].assign(tf.maximum(head["mask"], tf.reduce_max(label, axis=0)))
+        logits = _logits(head, embedding)
+        count = tf.cast(tf.shape(embedding)[0], tf.float32)
+        loss = -tf.reduce_sum(label * tf.nn.log_softmax(logits)) / count
+        # d loss / d logits of softmax cross-entropy, then through the linear layer.
+        delta = (tf.nn.softmax(logits) - label) / count
+        grads = {"w": tf.matmul(embedding, delta, transpose_a=True), "b": tf.reduce_sum(delta, axis=0)}
+        step = module.step + 1.0
+        module.step.assign(step)
+        # keras.optimizers.Adam's update: epsilon added to sqrt(v), bias correction in the rate.
+        rate = learning_rate * tf.sqrt(1.0 - tf.pow(ADAM_BETA_2, step)) / (1.0 - tf.pow(ADAM_BETA_1, step))
+        for name, grad in grads.items():
+            m, v = moments[f"m_{name}"], moments[f"v_{name}"]
+            m.assign_add((grad - m) * (1.0 - ADAM_BETA_1))
+            v.assign_add((grad * grad - v) * (1.0 - ADAM_BETA_2))
+            head[name].assign_sub(m * rate / (tf.sqrt(v) + ADAM_EPSILON))
+    return loss
 
 
 def head_slots(model, max_classes: int | None) -> int:
@@ -256,22 +276,14 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     Returns:
         The report.
     """
-    from keras_airn.export.common import checked_precisions, enforce_bound, export_inputs, resolve_for_export
-    from keras_airn.export.metadata import attach_files
+    from keras_airn.export.common import enforce_bound, export_inputs, resolve_for_export
     from keras_airn.export.tflite import FP32_BOUND, run_checks
 
     source = source or (model if isinstance(model, str) else model.name)
-    if "fp16" in ([precisions] if isinstance(precisions, str) else list(precisions or [])):
-        raise ConversionError(f"fp16 is not a precision of a trainable model (its variables and training ops are "
-                              f"float32); choose from {', '.join(PRECISIONS)}.")
-    precisions = checked_precisions(precisions, PRECISIONS)
+    precisions = _checked_precisions(precisions)
     model, front_end = resolve_for_export(model, out_dir, precisions, PRECISIONS, front_end, None, False, time_as_rows)
     classes, max_classes = int(model.output_shape[-1]), head_slots(model, max_classes)
-    if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise ConversionError(f"learning_rate must be a positive number, got {learning_rate}.")
-    labels = list(label_names) if label_names else [f"class_{i}" for i in range(classes)]
-    if len(labels) != classes:
-        raise ConversionError(f"{len(labels)} labels for a model with {classes} classes.")
+    labels = _shipped_labels(label_names, classes, learning_rate)
     inputs = export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
                            num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
                            random_calibration=random_calibration)
@@ -281,12 +293,8 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     os.makedirs(out_dir, exist_ok=True)
     write_sidecars(out_dir, front_end, labels, classes)
     for precision in precisions:
-        data = convert_trainable(model, front_end, precision, waveform=waveform, max_classes=max_classes,
-                                 learning_rate=learning_rate, representative=[x[None] for x in inputs.calibration])
-        settings = {"labels": labels + [""] * (max_classes - classes), "max_classes": max_classes,
-                    "learning_rate": learning_rate, "input": form, "precision": precision,
-                    "front_end": front_end.to_config(), "signatures": list(SIGNATURES)}
-        data = attach_files(data, {TRAINABLE_FILE: json.dumps(settings, indent=1).encode()})
+        data = _trainable_file(model, front_end, precision, form, labels, max_classes, learning_rate,
+                               [x[None] for x in inputs.calibration])
         name = f"{artifact_stem(model)}_{form}_{precision}_trainable.tflite"
         entry = {"file": name, "bytes": len(data), "max_classes": max_classes, "signatures": list(SIGNATURES),
                  **run_checks(name, data, inputs.evaluation, inputs.reference, inputs.labels, columns=classes)}
@@ -298,3 +306,42 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
         report["artifacts"][precision] = entry
     write_report(out_dir, report)
     return report
+
+
+def _checked_precisions(precisions) -> list[str]:
+    """`checked_precisions` of a trainable model, fp16 refused with its reason."""
+    from keras_airn.export.common import checked_precisions
+
+    if "fp16" in ([precisions] if isinstance(precisions, str) else list(precisions or [])):
+        raise ConversionError(f"fp16 is not a precision of a trainable model (its variables and training ops are "
+                              f"float32); choose from {', '.join(PRECISIONS)}.")
+    return checked_precisions(precisions, PRECISIONS)
+
+
+def _shipped_labels(label_names, classes: int, learning_rate: float) -> list[str]:
+    """The shipped classes' names (default class_<i>), after checking them and `learning_rate`.
+
+    Raises:
+        ConversionError: a learning rate that is not a positive number, or labels that are not one
+            per class.
+    """
+    if not (np.isfinite(learning_rate) and learning_rate > 0):
+        raise ConversionError(f"learning_rate must be a positive number, got {learning_rate}.")
+    labels = list(label_names) if label_names else [f"class_{i}" for i in range(classes)]
+    if len(labels) != classes:
+        raise ConversionError(f"{len(labels)} labels for a model with {classes} classes.")
+    return labels
+
+
+def _trainable_file(model, front_end, precision: str, form: str, labels: list[str], max_classes: int,
+                    learning_rate: float, representative) -> bytes:
+    """`convert_trainable` with its settings (`TRAINABLE_FILE`: labels of every slot, front-end,
+    signatures) attached."""
+    from keras_airn.export.metadata import attach_files
+
+    data = convert_trainable(model, front_end, precision, waveform=form == "waveform", max_classes=max_classes,
+                             learning_rate=learning_rate, representative=representative)
+    settings = {"labels": labels + [""] * (max_classes - len(labels)), "max_classes": max_classes,
+                "learning_rate": learning_rate, "input": form, "precision": precision,
+                "front_end": front_end.to_config(), "signatures": list(SIGNATURES)}
+    return attach_files(data, {TRAINABLE_FILE: json.dumps(settings, indent=1).encode()})
