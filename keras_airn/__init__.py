@@ -31,6 +31,7 @@ from keras_airn.network.loading import load_deploy, load_model
 from keras_airn.network.model import AudioRepInceptionNeXt
 from keras_airn.inference.personalise import Head, HeadError, TrainableModel
 from keras_airn.network.profile import profile
+from keras_airn.network.registry import create_network, list_networks, network_info
 from keras_airn.task import AudioClassifier
 from keras_airn.training.optimizer import TorchSGD  # also registers it: checkpoints hold one
 
@@ -51,6 +52,9 @@ __all__ = [
     "TorchSGD",
     "TrainableModel",
     "create_model",
+    "create_network",
+    "list_networks",
+    "network_info",
     "load_deploy",
     "load_labels",
     "load_model",
@@ -71,4 +75,8 @@ def __getattr__(name):
         from keras_airn.network import checkpoint
 
         return getattr(checkpoint, name)
+    if f"keras_airn.{name}" in _moved.MOVED:  # a module under its name before the regrouping
+        import importlib
+
+        return importlib.import_module(f"keras_airn.{name}")
     raise AttributeError(f"module 'keras_airn' has no attribute {name!r}")
