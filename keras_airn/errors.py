@@ -9,6 +9,10 @@ class KerasAirnError(ValueError):
     """A problem with the user's input, named in the message (file, line, setting)."""
 
 
+class PresetError(KerasAirnError):
+    """A preset name or path that cannot be loaded, or labels that do not fit the model."""
+
+
 class ClassifyError(KerasAirnError):
     """The audio or the model cannot be used as asked."""
 

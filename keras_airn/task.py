@@ -1,9 +1,9 @@
 """`AudioClassifier`: one object from waveform to device model.
 
-It holds the network (an `AudioRepInceptionNeXt`, or a `keras_airn.network.baselines` network), the
-log-mel front-end the network was trained with (settings and a Keras layer that computes it) and
-the label names, and carries them together through training, evaluation, re-parameterisation,
-saving and export. The pattern is keras-hub's Task (a backbone with its preprocessor, `from_preset`, `save_to_preset`).
+It holds a registered network (`keras_airn.network.registry`), the log-mel front-end it was
+trained with and the label names, and carries them together through training, evaluation,
+re-parameterisation, saving and export: keras-hub's Task pattern (a backbone with its
+preprocessor, `from_preset`, `save_to_preset`).
 """
 
 from __future__ import annotations
@@ -18,46 +18,20 @@ import tensorflow as tf
 from absl import logging
 
 from keras_airn import files
-from keras_airn.data.arrays import checked_waveform, dataset_pairs, dataset_waveforms, write_split
+from keras_airn.data.arrays import as_split, checked_waveform, dataset_waveforms
 from keras_airn.data.datasets import Split
-from keras_airn.errors import KerasAirnError, check_count
-from keras_airn.export.common import CALIBRATION_CLIPS, EVAL_CLIPS
 from keras_airn.data.features import FRONT_END_FILE, FrontEnd
-from keras_airn.data.labels import LABELS_FILE, load_labels, save_labels, validate_labels
-from keras_airn.network.loading import PRESET_FILE, network_shape
-from keras_airn.network.model import VGGSOUND_CLASSES, AudioRepInceptionNeXt
+from keras_airn.data.labels import LABELS_FILE, load_labels, placeholder_labels, save_labels, validate_labels
 from keras_airn.data.preprocessor import AudioPreprocessor
+from keras_airn.errors import KerasAirnError, PresetError, check_count
+from keras_airn.export.common import CALIBRATION_CLIPS, EVAL_CLIPS
+from keras_airn.network.factory import finetune_network
+from keras_airn.network.loading import PRESET_FILE, network_shape
+from keras_airn.network.model import VGGSOUND_CLASSES
+from keras_airn.training.distributed import is_chief
+from keras_airn.training.recipes import fit_config
 
-class PresetError(KerasAirnError):
-    """A preset name or path that cannot be loaded, or labels that do not fit the model."""
-
-
-def finetune_network(pretrained: AudioRepInceptionNeXt, num_classes: int, dropout: float = 0.5):
-    """A copy of `pretrained` with a new head and every BatchNorm but the stem's frozen: the
-    release's fine-tuning set-up.
-
-    Args:
-        pretrained: a train-form `AudioRepInceptionNeXt`.
-        num_classes: classes of the new head.
-        dropout: dropout before the head.
-
-    Returns:
-        The new network (uncompiled).
-    """
-    from keras_airn.network.deploy import transfer_weights
-
-    if not isinstance(pretrained, AudioRepInceptionNeXt) or pretrained.deploy:
-        raise PresetError("Fine-tuning needs a train-form AudioRepInceptionNeXt (not a deploy model).")
-    config = {**pretrained.get_config(), "num_classes": num_classes, "dropout": dropout,
-              "num_frames": None, "freeze_batchnorm": True}
-    network = AudioRepInceptionNeXt.from_config(config)
-    transfer_weights(pretrained, network, skip=("head_projection",))
-    return network
-
-
-def placeholder_labels(num_classes: int) -> list[str]:
-    """The names a classifier gets when no label names are known: class_0, class_1, ..."""
-    return [f"class_{i}" for i in range(num_classes)]
+__all__ = ["AudioClassifier", "PresetError", "finetune_network", "placeholder_labels"]
 
 
 @keras.saving.register_keras_serializable(package="keras_airn")
@@ -235,66 +209,15 @@ class AudioClassifier(keras.Model):
     # --- Training and evaluation -------------------------------------------------------------
 
     def _as_split(self, x, y, out_dir: str | None, name: str) -> Split:
-        """A `Split` from a `Split`, (waveforms, labels) as `x` and `y` or as one tuple `x`, or a
-        finite `tf.data.Dataset` of (waveform, label) pairs (batched or not); arrays are written
-        as WAV files under `out_dir/data/<name>`."""
-        if isinstance(x, Split):
-            if y is not None:
-                raise TypeError(f"{name} data is a Split, which holds its labels: pass no y.")
-            if x.label_names != self.labels:
-                raise PresetError(f"The {name} data's labels {x.label_names[:10]} differ from the "
-                                  f"classifier's {self.labels[:10]}; create it with "
-                                  f"`from_preset(..., labels=split.label_names)`.")
-            return x
-        if isinstance(x, tf.data.Dataset):
-            if y is not None:
-                raise TypeError(f"{name} data is a tf.data.Dataset of (waveform, label) pairs: pass no y.")
-            x, y = dataset_pairs(x, name)
-        elif isinstance(x, tuple) and len(x) == 2:
-            if y is not None:
-                raise TypeError(f"{name} data is a (waveforms, labels) tuple and y is given too: pass validation "
-                                f"data by name, validation_data=(waveforms, labels).")
-            x, y = x
-        if y is None:
-            raise TypeError(f"{name} data must be a Split (see keras_airn.read_folder), waveforms and labels, or a "
-                            f"tf.data.Dataset of (waveform, label) pairs; got {type(x).__name__} without labels.")
-        folder = os.path.join(out_dir or tempfile.mkdtemp(prefix="airn_"), "data", name)
-        return write_split(x, y, self.labels, self.front_end, folder, name)
+        """`keras_airn.data.arrays.as_split` with this classifier's labels and front-end."""
+        return as_split(x, y, self.labels, self.front_end, out_dir, name)
 
     def _checked_split(self, x, y, out_dir: str, name: str, bad_audio: str, verbose="auto") -> Split:
-        """`_as_split`, its files' headers checked as `train.finetune` does (`check_examples`)."""
-        from keras_airn.data.datasets import check_examples
-        from keras_airn.training.bad_audio import bad_audio_report
-        from keras_airn.training.distributed import is_chief
-        from keras_airn.training.trainer import shows_progress_bar
+        """`_as_split`, its files' headers checked as `train.finetune` does."""
+        from keras_airn.training.bad_audio import checked_split
 
-        split = self._as_split(x, y, out_dir, name)
-        report = bad_audio_report(out_dir, name) if is_chief() else None
-        examples = check_examples(split.examples, self.front_end.sample_rate, bad_audio, report,
-                                  progress=shows_progress_bar(verbose))
-        if not examples:
-            raise ValueError(f"No usable {name} audio: every file is listed in {report}.")
-        return Split(examples, split.label_names)
-
-    def _checked_waveform(self, waveform, what: str) -> np.ndarray:
-        """`keras_airn.data.arrays.checked_waveform` for this classifier's front-end."""
-        return checked_waveform(waveform, what, self.front_end)
-
-    def _train_config(self, recipe_name: str, **overrides):
-        """The recipe `fit` trains with: `recipe_name`'s (its fine-tuning form for a network with
-        frozen BatchNorm), with the `overrides` that are not None; refuses Keras `fit` arguments
-        that have no meaning here."""
-        import dataclasses
-
-        from keras_airn.training.recipes import recipe
-
-        check_count("batch_size", overrides.get("batch_size"))
-        unsupported = sorted(set(overrides) & _KERAS_FIT_ONLY)
-        if unsupported:
-            raise TypeError(f"AudioClassifier.fit does not take {unsupported}: split data with "
-                            f"keras_airn.read_folder(test_fraction=...) and pass validation_data.")
-        base = recipe(recipe_name, finetuning=getattr(self.network, "freeze_batchnorm", False))
-        return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+        return checked_split(self._as_split(x, y, out_dir, name), name, self.front_end.sample_rate, out_dir,
+                             bad_audio, verbose)
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
         """Sets what `fit` trains with and `evaluate` reports beside its own metrics.
@@ -322,23 +245,9 @@ class AudioClassifier(keras.Model):
         """
         if kwargs:
             raise TypeError(f"AudioClassifier.compile takes optimizer, loss and metrics; got {sorted(kwargs)}.")
-        compiled, given = {}, None
-        if not (isinstance(optimizer, str) and optimizer == "auto"):
-            given = keras.optimizers.get(optimizer)
-            compiled["optimizer"] = keras.optimizers.serialize(given)
-        if not (isinstance(loss, str) and loss == "auto"):
-            loss = keras.losses.get(loss)
-            probe = self.num_classes + 1  # a batch unlike the classes, or (b,) and (b, b) broadcast
-            try:  # what training and evaluate give it: integer labels and logits
-                loss(np.arange(probe) % self.num_classes, np.zeros((probe, self.num_classes), np.float32))
-            except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
-                raise ValueError(f"The loss {getattr(loss, 'name', loss)!r} cannot take integer labels and logits "
-                                 f"(batch, {self.num_classes}): {str(error).splitlines()[0][:200]}") from error
-            compiled["loss"] = keras.losses.serialize(loss)
-        if not (isinstance(metrics, str) and metrics == "auto"):
-            if isinstance(metrics, (str, keras.metrics.Metric)) or not isinstance(metrics, (list, tuple)):
-                raise TypeError(f"metrics must be 'auto' or a list of Keras metrics, got {metrics!r}.")
-            compiled["metrics"] = [m if isinstance(m, str) else keras.metrics.serialize(m) for m in metrics]
+        from keras_airn.training.run import compile_settings
+
+        compiled, given = compile_settings(optimizer, loss, metrics, self.num_classes)
         self._compiled = compiled
         self.optimizer = given
         self.compiled = True
@@ -383,11 +292,11 @@ class AudioClassifier(keras.Model):
             A `keras.callbacks.History` (also `classifier.history`): per-epoch `loss`, accuracy
             and `val_*` logs; `history.summary` is the run's summary (epochs, metrics, paths).
         """
-        from keras_airn.training.distributed import is_chief
+        from keras_airn.training.forward import ForwardTraining
         from keras_airn.training.trainer import check_out_dir, fit
 
-        settings = self._train_config(recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                      **config)
+        settings = fit_config(recipe, getattr(self.network, "freeze_batchnorm", False), epochs=epochs,
+                              batch_size=batch_size, learning_rate=learning_rate, **config)
         check_count("validation_freq", validation_freq)
         if strategy == "multi_worker" and out_dir is None:
             raise ValueError("strategy='multi_worker' needs an out_dir that every worker reads (shared storage).")
@@ -398,7 +307,7 @@ class AudioClassifier(keras.Model):
         eval_split = (None if validation_data is None
                       else self._checked_split(validation_data, None, out_dir, "test", bad_audio, verbose))
         resolved = settings.resolved(len(train_split.examples))
-        forward = _ForwardTraining(self, callbacks, verbose, eval_split, validation_freq, resolved)
+        forward = ForwardTraining(self, callbacks, verbose, eval_split, validation_freq, resolved)
         result = fit(lambda: self.network, train_split, eval_split, self.front_end, resolved, out_dir,
                      resume=resume, strategy=strategy, bad_audio=bad_audio, callbacks=[forward],
                      compiled=getattr(self, "_compiled", None), verbose=verbose)
@@ -462,7 +371,7 @@ class AudioClassifier(keras.Model):
                             f"use classify_file.")
         if isinstance(x, tf.data.Dataset):
             x = dataset_waveforms(x)
-        waveforms = [self._checked_waveform(waveform, f"waveform {i}") for i, waveform in enumerate(x)]
+        waveforms = [checked_waveform(waveform, f"waveform {i}", self.front_end) for i, waveform in enumerate(x)]
         if not waveforms:
             return np.zeros((0, self.num_classes), np.float32)
         preprocessor = self.preprocessor if views is None else AudioPreprocessor(self.front_end, views)
@@ -536,95 +445,3 @@ class AudioClassifier(keras.Model):
                               int8_io=int8_io, num_calibration=num_calibration, num_eval=num_eval,
                               trainable=trainable, max_classes=max_classes, time_as_rows=time_as_rows,
                               int8_float_head=int8_float_head)
-
-
-# Keras `fit` arguments with no meaning here (the recipe shuffles, weighs and splits).
-_KERAS_FIT_ONLY = {"validation_split", "shuffle", "class_weight", "sample_weight", "initial_epoch",
-                   "steps_per_epoch", "validation_steps", "validation_batch_size"}
-
-
-class _ForwardTraining(keras.callbacks.Callback):
-    """Runs inside the network's training loop and passes its events on to the user's callbacks
-    (bound to the classifier); adds `val_*` logs every `validation_freq` epochs; a stop request
-    on the classifier (EarlyStopping) stops the network. The last epoch's end waits for `finish`,
-    which brings the final (precise-BN, multi-view) validation."""
-
-    def __init__(self, classifier, callbacks, verbose, eval_split, validation_freq, config):
-        """Starts training on the user's `callbacks` (their `on_train_begin`) with a `History`.
-
-        Args:
-            classifier: the `AudioClassifier` the callbacks see as their model.
-            callbacks: the user's Keras callbacks, or None.
-            verbose: as Keras's.
-            eval_split: the validation `Split`, or None.
-            validation_freq: evaluate every this many epochs (None: after the last only).
-            config: the resolved recipe.
-        """
-        super().__init__()
-        self.classifier, self.last_epoch = classifier, config.epochs
-        self.history = keras.callbacks.History()
-        self.callbacks = keras.callbacks.CallbackList(
-            [*(callbacks or []), self.history], model=classifier, verbose=verbose, epochs=config.epochs)
-        self.eval_split, self.validation_freq, self.config = eval_split, validation_freq, config
-        self._pending: tuple[int, dict] | None = None
-        classifier.stop_training = False
-        self.callbacks.on_train_begin()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.callbacks.on_epoch_begin(epoch, logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.callbacks.on_train_batch_begin(batch, logs)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.callbacks.on_train_batch_end(batch, logs)
-        self._pass_stop()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        if epoch + 1 == self.last_epoch:
-            self._pending = (epoch, logs)
-            return
-        if self.eval_split is not None and self.validation_freq and (epoch + 1) % self.validation_freq == 0:
-            from keras_airn.training.trainer import evaluate
-
-            metrics = evaluate(self.model, self.eval_split, self.classifier.front_end, self.config, verbose=0)
-            logs.update({f"val_{k}": v for k, v in metrics.items()})
-        self.callbacks.on_epoch_end(epoch, logs)
-        self._pass_stop()
-        if self.model.stop_training:
-            self._pending = None
-
-    def finish(self, result) -> keras.callbacks.History:
-        """Ends training: the classifier takes the trained weights and optimizer of `result`
-        (`trainer.fit`'s); the final validation (its summary's metrics) goes to the last epoch's
-        end (held back for it) or, where the run stopped early, to its last epoch's logs.
-
-        Returns:
-            The `History` (also `classifier.history`), its `summary` the run's.
-        """
-        network = self.classifier.network
-        if result.model is not network:  # resumed from a checkpoint
-            network.set_weights(result.model.get_weights())
-        self.classifier.optimizer = result.model.optimizer
-        validation = {f"val_{k}": v for k, v in result.summary.get("metrics", {}).items()}
-        if self._pending is not None:
-            epoch, logs = self._pending
-            self.callbacks.on_epoch_end(epoch, {**logs, **validation})
-        elif validation and self.history.epoch:  # stopped early: that epoch's logs get the final evaluation
-            logs = self.history.history
-            done = len(self.history.epoch)
-            for name, value in validation.items():
-                values = logs.setdefault(name, [])
-                if len(values) == done:
-                    values[-1] = value
-                else:
-                    values.append(value)
-        self.callbacks.on_train_end()
-        self.history.summary = result.summary
-        self.classifier.history = self.history
-        return self.history
-
-    def _pass_stop(self):
-        if getattr(self.classifier, "stop_training", False):
-            self.model.stop_training = True

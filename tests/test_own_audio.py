@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import keras_airn as ka
+from keras_airn.data.arrays import checked_waveform
 from keras_airn.data import datasets
 from keras_airn.data.datasets import DatasetError
 from keras_airn.data.features import FrontEnd
@@ -254,7 +255,7 @@ def test_predict_scales_integer_pcm_and_refuses_channels_as_clips():
     pcm16 = np.round(wave * 32768).astype(np.int16)
     pcm8 = np.round(wave * 128 + 128).astype(np.uint8)
     for pcm, step in ((pcm16, 2.0**-15), (pcm8, 2.0**-7)):  # what soundfile returns for such a file
-        np.testing.assert_allclose(classifier._checked_waveform(pcm, "pcm"), wave, atol=step)
+        np.testing.assert_allclose(checked_waveform(pcm, "pcm", classifier.front_end), wave, atol=step)
     np.testing.assert_allclose(classifier.predict([pcm16]), classifier.predict([pcm16 / 32768.0]), atol=1e-6)
     stereo = np.stack([wave, wave], axis=1)  # (samples, 2): not 22400 two-sample clips
     with pytest.raises(ValueError, match=r"waveform 0: 2 samples, shorter than one analysis window .* "

@@ -4,10 +4,13 @@ that training, evaluation and export read (`AudioClassifier`'s `fit`, `evaluate`
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
+import tensorflow as tf
 
 from keras_airn.data.datasets import Example, Split
+from keras_airn.errors import PresetError
 
 
 def checked_waveform(waveform, what: str, front_end) -> np.ndarray:
@@ -71,8 +74,6 @@ def write_split(waveforms, labels, label_names, front_end, folder: str, name: st
 
 
 def _dataset_elements(dataset, what: str) -> list:
-    import tensorflow as tf
-
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
         raise ValueError(f"The {what} dataset is infinite (.repeat()?): pass a finite one.")
     return list(dataset.as_numpy_iterator())
@@ -98,3 +99,43 @@ def dataset_waveforms(dataset) -> list:
         waveform = element[0] if isinstance(element, tuple) else element
         waveforms.extend(waveform if np.ndim(waveform) == 2 else [waveform])
     return waveforms
+
+
+def as_split(x, y, label_names, front_end, out_dir: str | None, name: str) -> Split:
+    """The `Split` that the classifier's `fit`, `evaluate` and `export` take data as.
+
+    Args:
+        x: a `Split`; waveforms (with `y`) or a (waveforms, labels) tuple; or a finite
+            `tf.data.Dataset` of (waveform, label) pairs (batched or not).
+        y: labels of the waveforms `x` (names or indices), else None.
+        label_names: the classifier's labels; a `Split` must have the same.
+        front_end: the classifier's `FrontEnd` (sample rate of the waveforms).
+        out_dir: arrays are written as WAV files under `out_dir/data/<name>` (a new temporary
+            folder when None).
+        name: what the data is for, in messages ("train", "evaluation", ...).
+
+    Returns:
+        The `Split`.
+    """
+    if isinstance(x, Split):
+        if y is not None:
+            raise TypeError(f"{name} data is a Split, which holds its labels: pass no y.")
+        if x.label_names != label_names:
+            raise PresetError(f"The {name} data's labels {x.label_names[:10]} differ from the "
+                              f"classifier's {label_names[:10]}; create it with "
+                              f"`from_preset(..., labels=split.label_names)`.")
+        return x
+    if isinstance(x, tf.data.Dataset):
+        if y is not None:
+            raise TypeError(f"{name} data is a tf.data.Dataset of (waveform, label) pairs: pass no y.")
+        x, y = dataset_pairs(x, name)
+    elif isinstance(x, tuple) and len(x) == 2:
+        if y is not None:
+            raise TypeError(f"{name} data is a (waveforms, labels) tuple and y is given too: pass validation "
+                            f"data by name, validation_data=(waveforms, labels).")
+        x, y = x
+    if y is None:
+        raise TypeError(f"{name} data must be a Split (see keras_airn.read_folder), waveforms and labels, or a "
+                        f"tf.data.Dataset of (waveform, label) pairs; got {type(x).__name__} without labels.")
+    folder = os.path.join(out_dir or tempfile.mkdtemp(prefix="airn_"), "data", name)
+    return write_split(x, y, label_names, front_end, folder, name)

@@ -88,3 +88,8 @@ def load_labels(path: str, num_classes: int | None = None) -> list[str]:
     if num_classes is not None and len(names) != num_classes:
         raise LabelError(f"{path} has {len(names)} labels; the model has {num_classes} outputs.")
     return names
+
+
+def placeholder_labels(num_classes: int) -> list[str]:
+    """The names a classifier gets when no label names are known: class_0, class_1, ..."""
+    return [f"class_{i}" for i in range(num_classes)]

@@ -42,3 +42,27 @@ def create_model(name: str, num_classes: int = VGGSOUND_CLASSES, **overrides) ->
     if not isinstance(name, str) or name.lower() not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
     return create_network(name, num_classes, **overrides)
+
+
+def finetune_network(pretrained: AudioRepInceptionNeXt, num_classes: int, dropout: float = 0.5):
+    """A copy of `pretrained` with a new head and every BatchNorm but the stem's frozen: the
+    release's fine-tuning set-up.
+
+    Args:
+        pretrained: a train-form `AudioRepInceptionNeXt`.
+        num_classes: classes of the new head.
+        dropout: dropout before the head.
+
+    Returns:
+        The new network (uncompiled).
+    """
+    from keras_airn.errors import PresetError
+    from keras_airn.network.deploy import transfer_weights
+
+    if not isinstance(pretrained, AudioRepInceptionNeXt) or pretrained.deploy:
+        raise PresetError("Fine-tuning needs a train-form AudioRepInceptionNeXt (not a deploy model).")
+    config = {**pretrained.get_config(), "num_classes": num_classes, "dropout": dropout,
+              "num_frames": None, "freeze_batchnorm": True}
+    network = AudioRepInceptionNeXt.from_config(config)
+    transfer_weights(pretrained, network, skip=("head_projection",))
+    return network

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import types
-from typing import Callable, Mapping
+from typing import Mapping
 
 from keras_airn.network.model import VGGSOUND_CLASSES
 from keras_airn.network.profile import RELEASE_INPUT

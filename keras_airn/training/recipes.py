@@ -16,7 +16,7 @@ import warnings
 import keras
 from absl import logging
 
-from keras_airn.errors import check_choice, check_range
+from keras_airn.errors import check_choice, check_count, check_range
 from keras_airn.training.optimizer import TorchSGD
 from keras_airn.training.spec_augment import SpecAugmentConfig
 from keras_airn.training.wave_augment import WaveAugment
@@ -290,3 +290,24 @@ def recipe(name: str, finetuning: bool) -> TrainConfig:
     if name == "small_data":
         return SMALL_DATA
     raise ValueError(f"recipe must be one of {list(RECIPES)}, got {name!r}.")
+
+
+# Keras `fit` arguments with no meaning in `AudioClassifier.fit` (the recipe shuffles, weighs and splits).
+KERAS_FIT_ONLY = {"validation_split", "shuffle", "class_weight", "sample_weight", "initial_epoch",
+                  "steps_per_epoch", "validation_steps", "validation_batch_size"}
+
+
+def fit_config(name: str, finetuning: bool, **overrides) -> TrainConfig:
+    """The recipe `AudioClassifier.fit` trains with: `recipe(name, finetuning)` with the
+    `overrides` that are not None; refuses Keras `fit` arguments that have no meaning here.
+
+    Example:
+    >>> fit_config("small_data", False, epochs=3, batch_size=None).epochs
+    3
+    """
+    check_count("batch_size", overrides.get("batch_size"))
+    unsupported = sorted(set(overrides) & KERAS_FIT_ONLY)
+    if unsupported:
+        raise TypeError(f"AudioClassifier.fit does not take {unsupported}: split data with "
+                        f"keras_airn.read_folder(test_fraction=...) and pass validation_data.")
+    return dataclasses.replace(recipe(name, finetuning), **{k: v for k, v in overrides.items() if v is not None})

@@ -10,6 +10,7 @@ import os
 from typing import Callable, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_airn.data.datasets import BAD_AUDIO_MODES, Split
@@ -75,6 +76,39 @@ def metric_object(config) -> keras.metrics.Metric:
     if not isinstance(metric, keras.metrics.Metric):  # a function: named as compile names it
         metric = keras.metrics.MeanMetricWrapper(metric, name=config if isinstance(config, str) else metric.__name__)
     return metric
+
+
+def compile_settings(optimizer, loss, metrics, num_classes: int) -> tuple[dict, keras.optimizers.Optimizer | None]:
+    """`AudioClassifier.compile`'s arguments, checked and serialised as `compile_model` takes
+    them; "auto" leaves the recipe's.
+
+    Args:
+        optimizer: "auto" or a Keras optimizer (name, config or object).
+        loss: "auto" or a Keras loss on (integer labels, logits); tried on a batch first.
+        metrics: "auto" or a list of Keras metrics.
+        num_classes: the network's outputs.
+
+    Returns:
+        (the serialised settings given, the optimizer object or None).
+    """
+    compiled, given = {}, None
+    if not (isinstance(optimizer, str) and optimizer == "auto"):
+        given = keras.optimizers.get(optimizer)
+        compiled["optimizer"] = keras.optimizers.serialize(given)
+    if not (isinstance(loss, str) and loss == "auto"):
+        loss = keras.losses.get(loss)
+        probe = num_classes + 1  # a batch unlike the classes, or (b,) and (b, b) broadcast
+        try:  # what training and evaluate give it: integer labels and logits
+            loss(np.arange(probe) % num_classes, np.zeros((probe, num_classes), np.float32))
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+            raise ValueError(f"The loss {getattr(loss, 'name', loss)!r} cannot take integer labels and logits "
+                             f"(batch, {num_classes}): {str(error).splitlines()[0][:200]}") from error
+        compiled["loss"] = keras.losses.serialize(loss)
+    if not (isinstance(metrics, str) and metrics == "auto"):
+        if isinstance(metrics, (str, keras.metrics.Metric)) or not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"metrics must be 'auto' or a list of Keras metrics, got {metrics!r}.")
+        compiled["metrics"] = [m if isinstance(m, str) else keras.metrics.serialize(m) for m in metrics]
+    return compiled, given
 
 
 def compile_model(model, config: TrainConfig, steps_per_epoch: int, compiled: dict | None = None) -> None:
