@@ -173,6 +173,20 @@ def source_name() -> str:
     return f"baseline:{BASELINE.value}" if BASELINE.value else MODEL.value
 
 
+def export_arguments(label_names) -> dict:
+    """`export_network`'s options that every convert tool has, from its flags."""
+    return {"keep_train_form": KEEP_TRAIN.value, "source": source_name(), "num_eval": NUM_EVAL.value,
+            "num_calibration": NUM_CALIBRATION.value, "random_calibration": RANDOM_CALIBRATION.value,
+            "calibration_examples": calibration_examples(label_names)}
+
+
+def graph_arguments(graph: dict) -> dict:
+    """`export_network`'s waveform, sample_rate, time_as_rows and int8_float_head from the flags
+    of `define_graph_flags`."""
+    return {"waveform": graph["waveform"].value, "sample_rate": graph["sample_rate"].value,
+            "time_as_rows": graph["time_as_rows"].value, "int8_float_head": graph["float_head"].value}
+
+
 def print_report(report: dict) -> None:
     """The conversion report as a table, one line per artifact, and where the report is."""
     from keras_airn.export.common import REPORT_FILES

@@ -4,7 +4,7 @@ Usage:
   python -m convert.onnx --model runs/demo --out_dir export [--opset 17] [--precisions fp32,int8] \
       [--data_dir runs/demo/data/audio --csv runs/demo/data/vggsound.csv]
 
-A thin shell over `keras_airn.export.onnx.export_onnx`. The input is `log_mel`
+A thin shell over `keras_airn.export.formats.export_network` (format "onnx"). The input is `log_mel`
 (batch, T, n_mels, 1) with a dynamic batch axis; T is fixed by the model's front-end.
 """
 
@@ -18,12 +18,8 @@ from absl import flags  # noqa: E402
 
 from convert import flags as convert_flags  # noqa: E402
 from keras_airn import cli  # noqa: E402
-from keras_airn.export.onnx import (  # noqa: E402
-    DEFAULT_ONNX_INT8_SCHEME,
-    ONNX_INT8_SCHEMES,
-    ONNX_PRECISIONS,
-    export_onnx,
-)
+from keras_airn.export.formats import export_network  # noqa: E402
+from keras_airn.export.onnx import DEFAULT_ONNX_INT8_SCHEME, ONNX_INT8_SCHEMES, ONNX_PRECISIONS  # noqa: E402
 
 OPSET = flags.DEFINE_integer("opset", 17, "ONNX opset.")
 PRECISIONS = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(ONNX_PRECISIONS)} (int8: onnxruntime "
@@ -35,15 +31,10 @@ INT8_SCHEME = flags.DEFINE_enum("int8_scheme", DEFAULT_ONNX_INT8_SCHEME, sorted(
 def main(argv):
     del argv
     network, front_end, label_names, examples = convert_flags.resolve()
-    report = export_onnx(network, convert_flags.OUT_DIR.value, opset=OPSET.value,
-                         keep_train_form=convert_flags.KEEP_TRAIN.value, front_end=front_end,
-                         examples=examples, label_names=label_names, num_eval=convert_flags.NUM_EVAL.value,
-                         source=convert_flags.source_name(), precisions=PRECISIONS.value,
-                         calibration_examples=convert_flags.calibration_examples(label_names),
-                         random_calibration=convert_flags.RANDOM_CALIBRATION.value,
-                         num_calibration=convert_flags.NUM_CALIBRATION.value, int8_scheme=INT8_SCHEME.value)
+    report = export_network(network, convert_flags.OUT_DIR.value, "onnx", PRECISIONS.value, opset=OPSET.value,
+                            int8_scheme=INT8_SCHEME.value, **convert_flags.export_arguments(label_names),
+                            front_end=front_end, label_names=label_names, examples=examples)
     convert_flags.print_report(report)
-
 
 if __name__ == "__main__":
     cli.run(main)

@@ -9,7 +9,7 @@ Usage:
       --precisions fp32 --data_dir ... --csv ...
   python -m convert.tflite --baseline slowfast --out_dir export/slowfast --precisions fp32,int8 --random_calibration
 
-A thin shell over `keras_airn.export.tflite.export` (also `AudioClassifier.export`): train forms
+A thin shell over `keras_airn.export.formats.export_network`, as `AudioClassifier.export` is: train forms
 are re-parameterised, int8 is calibrated on --calibration_split (noise only with
 --random_calibration), and every artifact is run and compared with the Keras model.
 """
@@ -24,8 +24,8 @@ from absl import app, flags  # noqa: E402
 
 from convert import flags as convert_flags  # noqa: E402
 from keras_airn import cli  # noqa: E402
-from keras_airn.export.tflite import PRECISIONS, export  # noqa: E402
-from keras_airn.export.trainable import export_trainable  # noqa: E402
+from keras_airn.export.formats import export_network  # noqa: E402
+from keras_airn.export.tflite import PRECISIONS  # noqa: E402
 
 PRECISION_FLAG = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(PRECISIONS)}.")
 GRAPH = convert_flags.define_graph_flags("under XNNPACK")
@@ -42,26 +42,11 @@ def main(argv):
     if TRAINABLE.value and INT8_IO.value:
         raise app.UsageError("--int8_io does not go with --trainable: a trainable model takes and returns float.")
     network, front_end, label_names, examples = convert_flags.resolve()
-    if TRAINABLE.value:
-        report = export_trainable(
-            network, convert_flags.OUT_DIR.value, PRECISION_FLAG.value, waveform=GRAPH["waveform"].value,
-            front_end=front_end, label_names=label_names, max_classes=MAX_CLASSES.value, examples=examples,
-            calibration_examples=convert_flags.calibration_examples(label_names),
-            random_calibration=convert_flags.RANDOM_CALIBRATION.value, num_calibration=convert_flags.NUM_CALIBRATION.value,
-            num_eval=convert_flags.NUM_EVAL.value, source=convert_flags.source_name(),
-            time_as_rows=GRAPH["time_as_rows"].value)
-        convert_flags.print_report(report)
-        return
-    report = export(network, convert_flags.OUT_DIR.value, PRECISION_FLAG.value,
-                    waveform=GRAPH["waveform"].value, keep_train_form=convert_flags.KEEP_TRAIN.value, int8_io=INT8_IO.value,
-                    front_end=front_end, examples=examples, label_names=label_names,
-                    sample_rate=GRAPH["sample_rate"].value, source=convert_flags.source_name(),
-                    random_calibration=convert_flags.RANDOM_CALIBRATION.value, num_eval=convert_flags.NUM_EVAL.value,
-                    num_calibration=convert_flags.NUM_CALIBRATION.value, time_as_rows=GRAPH["time_as_rows"].value,
-                    int8_float_head=GRAPH["float_head"].value,
-                    calibration_examples=convert_flags.calibration_examples(label_names))
+    report = export_network(network, convert_flags.OUT_DIR.value, "tflite", PRECISION_FLAG.value,
+                            trainable=TRAINABLE.value, max_classes=MAX_CLASSES.value, int8_io=INT8_IO.value,
+                            **convert_flags.graph_arguments(GRAPH), **convert_flags.export_arguments(label_names),
+                            front_end=front_end, label_names=label_names, examples=examples)
     convert_flags.print_report(report)
-
 
 if __name__ == "__main__":
     cli.run(main)

@@ -223,7 +223,7 @@ def test_a_stream_takes_the_input_forms_predict_takes_by_one_rule():
 
 @pytest.mark.parametrize("case", ["parse_error", "usage_error", "nan", "lr_steps", "dropout", "eval_period", "num_eval",
                                   "empty_stdin", "one_byte", "tiny_hop", "comma", "closed_pipe",
-                                  "missing_calibration_clip"])
+                                  "missing_calibration_clip", "trainable_train_form"])
 def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
     FRONT_END.save(str(tiny_model_file))
@@ -257,6 +257,9 @@ def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_fil
                                       f"--csv={vggsound}", f"--data_dir={tmp_path}", "--precisions=int8"], b"",
                                      f"error: {vggsound}: 1 row(s) of the 'train' split have no audio file in "
                                      f"{tmp_path} (e.g. gone_000000)"),
+        "trainable_train_form": (["convert.tflite", f"--model={model}", f"--out_dir={tmp_path}/run", "--trainable",
+                                  "--keep_train_form", "--random_calibration"], b"",
+                                 "error: A trainable model is built from the deploy form"),
     }
     arguments, stdin, message = commands[case]
     process = subprocess.Popen([sys.executable, "-m", *arguments], cwd=ROOT, stdin=subprocess.PIPE,

@@ -18,6 +18,8 @@ import numpy as np
 
 from keras_airn import files
 from keras_airn.export.common import (
+    CALIBRATION_CLIPS,
+    EVAL_CLIPS,
     ConversionError,
     ExportInputs,
     artifact_stem,
@@ -103,9 +105,9 @@ def quantize_onnx(fp32_path: str, out_path: str, calibration: np.ndarray, scheme
 
 
 def export_onnx(model, out_dir: str, *, opset: int = 17, keep_train_form: bool = False,
-                front_end=None, examples=None, label_names=None, num_eval: int = 32,
+                front_end=None, examples=None, label_names=None, num_eval: int = EVAL_CLIPS,
                 source: str | None = None, precisions=("fp32",), calibration_examples=None,
-                random_calibration: bool = False, num_calibration: int = 64,
+                random_calibration: bool = False, num_calibration: int = CALIBRATION_CLIPS,
                 int8_scheme: str = DEFAULT_ONNX_INT8_SCHEME) -> dict:
     """Converts to ONNX, checks parity with Keras in onnxruntime, writes the files and a report.
 

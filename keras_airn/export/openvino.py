@@ -23,7 +23,7 @@ import tempfile
 import numpy as np
 
 from keras_airn.export import common
-from keras_airn.export.common import ConversionError
+from keras_airn.export.common import CALIBRATION_CLIPS, EVAL_CLIPS, ConversionError
 from keras_airn.export.waveform import FRONT_END_SCOPE
 
 OPENVINO_PRECISIONS = ("fp32", "int8", "bf16")
@@ -95,8 +95,8 @@ def quantize(ov_model, calibration: np.ndarray, ignored: list[str]):
 
 def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool = False,
                     keep_train_form: bool = False, front_end=None, examples=None, label_names=None,
-                    sample_rate=None, num_eval: int = 32, source: str | None = None, calibration_examples=None,
-                    random_calibration: bool = False, num_calibration: int = 64,
+                    sample_rate=None, num_eval: int = EVAL_CLIPS, source: str | None = None, calibration_examples=None,
+                    random_calibration: bool = False, num_calibration: int = CALIBRATION_CLIPS,
                     int8_float_head: bool = True, time_as_rows: bool = True) -> dict:
     """Converts to OpenVINO IR, checks parity with Keras on OpenVINO's CPU plugin, writes the IRs
     and a report.

@@ -31,6 +31,8 @@ import numpy as np
 from keras_airn import files
 from keras_airn.inference.artifacts import TRAINABLE_FILE, read_trainable_settings as read_settings  # noqa: F401
 from keras_airn.export.common import (
+    CALIBRATION_CLIPS,
+    EVAL_CLIPS,
     ConversionError,
     artifact_stem,
     new_report,
@@ -250,7 +252,7 @@ def _float_nodes(model_bytes: bytes) -> set[str]:
 def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: bool = False, front_end=None,
                      label_names=None, max_classes: int | None = None, learning_rate: float = DEFAULT_LEARNING_RATE,
                      examples=None, calibration_examples=None, random_calibration: bool = False,
-                     num_calibration: int = 200, num_eval: int = 500, source: str | None = None,
+                     num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, source: str | None = None,
                      time_as_rows: bool = True) -> dict:
     """Writes trainable `.tflite` files (this module's docstring) with labels, front-end and a report.
 
