@@ -30,7 +30,11 @@ from keras_airn import cli  # noqa: E402
 MODEL = flags.DEFINE_string("model", None, "A .tflite, .onnx, OpenVINO IR .xml or .keras model (front_end.json "
                             "and labels beside it).")
 STDIN = flags.DEFINE_bool("stdin", False, "Read raw mono PCM from stdin instead of the microphone.")
-SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Rate of the input (default: the model's).", lower_bound=1)
+# A rate far below any audio format's is a typo (--sample_rate 16 for 16000) that would otherwise
+# resample the stream up a thousandfold and classify hours of audio for every second read.
+MIN_STREAM_RATE = 1000
+SAMPLE_RATE = flags.DEFINE_integer("sample_rate", None, "Rate of the input in Hz (default: the model's).",
+                                   lower_bound=MIN_STREAM_RATE)
 FORMAT = flags.DEFINE_enum("format", "s16le", ["s16le", "f32le"], "--stdin sample format (little-endian).")
 DEVICE = flags.DEFINE_string("device", None, "Microphone: a PortAudio device name or index (default: the "
                              "system's input).")

@@ -222,7 +222,7 @@ def test_a_stream_takes_the_input_forms_predict_takes_by_one_rule():
 
 
 @pytest.mark.parametrize("case", ["parse_error", "usage_error", "nan", "lr_steps", "dropout", "eval_period", "num_eval",
-                                  "empty_stdin", "one_byte", "tiny_hop", "comma", "closed_pipe",
+                                  "empty_stdin", "one_byte", "rate_typo", "tiny_hop", "comma", "closed_pipe",
                                   "missing_calibration_clip", "trainable_train_form"])
 def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
@@ -249,7 +249,8 @@ def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_fil
         "num_eval": (["convert.tflite", f"--model={model}", f"--out_dir={tmp_path}/run", "--num_eval=0"], b"",
                      "error: flag --num_eval=0: 0 is not"),
         "empty_stdin": (listen, b"", "error: the input ended before one sample"),
-        "one_byte": (listen + ["--sample_rate=5"], b"\x01", "error: the input ended before one sample"),
+        "one_byte": (listen + ["--sample_rate=8000"], b"\x01", "error: the input ended before one sample"),
+        "rate_typo": (listen + ["--sample_rate=16"], b"\0" * 32000, "error: flag --sample_rate=16: 16 is not integer >= 1000"),
         "tiny_hop": (listen + ["--hop_seconds=1e-9"], b"\0" * 32000, "error: hop_seconds 1e-09 is shorter than one"),
         "comma": (["edge.classify", f"--model={model}", f"--audio={comma}"], b"", None),
         "closed_pipe": (["edge.classify", f"--model={model}", f"--audio={comma}", "--json"], b"", None),
