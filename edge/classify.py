@@ -13,7 +13,6 @@ Usage:
 from __future__ import annotations
 
 import json
-import math
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ chatter; override to debug
@@ -44,9 +43,8 @@ def main(argv):
         raise app.UsageError("--model and --audio are required.")
     if TOP_K.value < 1:
         raise app.UsageError(f"--top_k must be at least 1, got {TOP_K.value}.")
-    if HOP.value is not None and not (math.isfinite(HOP.value) and HOP.value > 0):
-        raise app.UsageError(f"--hop_seconds must be a positive number of seconds, got {HOP.value}.")
     classifier = WindowScorer.from_file(MODEL.value, FRONT_END.value, HEAD.value)
+    classifier.hop_samples(HOP.value)  # a bad hop is one line for the command, not one per file
     labels = classifier.labels or labels_beside(MODEL.value, classifier.num_classes, LABELS.value)
     results, failed = {}, {}
     for path in audio_files:

@@ -63,9 +63,14 @@ def _finite(value):
     return value
 
 
+def json_text(value) -> str:
+    """`value` as indented JSON (NaN and infinities as null), as `write_json` writes it."""
+    return json.dumps(_finite(value), indent=1, allow_nan=False)
+
+
 def write_json(path: str, value) -> None:
     """Writes `value` as indented JSON to `path` atomically (NaN and infinities as null)."""
-    write_bytes(path, (json.dumps(_finite(value), indent=1, allow_nan=False) + "\n").encode())
+    write_bytes(path, (json_text(value) + "\n").encode())
 
 
 def save_model(model, path: str) -> None:

@@ -168,10 +168,12 @@ class AudioClassifier(keras.Model):
         try:
             path = model_file(path)
             loaded = load_saved(path)
-        except (FileNotFoundError, KerasAirnError) as error:
+        except FileNotFoundError as error:  # perhaps a network's name mistyped
             from keras_airn.network.registry import list_networks
 
             raise PresetError(f"{error} (networks: {', '.join(list_networks())}).") from error
+        except KerasAirnError as error:
+            raise PresetError(str(error)) from error
         if isinstance(loaded, AudioClassifier):
             return loaded
         beside = os.path.dirname(os.path.abspath(path))

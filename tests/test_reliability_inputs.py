@@ -46,7 +46,7 @@ def tiny_model_file(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("case", ["missing_model", "nan_audio", "no_front_end", "bad_folder", "leftover"])
+@pytest.mark.parametrize("case", ["missing_model", "nan_audio", "no_front_end", "bad_folder", "leftover", "bad_init"])
 def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
     FRONT_END.save(str(tiny_model_file))
@@ -54,6 +54,12 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
     soundfile.write(good, np.zeros(16000, np.float32), 16000)
     nan = str(tmp_path / "nan.wav")
     soundfile.write(nan, np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    if case == "bad_init":  # a folder to train on, and a pre-trained model that is not one
+        for index, label in enumerate(("low", "high") * 3):
+            os.makedirs(tmp_path / "clips" / label, exist_ok=True)
+            soundfile.write(str(tmp_path / "clips" / label / f"{index}.wav"),
+                            0.5 * synth_clip(f"tone_{label}", 1.0, 16000, np.random.default_rng(index)), 16000)
+        (tmp_path / "junk.keras").write_text("not a model")
     commands = {
         "missing_model": (["edge.classify", f"--model={tmp_path}/none.tflite", f"--audio={good}"],
                           f"error: No model file at '{tmp_path}/none.tflite'"),
@@ -66,6 +72,9 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
         # A flag's second value is not silently dropped (absl leaves it as an argument).
         "leftover": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}", f"--out_dir={tmp_path}/run",
                       "--epochs", "3", "5"], "unexpected argument(s) '5'"),
+        "bad_init": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}/clips",
+                      f"--init={tmp_path}/junk.keras", f"--out_dir={tmp_path}/run"],
+                     "junk.keras' is not a readable .keras model: not a zip archive"),
     }
     arguments, message = commands[case]
     result = subprocess.run([sys.executable, "-m", *arguments], cwd=ROOT, capture_output=True, text=True,
@@ -74,6 +83,8 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
     assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
     if case == "leftover":
         assert not os.path.exists(f"{tmp_path}/run")  # refused before anything ran
+    if case == "bad_init":  # refused before the run's split or checkpoints are written
+        assert set(os.listdir(tmp_path / "run")) <= {".lock"}, os.listdir(tmp_path / "run")
     if case == "nan_audio":  # the good file is still classified and printed
         assert result.stdout.startswith(f"{good}: class_"), result.stdout
 
@@ -222,7 +233,7 @@ def test_a_stream_takes_the_input_forms_predict_takes_by_one_rule():
 
 
 @pytest.mark.parametrize("case", ["parse_error", "usage_error", "nan", "lr_steps", "dropout", "eval_period", "num_eval",
-                                  "empty_stdin", "one_byte", "rate_typo", "tiny_hop", "comma", "closed_pipe",
+                                  "empty_stdin", "one_byte", "rate_typo", "tiny_hop", "tiny_hop_files", "comma", "closed_pipe",
                                   "missing_calibration_clip", "trainable_train_form"])
 def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
@@ -252,6 +263,8 @@ def test_every_usage_error_is_one_line_and_a_closed_pipe_is_quiet(tiny_model_fil
         "one_byte": (listen + ["--sample_rate=8000"], b"\x01", "error: the input ended before one sample"),
         "rate_typo": (listen + ["--sample_rate=16"], b"\0" * 32000, "error: flag --sample_rate=16: 16 is not integer >= 1000"),
         "tiny_hop": (listen + ["--hop_seconds=1e-9"], b"\0" * 32000, "error: hop_seconds 1e-09 is shorter than one"),
+        "tiny_hop_files": (["edge.classify", f"--model={model}", f"--audio={comma}", "--hop_seconds=1e-9"], b"",
+                           "error: hop_seconds 1e-09 is shorter than one"),
         "comma": (["edge.classify", f"--model={model}", f"--audio={comma}"], b"", None),
         "closed_pipe": (["edge.classify", f"--model={model}", f"--audio={comma}", "--json"], b"", None),
         "missing_calibration_clip": (["convert.tflite", f"--model={model}", f"--out_dir={tmp_path}/run",

@@ -156,11 +156,10 @@ def fit(build_model, train_split, test_split, front_end: FrontEnd, config: Train
         front_end: clip and feature settings.
         config: the recipe (`train_config`).
     """
-    import json
-
+    from keras_airn import files
     from keras_airn.training import trainer
 
     result = trainer.fit(build_model, train_split, test_split, front_end, config, OUT_DIR.value,
                          resume=RESUME.value, strategy=STRATEGY.value, stop_after_epoch=STOP_AFTER.value,
                          bad_audio=BAD_AUDIO.value)
-    print(json.dumps(result.summary, indent=1))
+    print(files.json_text(result.summary))

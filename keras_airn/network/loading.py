@@ -56,6 +56,11 @@ def read_keras(path: str, compile: bool = False):
         path: a `.keras` file.
         compile: also restore the optimizer (a run's checkpoint).
     """
+    import zipfile
+
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):  # Keras would call it "File not found"
+        raise ModelFileError(f"{path!r} is not a readable .keras model: not a zip archive (truncated, or "
+                             f"another kind of file).")
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # Keras raises several types for a bad or unsafe archive.
