@@ -166,8 +166,9 @@ def main(argv):
     own_audio = DATASET.value in ("folder", "csv")
     config = train_flags.train_config("small_data" if own_audio else "release", finetuning=bool(INIT.value))
     check_fit_options(config, test_split, train_flags.STRATEGY.value)  # before split.csv is written
-    # A pre-trained model that cannot be read is refused before the run's files are written (a
-    # multi-worker run reads it once its strategy exists: TensorFlow configures that first).
+    # A pre-trained model that cannot be read is refused before the run's files are written. The
+    # network read here is not reused: the loop builds its own after seeding the new head's draw
+    # (and, multi-worker, after its strategy exists: TensorFlow configures that first).
     if INIT.value and not train_flags.RESUME.value and train_flags.STRATEGY.value != "multi_worker":
         build()
     if splits_read and is_chief():

@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_airn import files
 from keras_airn.errors import KerasAirnError
+from keras_airn.network.deploy import reparameterizable, reparameterize
 from keras_airn.export.silence import (  # noqa: F401 (also read from here, their home before)
     PADDED_WINDOW_BOUND,
     SILENCE_BOUND,
@@ -58,7 +59,6 @@ def model_for_export(model, keep_train_form: bool = False, time_as_rows: bool = 
         time_as_rows: time-axis convolutions on the transposed layout (same outputs; faster
             under XNNPACK, see `MultiScaleDepthwiseMixer`).
     """
-    from keras_airn.network.deploy import reparameterizable, reparameterize
     from keras_airn.network.loading import load_model
 
     if isinstance(model, str):
@@ -114,8 +114,6 @@ def is_airn(model) -> bool:
     """Deprecated: `keras_airn.network.deploy.reparameterizable`."""
     import warnings
 
-    from keras_airn.network.deploy import reparameterizable
-
     warnings.warn("is_airn is deprecated; use keras_airn.network.deploy.reparameterizable.", DeprecationWarning,
                   stacklevel=2)
     return reparameterizable(model)
@@ -124,15 +122,12 @@ def is_airn(model) -> bool:
 def artifact_stem(model) -> str:
     """The start of an artifact's file name: `<name>_<deploy|train>` for a network with a deploy
     form (AudioRepInceptionNeXt), the model's name for another (a baseline)."""
-    from keras_airn.network.deploy import reparameterizable
-
     return f"{model.name}_{'deploy' if model.deploy else 'train'}" if reparameterizable(model) else model.name
 
 
 def describe(model, front_end) -> dict:
     """What a conversion report records about the model: its form, classes, and its parameters and
     MACs at the front-end's input size (what `edge.benchmark` plots)."""
-    from keras_airn.network.deploy import reparameterizable
     from keras_airn.network.profile import profile
 
     params, macs = profile(model, (front_end.num_frames, front_end.n_mels))

@@ -78,7 +78,7 @@ def checked_split(split, name: str, sample_rate: int, out_dir: str, bad_audio: s
     """
     from keras_airn.data.datasets import Split, check_examples
     from keras_airn.training.distributed import is_chief
-    from keras_airn.training.trainer import shows_progress_bar
+    from keras_airn.training.run import shows_progress_bar
 
     report = bad_audio_report(out_dir, name) if is_chief() else None
     examples = check_examples(split.examples, sample_rate, bad_audio, report, progress=shows_progress_bar(verbose))

@@ -105,8 +105,7 @@ class TrainConfig:
     def __post_init__(self):
         self.lr_steps = tuple(int(step) for step in self.lr_steps)
         check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS))
-        if self.schedule not in ("step", "cosine"):
-            raise ValueError(f"schedule must be 'step' or 'cosine', got {self.schedule!r}.")
+        check_choice("schedule", self.schedule, ("step", "cosine"))
         check_range("time_mask_share", self.time_mask_share, 0, 1, include_high=True)
         SpecAugmentConfig(style=self.spec_augment_style)
 
@@ -287,9 +286,8 @@ def recipe(name: str, finetuning: bool) -> TrainConfig:
     """
     if name == "release":
         return RELEASE_FINETUNING if finetuning else RELEASE_PRETRAINING
-    if name == "small_data":
-        return SMALL_DATA
-    raise ValueError(f"recipe must be one of {list(RECIPES)}, got {name!r}.")
+    check_choice("recipe", name, RECIPES)
+    return SMALL_DATA
 
 
 # Keras `fit` arguments with no meaning in `AudioClassifier.fit` (the recipe shuffles, weighs and splits).
