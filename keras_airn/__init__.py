@@ -15,6 +15,8 @@ waveform to device model. Each package may import only those listed before it:
 - `task`: `AudioClassifier`, over all of them.
 """
 
+import sys
+
 from keras_airn import _moved, tf_env
 
 tf_env.configure()  # before anything below imports TensorFlow
@@ -67,6 +69,9 @@ __all__ = [
     "save_labels",
     "save_official_checkpoint",
 ]
+
+
+_moved.keep_public_names(sys.modules[__name__])
 
 
 def __getattr__(name):

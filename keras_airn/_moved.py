@@ -15,6 +15,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
+import types
 import warnings
 
 MOVED = {
@@ -55,3 +56,19 @@ def install() -> None:
     """Lets the old names import (once per process)."""
     if not any(isinstance(finder, _Redirect) for finder in sys.meta_path):
         sys.meta_path.append(_Redirect())
+
+
+class _Package(types.ModuleType):
+    """`keras_airn` itself: importing an old module name that is also one of its public names
+    (`keras_airn.profile`, now the function) leaves the public name in place, where Python's import
+    would bind the module over it."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in getattr(self, "__all__", ()) and name in self.__dict__:
+            return
+        super().__setattr__(name, value)
+
+
+def keep_public_names(package: types.ModuleType) -> None:
+    """Makes `package`'s public names (its `__all__`) outlast imports of old module names."""
+    package.__class__ = _Package
