@@ -183,8 +183,10 @@ def test_ctrl_c_is_one_line(clips, tmp_path):
     for example in clips.examples:
         os.makedirs(data / clips.label_names[example.label], exist_ok=True)
         os.symlink(example.path, data / clips.label_names[example.label] / os.path.basename(example.path))
+    build().save(str(tmp_path / "tiny.keras"))  # a tiny network: its first step, which the stop waits for, is short
     process = subprocess.Popen([sys.executable, "-m", "train.finetune", "--dataset=folder", f"--data_dir={data}",
-                                f"--out_dir={tmp_path}/run", "--clip_seconds=0.64"], cwd=ROOT, text=True,
+                                f"--init={tmp_path}/tiny.keras", f"--out_dir={tmp_path}/run", "--clip_seconds=0.64"],
+                               cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CI="1"))
     deadline = time.monotonic() + 240
