@@ -256,10 +256,10 @@ class AudioClassifier(keras.Model):
 
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int | None = None, verbose="auto",
             callbacks=None, validation_data=None, validation_freq: int | None = None, *,
-            out_dir: str | None = None, resume: bool = False, recipe: str = "small_data",
+            out_dir: str | None = None, resume: bool = False, recipe="small_data",
             learning_rate: float | None = None, strategy: str = "default", bad_audio: str = "skip",
-            **config) -> keras.callbacks.History:
-        """Trains the network as `train.finetune` does; Keras's `fit` signature.
+            stop_after_epoch: int | None = None, **config) -> keras.callbacks.History:
+        """Trains the network with a recipe (what `train.finetune` runs); Keras's `fit` signature.
 
         The recipe (`keras_airn.training.recipes`: `small_data` for your own audio, `release` the
         authors') brings SpecAugment, checkpoints, exact resume and precise BN; `compile()`
@@ -270,24 +270,23 @@ class AudioClassifier(keras.Model):
         precise BN (the last epoch's `val_*` logs); `validation_freq=N` also every N epochs before.
 
         Args:
-            x: a `Split` whose labels are the classifier's; waveforms (with `y`); a tuple
-                (waveforms, labels); or a finite `tf.data.Dataset` of (waveform, label) pairs.
-                Labels: names or indices.
-            y: labels of the waveforms `x`.
-            batch_size, epochs: override the recipe (batch_size: the global batch).
+            x, y: a `Split` whose labels are the classifier's; waveforms `x` and labels `y` (names
+                or indices); a tuple (waveforms, labels); or a finite `tf.data.Dataset` of pairs.
+            batch_size, epochs, learning_rate: override the recipe's (batch_size: the global batch).
             verbose: "auto", 0, 1 or 2, as Keras's.
             callbacks: Keras callbacks; they see this classifier as their model, and one that
                 sets `stop_training` (EarlyStopping) ends training after that epoch.
             validation_data: as `x` (a tuple, a Split or a Dataset), or None.
             validation_freq: also evaluate every this many epochs (None: after the last only).
-            out_dir: run folder (checkpoints, logs, models); a new temporary one by default.
-            resume: continue the run in `out_dir`.
-            recipe: "small_data" or "release" (`keras_airn.training.recipes`).
-            learning_rate: overrides the recipe's.
-            strategy: "default", "mirrored" (local devices) or "multi_worker" (every worker of
-                `TF_CONFIG` runs this call with the same arguments; `train.launch_local`).
+            out_dir, resume: the run folder (checkpoints, logs, models; a new temporary one by
+                default) and whether to continue the run in it.
+            recipe: "small_data", "release" (`keras_airn.training.recipes`) or a `TrainConfig`.
+            strategy: "default", "mirrored" (local devices) or "multi_worker" (each worker of
+                `TF_CONFIG` calls `training.distributed.make_strategy("multi_worker")`, then builds
+                the classifier seeded alike and calls this, as `train.finetune` does).
             bad_audio: "skip": unreadable files (checked at start) and crops with NaN/Inf samples
                 are listed in `out_dir/bad_audio_<split>.txt` and left out; "fail": an error naming them.
+            stop_after_epoch: stop after this many epochs (`resume=True` goes on from there).
             **config: any other `TrainConfig` field (lr_steps, weight_decay, seed, wave, ...).
 
         Returns:
@@ -311,8 +310,8 @@ class AudioClassifier(keras.Model):
         resolved = settings.resolved(len(train_split.examples))
         forward = ForwardTraining(self, callbacks, verbose, eval_split, validation_freq, resolved)
         result = fit(lambda: self.network, train_split, eval_split, self.front_end, resolved, out_dir,
-                     resume=resume, strategy=strategy, bad_audio=bad_audio, callbacks=[forward],
-                     compiled=getattr(self, "_compiled", None), verbose=verbose)
+                     resume=resume, strategy=strategy, stop_after_epoch=stop_after_epoch, bad_audio=bad_audio,
+                     callbacks=[forward], compiled=getattr(self, "_compiled", None), verbose=verbose)
         return forward.finish(result)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto", steps=None, callbacks=None,

@@ -202,3 +202,17 @@ def test_a_batch_the_workers_cannot_share_is_one_line(setup, tmp_path):
     assert result.returncode == 1, result.stdout[-3000:]
     assert "error: The global batch of 9 does not split evenly over 2 workers" in result.stdout, result.stdout[-3000:]
     assert "Traceback" not in result.stdout
+
+
+def test_a_multi_worker_strategy_asked_for_after_tensorflow_started_is_one_line():
+    """TensorFlow configures a cluster only before its first operation: `make_strategy` says what to
+    do first rather than passing TensorFlow's RuntimeError on (what `AudioClassifier.fit` met when
+    the classifier was built before the strategy)."""
+    cluster = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 0}})
+    code = ("import tensorflow as tf; tf.constant(1.0)\n"
+            "from keras_airn.training.distributed import make_strategy\n"
+            "try:\n    make_strategy('multi_worker')\nexcept ValueError as error:\n    print(error)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(TF_CONFIG=cluster), capture_output=True,
+                            text=True, timeout=120)
+    assert "call keras_airn.training.distributed.make_strategy('multi_worker') first" in result.stdout, (
+        result.stdout[-2000:], result.stderr[-2000:])

@@ -158,22 +158,16 @@ def main(argv):
     logging.info("%s: %d train / %d test clips, %d classes.", DATASET.value, len(train_split.examples),
                  len(test_split.examples) if test_split else 0, train_split.num_classes)
 
-    def build():
-        preset = INIT.value or MODEL.value
-        return AudioClassifier.from_preset(preset, labels=train_split.label_names, front_end=front_end,
-                                           dropout=train_flags.DROPOUT.value).network
-
     own_audio = DATASET.value in ("folder", "csv")
     config = train_flags.train_config("small_data" if own_audio else "release", finetuning=bool(INIT.value))
     check_fit_options(config, test_split, train_flags.STRATEGY.value)  # before split.csv is written
-    # A pre-trained model that cannot be read is refused before the run's files are written. The
-    # network read here is not reused: the loop builds its own after seeding the new head's draw
-    # (and, multi-worker, after its strategy exists: TensorFlow configures that first).
-    if INIT.value and not train_flags.RESUME.value and train_flags.STRATEGY.value != "multi_worker":
-        build()
+    # A pre-trained model that cannot be read is refused here, before the run's files are written.
+    classifier = train_flags.build(lambda: AudioClassifier.from_preset(
+        INIT.value or MODEL.value, labels=train_split.label_names, front_end=front_end,
+        dropout=train_flags.DROPOUT.value), config)
     if splits_read and is_chief():
         datasets.write_split_csv(splits_read, split_file)
-    train_flags.fit(build, train_split, test_split, front_end, config)
+    train_flags.fit(classifier, train_split, test_split, config)
 
 
 if __name__ == "__main__":

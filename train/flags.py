@@ -146,20 +146,37 @@ def front_end(base: FrontEnd, own_audio: bool = False) -> FrontEnd:
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
-def fit(build_model, train_split, test_split, front_end: FrontEnd, config: TrainConfig) -> None:
-    """`trainer.fit` with --out_dir, --resume, --strategy, --stop_after_epoch and --bad_audio;
-    prints the run's summary as JSON.
+def build(make_classifier, config: TrainConfig):
+    """The run's classifier, made as the training loop needs it: under --strategy multi_worker the
+    strategy first (TensorFlow configures a cluster before any other operation), and new weights
+    drawn from --seed (the same on every worker).
 
     Args:
-        build_model: zero-argument callable returning a fresh network.
-        train_split, test_split: the data (`test_split` may be None).
-        front_end: clip and feature settings.
+        make_classifier: zero-argument callable returning an `AudioClassifier`.
+        config: the recipe (`train_config`).
+    """
+    import keras
+
+    from keras_airn.training.distributed import make_strategy
+
+    if STRATEGY.value == "multi_worker":
+        make_strategy("multi_worker")
+    keras.utils.set_random_seed(config.seed)
+    return make_classifier()
+
+
+def fit(classifier, train_split, test_split, config: TrainConfig) -> None:
+    """`AudioClassifier.fit` with --out_dir, --resume, --strategy, --stop_after_epoch and
+    --bad_audio; prints the run's summary as JSON.
+
+    Args:
+        classifier: the `AudioClassifier` of `build`.
+        train_split, test_split: the data (`test_split` may be None), checked by `check_splits`.
         config: the recipe (`train_config`).
     """
     from keras_airn import files
-    from keras_airn.training import trainer
 
-    result = trainer.fit(build_model, train_split, test_split, front_end, config, OUT_DIR.value,
-                         resume=RESUME.value, strategy=STRATEGY.value, stop_after_epoch=STOP_AFTER.value,
-                         bad_audio=BAD_AUDIO.value)
-    print(files.json_text(result.summary))
+    history = classifier.fit(train_split, validation_data=test_split, out_dir=OUT_DIR.value, resume=RESUME.value,
+                             recipe=config, strategy=STRATEGY.value, stop_after_epoch=STOP_AFTER.value,
+                             bad_audio=BAD_AUDIO.value)
+    print(files.json_text(history.summary))

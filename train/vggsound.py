@@ -91,8 +91,10 @@ def main(argv):
     overrides = {"dropout": train_flags.DROPOUT.value, "num_frames": None}
     if KERNEL_SIZES.value:
         overrides["kernel_sizes"] = [int(k) for k in KERNEL_SIZES.value]
-    train_flags.fit(lambda: ka.create_model(MODEL.value, num_classes=train_split.num_classes, **overrides),
-                    train_split, test_split, front_end, train_flags.train_config("release", finetuning=False))
+    config = train_flags.train_config("release", finetuning=False)
+    classifier = train_flags.build(lambda: ka.AudioClassifier(ka.create_model(
+        MODEL.value, num_classes=train_split.num_classes, **overrides), front_end, train_split.label_names), config)
+    train_flags.fit(classifier, train_split, test_split, config)
 
 
 if __name__ == "__main__":

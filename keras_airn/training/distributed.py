@@ -16,6 +16,7 @@ computes (tests/test_multi_worker.py).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -43,7 +44,16 @@ def is_chief() -> bool:
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """"default" (one device), "mirrored" (all local devices) or "multi_worker" (`TF_CONFIG`)."""
+    """"default" (one device), "mirrored" (all local devices) or "multi_worker" (`TF_CONFIG`).
+
+    TensorFlow configures a multi-worker cluster only before any other TensorFlow operation: a
+    multi-worker run calls `make_strategy("multi_worker")` first, before building its model;
+    later calls return that strategy.
+
+    Raises:
+        ValueError: an unknown name, no cluster in `TF_CONFIG`, or a multi-worker strategy asked
+            for after TensorFlow has started.
+    """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -52,8 +62,19 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         if worker_role()[1] == 1:
             raise ValueError("--strategy multi_worker needs TF_CONFIG naming the workers; start them with "
                              "`python -m train.launch_local --num_workers N -- ...` or set it on each host.")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            return _multi_worker_strategy()
+        except RuntimeError as error:  # "Collective ops must be configured at program startup"
+            raise ValueError("strategy='multi_worker' must be made before any model or tensor: call "
+                             "keras_airn.training.distributed.make_strategy('multi_worker') first, then build "
+                             f"the classifier ({error}).") from error
     raise ValueError(f"Unknown strategy {name!r}; use default, mirrored or multi_worker.")
+
+
+@functools.cache
+def _multi_worker_strategy() -> tf.distribute.Strategy:
+    """The process's one `MultiWorkerMirroredStrategy`."""
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def synchronise_batchnorm(model: keras.Model) -> None:

@@ -70,7 +70,8 @@ class ForwardTraining(keras.callbacks.Callback):
         network = self.classifier.network
         if result.model is not network:  # resumed from a checkpoint
             network.set_weights(result.model.get_weights())
-        self.classifier.optimizer = result.model.optimizer
+        if getattr(result.model, "optimizer", None) is not None:  # multi-worker: on the replicated copy only
+            self.classifier.optimizer = result.model.optimizer
         validation = {f"val_{k}": v for k, v in result.summary.get("metrics", {}).items()}
         if self._pending is not None:
             epoch, logs = self._pending

@@ -295,9 +295,10 @@ KERAS_FIT_ONLY = {"validation_split", "shuffle", "class_weight", "sample_weight"
                   "steps_per_epoch", "validation_steps", "validation_batch_size"}
 
 
-def fit_config(name: str, finetuning: bool, **overrides) -> TrainConfig:
-    """The recipe `AudioClassifier.fit` trains with: `recipe(name, finetuning)` with the
-    `overrides` that are not None; refuses Keras `fit` arguments that have no meaning here.
+def fit_config(name: str | TrainConfig, finetuning: bool, **overrides) -> TrainConfig:
+    """The recipe `AudioClassifier.fit` trains with: `recipe(name, finetuning)` (or `name`
+    itself, a `TrainConfig`) with the `overrides` that are not None; refuses Keras `fit`
+    arguments that have no meaning here.
 
     Example:
     >>> fit_config("small_data", False, epochs=3, batch_size=None).epochs
@@ -308,4 +309,5 @@ def fit_config(name: str, finetuning: bool, **overrides) -> TrainConfig:
     if unsupported:
         raise TypeError(f"AudioClassifier.fit does not take {unsupported}: split data with "
                         f"keras_airn.read_folder(test_fraction=...) and pass validation_data.")
-    return dataclasses.replace(recipe(name, finetuning), **{k: v for k, v in overrides.items() if v is not None})
+    base = name if isinstance(name, TrainConfig) else recipe(name, finetuning)
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,4 +1,4 @@
-"""Training loop shared by `train.vggsound`, `train.finetune` and `AudioClassifier.fit`.
+"""The training loop of `AudioClassifier.fit` (which `train.finetune` and `train.vggsound` call).
 
 Checkpoints every epoch (model, optimizer state, epoch, RNG states) as one atomic unit and
 resumes exactly: the data of each epoch depends only on (seed, epoch), see `pipeline`. The run
