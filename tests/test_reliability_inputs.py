@@ -46,7 +46,8 @@ def tiny_model_file(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("case", ["missing_model", "nan_audio", "no_front_end", "bad_folder", "leftover", "bad_init"])
+@pytest.mark.parametrize("case", ["missing_model", "nan_audio", "no_front_end", "bad_folder", "leftover", "bad_init",
+                                  "all_unusable"])
 def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
     FRONT_END.save(str(tiny_model_file))
@@ -60,6 +61,11 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
             soundfile.write(str(tmp_path / "clips" / label / f"{index}.wav"),
                             0.5 * synth_clip(f"tone_{label}", 1.0, 16000, np.random.default_rng(index)), 16000)
         (tmp_path / "junk.keras").write_text("not a model")
+    if case == "all_unusable":  # every training file is listed and skipped: nothing is left to train on
+        for label in ("low", "high"):
+            os.makedirs(tmp_path / "unusable" / label)
+            for index in range(3):
+                (tmp_path / "unusable" / label / f"{index}.wav").write_text(f"not audio {label} {index}")
     commands = {
         "missing_model": (["edge.classify", f"--model={tmp_path}/none.tflite", f"--audio={good}"],
                           f"error: No model file at '{tmp_path}/none.tflite'"),
@@ -75,6 +81,9 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
         "bad_init": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}/clips",
                       f"--init={tmp_path}/junk.keras", f"--out_dir={tmp_path}/run"],
                      "junk.keras' is not a readable .keras model: not a zip archive"),
+        "all_unusable": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}/unusable",
+                          f"--out_dir={tmp_path}/run"],
+                         f"error: No usable train audio: every file is listed in {tmp_path}/run/bad_audio_train.txt"),
     }
     arguments, message = commands[case]
     result = subprocess.run([sys.executable, "-m", *arguments], cwd=ROOT, capture_output=True, text=True,

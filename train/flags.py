@@ -121,21 +121,22 @@ def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:
 
 
 def check_splits(out_dir: str, sample_rate: int, **splits) -> None:
-    """Checks every file of each split at start, per --bad_audio; writes bad_audio_<name>.txt.
+    """Checks every file of each split at start, per --bad_audio and --resample; writes
+    bad_audio_<name>.txt (`training.bad_audio.checked_split`).
 
     Args:
         out_dir: run directory for the reports (written by the chief of a multi-worker run).
         sample_rate: required rate.
         **splits: {name: Split}; their `examples` are replaced by the usable ones.
-    """
-    import os
 
-    from keras_airn.data.datasets import check_examples
-    from keras_airn.training.distributed import is_chief
+    Raises:
+        DatasetError: a split has no usable file.
+    """
+    from keras_airn.training.bad_audio import checked_split
 
     for name, split in splits.items():  # every worker checks; only the chief writes the report
-        report = os.path.join(out_dir, f"bad_audio_{name}.txt") if is_chief() else None
-        split.examples = check_examples(split.examples, sample_rate, BAD_AUDIO.value, report, RESAMPLE.value)
+        usable = checked_split(split, name, sample_rate, out_dir, BAD_AUDIO.value, resample=RESAMPLE.value)
+        split.examples = usable.examples
 
 
 def front_end(base: FrontEnd, own_audio: bool = False) -> FrontEnd:

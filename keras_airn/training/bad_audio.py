@@ -61,7 +61,8 @@ class BadAudioLog:
                         f" (listed in {self.report_path})" if self.report_path else "")
 
 
-def checked_split(split, name: str, sample_rate: int, out_dir: str, bad_audio: str, verbose="auto"):
+def checked_split(split, name: str, sample_rate: int, out_dir: str, bad_audio: str, verbose="auto",
+                  resample: bool = True):
     """`split` without the files whose headers `check_examples` refuses (listed in the run's
     bad-audio report), as `train.finetune` checks its data.
 
@@ -72,16 +73,18 @@ def checked_split(split, name: str, sample_rate: int, out_dir: str, bad_audio: s
         out_dir: the run folder (holds `bad_audio_<name>.txt`).
         bad_audio: "skip" or "fail".
         verbose: as Keras's (a progress bar unless 0 or 2).
+        resample: False refuses files at another rate (strict mode) instead of resampling them.
 
     Returns:
         The `Split` of usable files.
     """
-    from keras_airn.data.datasets import Split, check_examples
+    from keras_airn.data.datasets import DatasetError, Split, check_examples
     from keras_airn.training.distributed import is_chief
     from keras_airn.training.run import shows_progress_bar
 
     report = bad_audio_report(out_dir, name) if is_chief() else None
-    examples = check_examples(split.examples, sample_rate, bad_audio, report, progress=shows_progress_bar(verbose))
+    examples = check_examples(split.examples, sample_rate, bad_audio, report, resample, shows_progress_bar(verbose))
     if not examples:
-        raise ValueError(f"No usable {name} audio: every file is listed in {report}.")
+        listed = report or bad_audio_report(out_dir, name)
+        raise DatasetError(f"No usable {name} audio: every file is listed in {listed}.")
     return Split(examples, split.label_names)

@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_airn.errors import KerasAirnError
+
 
 def worker_role() -> tuple[int, int]:
     """(this worker's index, number of workers) from `TF_CONFIG`; (0, 1) without one."""
@@ -51,8 +53,8 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     later calls return that strategy.
 
     Raises:
-        ValueError: an unknown name, no cluster in `TF_CONFIG`, or a multi-worker strategy asked
-            for after TensorFlow has started.
+        ValueError: an unknown name; `KerasAirnError` (a ValueError): no cluster in `TF_CONFIG`,
+            or a multi-worker strategy asked for after TensorFlow has started.
     """
     if name == "default":
         return tf.distribute.get_strategy()
@@ -60,12 +62,12 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if worker_role()[1] == 1:
-            raise ValueError("--strategy multi_worker needs TF_CONFIG naming the workers; start them with "
+            raise KerasAirnError("--strategy multi_worker needs TF_CONFIG naming the workers; start them with "
                              "`python -m train.launch_local --num_workers N -- ...` or set it on each host.")
         try:
             return _multi_worker_strategy()
         except RuntimeError as error:  # "Collective ops must be configured at program startup"
-            raise ValueError("strategy='multi_worker' must be made before any model or tensor: call "
+            raise KerasAirnError("strategy='multi_worker' must be made before any model or tensor: call "
                              "keras_airn.training.distributed.make_strategy('multi_worker') first, then build "
                              f"the classifier ({error}).") from error
     raise ValueError(f"Unknown strategy {name!r}; use default, mirrored or multi_worker.")
