@@ -47,7 +47,7 @@ def tiny_model_file(tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", ["missing_model", "nan_audio", "no_front_end", "bad_folder", "leftover", "bad_init",
-                                  "all_unusable"])
+                                  "all_unusable", "no_cluster"])
 def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
     FRONT_END.save(str(tiny_model_file))
@@ -55,7 +55,7 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
     soundfile.write(good, np.zeros(16000, np.float32), 16000)
     nan = str(tmp_path / "nan.wav")
     soundfile.write(nan, np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
-    if case == "bad_init":  # a folder to train on, and a pre-trained model that is not one
+    if case in ("bad_init", "no_cluster"):  # a folder to train on, and a pre-trained model that is not one
         for index, label in enumerate(("low", "high") * 3):
             os.makedirs(tmp_path / "clips" / label, exist_ok=True)
             soundfile.write(str(tmp_path / "clips" / label / f"{index}.wav"),
@@ -81,6 +81,9 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
         "bad_init": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}/clips",
                       f"--init={tmp_path}/junk.keras", f"--out_dir={tmp_path}/run"],
                      "junk.keras' is not a readable .keras model: not a zip archive"),
+        "no_cluster": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}/clips",
+                        "--strategy=multi_worker", f"--out_dir={tmp_path}/run"],
+                       "error: --strategy multi_worker needs TF_CONFIG naming the workers"),
         "all_unusable": (["train.finetune", "--dataset=folder", f"--data_dir={tmp_path}/unusable",
                           f"--out_dir={tmp_path}/run"],
                          f"error: No usable train audio: every file is listed in {tmp_path}/run/bad_audio_train.txt"),
