@@ -279,7 +279,7 @@ class AudioClassifier(keras.Model):
             validation_data: as `x` (a tuple, a Split or a Dataset), or None.
             validation_freq: also evaluate every this many epochs (None: after the last only).
             out_dir, resume: the run folder (checkpoints, logs, models; a new temporary one by
-                default) and whether to continue the run in it.
+                default) and whether to continue the run in it (or start one where there is none).
             recipe: "small_data", "release" (`keras_airn.training.recipes`) or a `TrainConfig`.
             strategy: "default", "mirrored" (local devices) or "multi_worker" (each worker of
                 `TF_CONFIG` calls `training.distributed.make_strategy("multi_worker")`, then builds

@@ -14,7 +14,8 @@ from keras_airn.training.recipes import RECIPES, TrainConfig, recipe
 from keras_airn.training.spec_augment import STYLES
 
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Run directory: checkpoints, logs, final models.")
-RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its last epoch.")
+RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its last epoch (a folder with no "
+                           "run yet: start one there).")
 RECIPE = flags.DEFINE_enum("recipe", None, list(RECIPES), "Training recipe: `release` (the authors': the "
                            "default for the release's datasets) or `small_data` (the default for folder/csv). "
                            "Flags below override its fields.")

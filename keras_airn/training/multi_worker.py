@@ -57,7 +57,8 @@ def fit_multi_worker(run: Run) -> TrainResult:
         logging.info("Worker %d of %d: %d replicas in sync, epochs %d-%d.", index, workers,
                      distribution.num_replicas_in_sync, first_epoch, run.last_epoch)
         trainer = DistributedTrainer(model, distribution, run.config.batch_size)
-        epochs_done = _train_epochs(run, trainer, fresh, iter(dataset), first_epoch, index)
+        with _quiet_tensorflow_info():
+            epochs_done = _train_epochs(run, trainer, fresh, iter(dataset), first_epoch, index)
         summary = {"epochs": epochs_done, "out_dir": run.out_dir, "workers": workers}
         if run.stops_early(epochs_done) or not run.chief:
             return TrainResult(model, summary)
@@ -93,6 +94,19 @@ def _train_epochs(run: Run, trainer: DistributedTrainer, fresh, iterator, first_
         if model.stop_training:  # every worker's callbacks see the same reduced logs
             return epoch + 1
     return run.last_epoch
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow_info():
+    """TensorFlow's logger at WARNING: it logs a line for every all-reduce of the step it traces
+    (each synchronised BatchNorm's statistics: about 1,800 lines for B0)."""
+    tf_logger = tf.get_logger()
+    level = tf_logger.level
+    tf_logger.setLevel("WARNING")
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
 
 
 def _worker_input(run: Run, first_epoch: int, context) -> tf.data.Dataset:

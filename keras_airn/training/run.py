@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from keras_airn.data.datasets import BAD_AUDIO_MODES, Split
 from keras_airn.data.features import FrontEnd
@@ -190,8 +191,13 @@ class Run:
         return bool(config.precise_bn_batches and config.precise_bn_each_epoch and self.strategy != "mirrored")
 
     def stops_early(self, epochs_done: int) -> bool:
-        """Whether `epochs_done` ends this call before the recipe's last epoch (resume later)."""
-        return epochs_done == self.last_epoch and self.last_epoch < self.config.epochs
+        """Whether `epochs_done` ends this call before the recipe's last epoch (resume later);
+        if so, says so (the chief)."""
+        early = epochs_done == self.last_epoch and self.last_epoch < self.config.epochs
+        if early and self.chief:
+            logging.info("Stopped after epoch %d of %d (stop_after_epoch): resume the run in %s to go on "
+                         "(--resume, resume=True).", epochs_done, self.config.epochs, self.out_dir)
+        return early
 
     def bad_audio_log(self, split_name: str) -> BadAudioLog | None:
         """`bad_audio_log` of a split of this run, written by the chief only."""
