@@ -168,9 +168,11 @@ class AudioClassifier(keras.Model):
         try:
             path = model_file(path)
             loaded = load_saved(path)
-        except FileNotFoundError as error:  # perhaps a network's name mistyped
+        except FileNotFoundError as error:
             from keras_airn.network.registry import list_networks
 
+            if os.sep in path or "." in os.path.basename(path):  # a file's path, not a network's name
+                raise PresetError(str(error)) from error
             raise PresetError(f"{error} (networks: {', '.join(list_networks())}).") from error
         except KerasAirnError as error:
             raise PresetError(str(error)) from error

@@ -167,6 +167,10 @@ def test_bad_arguments_of_the_python_api_are_named(tmp_path, capsys):
         AudioClassifier.from_preset("b0", labels="abc")
     with pytest.raises(PresetError, match="num_classes must be a positive integer, got 0"):
         AudioClassifier.from_preset("b0", num_classes=0)
+    with pytest.raises(PresetError, match=r"No model file at 'b2'.* \(networks: b0, b1, b1_2d, "):
+        AudioClassifier.from_preset("b2")  # perhaps a network's name mistyped: the names follow
+    with pytest.raises(PresetError, match=r"none.keras'\.?$"):  # a file's path: no list of networks
+        AudioClassifier.from_preset(str(tmp_path / "none.keras"))
     with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
         ka.create_model("b0", num_classes=0, **TINY)
     classifier = AudioClassifier(build(), FRONT_END, ["low", "high"])
