@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -126,3 +127,25 @@ def test_finetune_cli_freezes_batchnorm_and_trains_a_new_head(tmp_path, speech_c
     # bottleneck convs get no gradient): it must have been trained.
     moved = np.abs(model.get_layer("s1_stem_conv").kernel.numpy() - reloaded.get_layer("s1_stem_conv").kernel.numpy())
     assert moved.max() > 1e-4, moved.max()
+
+
+@pytest.mark.slow
+def test_the_demo_trains_through_the_classifier_and_a_second_run_re_evaluates(tmp_path):
+    """`make demo`'s command (README), small: `train.vggsound --demo` trains and evaluates; run again,
+    it resumes the finished run and evaluates it again without training."""
+    out = tmp_path / "demo"
+    command = [sys.executable, "-m", "train.vggsound", "--demo", "--demo_clips_per_class=4", f"--out_dir={out}",
+               "--epochs=1", "--batch_size=9", "--clip_seconds=0.64", "--precise_bn_batches=1"]
+    env = dict(os.environ, CI="1", TF_CPP_MIN_LOG_LEVEL="3")
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.load(open(out / "summary.json"))
+    labels = ka.load_labels(str(out / "labels.json"))
+    assert summary["epochs"] == 1 and len(labels) == 9 and summary["metrics"]["examples"] == 9, summary
+    trained = re.compile(r"\d+/\d+ - \d+s")  # Keras's line at the end of a training epoch
+    assert trained.search(first.stdout), first.stdout[-2000:]
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Resuming" in again.stderr and not trained.search(again.stdout), again.stdout[-2000:]
+    assert json.load(open(out / "summary.json"))["metrics"] == summary["metrics"]
+    assert os.listdir(out / "checkpoints") == ["epoch_0001"]
