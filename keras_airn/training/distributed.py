@@ -63,13 +63,13 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multi_worker":
         if worker_role()[1] == 1:
             raise KerasAirnError("--strategy multi_worker needs TF_CONFIG naming the workers; start them with "
-                             "`python -m train.launch_local --num_workers N -- ...` or set it on each host.")
+                                 "`python -m train.launch_local --num_workers N -- ...` or set it on each host.")
         try:
             return _multi_worker_strategy()
         except RuntimeError as error:  # "Collective ops must be configured at program startup"
             raise KerasAirnError("strategy='multi_worker' must be made before any model or tensor: call "
-                             "keras_airn.training.distributed.make_strategy('multi_worker') first, then build "
-                             f"the classifier ({error}).") from error
+                                 "keras_airn.training.distributed.make_strategy('multi_worker') first, then "
+                                 f"build the classifier ({error}).") from error
     raise ValueError(f"Unknown strategy {name!r}; use default, mirrored or multi_worker.")
 
 
