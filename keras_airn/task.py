@@ -274,7 +274,7 @@ class AudioClassifier(keras.Model):
         Args:
             x, y: a `Split` whose labels are the classifier's; waveforms `x` and labels `y` (names
                 or indices); a tuple (waveforms, labels); or a finite `tf.data.Dataset` of pairs.
-            batch_size, epochs, learning_rate: override the recipe's (batch_size: the global batch).
+            batch_size, epochs, learning_rate: override the recipe's (the global batch, as given).
             verbose: "auto", 0, 1 or 2, as Keras's.
             callbacks: Keras callbacks; they see this classifier as their model, and one that
                 sets `stop_training` (EarlyStopping) ends training after that epoch.

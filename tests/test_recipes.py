@@ -11,7 +11,8 @@ import pytest
 import keras_airn as ka
 from keras_airn.data.datasets import fitted_clip_seconds, read_folder
 from keras_airn.data.features import FrontEnd
-from keras_airn.training.recipes import SMALL_DATA, AdamW, TrainConfig, learning_rate_schedule, make_optimizer, recipe
+from keras_airn.training.recipes import (SMALL_DATA, AdamW, TrainConfig, fit_config, learning_rate_schedule, make_optimizer,
+                                        recipe)
 from keras_airn.training.trainer import fit
 from keras_airn.training.wave_augment import WaveAugment
 from tests.helpers import TINY
@@ -22,9 +23,9 @@ WORDS = ("yes", "no", "up", "down")
 
 def test_resolved_caps_the_batch_and_counts_epochs_from_steps(caplog):
     with caplog.at_level(logging.WARNING):
-        small = SMALL_DATA.resolved(train_size=20)
-    assert small.batch_size == 20 and small.epochs == SMALL_DATA.max_epochs  # 600 one-step epochs, capped
-    assert "larger than the 20 training examples" in caplog.text
+        small = SMALL_DATA.resolved(train_size=5)
+    assert small.batch_size == 5 and small.epochs == SMALL_DATA.max_epochs  # 600 one-step epochs, capped
+    assert "larger than the 5 training examples" in caplog.text
     assert SMALL_DATA.resolved(train_size=2700).epochs == -(-SMALL_DATA.min_steps // (2700 // 32))
     fixed = recipe("release", finetuning=False).resolved(train_size=2700)
     assert (fixed.epochs, fixed.batch_size) == (50, 32)  # the release's recipe is left as it is
@@ -73,13 +74,11 @@ def test_small_data_recipe_learns_spoken_words_the_release_recipe_does_not(tmp_p
     front_end = FrontEnd(clip_seconds=fitted_clip_seconds(splits["train"].examples, 16000, 5.119))
     top1 = {}
     for name in ("small_data", "release"):
-        # Each recipe as it comes, for this folder's 48 clips, with a budget of 150 steps either way.
-        # (One checkpoint, the last: release's 150 one-step epochs would otherwise write 150.)
-        # Precise BN once, at the end, for both: per epoch it changes no trainable weight.
+        # Each recipe as it comes for this folder's 48 clips: small_data's 60 epochs of 6 steps of 8
+        # against the release's 50 epochs of one step of 32 (one checkpoint, the last; precise BN
+        # once, at the end, for both: per epoch it changes no trainable weight).
         config = dataclasses.replace(recipe(name, finetuning=False), precise_bn_batches=2, checkpoint_minutes=60.0,
-                                     precise_bn_each_epoch=False,
-                                     **({"min_steps": 150, "max_epochs": None} if name == "small_data"
-                                        else {"epochs": 150}))
+                                     precise_bn_each_epoch=False)
         summary = fit(lambda: ka.create_model("b0", num_classes=len(WORDS), num_frames=None, **TINY),
                       splits["train"], splits["test"], front_end, config, str(tmp_path / name)).summary
         top1[name] = summary["metrics"]["top1"]
@@ -108,8 +107,19 @@ def test_no_lr_steps_is_a_constant_learning_rate():
 
 def test_small_data_takes_600_steps_but_at_most_60_epochs():
     assert SMALL_DATA.resolved(2400).epochs == 8  # 75 steps an epoch: the steps decide
-    assert SMALL_DATA.resolved(76).epochs == 60  # 2 steps an epoch: 300 epochs capped
-    assert dataclasses.replace(SMALL_DATA, max_epochs=None).resolved(76).epochs == 300
+    assert SMALL_DATA.resolved(60).epochs == 60  # 7 steps of the smallest batch an epoch: 86 epochs capped
+    assert dataclasses.replace(SMALL_DATA, max_epochs=None).resolved(60).epochs == 86
+
+
+def test_small_sets_get_smaller_batches_unless_a_batch_size_is_given():
+    # {training clips: batch}: at least 10 steps an epoch, a multiple of 4, between 8 and 32
+    batches = {size: SMALL_DATA.resolved(size).batch_size for size in (36, 80, 144, 160, 300, 320, 2500)}
+    assert batches == {36: 8, 80: 8, 144: 12, 160: 16, 300: 28, 320: 32, 2500: 32}
+    assert all(-(-600 // (size // batch)) == SMALL_DATA.resolved(size).epochs for size, batch in batches.items()
+               if size >= 80)  # 600 steps from 80 clips up
+    assert fit_config(SMALL_DATA, False, batch_size=32).resolved(144).batch_size == 32  # given: kept
+    assert fit_config("small_data", False).resolved(144).batch_size == 12
+    assert recipe("release", finetuning=False).resolved(144).batch_size == 32  # the release's batch as it is
 
 
 def test_training_flags_are_named_as_the_fields_they_set():

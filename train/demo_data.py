@@ -44,10 +44,13 @@ def synth_clip(name: str, seconds: float, rate: int, rng: np.random.Generator) -
     return sound / (np.abs(sound).max() + 1e-9)
 
 
-def _speak(word: str, rate: int, rng: np.random.Generator, workdir: str) -> np.ndarray:
+DEMO_VOICES = ("en", "en-us", "en-gb")
+
+
+def _speak(word: str, rate: int, rng: np.random.Generator, workdir: str, voices=DEMO_VOICES) -> np.ndarray:
     path = os.path.join(workdir, "word.wav")
     pitch, speed = int(rng.integers(20, 80)), int(rng.integers(120, 200))
-    voice = str(rng.choice(["en", "en-us", "en-gb"]))
+    voice = str(rng.choice(list(voices)))
     subprocess.run(
         ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", path, word],
         check=True,

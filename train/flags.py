@@ -10,7 +10,7 @@ from absl import flags
 from keras_airn.data.audio import RESAMPLERS
 from keras_airn.data.datasets import BAD_AUDIO_MODES
 from keras_airn.data.features import FrontEnd
-from keras_airn.training.recipes import RECIPES, TrainConfig, recipe
+from keras_airn.training.recipes import RECIPES, TrainConfig, overridden, recipe
 from keras_airn.training.spec_augment import STYLES
 
 OUT_DIR = flags.DEFINE_string("out_dir", None, "Run directory: checkpoints, logs, final models.")
@@ -25,7 +25,11 @@ MIN_STEPS = flags.DEFINE_integer("min_steps", None, "Optimizer steps a run witho
                                  "(small_data).", lower_bound=1)
 MAX_EPOCHS = flags.DEFINE_integer("max_epochs", None, "...but at most this many epochs (small_data: 60).",
                                   lower_bound=1)
-BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch size (default: the recipe's).", lower_bound=1)
+BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch size, kept as given (default: the recipe's; "
+                                  "small_data: 32, smaller for --min_steps_per_epoch).", lower_bound=1)
+MIN_STEPS_PER_EPOCH = flags.DEFINE_integer(
+    "min_steps_per_epoch", None, "A training set too small for this many batches an epoch gets smaller ones, a "
+    "multiple of 4, at least 8 (small_data: 10; 0: off).", lower_bound=0)
 LR = flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the recipe's).")
 flags.DEFINE_alias("lr", "learning_rate")
 LR_STEPS = flags.DEFINE_list("lr_steps", None, "Epochs at which the LR is multiplied by --lr_decay (step schedule).")
@@ -107,7 +111,7 @@ flags.register_multi_flags_validator(
 
 # The TrainConfig field each flag overrides when given: the one of its name (`WAVE_FLAGS`: of `wave`).
 _OVERRIDES = {flag.name: flag for flag in (
-    EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, LR, LR_DECAY, MOMENTUM, NESTEROV, WEIGHT_DECAY, SEED, SPEC_AUGMENT,
+    EPOCHS, MIN_STEPS, MAX_EPOCHS, BATCH_SIZE, MIN_STEPS_PER_EPOCH, LR, LR_DECAY, MOMENTUM, NESTEROV, WEIGHT_DECAY, SEED, SPEC_AUGMENT,
     SPEC_AUGMENT_STYLE, TIME_MASK_SHARE, PRECISE_BN, PRECISE_BN_EACH_EPOCH, SELECT_BEST, EVAL_PERIOD, EVAL_VIEWS, CHECKPOINT_MINUTES)}
 
 
@@ -118,7 +122,7 @@ def train_config(default_recipe: str, finetuning: bool) -> TrainConfig:
     if LR_STEPS.value is not None:
         fields["lr_steps"] = tuple(int(s) for s in LR_STEPS.value)
     wave = {field: flag.value for field, flag in WAVE_FLAGS.items() if flag.value is not None}
-    return dataclasses.replace(base, wave=dataclasses.replace(base.wave, **wave), **fields)
+    return overridden(base, wave=dataclasses.replace(base.wave, **wave), **fields)
 
 
 def check_splits(out_dir: str, sample_rate: int, **splits) -> None:

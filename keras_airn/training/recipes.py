@@ -25,6 +25,8 @@ from keras_airn.training.wave_augment import WaveAugment
 # decayed). AdamW (small_data) leaves biases out too, as is usual for it.
 SGD_NO_DECAY = ("gamma", "beta")
 ADAMW_NO_DECAY = ("gamma", "beta", "bias")
+# The smallest batch `min_steps_per_epoch` makes: BatchNorm's batch statistics need a few examples.
+SMALLEST_BATCH = 8
 
 
 @dataclasses.dataclass
@@ -34,6 +36,9 @@ class TrainConfig:
     Args:
         epochs: epochs to run; None: as many as `min_steps` optimizer steps need.
         batch_size: examples per optimizer step (capped at the training set's size).
+        min_steps_per_epoch: a training set too small for this many batches an epoch gets smaller
+            batches: a multiple of 4, at least `SMALLEST_BATCH` (0: `batch_size` as it is; a
+            batch size given to `fit_config` or on the command line turns it off).
         learning_rate: peak learning rate.
         lr_steps: epochs at which a "step" schedule multiplies the LR by `lr_decay`.
         lr_decay: the step schedule's factor.
@@ -78,6 +83,7 @@ class TrainConfig:
 
     epochs: int | None = 50
     batch_size: int = 32
+    min_steps_per_epoch: int = 0
     learning_rate: float = 0.01
     lr_steps: tuple[int, ...] = (30, 40)
     lr_decay: float = 0.1
@@ -146,10 +152,17 @@ class TrainConfig:
                 "wave_augment": self.wave if self.wave.active else None}
 
     def resolved(self, train_size: int) -> "TrainConfig":
-        """This config for a training set of `train_size` examples: the batch capped at the
-        set's size (with a warning) and `epochs=None` turned into the epochs `min_steps` needs,
-        at most `max_epochs`."""
+        """This config for a training set of `train_size` examples: the batch made smaller for
+        `min_steps_per_epoch`, capped at the set's size (with a warning), and `epochs=None`
+        turned into the epochs `min_steps` needs, at most `max_epochs`.
+
+        Example:
+        >>> SMALL_DATA.resolved(train_size=160).batch_size  # 10 steps an epoch
+        16
+        """
         batch_size = self.batch_size
+        if self.min_steps_per_epoch and train_size // batch_size < self.min_steps_per_epoch:
+            batch_size = min(batch_size, max(SMALLEST_BATCH, train_size // self.min_steps_per_epoch // 4 * 4))
         if 0 < train_size < batch_size:
             logging.warning("The batch of %d is larger than the %d training examples: using batches of %d.",
                             batch_size, train_size, train_size)
@@ -268,8 +281,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
 RELEASE_PRETRAINING = TrainConfig()
 RELEASE_FINETUNING = TrainConfig(epochs=30, learning_rate=0.001, lr_steps=(20, 25))
 SMALL_DATA = TrainConfig(
-    epochs=None, min_steps=600, max_epochs=60, batch_size=32, optimizer="adamw", learning_rate=2e-3,
-    weight_decay=0.05, spec_augment_style="clean", time_mask_share=0.1,
+    epochs=None, min_steps=600, max_epochs=60, batch_size=32, min_steps_per_epoch=10, optimizer="adamw",
+    learning_rate=2e-3, weight_decay=0.05, spec_augment_style="clean", time_mask_share=0.1,
     wave=WaveAugment(gain_db=6.0, speed=0.2, equalizer_db=12.0),
     schedule="cosine", warmup_fraction=0.05, lr_steps=(), precise_bn_batches=200, precise_bn_each_epoch=False,
     checkpoint_minutes=1.0)
@@ -310,4 +323,17 @@ def fit_config(name: str | TrainConfig, finetuning: bool, **overrides) -> TrainC
         raise TypeError(f"AudioClassifier.fit does not take {unsupported}: split data with "
                         f"keras_airn.read_folder(test_fraction=...) and pass validation_data.")
     base = name if isinstance(name, TrainConfig) else recipe(name, finetuning)
-    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    return overridden(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def overridden(config: TrainConfig, **fields) -> TrainConfig:
+    """`config` with `fields` replaced; a `batch_size` among them is kept as given (it turns
+    `min_steps_per_epoch` off unless that is given too).
+
+    Example:
+    >>> overridden(SMALL_DATA, batch_size=32).resolved(train_size=160).batch_size
+    32
+    """
+    if fields.get("batch_size") is not None:
+        fields.setdefault("min_steps_per_epoch", 0)
+    return dataclasses.replace(config, **fields)
