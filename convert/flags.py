@@ -43,12 +43,13 @@ FRONT_END_FILE = flags.DEFINE_string("front_end", None,
                                      "front_end.json beside --model; required where there is none).")
 
 
-def define_graph_flags(faster_where: str) -> dict:
+def define_graph_flags(faster_where: str, time_as_rows: bool | None = True) -> dict:
     """Defines --waveform, --int8_float_head, --sample_rate and --time_as_rows, the flags of the
     exporters that convert the TF function (`convert.tflite`, `convert.openvino`).
 
     Args:
         faster_where: the runtime --time_as_rows speeds up, for its help text.
+        time_as_rows: its default (None: the exporter's choice, said in `faster_where`).
 
     Returns:
         {"waveform", "float_head", "sample_rate", "time_as_rows"}: the flag holders.
@@ -60,8 +61,8 @@ def define_graph_flags(faster_where: str) -> dict:
                                         "(docs/conversion.md)."),
         "sample_rate": flags.DEFINE_integer("sample_rate", None, "Expected sample rate of a waveform model "
                                             "(checked)."),
-        "time_as_rows": flags.DEFINE_bool("time_as_rows", True, "Time-axis convolutions as rows on the transposed "
-                                          f"layout (identical outputs, faster {faster_where})."),
+        "time_as_rows": flags.DEFINE_bool("time_as_rows", time_as_rows, "Time-axis convolutions as rows on the "
+                                          f"transposed layout (identical outputs; {faster_where})."),
     }
 
 

@@ -26,7 +26,8 @@ from keras_airn.export.openvino import OPENVINO_PRECISIONS  # noqa: E402
 PRECISIONS = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(OPENVINO_PRECISIONS)} (fp32 and int8 "
                                "computed at f32, bf16 at bf16 where the CPU has it; int8: NNCF post-training "
                                "quantisation, calibrated like convert.tflite).")
-GRAPH = convert_flags.define_graph_flags("on OpenVINO's CPU plugin too")
+GRAPH = convert_flags.define_graph_flags("default: rows for fp32, columns for int8 and bf16, the faster on "
+                                         "OpenVINO's CPU plugin", time_as_rows=None)
 
 
 def main(argv):

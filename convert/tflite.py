@@ -28,7 +28,7 @@ from keras_airn.export.formats import export_network  # noqa: E402
 from keras_airn.export.tflite import PRECISIONS  # noqa: E402
 
 PRECISION_FLAG = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(PRECISIONS)}.")
-GRAPH = convert_flags.define_graph_flags("under XNNPACK")
+GRAPH = convert_flags.define_graph_flags("faster under XNNPACK")
 INT8_IO = flags.DEFINE_bool("int8_io", False, "int8: int8 input/output tensors instead of float.")
 TRAINABLE = flags.DEFINE_bool("trainable", False, "Write models that learn on the device (precisions fp32, "
                                "dynamic, int8): signatures infer, train, get_weights, set_weights; "

@@ -407,7 +407,7 @@ class AudioClassifier(keras.Model):
     def export(self, out_dir: str, format: str = "tflite", precision="fp32", *, waveform_input: bool = False,
                calibration=None, evaluation=None, random_calibration: bool = False, int8_io: bool = False,
                num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, trainable: bool = False,
-               max_classes: int | None = None, time_as_rows: bool = True, int8_float_head: bool = True) -> dict:
+               max_classes: int | None = None, time_as_rows: bool | None = None, int8_float_head: bool = True) -> dict:
         """Converts to a device model with a parity report, as `convert.tflite`, `convert.onnx` and
         `convert.openvino` do (`keras_airn.export.formats.export_network`).
 
@@ -430,8 +430,8 @@ class AudioClassifier(keras.Model):
                 signatures `infer`, `train`, `get_weights`, `set_weights`
                 (`keras_airn.export.trainable`; `keras_airn.inference.personalise` drives them).
             max_classes: a trainable model's head slots, its classes included (default: + 10).
-            time_as_rows: TFLite and OpenVINO: time-axis convolutions on the transposed layout
-                (same outputs, faster; `--time_as_rows`).
+            time_as_rows: time-axis convolutions on the transposed layout (same outputs); None:
+                TFLite's rows, OpenVINO's fastest layout per precision (`--time_as_rows`).
             int8_float_head: TFLite and OpenVINO int8: keep the classifier head float
                 (`--int8_float_head`).
 

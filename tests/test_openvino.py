@@ -123,6 +123,14 @@ def test_int8_is_calibrated_on_clips_with_a_float_head_and_reported(tmp_path):
     assert 0 <= entry["silence_top1_agreement"] <= 1 and 0 <= entry["padded_window_top1_agreement"] <= 1
     assert set(report["artifacts"]) == {"fp32", "int8"}
     assert report_entry(ir_path(out, report, "int8")) == (report, entry)
+    # Each precision in its faster layout: fp32's time-axis convolutions as rows (a transpose before
+    # and after each), int8's as columns; time_as_rows= sets one layout for all.
+    fp32 = report["artifacts"]["fp32"]
+    assert fp32["time_as_rows"] and not entry["time_as_rows"]
+    assert fp32["ops"]["Transpose"] > entry["ops"].get("Transpose", 0)
+    columns = export_openvino(model, str(tmp_path / "columns"), front_end=FRONT_END, random_calibration=True,
+                              num_eval=1, time_as_rows=False)["artifacts"]["fp32"]
+    assert not columns["time_as_rows"] and columns["ops"].get("Transpose", 0) == entry["ops"].get("Transpose", 0)
     # --recommend measures every artifact's agreement against its fp32 sibling; benchmark rows say what ran.
     from edge.artifact_timing import benchmark
     from edge.recommend import measured_agreement
@@ -146,6 +154,37 @@ def test_bf16_is_refused_in_one_line_on_a_cpu_without_bf16(tiny, tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 1 and len(errors) == 1 and "has no bf16 instructions" in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr and not (tmp_path / "cli").exists()
+
+
+def test_bf16_runs_bf16_on_a_cpu_with_bf16(tmp_path):
+    if not HAS_BF16:
+        pytest.skip("this CPU has no bf16 instructions: bf16 is refused (the test above)")
+    # B0's widths (OpenVINO 2026.4 does not finish compiling the TINY network at bf16: the next test).
+    model = randomize_batchnorm(ka.create_model("b0", num_classes=4, depths=(1, 1, 1, 1)), seed=2)
+    report = export_openvino(model, str(tmp_path / "out"), front_end=FRONT_END, precisions=["bf16"], num_eval=4)
+    entry = report["artifacts"]["bf16"]
+    assert entry["inference_precision"] == entry["ran_as"] == "bf16" and not entry["time_as_rows"]
+    # bf16 keeps 8 bits of mantissa: logits near Keras's float32, not equal to them.
+    assert 0 < entry["max_rel_logit_error"] < 0.05, entry
+    inputs = random_log_mel(2, FRONT_END.num_frames, seed=6)
+    expected = model.predict(inputs, verbose=0)
+    assert 0 < max_relative_error(run_openvino(ir_path(tmp_path / "out", report, "bf16"), inputs), expected) < 0.05
+
+
+def test_a_bf16_compile_that_never_returns_is_one_line(tiny, tmp_path, monkeypatch):
+    from keras_airn.export import openvino as openvino_export
+
+    if not HAS_BF16:
+        pytest.skip("this CPU has no bf16 instructions: bf16 is refused (the test above)")
+    monkeypatch.setattr(openvino_export, "BF16_COMPILE_SECONDS", 20)
+    try:
+        report = export_openvino(tiny["keras"], str(tmp_path / "out"), front_end=FRONT_END, precisions=["bf16"],
+                                 num_eval=1)
+    except ConversionError as refused:  # OpenVINO 2026.4: its CPU plugin spins on this graph at bf16
+        assert "\n" not in str(refused)
+        assert "did not finish compiling it at bf16 in 20 s" in str(refused) and not (tmp_path / "out").exists()
+    else:  # an OpenVINO that compiles it runs it at bf16
+        assert report["artifacts"]["bf16"]["ran_as"] == "bf16"
 
 
 def test_a_bad_ir_is_named_in_one_line(tiny, tmp_path):

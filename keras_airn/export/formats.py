@@ -12,7 +12,7 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
                    label_names, waveform: bool = False, examples=None, calibration_examples=None,
                    random_calibration: bool = False, int8_io: bool = False,
                    num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, trainable: bool = False,
-                   max_classes: int | None = None, time_as_rows: bool = True, int8_float_head: bool = True,
+                   max_classes: int | None = None, time_as_rows: bool | None = None, int8_float_head: bool = True,
                    keep_train_form: bool = False, sample_rate: int | None = None, source: str | None = None,
                    **format_options) -> dict:
     """Exports `network` in `format` with its parity report: what `AudioClassifier.export` and
@@ -24,7 +24,8 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
             trainable, max_classes: as `AudioClassifier.export`'s.
         examples, calibration_examples: lists of `Example` (evaluation, int8 calibration) or None.
         front_end, label_names: the network's `FrontEnd` and class names.
-        time_as_rows: TFLite and OpenVINO: time-axis convolutions on the transposed layout.
+        time_as_rows: TFLite and OpenVINO: time-axis convolutions on the transposed layout (None:
+            TFLite's rows; OpenVINO's per precision, `OPENVINO_TIME_AS_ROWS`).
         int8_float_head: TFLite and OpenVINO int8: keep the classifier head float.
         keep_train_form: export the train form as it is (no re-parameterisation; not trainable).
         sample_rate: waveform input at this rate (TFLite, OpenVINO; default: the front-end's).
@@ -46,7 +47,7 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
             raise ConversionError("A trainable model is built from the deploy form at the front-end's sample rate: "
                              "drop --keep_train_form and --sample_rate.")
         return export_trainable(network, out_dir, precisions, waveform=waveform, max_classes=max_classes,
-                                time_as_rows=time_as_rows, **data)
+                                time_as_rows=time_as_rows is not False, **data)
     if max_classes is not None:
         raise ConversionError("max_classes goes with trainable=True.")
     if format not in FORMATS:
@@ -67,4 +68,5 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
         return export_openvino(network, out_dir, precisions=precisions, **graph, **data)
     from keras_airn.export.tflite import export
 
-    return export(network, out_dir, precisions, int8_io=int8_io, **graph, **data)
+    return export(network, out_dir, precisions, int8_io=int8_io, **{**graph, "time_as_rows": time_as_rows is not False},
+                  **data)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -29,6 +31,16 @@ from keras_airn.export.waveform import FRONT_END_SCOPE
 OPENVINO_PRECISIONS = ("fp32", "int8", "bf16")
 # What OpenVINO's CPU plugin computes each artifact's float ops in (INFERENCE_PRECISION_HINT).
 INFERENCE_PRECISIONS = {"fp32": "f32", "int8": "f32", "bf16": "bf16"}
+# The time-axis layout each precision runs fastest in on OpenVINO's CPU plugin (time_as_rows=None):
+# rows for fp32, columns for int8 (B0 0.42 against 0.50 of LiteRT fp32 in rows) and bf16
+# (docs/benchmarks.md, "The time-axis layout per precision").
+OPENVINO_TIME_AS_ROWS = {"fp32": True, "int8": False, "bf16": False}
+# How long a bf16 IR may take to compile in a child process before the export gives up on it:
+# OpenVINO 2026.4's CPU plugin never returns from compiling some graphs at bf16 (small networks
+# such as 8-64 channel B0s; the full B0 and B1 compile in under a second).
+BF16_COMPILE_SECONDS = 120
+_COMPILE = ("import sys, openvino; core = openvino.Core(); core.compile_model(core.read_model(sys.argv[1]), 'CPU', "
+            "{'INFERENCE_PRECISION_HINT': sys.argv[2], 'INFERENCE_NUM_THREADS': 1})")
 OPENVINO_BOUND = 1e-4
 HEAD_SCOPE = "/head_"
 # OpenVINO graph nodes that are not computation.
@@ -97,7 +109,7 @@ def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool
                     keep_train_form: bool = False, front_end=None, examples=None, label_names=None,
                     sample_rate=None, num_eval: int = EVAL_CLIPS, source: str | None = None, calibration_examples=None,
                     random_calibration: bool = False, num_calibration: int = CALIBRATION_CLIPS,
-                    int8_float_head: bool = True, time_as_rows: bool = True) -> dict:
+                    int8_float_head: bool = True, time_as_rows: bool | None = None) -> dict:
     """Converts to OpenVINO IR, checks parity with Keras on OpenVINO's CPU plugin, writes the IRs
     and a report.
 
@@ -116,13 +128,13 @@ def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool
         calibration_examples, random_calibration, num_calibration: int8 calibration, as in
             `keras_airn.export.tflite.export` (the same split, the same refusal of noise).
         int8_float_head: keep the head (global pool and classifier) float in the int8 IR.
-        time_as_rows: time-axis convolutions as rows on the transposed layout (identical outputs;
-            faster on OpenVINO's CPU plugin too, docs/benchmarks.md).
+        time_as_rows: time-axis convolutions as rows on the transposed layout (identical outputs);
+            None: each precision in the layout it runs fastest in (`OPENVINO_TIME_AS_ROWS`).
 
     Returns:
         The report (also `out_dir/report_openvino.json`), the schema of `keras_airn.export.common`;
-        each artifact also records its weights file, the precision it asks for
-        ("inference_precision") and the one OpenVINO ran when it was checked ("ran_as").
+        each artifact also records its weights file, its layout ("time_as_rows"), the precision it
+        asks for ("inference_precision") and the one OpenVINO ran when it was checked ("ran_as").
 
     Raises:
         ConversionError: an unknown precision, bf16 on a CPU without it, int8 without data, or
@@ -133,20 +145,23 @@ def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool
     source = source or (model if isinstance(model, str) else model.name)
     precisions = common.checked_precisions(precisions, OPENVINO_PRECISIONS)
     model, front_end = common.resolve_for_export(model, out_dir, precisions, OPENVINO_PRECISIONS, front_end,
-                                                 sample_rate, keep_train_form, time_as_rows)
+                                                 sample_rate, keep_train_form, time_as_rows=False)
+    rows = {precision: OPENVINO_TIME_AS_ROWS[precision] if time_as_rows is None else bool(time_as_rows)
+            for precision in precisions}
     if "bf16" in precisions and (refusal := bf16_refusal()):
         raise ConversionError(refusal)
     inputs = common.export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
                                   num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
                                   random_calibration=random_calibration)
-    converted = _convert(model, front_end, waveform, source)
+    converted = {layout: _convert(common.model_for_export(model, True, layout), front_end, waveform, source)
+                 for layout in set(rows.values())}
     report = common.new_report("openvino", source, model, front_end, common.input_form(waveform),
-                               len(inputs.evaluation), time_as_rows=time_as_rows,
-                               openvino=openvino.get_version().split("-")[0])
+                               len(inputs.evaluation), openvino=openvino.get_version().split("-")[0])
     with tempfile.TemporaryDirectory() as scratch:
         for precision in precisions:
             path = os.path.join(scratch, f"{common.artifact_stem(model)}_{report['input']}_{precision}.xml")
-            report["artifacts"][precision] = _write_ir(path, converted, precision, inputs, waveform, int8_float_head)
+            entry = _write_ir(path, converted[rows[precision]], precision, inputs, waveform, int8_float_head)
+            report["artifacts"][precision] = {**entry, "time_as_rows": rows[precision]}
         os.makedirs(out_dir, exist_ok=True)
         common.write_sidecars(out_dir, front_end, label_names, report["num_classes"])
         for name in [name for entry in report["artifacts"].values() for name in (entry["file"], entry["weights"])]:
@@ -192,6 +207,8 @@ def _write_ir(path: str, converted, precision: str, inputs, waveform: bool, floa
         fields = {"float_head": bool(float_head), "float_ops": len(ignored)}
     ov_model.set_rt_info(INFERENCE_PRECISIONS[precision], OPENVINO_PRECISION_KEY)
     openvino.save_model(ov_model, path, compress_to_fp16=False)
+    if precision == "bf16":
+        _compiles_in_time(path, INFERENCE_PRECISIONS[precision])
     entry = {"file": name, **_check(path, ov_model, inputs), "inference_precision": INFERENCE_PRECISIONS[precision],
              **fields}
     if precision == "fp32":
@@ -201,6 +218,22 @@ def _write_ir(path: str, converted, precision: str, inputs, waveform: bool, floa
         entry.update(common.silent_window_parity(lambda windows: run_openvino(path, windows), inputs))
         common.note_silent_windows(name, entry)
     return entry
+
+
+def _compiles_in_time(path: str, precision: str) -> None:
+    """Compiles the IR at `precision` in a child process first, so that a compile that never
+    returns stops the export with one line instead of hanging it.
+
+    Raises:
+        ConversionError: the compile ran past `BF16_COMPILE_SECONDS`.
+    """
+    try:
+        subprocess.run([sys.executable, "-c", _COMPILE, path, precision], capture_output=True,
+                       timeout=BF16_COMPILE_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise ConversionError(f"{os.path.basename(path)}: OpenVINO did not finish compiling it at {precision} in "
+                              f"{BF16_COMPILE_SECONDS} s (its CPU plugin hangs on some graphs at {precision}); "
+                              f"export fp32 or int8.") from None
 
 
 def _check(path: str, ov_model, inputs) -> dict:
