@@ -10,7 +10,10 @@ From a train-form `.keras` model (random weights; speed only), into OUT_DIR:
 - `<name>_release.onnx` / `<name>_release_int8.onnx`: the release's PyTorch architecture (the
   independent re-implementation in tests/torch_reference.py, loaded with the same weights through
   `save_official_checkpoint`) exported by `torch.onnx`, and its onnxruntime static int8
-  (`u8s8_reduced`), the pair onnxruntime users get from the authors' code.
+  (`u8s8_reduced`), the pair onnxruntime users get from the authors' code;
+- `<name>_release_fp32.xml` / `<name>_release_int8.xml`: that ONNX file read by OpenVINO, at f32,
+  and NNCF's int8 of it (every node quantisable, the head too): what OpenVINO users get from the
+  authors' code (with the `openvino` extra).
 
 Usage:
   .venv/bin/python scripts/int8_variants.py --model build/bench/b1_train.keras --out_dir build/bench/b1_variants
@@ -83,6 +86,24 @@ def release_onnx(model, front_end, calibration, out_dir: str) -> None:
         raise SystemExit(f"the release export differs from the Keras model by {error:.1e}")
     quantize_onnx(path, os.path.join(out_dir, f"{model.name}_release_int8.onnx"), calibration.transpose(0, 3, 1, 2),
                   "u8s8_reduced")
+    release_openvino(path, calibration.transpose(0, 3, 1, 2))
+
+
+def release_openvino(onnx_path: str, calibration: np.ndarray) -> None:
+    """OpenVINO IR of the release's ONNX export beside it: fp32 and NNCF int8, both computing at f32."""
+    try:
+        import openvino
+    except ImportError:
+        print("openvino is not installed (the `openvino` extra): no release IR written")
+        return
+    from keras_airn.export.openvino import quantize
+    from keras_airn.inference.artifacts import OPENVINO_PRECISION_KEY
+
+    ov_model = openvino.convert_model(onnx_path)
+    ov_model.reshape([1, *calibration.shape[1:]])
+    for precision, converted in (("fp32", ov_model), ("int8", quantize(ov_model.clone(), calibration, []))):
+        converted.set_rt_info("f32", OPENVINO_PRECISION_KEY)
+        openvino.save_model(converted, onnx_path.replace(".onnx", f"_{precision}.xml"), compress_to_fp16=False)
 
 
 def main():
