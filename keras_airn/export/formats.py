@@ -24,8 +24,7 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
             trainable, max_classes: as `AudioClassifier.export`'s.
         examples, calibration_examples: lists of `Example` (evaluation, int8 calibration) or None.
         front_end, label_names: the network's `FrontEnd` and class names.
-        time_as_rows: TFLite and OpenVINO: time-axis convolutions on the transposed layout (None:
-            TFLite's rows; OpenVINO's per precision, `OPENVINO_TIME_AS_ROWS`).
+        time_as_rows: TFLite's and OpenVINO's time-axis layout (None: each one's faster).
         int8_float_head: TFLite and OpenVINO int8: keep the classifier head float.
         keep_train_form: export the train form as it is (no re-parameterisation; not trainable).
         sample_rate: waveform input at this rate (TFLite, OpenVINO; default: the front-end's).
@@ -58,15 +57,14 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
         if waveform or int8_io or sample_rate is not None:
             raise ConversionError("ONNX export takes spectrogram input and float input/output.")
         return export_onnx(network, out_dir, precisions=precisions, keep_train_form=keep_train_form, **data)
-    graph = dict(waveform=waveform, time_as_rows=time_as_rows, int8_float_head=int8_float_head,
+    graph = dict(waveform=waveform, time_as_rows=time_as_rows is not False, int8_float_head=int8_float_head,
                  keep_train_form=keep_train_form, sample_rate=sample_rate)
     if format == "openvino":
         from keras_airn.export.openvino import export_openvino
 
         if int8_io:
             raise ConversionError("OpenVINO export takes float input/output.")
-        return export_openvino(network, out_dir, precisions=precisions, **graph, **data)
+        return export_openvino(network, out_dir, precisions=precisions, **{**graph, "time_as_rows": time_as_rows}, **data)
     from keras_airn.export.tflite import export
 
-    return export(network, out_dir, precisions, int8_io=int8_io, **{**graph, "time_as_rows": time_as_rows is not False},
-                  **data)
+    return export(network, out_dir, precisions, int8_io=int8_io, **graph, **data)

@@ -120,21 +120,19 @@ def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool
         waveform: (1, samples) float PCM input with the log-mel inside the model.
         keep_train_form: export a train form as it is.
         front_end: the model's `FrontEnd` (default VGG-Sound's).
-        examples: held-out clips for parity and agreement (None: noise).
+        examples, num_eval: held-out clips for parity and agreement (None: noise), at most num_eval.
         label_names: class names.
         sample_rate: if given, must equal the front-end's rate.
-        num_eval: at most this many clips.
         source: the model's file or folder, recorded in the report (default: `model` if a path).
         calibration_examples, random_calibration, num_calibration: int8 calibration, as in
             `keras_airn.export.tflite.export` (the same split, the same refusal of noise).
         int8_float_head: keep the head (global pool and classifier) float in the int8 IR.
-        time_as_rows: time-axis convolutions as rows on the transposed layout (identical outputs);
-            None: each precision in the layout it runs fastest in (`OPENVINO_TIME_AS_ROWS`).
+        time_as_rows: time-axis convolutions as rows (identical outputs); None: each precision in
+            the layout it runs fastest in (`OPENVINO_TIME_AS_ROWS`).
 
     Returns:
-        The report (also `out_dir/report_openvino.json`), the schema of `keras_airn.export.common`;
-        each artifact also records its weights file, its layout ("time_as_rows"), the precision it
-        asks for ("inference_precision") and the one OpenVINO ran when it was checked ("ran_as").
+        The report (also `out_dir/report_openvino.json`, `keras_airn.export.common`'s schema); each
+        artifact also gives its weights file, "time_as_rows", "inference_precision" and "ran_as".
 
     Raises:
         ConversionError: an unknown precision, bf16 on a CPU without it, int8 without data, or
@@ -146,8 +144,7 @@ def export_openvino(model, out_dir: str, *, precisions=("fp32",), waveform: bool
     precisions = common.checked_precisions(precisions, OPENVINO_PRECISIONS)
     model, front_end = common.resolve_for_export(model, out_dir, precisions, OPENVINO_PRECISIONS, front_end,
                                                  sample_rate, keep_train_form, time_as_rows=False)
-    rows = {precision: OPENVINO_TIME_AS_ROWS[precision] if time_as_rows is None else bool(time_as_rows)
-            for precision in precisions}
+    rows = {p: OPENVINO_TIME_AS_ROWS[p] if time_as_rows is None else bool(time_as_rows) for p in precisions}
     if "bf16" in precisions and (refusal := bf16_refusal()):
         raise ConversionError(refusal)
     inputs = common.export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
