@@ -51,6 +51,8 @@ def main(argv):
         try:
             windows = classifier.classify_file(path, HOP.value, RESAMPLE.value)
         except ClassifyError as error:  # report it, go on with the other files
+            if len(audio_files) == 1:
+                raise
             failed[path] = str(error)
             print(f"error: {error}", file=sys.stderr)
             continue

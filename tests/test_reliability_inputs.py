@@ -46,8 +46,8 @@ def tiny_model_file(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("case", ["missing_model", "nan_audio", "no_front_end", "bad_folder", "leftover", "bad_init",
-                                  "all_unusable", "no_cluster"])
+@pytest.mark.parametrize("case", ["missing_model", "missing_audio", "nan_audio", "no_front_end", "bad_folder",
+                                  "leftover", "bad_init", "all_unusable", "no_cluster"])
 def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, case):
     model = str(tiny_model_file / "model.keras")
     FRONT_END.save(str(tiny_model_file))
@@ -69,6 +69,8 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
     commands = {
         "missing_model": (["edge.classify", f"--model={tmp_path}/none.tflite", f"--audio={good}"],
                           f"error: No model file at '{tmp_path}/none.tflite'"),
+        "missing_audio": (["edge.classify", f"--model={model}", f"--audio={tmp_path}/no_such.wav"],
+                          f"error: {tmp_path}/no_such.wav: file not found."),
         "nan_audio": (["edge.classify", f"--model={model}", f"--audio={good},{nan}"],
                       "nan.wav: audio contains NaN"),
         "no_front_end": (["convert.tflite", f"--model={model}", f"--out_dir={tmp_path}/out",
@@ -93,6 +95,8 @@ def test_cli_errors_are_one_line_without_a_traceback(tiny_model_file, tmp_path, 
                             timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
     assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    if case == "missing_audio":  # one file: its own line, no summary of one failure after it
+        assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [message]
     if case == "leftover":
         assert not os.path.exists(f"{tmp_path}/run")  # refused before anything ran
     if case == "bad_init":  # refused before the run's split or checkpoints are written
