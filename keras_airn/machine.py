@@ -11,7 +11,7 @@ import os
 import platform
 
 # The instruction-set extensions that decide int8 and fp32 kernel choice, as /proc/cpuinfo names them.
-X86_ISA = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+X86_ISA = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8")
 ARM_ISA = {"asimd": "neon", "asimddp": "dotprod", "i8mm": "i8mm", "sve": "sve"}
 
 

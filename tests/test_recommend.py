@@ -13,7 +13,7 @@ PIXEL = "processor : 0\nFeatures : fp asimd evtstrm aes crc32 atomics asimddp i8
 def test_cpu_class_from_cpuinfo_text():
     expected = {
         ZEN3: (["avx2"], "AVX2 (no AVX-512/VNNI)"),
-        ZEN4: (["avx2", "avx512f", "avx512_vnni"], "AVX-512+VNNI"),
+        ZEN4: (["avx2", "avx512f", "avx512_vnni", "avx512_bf16"], "AVX-512+VNNI"),
         ALDER_LAKE: (["avx2", "avx_vnni"], "AVX2+AVX-VNNI"),
         SAPPHIRE_RAPIDS: (["avx2", "avx512f", "avx512_vnni", "amx_int8"], "AVX-512+VNNI"),
         PIXEL: (["neon", "dotprod", "i8mm"], "ARM dotprod+i8mm"),
