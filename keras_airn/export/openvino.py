@@ -31,13 +31,12 @@ from keras_airn.export.waveform import FRONT_END_SCOPE
 OPENVINO_PRECISIONS = ("fp32", "int8", "bf16")
 # What OpenVINO's CPU plugin computes each artifact's float ops in (INFERENCE_PRECISION_HINT).
 INFERENCE_PRECISIONS = {"fp32": "f32", "int8": "f32", "bf16": "bf16"}
-# The time-axis layout each precision runs fastest in on OpenVINO's CPU plugin (time_as_rows=None):
-# rows for fp32, columns for int8 (B0 0.42 against 0.50 of LiteRT fp32 in rows) and bf16
-# (docs/benchmarks.md, "The time-axis layout per precision").
+# The time-axis layout each precision runs fastest in on OpenVINO's CPU plugin (time_as_rows=None;
+# docs/benchmarks.md, "OpenVINO on AVX-512 with VNNI and BF16").
 OPENVINO_TIME_AS_ROWS = {"fp32": True, "int8": False, "bf16": False}
 # How long a bf16 IR may take to compile in a child process before the export gives up on it:
-# OpenVINO 2026.4's CPU plugin never returns from compiling some graphs at bf16 (small networks
-# such as 8-64 channel B0s; the full B0 and B1 compile in under a second).
+# OpenVINO 2026.4's CPU plugin never returns from compiling some small networks at bf16 (same
+# section of docs/benchmarks.md).
 BF16_COMPILE_SECONDS = 120
 _COMPILE = ("import sys, openvino; core = openvino.Core(); core.compile_model(core.read_model(sys.argv[1]), 'CPU', "
             "{'INFERENCE_PRECISION_HINT': sys.argv[2], 'INFERENCE_NUM_THREADS': 1})")
