@@ -35,17 +35,23 @@ TRAINABLE = flags.DEFINE_bool("trainable", False, "Write models that learn on th
                                "edge.personalise enrols clips.")
 MAX_CLASSES = flags.DEFINE_integer("max_classes", None, "--trainable: head slots, the model's classes included "
                                    "(default: those + 10).")
+ADAPT_STAGES = flags.DEFINE_integer("adapt_stages", 0, "--trainable: the last stages whose pointwise layers learn "
+                                    "beside the head (0: the head alone; 2: what training the whole network "
+                                    "does on a new voice, a larger file: docs/personalise.md).")
 
 
 def main(argv):
     del argv
     if TRAINABLE.value and INT8_IO.value:
         raise app.UsageError("--int8_io does not go with --trainable: a trainable model takes and returns float.")
+    if ADAPT_STAGES.value and not TRAINABLE.value:
+        raise app.UsageError("--adapt_stages goes with --trainable.")
     network, front_end, label_names, examples = convert_flags.resolve()
     report = export_network(network, convert_flags.OUT_DIR.value, "tflite", PRECISION_FLAG.value,
                             trainable=TRAINABLE.value, max_classes=MAX_CLASSES.value, int8_io=INT8_IO.value,
                             **convert_flags.graph_arguments(GRAPH), **convert_flags.export_arguments(label_names),
-                            front_end=front_end, label_names=label_names, examples=examples)
+                            front_end=front_end, label_names=label_names, examples=examples,
+                            adapt_stages=ADAPT_STAGES.value)
     convert_flags.print_report(report)
 
 if __name__ == "__main__":

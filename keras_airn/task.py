@@ -407,7 +407,8 @@ class AudioClassifier(keras.Model):
     def export(self, out_dir: str, format: str = "tflite", precision="fp32", *, waveform_input: bool = False,
                calibration=None, evaluation=None, random_calibration: bool = False, int8_io: bool = False,
                num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, trainable: bool = False,
-               max_classes: int | None = None, time_as_rows: bool | None = None, int8_float_head: bool = True) -> dict:
+               max_classes: int | None = None, time_as_rows: bool | None = None, int8_float_head: bool = True,
+               adapt_stages: int = 0) -> dict:
         """Converts to a device model with a parity report, as `convert.tflite`, `convert.onnx` and
         `convert.openvino` do (`keras_airn.export.formats.export_network`).
 
@@ -426,14 +427,13 @@ class AudioClassifier(keras.Model):
             random_calibration: allow int8 calibrated on noise.
             int8_io: int8 input/output tensors.
             num_calibration, num_eval: at most this many clips of each.
-            trainable: a `.tflite` that learns on the device ("fp32", "dynamic" or "int8"):
-                signatures `infer`, `train`, `get_weights`, `set_weights`
-                (`keras_airn.export.trainable`; `keras_airn.inference.personalise` drives them).
+            trainable: a `.tflite` that learns on the device ("fp32", "dynamic" or "int8"), its signatures
+                driven by `keras_airn.inference.personalise` (`keras_airn.export.trainable`).
             max_classes: a trainable model's head slots, its classes included (default: + 10).
+            adapt_stages: a trainable model's last stages that learn with its head (`keras_airn.export.tail`).
             time_as_rows: time-axis convolutions on the transposed layout (same outputs); None:
                 TFLite's rows, OpenVINO's fastest layout per precision (`--time_as_rows`).
-            int8_float_head: TFLite and OpenVINO int8: keep the classifier head float
-                (`--int8_float_head`).
+            int8_float_head: TFLite and OpenVINO int8: keep the classifier head float (`--int8_float_head`).
 
         Returns:
             The report (also in `out_dir`).
@@ -447,4 +447,4 @@ class AudioClassifier(keras.Model):
                               calibration_examples=calibration_examples, random_calibration=random_calibration,
                               int8_io=int8_io, num_calibration=num_calibration, num_eval=num_eval,
                               trainable=trainable, max_classes=max_classes, time_as_rows=time_as_rows,
-                              int8_float_head=int8_float_head)
+                              int8_float_head=int8_float_head, adapt_stages=adapt_stages)

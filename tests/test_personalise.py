@@ -113,6 +113,20 @@ def test_train_signature_is_keras_adam_on_the_head(exported):
     np.testing.assert_array_equal(ours, (embeddings @ keras_w + keras_b)[:, :4].argmax(1))
 
 
+def train_on_tflite_runtime_214(path, embeddings, labels, tmp_path) -> dict:
+    """The weights (`get_weights`) after `train` on each batch of (embeddings, one-hot labels),
+    run by tflite-runtime 2.14 in its own environment."""
+    np.savez(tmp_path / "batches.npz", embedding=embeddings, label=labels)
+    child = ("import sys, numpy as np\nfrom tflite_runtime.interpreter import Interpreter\n"
+             "it = Interpreter(model_path=sys.argv[1]); it.allocate_tensors()\n"
+             "train = it.get_signature_runner('train'); data = np.load(sys.argv[2])\n"
+             "for e, l in zip(data['embedding'], data['label']): train(embedding=e, label=l)\n"
+             "np.savez(sys.argv[3], **it.get_signature_runner('get_weights')(restore_shipped=np.float32(0)))\n")
+    subprocess.run([old_runtime_python(), "-c", child, path, str(tmp_path / "batches.npz"), str(tmp_path / "w.npz")],
+                   check=True, timeout=300)
+    return dict(np.load(tmp_path / "w.npz"))
+
+
 @pytest.mark.skipif(old_runtime_python() is None, reason="no tflite-runtime 2.14 environment (make venv-tflite214)")
 def test_training_runs_the_same_on_tflite_runtime_214(exported, tmp_path):
     _, root, _, int8 = exported
@@ -122,17 +136,9 @@ def test_training_runs_the_same_on_tflite_runtime_214(exported, tmp_path):
     dim = model.head().w.shape[0]
     embeddings = rng.normal(size=(20, 8, dim)).astype(np.float32)
     labels = np.eye(5, dtype=np.float32)[rng.integers(0, 5, (20, 8))]
-    np.savez(tmp_path / "batches.npz", embedding=embeddings, label=labels)
-    child = ("import sys, numpy as np\nfrom tflite_runtime.interpreter import Interpreter\n"
-             "it = Interpreter(model_path=sys.argv[1]); it.allocate_tensors()\n"
-             "train = it.get_signature_runner('train'); data = np.load(sys.argv[2])\n"
-             "for e, l in zip(data['embedding'], data['label']): train(embedding=e, label=l)\n"
-             "np.savez(sys.argv[3], **it.get_signature_runner('get_weights')(restore_shipped=np.float32(0)))\n")
-    subprocess.run([old_runtime_python(), "-c", child, path, str(tmp_path / "batches.npz"), str(tmp_path / "w.npz")],
-                   check=True, timeout=300)
+    old = train_on_tflite_runtime_214(path, embeddings, labels, tmp_path)
     for e, l in zip(embeddings, labels):
         model.train_step(e, l.argmax(1))
-    old = np.load(tmp_path / "w.npz")
     assert np.abs(model.head().w - TrainableModel(path).head().w).max() > 1e-3  # both trained
     np.testing.assert_allclose(old["w"], model.head().w, atol=1e-6)
     np.testing.assert_allclose(old["b"], model.head().b, atol=1e-6)
@@ -266,3 +272,70 @@ def test_benchmark_times_a_trainable_models_infer_signature(exported):
     runner = load_runner(model_path(root, fp32), threads=1)  # its infer, not the first subgraph
     runner.run()
     assert runner.profile == (fp32["params"], fp32["macs"])
+
+
+def test_adapting_the_last_stages_is_keras_adam_on_their_pointwise_layers(tmp_path):
+    import tensorflow as tf
+
+    from keras_airn.export.tail import tail_of
+    from keras_airn.export.trainable import ADAPT_LEARNING_RATE
+
+    keras.utils.set_random_seed(1)
+    # Two blocks in each adapted stage: a strided block with its shortcut conv, then an identity one.
+    config = dict(TINY, depths=(1, 1, 2, 2))
+    network = ka.reparameterize(randomize_batchnorm(ka.create_model("b0", num_classes=3, **config), seed=5))
+    classifier = ka.AudioClassifier(network, FRONT_END, LABELS)
+    for bad in (5, -1, 1.5):
+        with pytest.raises(ConversionError, match="adapt_stages must be a whole number from 0 to 4"):
+            classifier.export(str(tmp_path / "bad"), trainable=True, adapt_stages=bad, random_calibration=True)
+    with pytest.raises(ConversionError, match="go with trainable=True"):
+        classifier.export(str(tmp_path / "bad"), adapt_stages=2)
+    report = classifier.export(str(tmp_path), precision="fp32", trainable=True, max_classes=3, adapt_stages=2,
+                               random_calibration=True, num_eval=8)
+    entry = report["artifacts"]["fp32"]
+    assert not [op for op in entry["ops"] if op.startswith("Flex") or op == "CUSTOM"], entry["ops"]
+    assert entry["max_rel_logit_error"] <= 1e-4
+    model = TrainableModel(str(tmp_path / entry["file"]))
+    assert model.adapt_stages == 2 and model.head().tail is not None
+    clips = [(sound(label, seed), label) for seed in range(3) for label in LABELS]
+    inputs = [model.model_inputs(audio)[0] for audio, _ in clips]
+    embeddings = np.stack([model.infer(x)[1] for x in inputs])  # feature maps entering stage 4
+    slots = np.array([model.slot(label) for _, label in clips])
+    batches = [np.arange(i, min(i + 4, len(clips))) for i in range(0, len(clips), 4)] * 2
+    for batch in batches:
+        model.train_step(embeddings[batch], slots[batch])
+    if old_runtime_python() is not None:  # the same steps on tflite-runtime 2.14
+        even = [np.arange(i, i + 2) for i in range(0, 8, 2)]  # one batch shape for the stacked batches
+        old = train_on_tflite_runtime_214(model.path, np.stack([embeddings[b] for b in even]),
+                                          np.stack([np.eye(3, dtype=np.float32)[slots[b]] for b in even]), tmp_path)
+        again = TrainableModel(model.path)
+        for batch in even:
+            again.train_step(embeddings[batch], slots[batch])
+        np.testing.assert_allclose(old["tail"], again.head().tail, atol=1e-6)
+        np.testing.assert_allclose(old["w"], again.head().w, atol=1e-6)
+
+    learns = [v for layer in network.layers if layer.name == "head_projection" or
+              (layer.name.split("_")[0] in ("s4", "s5") and layer.name.rsplit("_res", 1)[-1].split("_", 1)[-1]
+               in ("a_head", "c", "d", "branch1")) for v in layer.trainable_variables]
+    assert len(learns) == 2 + 2 * (8 + 6)  # the head; per stage 4 convs of a strided block, 3 of an identity one
+    optimizer = keras.optimizers.Adam(ADAPT_LEARNING_RATE)
+    log_mel = np.stack([clip_features(a, 0, FRONT_END).numpy()[..., None] for a, _ in clips])
+    for batch in batches:
+        with tf.GradientTape() as tape:
+            loss = keras.losses.CategoricalCrossentropy(from_logits=True)(
+                np.eye(3, dtype=np.float32)[slots[batch]], network(log_mel[batch], training=False))
+        optimizer.apply_gradients(zip(tape.gradient(loss, learns), learns))
+    learned = model.head()
+    _, _, keras_tail = tail_of(network, 2)
+    keras_w, keras_b = network.get_layer("head_projection").get_weights()
+    flat = np.concatenate([v.ravel() for v in keras_tail.values()])
+    assert np.abs(learned.tail - flat).max() <= 1e-5 and np.abs(learned.w - keras_w).max() <= 1e-5
+    assert np.abs(learned.b - keras_b).max() <= 1e-5
+    assert np.abs(learned.tail - TrainableModel(model.path).head().tail).max() > 1e-4  # the tail did learn
+    logits = np.stack([model.infer(x)[0] for x in inputs])
+    reference = network.predict(log_mel, verbose=0)
+    np.testing.assert_allclose(logits, reference, atol=1e-4 * np.abs(reference).max())
+    head_path = str(tmp_path / "head.npz")
+    learned.save(head_path)
+    again = TrainableModel(model.path, head=head_path)
+    np.testing.assert_array_equal(again.head().tail, learned.tail)

@@ -2,7 +2,11 @@
 // (`python -m convert.tflite --trainable --waveform`): enrol the user's clips, classify, save
 // and restore the learned head. Only the model's own signatures are called, as
 // `keras_airn.inference.personalise` calls them on a host; the signature, input and output names here are
-// checked against an exported model by tests/test_android.py. Compiled and run on no phone here.
+// checked against an exported model by tests/test_personalise.py. Compiled and run on no phone here.
+// This is the head-only model (the default). A model exported with `--adapt_stages N` calls the
+// same signatures with two differences, not written out here: `embedding` is a feature map
+// (1, rows, columns, channels) instead of a vector, and `get_weights` / `set_weights` carry one more
+// array, `tail` (the adapted layers as one float vector), which `save` and `restore` keep beside `w`.
 //
 // Gradle: implementation("com.google.ai.edge.litert:litert:1.+") (or org.tensorflow:tensorflow-lite).
 package io.keras_airn.inference.personalise

@@ -14,7 +14,7 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
                    num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, trainable: bool = False,
                    max_classes: int | None = None, time_as_rows: bool | None = None, int8_float_head: bool = True,
                    keep_train_form: bool = False, sample_rate: int | None = None, source: str | None = None,
-                   **format_options) -> dict:
+                   adapt_stages: int = 0, **format_options) -> dict:
     """Exports `network` in `format` with its parity report: what `AudioClassifier.export` and
     the `convert.tflite`, `convert.onnx` and `convert.openvino` tools call.
 
@@ -29,6 +29,7 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
         keep_train_form: export the train form as it is (no re-parameterisation; not trainable).
         sample_rate: waveform input at this rate (TFLite, OpenVINO; default: the front-end's).
         source: the model's name in the report.
+        adapt_stages: a trainable model's last stages that learn with its head (`keras_airn.export.tail`).
         **format_options: ONNX `opset` and `int8_scheme`; a trainable model's `learning_rate`.
 
     Returns:
@@ -46,9 +47,9 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
             raise ConversionError("A trainable model is built from the deploy form at the front-end's sample rate: "
                              "drop --keep_train_form and --sample_rate.")
         return export_trainable(network, out_dir, precisions, waveform=waveform, max_classes=max_classes,
-                                time_as_rows=time_as_rows is not False, **data)
-    if max_classes is not None:
-        raise ConversionError("max_classes goes with trainable=True.")
+                                time_as_rows=time_as_rows is not False, adapt_stages=adapt_stages, **data)
+    if max_classes is not None or adapt_stages:
+        raise ConversionError("max_classes and adapt_stages go with trainable=True.")
     if format not in FORMATS:
         raise ConversionError(f"format must be 'tflite', 'onnx' or 'openvino', got {format!r}.")
     if format == "onnx":

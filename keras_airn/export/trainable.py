@@ -14,6 +14,10 @@ update in plain ops. Signatures:
   puts the shipped head back.
 - `set_weights(w, b, mask)` -> `mask`: loads a saved head; the optimizer starts afresh.
 
+With `adapt_stages=N` the pointwise layers of the last N stages learn too
+(`keras_airn.export.tail`): `embedding` is then the feature map entering them, (1, rows, columns,
+channels), and `get_weights` / `set_weights` carry those layers as one more vector, `tail`.
+
 The file carries its labels (one per slot, "" for a free one), front-end and settings as a JSON
 file appended as TFLite metadata appends files (`TRAINABLE_FILE`), read by
 `keras_airn.inference.personalise`. int8 quantises the network alone: a waveform model's front-end, the
@@ -47,7 +51,8 @@ MASKED_LOGIT = -1e9
 DEFAULT_MAX_CLASSES_EXTRA = 10  # free slots after the shipped classes, unless max_classes is given
 # Keras's Adam defaults, the update `train` runs.
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7
-DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_LEARNING_RATE = 1e-3  # the head alone
+ADAPT_LEARNING_RATE = 3e-4  # with adapt_stages: head and pointwise layers
 _BACKBONE = "trainable_backbone"  # the Keras model's name: its ops' tensor names start with it
 _HEAD_LAYERS = "/head_"
 
@@ -67,20 +72,28 @@ def embedding_model(model):
     return keras.Model(model.inputs, projection.input, name=_BACKBONE), projection
 
 
-def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: float):
+def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: float, adapt_stages: int = 0):
     """The `tf.Module` whose signatures the `.tflite` file holds (this module's docstring)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    from keras_airn.export import tail
     from keras_airn.export.waveform import waveform_features, waveform_spec
 
     backbone, projection = embedding_model(model)
     shipped = _shipped_head(projection, max_classes)
-    dim = shipped["w"].shape[0]
+    blocks, tail_weights = [], {}
+    if adapt_stages:
+        first, blocks, tail_weights = tail.tail_of(model, adapt_stages)
+        backbone = _keras_model(model, first.input)
+        shipped["tail"] = np.concatenate([v.ravel() for v in tail_weights.values()])
+    shapes = {name: value.shape for name, value in tail_weights.items()}
     log_mel = tf.TensorSpec([1, front_end.num_frames, front_end.n_mels, 1], tf.float32, name="log_mel")
     frozen = convert_variables_to_constants_v2(
         tf.function(lambda x: backbone(x, training=False)).get_concrete_function(log_mel))
+    embedding_shape = frozen.outputs[0].shape[1:]
     spec = waveform_spec(front_end) if waveform else log_mel
+    head_specs = [tf.TensorSpec(shipped[k].shape, tf.float32, name=k) for k in shipped]
 
     class TrainableHead(tf.Module):
         def __init__(self):
@@ -88,42 +101,64 @@ def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: f
             self.shipped = {k: tf.constant(v) for k, v in shipped.items()}
             self.head = {k: tf.Variable(v, name=k) for k, v in shipped.items()}
             self.moments = {f"{m}_{k}": tf.Variable(tf.zeros_like(shipped[k]), name=f"{m}_{k}")
-                            for m in ("m", "v") for k in ("w", "b")}
+                            for m in ("m", "v") for k in shipped if k != "mask"}
             self.step = tf.Variable(0.0, name="step")
 
-        def assign(self, w, b, mask):
-            for name, value in (("w", w), ("b", b), ("mask", mask)):
+        def assign(self, values):
+            for name, value in values.items():
                 self.head[name].assign(value)
             for moment in self.moments.values():
                 moment.assign(tf.zeros_like(moment))
             self.step.assign(0.0)
 
+        def tail_weights(self):
+            """The tail's arrays, views of the flat `tail` variable."""
+            weights, offset = {}, 0
+            for name, shape in shapes.items():
+                size = int(np.prod(shape))
+                weights[name] = tf.reshape(self.head["tail"][offset : offset + size], shape)
+                offset += size
+            return weights
+
+        def pooled(self, embedding):
+            """(the pooled vector the head reads, the tail's forward pass or None)."""
+            if not blocks:
+                return embedding, None
+            weights = self.tail_weights()
+            out, saved = tail.forward(blocks, weights, embedding)
+            return tf.reduce_mean(out, axis=[1, 2]), (weights, saved, out)
+
         @tf.function(input_signature=[spec])
         def infer(self, inputs):
             features = waveform_features(inputs, front_end) if waveform else inputs
             embedding = frozen(features)[0]
-            return {"logits": _logits(self.head, embedding), "embedding": tf.identity(embedding)}
+            pooled, _ = self.pooled(embedding)
+            return {"logits": _logits(self.head, pooled), "embedding": tf.identity(embedding)}
 
-        @tf.function(input_signature=[tf.TensorSpec([None, dim], tf.float32, name="embedding"),
+        @tf.function(input_signature=[tf.TensorSpec([None, *embedding_shape], tf.float32, name="embedding"),
                                       tf.TensorSpec([None, max_classes], tf.float32, name="label")])
         def train(self, embedding, label):
-            return {"loss": _train_step(self, embedding, label, learning_rate)}
+            return {"loss": _train_step(self, embedding, label, learning_rate, blocks)}
 
         @tf.function(input_signature=[tf.TensorSpec([], tf.float32, name="restore_shipped")])
         def get_weights(self, restore_shipped):
             # A signature with no input cannot be calibrated for int8; this one also resets.
             if restore_shipped > 0.5:
-                self.assign(self.shipped["w"], self.shipped["b"], self.shipped["mask"])
+                self.assign(self.shipped)
             return {k: tf.identity(v) for k, v in self.head.items()}
 
-        @tf.function(input_signature=[tf.TensorSpec([dim, max_classes], tf.float32, name="w"),
-                                      tf.TensorSpec([max_classes], tf.float32, name="b"),
-                                      tf.TensorSpec([max_classes], tf.float32, name="mask")])
-        def set_weights(self, w, b, mask):
-            self.assign(w, b, mask)
+        @tf.function(input_signature=head_specs)
+        def set_weights(self, *values):
+            self.assign(dict(zip(shipped, values)))
             return {"mask": tf.identity(self.head["mask"])}
 
     return TrainableHead()
+
+
+def _keras_model(model, output):
+    import keras
+
+    return keras.Model(model.inputs, output, name=_BACKBONE)
 
 
 def _shipped_head(projection, max_classes: int) -> dict[str, np.ndarray]:
@@ -145,20 +180,30 @@ def _logits(head: dict, embedding):
         return tf.matmul(embedding, head["w"]) + head["b"] + (1.0 - head["mask"]) * MASKED_LOGIT
 
 
-def _train_step(module, embedding, label, learning_rate: float):
-    """One Adam step of `module`'s head (and its moments and step count) on softmax cross-entropy;
-    the slots `label` names come into use. Returns the batch's loss."""
+def _train_step(module, embedding, label, learning_rate: float, blocks=()):
+    """One Adam step of `module`'s head, tail (`blocks`), moments and step count on softmax
+    cross-entropy; the slots `label` names come into use. Returns the batch's loss."""
     import tensorflow as tf
+
+    from keras_airn.export import tail
 
     head, moments = module.head, module.moments
     with tf.name_scope("trainable_head"):
         head["mask"].assign(tf.maximum(head["mask"], tf.reduce_max(label, axis=0)))
-        logits = _logits(head, embedding)
+        pooled, forward = module.pooled(embedding)
+        logits = _logits(head, pooled)
         count = tf.cast(tf.shape(embedding)[0], tf.float32)
         loss = -tf.reduce_sum(label * tf.nn.log_softmax(logits)) / count
         # d loss / d logits of softmax cross-entropy, then through the linear layer.
         delta = (tf.nn.softmax(logits) - label) / count
-        grads = {"w": tf.matmul(embedding, delta, transpose_a=True), "b": tf.reduce_sum(delta, axis=0)}
+        grads = {"w": tf.matmul(pooled, delta, transpose_a=True), "b": tf.reduce_sum(delta, axis=0)}
+        if forward is not None:
+            weights, saved, out = forward
+            # Through the mean over positions, then back through the tail.
+            to_pooled = tf.matmul(delta, head["w"], transpose_b=True) / float(out.shape[1] * out.shape[2])
+            to_out = tf.zeros_like(out) + to_pooled[:, None, None, :]
+            tail_grads = tail.backward(blocks, weights, saved, to_out)
+            grads["tail"] = tf.concat([tf.reshape(tail_grads[name], [-1]) for name in weights], axis=0)
         step = module.step + 1.0
         module.step.assign(step)
         # keras.optimizers.Adam's update: epsilon added to sqrt(v), bias correction in the rate.
@@ -186,7 +231,7 @@ def head_slots(model, max_classes: int | None) -> int:
 
 
 def convert_trainable(model, front_end, precision: str, *, waveform: bool = False, max_classes: int | None = None,
-                      learning_rate: float = DEFAULT_LEARNING_RATE, representative=None) -> bytes:
+                      learning_rate: float = DEFAULT_LEARNING_RATE, representative=None, adapt_stages: int = 0) -> bytes:
     """The trainable `.tflite` flatbuffer of a model (this module's docstring), builtin ops only.
 
     Args:
@@ -198,6 +243,8 @@ def convert_trainable(model, front_end, precision: str, *, waveform: bool = Fals
         max_classes: head slots (default: the model's classes + `DEFAULT_MAX_CLASSES_EXTRA`).
         learning_rate: Adam's rate in `train`.
         representative: for int8, model inputs (one example each) that calibrate the network.
+        adapt_stages: the last stages whose pointwise layers learn beside the head (0: the head
+            alone; `keras_airn.export.tail`).
 
     Returns:
         The model bytes (metadata not yet attached: `export_trainable` does).
@@ -206,7 +253,7 @@ def convert_trainable(model, front_end, precision: str, *, waveform: bool = Fals
 
     if precision not in PRECISIONS:
         raise ConversionError(f"Unknown precision {precision!r} for a trainable model; choose from {PRECISIONS}.")
-    module = _module(model, front_end, waveform, head_slots(model, max_classes), learning_rate)
+    module = _module(model, front_end, waveform, head_slots(model, max_classes), learning_rate, adapt_stages)
     with tempfile.TemporaryDirectory() as saved:
         signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
         tf.saved_model.save(module, saved, signatures=signatures)
@@ -250,10 +297,10 @@ def _float_nodes(model_bytes: bytes) -> set[str]:
 
 
 def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: bool = False, front_end=None,
-                     label_names=None, max_classes: int | None = None, learning_rate: float = DEFAULT_LEARNING_RATE,
+                     label_names=None, max_classes: int | None = None, learning_rate: float | None = None,
                      examples=None, calibration_examples=None, random_calibration: bool = False,
                      num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, source: str | None = None,
-                     time_as_rows: bool = True) -> dict:
+                     time_as_rows: bool = True, adapt_stages: int = 0) -> dict:
     """Writes trainable `.tflite` files (this module's docstring) with labels, front-end and a report.
 
     The report is `report_trainable.json` (the schema of `keras_airn.export.common`; each entry
@@ -268,12 +315,15 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
         front_end: the model's `FrontEnd` (default VGG-Sound's).
         label_names: the shipped classes' names (default class_<i>).
         max_classes: head slots, shipped classes included (default: those + 10).
-        learning_rate: Adam's rate of the `train` signature.
+        learning_rate: Adam's rate of the `train` signature (default `DEFAULT_LEARNING_RATE`, with
+            `adapt_stages` `ADAPT_LEARNING_RATE`).
         examples, calibration_examples, random_calibration, num_calibration, num_eval: as
             `keras_airn.export.tflite.export`.
         source: the model's file or folder, recorded in the report.
         time_as_rows: time-axis convolutions on the transposed layout (same outputs, faster
             under XNNPACK), as `keras_airn.export.tflite.export`.
+        adapt_stages: the last stages whose pointwise layers learn beside the head (0: the head
+            alone); `get_weights` and `set_weights` then carry them as one vector, `tail`.
 
     Returns:
         The report.
@@ -285,6 +335,12 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     precisions = _checked_precisions(precisions)
     model, front_end = resolve_for_export(model, out_dir, precisions, PRECISIONS, front_end, None, False, time_as_rows)
     classes, max_classes = int(model.output_shape[-1]), head_slots(model, max_classes)
+    if learning_rate is None:
+        learning_rate = ADAPT_LEARNING_RATE if adapt_stages else DEFAULT_LEARNING_RATE
+    if adapt_stages:
+        from keras_airn.export.tail import tail_of
+
+        tail_of(model, adapt_stages)  # refused before any conversion work
     labels = _shipped_labels(label_names, classes, learning_rate)
     inputs = export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
                            num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
@@ -296,7 +352,7 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     write_sidecars(out_dir, front_end, labels, classes)
     for precision in precisions:
         data = _trainable_file(model, front_end, precision, form, labels, max_classes, learning_rate,
-                               [x[None] for x in inputs.calibration])
+                               [x[None] for x in inputs.calibration], adapt_stages)
         name = f"{artifact_stem(model)}_{form}_{precision}_trainable.tflite"
         entry = {"file": name, "bytes": len(data), "max_classes": max_classes, "signatures": list(SIGNATURES),
                  **run_checks(name, data, inputs.evaluation, inputs.reference, inputs.labels, columns=classes)}
@@ -336,14 +392,14 @@ def _shipped_labels(label_names, classes: int, learning_rate: float) -> list[str
 
 
 def _trainable_file(model, front_end, precision: str, form: str, labels: list[str], max_classes: int,
-                    learning_rate: float, representative) -> bytes:
+                    learning_rate: float, representative, adapt_stages: int) -> bytes:
     """`convert_trainable` with its settings (`TRAINABLE_FILE`: labels of every slot, front-end,
     signatures) attached."""
     from keras_airn.export.metadata import attach_files
 
     data = convert_trainable(model, front_end, precision, waveform=form == "waveform", max_classes=max_classes,
-                             learning_rate=learning_rate, representative=representative)
+                             learning_rate=learning_rate, representative=representative, adapt_stages=adapt_stages)
     settings = {"labels": labels + [""] * (max_classes - len(labels)), "max_classes": max_classes,
                 "learning_rate": learning_rate, "input": form, "precision": precision,
-                "front_end": front_end.to_config(), "signatures": list(SIGNATURES)}
+                "front_end": front_end.to_config(), "signatures": list(SIGNATURES), "adapt_stages": adapt_stages}
     return attach_files(data, {TRAINABLE_FILE: json.dumps(settings, indent=1).encode()})

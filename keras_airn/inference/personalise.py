@@ -43,6 +43,8 @@ class Head:
         mask: (slots,) 1 for a slot in use, 0 for a free one.
         labels: one per slot ("" for a free one).
         model_sha256: the SHA-256 of the `.tflite` file this head belongs to.
+        tail: the adapted pointwise layers as one vector, for a model exported with
+            `adapt_stages` (`keras_airn.export.tail`), else None.
     """
 
     w: np.ndarray
@@ -50,6 +52,7 @@ class Head:
     mask: np.ndarray
     labels: list[str]
     model_sha256: str
+    tail: np.ndarray | None = None
 
     def save(self, path: str) -> None:
         """Writes the head to `path` (.npz) atomically.
@@ -64,8 +67,9 @@ class Head:
 
         def write(target):
             with open(target, "wb") as handle:
+                tail = {} if self.tail is None else {"tail": self.tail}
                 np.savez(handle, w=self.w, b=self.b, mask=self.mask, labels=np.array(self.labels, dtype=str),
-                         model_sha256=np.array(self.model_sha256), format=np.array(HEAD_FORMAT))
+                         model_sha256=np.array(self.model_sha256), format=np.array(HEAD_FORMAT), **tail)
 
         files.write_atomically(path, write)
 
@@ -84,7 +88,8 @@ class Head:
                     raise HeadError(f"{path}: head file format {int(data['format'])}, this version reads {HEAD_FORMAT}.")
                 head = cls(np.asarray(data["w"], np.float32), np.asarray(data["b"], np.float32),
                            np.asarray(data["mask"], np.float32), [str(x) for x in data["labels"]],
-                           str(data["model_sha256"]))
+                           str(data["model_sha256"]),
+                           np.asarray(data["tail"], np.float32) if "tail" in data.files else None)
         except HeadError:
             raise
         except Exception as error:  # a truncated zip, a missing array, a file of another kind
@@ -136,6 +141,11 @@ class TrainableModel:
         return tuple(self._runners["infer"].get_input_details()[self._input]["shape"])
 
     @property
+    def adapt_stages(self) -> int:
+        """The last stages whose pointwise layers learn beside the head (0: the head alone)."""
+        return int(self.settings.get("adapt_stages", 0))
+
+    @property
     def max_classes(self) -> int:
         return int(self.settings["max_classes"])
 
@@ -150,14 +160,14 @@ class TrainableModel:
         return out["logits"][0], out["embedding"][0]
 
     def train_step(self, embeddings: np.ndarray, slots: np.ndarray) -> float:
-        """One `train` call: an Adam step on (N, D) embeddings labelled with slot indices."""
+        """One `train` call: an Adam step on (N, ...) embeddings labelled with slot indices."""
         labels = np.eye(self.max_classes, dtype=np.float32)[np.asarray(slots)]
         return float(self._runners["train"](embedding=np.asarray(embeddings, np.float32), label=labels)["loss"])
 
     def head(self) -> Head:
         """The head as it is now (`get_weights`)."""
         out = self._runners["get_weights"](restore_shipped=np.float32(0))
-        return Head(out["w"], out["b"], out["mask"], list(self.labels), self.sha256)
+        return Head(out["w"], out["b"], out["mask"], list(self.labels), self.sha256, out.get("tail"))
 
     def reset(self) -> None:
         """Puts the shipped head and labels back."""
@@ -173,7 +183,10 @@ class TrainableModel:
         if head.model_sha256 != self.sha256:
             raise HeadError(f"{source} was made on another model ({head.model_sha256[:12]}, this is "
                             f"{self.sha256[:12]}: {self.path}).")
-        self._runners["set_weights"](w=head.w, b=head.b, mask=head.mask)
+        if (head.tail is None) != (self.adapt_stages == 0):
+            raise HeadError(f"{source} does not match the model's adapted layers ({self.adapt_stages} stages).")
+        tail = {} if head.tail is None else {"tail": head.tail}
+        self._runners["set_weights"](w=head.w, b=head.b, mask=head.mask, **tail)
         self.labels = list(head.labels)
 
     def load_head(self, path: str) -> None:
