@@ -18,7 +18,8 @@ With --personalise K1,K2,... every speaker_NAME run is exported to an int8 wavef
 `.tflite` (`convert.tflite --trainable`); K clips per digit of NAME are enrolled through its
 `train` signature (`keras_airn.inference.personalise`, default epochs and batch) in --draws random draws,
 and top-1 is measured on NAME's other clips: OUT/personalise.json, OUT/personalise.png
-(scripts/fsdd_personalise.py).
+(scripts/fsdd_personalise.py); with --adapt_stages N the pointwise layers of the last N stages
+learn too: OUT/personalise_adaptN.json and .png.
 
 Usage:
   .venv/bin/python scripts/fsdd_benchmark.py --fsdd_dir free-spoken-digit-dataset \\
@@ -284,6 +285,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--personalise", default="", help="Clips per digit to enrol on the device model of every "
                         "speaker_NAME run, e.g. 1,3,5,10 (off when empty).")
     parser.add_argument("--draws", type=int, default=5, help="--personalise: random draws of the enrolled clips.")
+    parser.add_argument("--adapt_stages", type=int, default=0, help="--personalise: the device model's last stages "
+                        "whose pointwise layers learn beside the head (convert.tflite --adapt_stages).")
     args = parser.parse_args()
     try:
         ks = [int(k) for k in args.personalise.split(",") if k]
@@ -301,6 +304,7 @@ def main():
 
     args = parse_args()
     ks = args.ks
+    suffix = f"_adapt{args.adapt_stages}" if args.adapt_stages else ""  # results of each device model kept apart
     os.makedirs(args.out_dir, exist_ok=True)
     csvs = split_files(args.fsdd_dir, args.out_dir, args.splits.split(","))
     results_path = os.path.join(args.out_dir, "results.json")
@@ -310,7 +314,9 @@ def main():
             for recipe in args.recipes.split(","):
                 key = f"{split}/{model}/{recipe}" + (f"/{args.flags}" if args.flags else "")
                 run_dir = os.path.join(args.out_dir, "runs", re.sub(r"[^\w.-]+", "_", key))
-                results[key] = {"split": split, **train(csv_path, model, recipe, run_dir, args.flags.split())}
+                # A run measured again keeps what other flags measured on it (--personalise, --adapt_stages).
+                results[key] = {**results.get(key, {}), "split": split,
+                                **train(csv_path, model, recipe, run_dir, args.flags.split())}
                 with open(results_path, "w") as handle:
                     json.dump(results, handle, indent=1)
                 print(f"{key}: top-1 {results[key]['top1']:.3f} in {results[key]['minutes']} min", flush=True)
@@ -318,22 +324,25 @@ def main():
                     results[key].update(export_tflite(run_dir, csv_path))
                 match, without = SPEAKER_SPLIT.fullmatch(split), WITHOUT_DIGIT.fullmatch(split)
                 if ks and match and match[2] is None:
-                    results[key]["personalise"] = personalise(run_dir, csv_path, ks, args.draws)
+                    results[key][f"personalise{suffix}"] = personalise(run_dir, csv_path, ks, args.draws,
+                                                                       args.adapt_stages)
                 if ks and without:
-                    results[key]["new_class"] = new_class(run_dir, csv_path, args.fsdd_dir, without[1], ks, args.draws)
+                    results[key][f"new_class{suffix}"] = new_class(run_dir, csv_path, args.fsdd_dir, without[1], ks,
+                                                                   args.draws, args.adapt_stages)
                     with open(results_path, "w") as handle:
                         json.dump(results, handle, indent=1)
     if args.latency:
         time_artifacts({key: record for key, record in results.items() if "tflite" in record}, args.out_dir)
     with open(results_path, "w") as handle:
         json.dump(results, handle, indent=1)
-    personalised = {record["split"][len("speaker_"):]: record["personalise"] for record in results.values()
-                    if "personalise" in record}
+    personalised = {record["split"][len("speaker_"):]: record[f"personalise{suffix}"] for record in results.values()
+                    if f"personalise{suffix}" in record}
     if personalised:
-        with open(os.path.join(args.out_dir, "personalise.json"), "w") as handle:
+        with open(os.path.join(args.out_dir, f"personalise{suffix}.json"), "w") as handle:
             json.dump(personalised, handle, indent=1)
-        plot_personalise(personalised, os.path.join(args.out_dir, "personalise.png"))
-        print(f"{os.path.join(args.out_dir, 'personalise.png')}: top-1 against the clips enrolled on the device")
+        plot_path = os.path.join(args.out_dir, f"personalise{suffix}.png")
+        plot_personalise(personalised, plot_path, args.adapt_stages)
+        print(f"{plot_path}: top-1 against the clips enrolled on the device")
     curves = voices_curve(results)
     if curves:
         plot_voices(curves, os.path.join(args.out_dir, "voices.png"))

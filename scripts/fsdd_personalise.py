@@ -14,16 +14,18 @@ import sys
 from fsdd_benchmark import recordings, run_step  # scripts/ is on the path when fsdd_benchmark.py runs
 
 
-def trainable_model(run_dir: str, csv_path: str):
+def trainable_model(run_dir: str, csv_path: str, adapt_stages: int = 0):
     """(the `TrainableModel` of a run's int8 waveform trainable export, its report entry); the
-    export (`convert.tflite --trainable`, calibrated on the CSV's training split) runs once."""
+    export (`convert.tflite --trainable [--adapt_stages N]`, calibrated on the CSV's training
+    split) runs once."""
     from keras_airn.inference.personalise import TrainableModel
 
-    out_dir = os.path.join(run_dir, "trainable")
+    out_dir = os.path.join(run_dir, f"trainable_adapt{adapt_stages}" if adapt_stages else "trainable")
     report_path = os.path.join(out_dir, "report_trainable.json")
     if not os.path.isfile(report_path):
         command = [sys.executable, "-m", "convert.tflite", "--model", run_dir, "--precisions", "int8", "--waveform",
-                   "--trainable", "--dataset", "csv", "--csv", csv_path, "--out_dir", out_dir]
+                   "--trainable", "--adapt_stages", str(adapt_stages), "--dataset", "csv", "--csv", csv_path,
+                   "--out_dir", out_dir]
         print("$", " ".join(command), flush=True)
         run_step(command)
     with open(report_path) as handle:
@@ -31,14 +33,35 @@ def trainable_model(run_dir: str, csv_path: str):
     return TrainableModel(os.path.join(out_dir, entry["file"])), entry
 
 
-def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[int], draws: int) -> dict:
+def window_logits(model, embeddings, clips):
+    """Logits of every window with the model's weights as they are now: the head applied to the
+    windows' embeddings when it learns alone, else `infer` on each window of `clips`."""
+    import numpy as np
+
+    if not model.adapt_stages:
+        head = model.head()
+        return embeddings @ head.w + head.b + (1.0 - head.mask) * -1e9
+    return np.stack([model.infer(x)[0] for x in clips])
+
+
+def window_inputs(model, paths):
+    """The model inputs of every window of each recording (as `TrainableModel.embeddings` reads them)."""
+    from keras_airn.data.audio import read_audio
+
+    front_end = model.front_end
+    return [x for path in paths
+            for x in model.model_inputs(read_audio(path, front_end.sample_rate, resampler=front_end.resampler))]
+
+
+def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[int], draws: int,
+              adapt_stages: int = 0) -> dict:
     """Digit `digit`, left out of the run's training, enrolled on its device model as a new class
     from K of its official training recordings: its recall on its official test recordings, and
     the other digits' top-1 before and after. Two enrolments: the new class's clips alone, and
     with K clips of every known digit beside them."""
     import numpy as np
 
-    model, _ = trainable_model(run_dir, csv_path)
+    model, _ = trainable_model(run_dir, csv_path, adapt_stages)
     with open(csv_path) as handle:
         test = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "test"]
     ours = [(path, d, index) for path, d, _, index in recordings(fsdd_dir) if d == digit]
@@ -56,9 +79,12 @@ def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[i
     new = np.arange(len(test), len(test) + len(new_test))
     pool_clips = np.arange(new[-1] + 1, new[-1] + 1 + len(pool))
     known_clips = np.arange(pool_clips[-1] + 1, len(clips))
+    scored = np.flatnonzero(owners < new[-1] + 1)  # the windows of the test recordings
+    inputs = window_inputs(model, clips[: new[-1] + 1]) if adapt_stages else None
 
-    def top1(head, rows):
-        logits = embeddings @ head.w + head.b + (1.0 - head.mask) * -1e9
+    def top1(_, rows):
+        logits = np.full((len(owners), model.max_classes), np.nan, np.float32)
+        logits[scored] = window_logits(model, embeddings[scored], inputs)
         return float(np.mean([logits[owners == clip].mean(0).argmax() == truth[clip] for clip in rows]))
 
     model.reset()
@@ -84,7 +110,7 @@ def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[i
     return results
 
 
-def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int) -> dict:
+def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int, adapt_stages: int = 0) -> dict:
     """Top-1 on the held-out speaker's clips after enrolling K of its clips per digit on the device
     model: {"0": top-1 of the shipped head on all of them, "K": [top-1 of each draw]}.
 
@@ -93,17 +119,18 @@ def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int) -> dict:
     clips with the head it produced (the float head `infer` applies to the same embeddings)."""
     import numpy as np
 
-    model, entry = trainable_model(run_dir, csv_path)
+    model, entry = trainable_model(run_dir, csv_path, adapt_stages)
     with open(csv_path) as handle:
         test = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "test"]
     embeddings, owners = model.embeddings([path for path, _ in test])
+    inputs = window_inputs(model, [path for path, _ in test]) if adapt_stages else None
     owners = np.array(owners)
     truth = np.array([model.slot(label) for _, label in test])
     results = {"bytes": entry["bytes"]}
 
-    def top1(head, clips):
+    def top1(_, clips):
         """Top-1 of `clips`, each scored as `classify_file` scores it: the mean of its windows' scores."""
-        logits = embeddings @ head.w + head.b + (1.0 - head.mask) * -1e9
+        logits = window_logits(model, embeddings, inputs)
         scores = np.exp(logits - logits.max(1, keepdims=True))
         scores /= scores.sum(1, keepdims=True)
         return float(np.mean([scores[owners == clip].mean(0).argmax() == truth[clip] for clip in clips]))
@@ -125,7 +152,7 @@ def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int) -> dict:
     return results
 
 
-def plot_personalise(results: dict, path: str) -> None:
+def plot_personalise(results: dict, path: str, adapt_stages: int = 0) -> None:
     """Top-1 on a held-out voice against the clips per digit enrolled on the device, a line per voice."""
     import matplotlib
 
@@ -141,7 +168,9 @@ def plot_personalise(results: dict, path: str) -> None:
     axes.set_xticks(ks)
     axes.set_xlabel("clips per digit enrolled on the device (int8 train signature)")
     axes.set_ylabel("top-1 on the speaker's other clips")
-    axes.set_title("FSDD, each speaker held out from base training (B0)")
+    learns = (f"the head and the last {adapt_stages} stages' pointwise layers learn" if adapt_stages
+              else "the head learns")
+    axes.set_title(f"FSDD, each speaker held out from base training (B0)\n{learns}", fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(title="held-out speaker", loc="lower right")
     figure.tight_layout()
