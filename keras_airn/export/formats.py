@@ -29,8 +29,7 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
         keep_train_form: export the train form as it is (no re-parameterisation; not trainable).
         sample_rate: waveform input at this rate (TFLite, OpenVINO; default: the front-end's).
         source: the model's name in the report.
-        adapt_stages: a trainable model's last stages that learn with its head (`keras_airn.export.tail`).
-        **format_options: ONNX `opset` and `int8_scheme`; a trainable model's `learning_rate`.
+        adapt_stages, **format_options: trainable `adapt_stages`, `learning_rate`; ONNX `opset`, `int8_scheme`.
 
     Returns:
         The report (also in `out_dir`).

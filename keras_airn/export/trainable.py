@@ -77,17 +77,9 @@ def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: f
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from keras_airn.export import tail
     from keras_airn.export.waveform import waveform_features, waveform_spec
 
-    backbone, projection = embedding_model(model)
-    shipped = _shipped_head(projection, max_classes)
-    blocks, tail_weights = [], {}
-    if adapt_stages:
-        first, blocks, tail_weights = tail.tail_of(model, adapt_stages)
-        backbone = _keras_model(model, first.input)
-        shipped["tail"] = np.concatenate([v.ravel() for v in tail_weights.values()])
-    shapes = {name: value.shape for name, value in tail_weights.items()}
+    backbone, shipped, blocks, shapes = _frozen_and_learned(model, max_classes, adapt_stages)
     log_mel = tf.TensorSpec([1, front_end.num_frames, front_end.n_mels, 1], tf.float32, name="log_mel")
     frozen = convert_variables_to_constants_v2(
         tf.function(lambda x: backbone(x, training=False)).get_concrete_function(log_mel))
@@ -111,22 +103,9 @@ def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: f
                 moment.assign(tf.zeros_like(moment))
             self.step.assign(0.0)
 
-        def tail_weights(self):
-            """The tail's arrays, views of the flat `tail` variable."""
-            weights, offset = {}, 0
-            for name, shape in shapes.items():
-                size = int(np.prod(shape))
-                weights[name] = tf.reshape(self.head["tail"][offset : offset + size], shape)
-                offset += size
-            return weights
-
         def pooled(self, embedding):
             """(the pooled vector the head reads, the tail's forward pass or None)."""
-            if not blocks:
-                return embedding, None
-            weights = self.tail_weights()
-            out, saved = tail.forward(blocks, weights, embedding)
-            return tf.reduce_mean(out, axis=[1, 2]), (weights, saved, out)
+            return _pooled(self.head, blocks, shapes, embedding)
 
         @tf.function(input_signature=[spec])
         def infer(self, inputs):
@@ -155,10 +134,39 @@ def _module(model, front_end, waveform: bool, max_classes: int, learning_rate: f
     return TrainableHead()
 
 
-def _keras_model(model, output):
+def _frozen_and_learned(model, max_classes: int, adapt_stages: int):
+    """(the Keras model that stays frozen, the shipped weights that learn {"w", "b", "mask"[, "tail"]},
+    the tail's blocks, the shape of each of its arrays) of a model and its `adapt_stages`."""
     import keras
 
-    return keras.Model(model.inputs, output, name=_BACKBONE)
+    from keras_airn.export.tail import tail_of
+
+    backbone, projection = embedding_model(model)
+    shipped = _shipped_head(projection, max_classes)
+    if not adapt_stages:
+        return backbone, shipped, [], {}
+    first, blocks, weights = tail_of(model, adapt_stages)
+    shipped["tail"] = np.concatenate([v.ravel() for v in weights.values()])
+    shapes = {name: value.shape for name, value in weights.items()}
+    return keras.Model(model.inputs, first.input, name=_BACKBONE), shipped, blocks, shapes
+
+
+def _pooled(head: dict, blocks, shapes: dict, embedding):
+    """(the pooled vector the head reads, the tail's (weights, saved activations, output) or None):
+    `embedding` itself, or the tail run on it (its arrays views of the flat `tail` variable)."""
+    import tensorflow as tf
+
+    from keras_airn.export import tail
+
+    if not blocks:
+        return embedding, None
+    weights, offset = {}, 0
+    for name, shape in shapes.items():
+        size = int(np.prod(shape))
+        weights[name] = tf.reshape(head["tail"][offset : offset + size], shape)
+        offset += size
+    out, saved = tail.forward(blocks, weights, embedding)
+    return tf.reduce_mean(out, axis=[1, 2]), (weights, saved, out)
 
 
 def _shipped_head(projection, max_classes: int) -> dict[str, np.ndarray]:
@@ -309,8 +317,7 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
 
     Args:
         model: an `AudioRepInceptionNeXt` (re-parameterised first), a model file, or a baseline.
-        out_dir: output folder.
-        precisions: any of "fp32", "dynamic" and "int8".
+        out_dir, precisions: output folder; any of "fp32", "dynamic" and "int8".
         waveform: (1, samples) PCM input with the log-mel inside the model.
         front_end: the model's `FrontEnd` (default VGG-Sound's).
         label_names: the shipped classes' names (default class_<i>).
@@ -320,8 +327,7 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
         examples, calibration_examples, random_calibration, num_calibration, num_eval: as
             `keras_airn.export.tflite.export`.
         source: the model's file or folder, recorded in the report.
-        time_as_rows: time-axis convolutions on the transposed layout (same outputs, faster
-            under XNNPACK), as `keras_airn.export.tflite.export`.
+        time_as_rows: time-axis convolutions on the transposed layout, as `keras_airn.export.tflite.export`.
         adapt_stages: the last stages whose pointwise layers learn beside the head (0: the head
             alone); `get_weights` and `set_weights` then carry them as one vector, `tail`.
 
@@ -335,13 +341,7 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     precisions = _checked_precisions(precisions)
     model, front_end = resolve_for_export(model, out_dir, precisions, PRECISIONS, front_end, None, False, time_as_rows)
     classes, max_classes = int(model.output_shape[-1]), head_slots(model, max_classes)
-    if learning_rate is None:
-        learning_rate = ADAPT_LEARNING_RATE if adapt_stages else DEFAULT_LEARNING_RATE
-    if adapt_stages:
-        from keras_airn.export.tail import tail_of
-
-        tail_of(model, adapt_stages)  # refused before any conversion work
-    labels = _shipped_labels(label_names, classes, learning_rate)
+    labels, learning_rate = _checked_settings(model, label_names, classes, learning_rate, adapt_stages)
     inputs = export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
                            num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
                            random_calibration=random_calibration)
@@ -376,19 +376,26 @@ def _checked_precisions(precisions) -> list[str]:
     return checked_precisions(precisions, PRECISIONS)
 
 
-def _shipped_labels(label_names, classes: int, learning_rate: float) -> list[str]:
-    """The shipped classes' names (default class_<i>), after checking them and `learning_rate`.
+def _checked_settings(model, label_names, classes: int, learning_rate, adapt_stages: int) -> tuple[list, float]:
+    """(the shipped classes' names (default class_<i>), Adam's rate (default by `adapt_stages`)),
+    checked before any conversion work.
 
     Raises:
-        ConversionError: a learning rate that is not a positive number, or labels that are not one
-            per class.
+        ConversionError: a learning rate that is not a positive number, labels that are not one
+            per class, or `adapt_stages` the model does not have (`keras_airn.export.tail.tail_of`).
     """
+    from keras_airn.export.tail import tail_of
+
+    if adapt_stages:
+        tail_of(model, adapt_stages)
+    if learning_rate is None:
+        learning_rate = ADAPT_LEARNING_RATE if adapt_stages else DEFAULT_LEARNING_RATE
     if not (np.isfinite(learning_rate) and learning_rate > 0):
         raise ConversionError(f"learning_rate must be a positive number, got {learning_rate}.")
     labels = list(label_names) if label_names else [f"class_{i}" for i in range(classes)]
     if len(labels) != classes:
         raise ConversionError(f"{len(labels)} labels for a model with {classes} classes.")
-    return labels
+    return labels, learning_rate
 
 
 def _trainable_file(model, front_end, precision: str, form: str, labels: list[str], max_classes: int,
