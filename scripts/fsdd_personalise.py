@@ -33,24 +33,15 @@ def trainable_model(run_dir: str, csv_path: str, adapt_stages: int = 0):
     return TrainableModel(os.path.join(out_dir, entry["file"])), entry
 
 
-def window_logits(model, embeddings, clips):
+def window_logits(model, embeddings, inputs):
     """Logits of every window with the model's weights as they are now: the head applied to the
-    windows' embeddings when it learns alone, else `infer` on each window of `clips`."""
+    windows' embeddings when it learns alone, else `infer` on each window's model input."""
     import numpy as np
 
     if not model.adapt_stages:
         head = model.head()
         return embeddings @ head.w + head.b + (1.0 - head.mask) * -1e9
-    return np.stack([model.infer(x)[0] for x in clips])
-
-
-def window_inputs(model, paths):
-    """The model inputs of every window of each recording (as `TrainableModel.embeddings` reads them)."""
-    from keras_airn.data.audio import read_audio
-
-    front_end = model.front_end
-    return [x for path in paths
-            for x in model.model_inputs(read_audio(path, front_end.sample_rate, resampler=front_end.resampler))]
+    return np.stack([model.infer(x)[0] for x in inputs])
 
 
 def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[int], draws: int,
@@ -70,8 +61,8 @@ def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[i
     with open(csv_path) as handle:
         known_pool = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "train"]
     clips = [path for path, _ in test] + new_test + pool + [path for path, _ in known_pool]
-    embeddings, owners = model.embeddings(clips)
-    owners = np.array(owners)
+    inputs, owners = model.windows(clips)  # each recording read once; `infer` scores them after each draw
+    embeddings, owners = np.stack([model.infer(x)[1] for x in inputs]), np.array(owners)
     slot = model.slot(digit, add=True)
     truth = np.array([model.slot(label) for _, label in test] + [slot] * (len(new_test) + len(pool))
                      + [model.slot(label) for _, label in known_pool])
@@ -80,15 +71,14 @@ def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[i
     pool_clips = np.arange(new[-1] + 1, new[-1] + 1 + len(pool))
     known_clips = np.arange(pool_clips[-1] + 1, len(clips))
     scored = np.flatnonzero(owners < new[-1] + 1)  # the windows of the test recordings
-    inputs = window_inputs(model, clips[: new[-1] + 1]) if adapt_stages else None
 
-    def top1(_, rows):
+    def top1(rows):
         logits = np.full((len(owners), model.max_classes), np.nan, np.float32)
-        logits[scored] = window_logits(model, embeddings[scored], inputs)
+        logits[scored] = window_logits(model, embeddings[scored], [inputs[i] for i in scored])
         return float(np.mean([logits[owners == clip].mean(0).argmax() == truth[clip] for clip in rows]))
 
     model.reset()
-    results = {"old_top1_before": top1(model.head(), old)}
+    results = {"old_top1_before": top1(old)}
     rng = np.random.default_rng(0)
     for variant in ("new_only", "with_known"):
         for k in ks:
@@ -102,8 +92,8 @@ def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[i
                 model.slot(digit, add=True)
                 windows = np.flatnonzero(np.isin(owners, chosen))
                 model.train(embeddings[windows], truth[owners[windows]], seed=int(rng.integers(1 << 31)))
-                recall.append(top1(model.head(), new))
-                kept.append(top1(model.head(), old))
+                recall.append(top1(new))
+                kept.append(top1(old))
             results[f"{variant}_{k}"] = {"new_recall": recall, "old_top1": kept}
             print(f"{run_dir}: digit {digit} new from {k} clips ({variant}): recall {np.mean(recall):.3f}, other "
                   f"digits {np.mean(kept):.3f} (before {results['old_top1_before']:.3f})", flush=True)
@@ -122,20 +112,19 @@ def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int, adapt_st
     model, entry = trainable_model(run_dir, csv_path, adapt_stages)
     with open(csv_path) as handle:
         test = [(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "test"]
-    embeddings, owners = model.embeddings([path for path, _ in test])
-    inputs = window_inputs(model, [path for path, _ in test]) if adapt_stages else None
-    owners = np.array(owners)
+    inputs, owners = model.windows([path for path, _ in test])  # each recording read once
+    embeddings, owners = np.stack([model.infer(x)[1] for x in inputs]), np.array(owners)
     truth = np.array([model.slot(label) for _, label in test])
     results = {"bytes": entry["bytes"]}
 
-    def top1(_, clips):
+    def top1(clips):
         """Top-1 of `clips`, each scored as `classify_file` scores it: the mean of its windows' scores."""
         logits = window_logits(model, embeddings, inputs)
         scores = np.exp(logits - logits.max(1, keepdims=True))
         scores /= scores.sum(1, keepdims=True)
         return float(np.mean([scores[owners == clip].mean(0).argmax() == truth[clip] for clip in clips]))
 
-    results["0"] = top1(model.head(), np.arange(len(test)))
+    results["0"] = top1(np.arange(len(test)))
     rng = np.random.default_rng(0)
     for k in ks:
         scores = []
@@ -145,7 +134,7 @@ def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int, adapt_st
             model.reset()
             windows = np.flatnonzero(np.isin(owners, chosen))  # every window of the enrolled clips
             model.train(embeddings[windows], truth[owners[windows]], seed=int(rng.integers(1 << 31)))
-            scores.append(top1(model.head(), np.setdiff1d(np.arange(len(test)), chosen)))
+            scores.append(top1(np.setdiff1d(np.arange(len(test)), chosen)))
         results[str(k)] = scores
         print(f"{run_dir}: {k} clips per digit enrolled: top-1 {np.mean(scores):.3f} "
               f"(draws {', '.join(f'{x:.3f}' for x in scores)})", flush=True)

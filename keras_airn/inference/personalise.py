@@ -225,7 +225,12 @@ class TrainableModel:
         return [scorer.model_input(audio, start) for start in scorer.window_starts(len(audio), None)]
 
     def embeddings(self, clips) -> tuple[np.ndarray, list[int]]:
-        """(embeddings (N, D), clip index of each) of every window of each clip.
+        """(embeddings (N, ...), clip index of each) of every window of each clip (`windows`)."""
+        inputs, owners = self.windows(clips)
+        return np.stack([self.infer(x)[1] for x in inputs]), owners
+
+    def windows(self, clips) -> tuple[list[np.ndarray], list[int]]:
+        """(model inputs (1, ...), clip index of each) of every window of each clip, read once.
 
         Args:
             clips: paths or mono waveforms at the front-end's rate.
@@ -253,9 +258,9 @@ class TrainableModel:
             if not np.any(audio):
                 raise HeadError(f"{name}: is digital silence; enrol clips of the sound itself.")
             for inputs in self.model_inputs(audio):
-                rows.append(self.infer(inputs)[1])
+                rows.append(inputs)
                 owners.append(index)
-        return np.stack(rows), owners
+        return rows, owners
 
     def enroll(self, examples, epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH_SIZE,
                seed: int = 0) -> list[float]:
