@@ -26,6 +26,7 @@ from convert import flags as convert_flags  # noqa: E402
 from keras_airn import cli  # noqa: E402
 from keras_airn.export.formats import export_network  # noqa: E402
 from keras_airn.export.tflite import PRECISIONS  # noqa: E402
+from keras_airn.export.trainable import DEFAULT_MAX_CLASSES_EXTRA, DEFAULT_REPLAY_PER_CLASS  # noqa: E402
 
 PRECISION_FLAG = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(PRECISIONS)}.")
 GRAPH = convert_flags.define_graph_flags("faster under XNNPACK")
@@ -34,24 +35,27 @@ TRAINABLE = flags.DEFINE_bool("trainable", False, "Write models that learn on th
                                "dynamic, int8): signatures infer, train, get_weights, set_weights; "
                                "edge.personalise enrols clips.")
 MAX_CLASSES = flags.DEFINE_integer("max_classes", None, "--trainable: head slots, the model's classes included "
-                                   "(default: those + 10).")
+                                   f"(default: those + {DEFAULT_MAX_CLASSES_EXTRA}).")
 ADAPT_STAGES = flags.DEFINE_integer("adapt_stages", 0, "--trainable: the last stages whose pointwise layers learn "
                                     "beside the head (0: the head alone; 2: what training the whole network "
                                     "does on a new voice, a larger file: docs/personalise.md).")
+REPLAY_PER_CLASS = flags.DEFINE_integer("replay_per_class", None, "--trainable: calibration clips per class whose "
+                                        "embeddings the file carries, mixed into enrolments for the classes they "
+                                        f"leave out (default {DEFAULT_REPLAY_PER_CLASS}; 0: none).")
 
 
 def main(argv):
     del argv
     if TRAINABLE.value and INT8_IO.value:
         raise app.UsageError("--int8_io does not go with --trainable: a trainable model takes and returns float.")
-    if ADAPT_STAGES.value and not TRAINABLE.value:
-        raise app.UsageError("--adapt_stages goes with --trainable.")
+    if (ADAPT_STAGES.value or REPLAY_PER_CLASS.value is not None) and not TRAINABLE.value:
+        raise app.UsageError("--adapt_stages and --replay_per_class go with --trainable.")
     network, front_end, label_names, examples = convert_flags.resolve()
     report = export_network(network, convert_flags.OUT_DIR.value, "tflite", PRECISION_FLAG.value,
                             trainable=TRAINABLE.value, max_classes=MAX_CLASSES.value, int8_io=INT8_IO.value,
                             **convert_flags.graph_arguments(GRAPH), **convert_flags.export_arguments(label_names),
                             front_end=front_end, label_names=label_names, examples=examples,
-                            adapt_stages=ADAPT_STAGES.value)
+                            adapt_stages=ADAPT_STAGES.value, replay_per_class=REPLAY_PER_CLASS.value)
     convert_flags.print_report(report)
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Teach a trainable model its user's clips, through its own signatures, as an app on the device does.
 
 A thin shell over `keras_airn.inference.personalise`: each clip's windows go through the model's `infer`
-for their embeddings, then `--epochs` shuffled passes of `--batch_size` through `train`. A label
-the model does not know takes a free slot (a user's own word or sound). The head is written to
+for their embeddings, then `--epochs` shuffled passes of `--batch_size` through `train`, the model's
+replay set mixed in for the classes the clips leave out. A label the model does not know takes a
+free slot (a user's own word or sound). The head is written to
 --out atomically, bound to the model; `edge.classify --head` and `edge.listen --head` use it.
 
 Usage:
@@ -34,6 +35,8 @@ OUT = flags.DEFINE_string("out", None, "The head file to write (.npz).")
 EPOCHS = flags.DEFINE_integer("epochs", DEFAULT_EPOCHS, "Passes over the clips' windows.", lower_bound=1)
 BATCH_SIZE = flags.DEFINE_integer("batch_size", DEFAULT_BATCH_SIZE, "Windows per train call.", lower_bound=1)
 SEED = flags.DEFINE_integer("seed", 0, "Seed of the shuffle.")
+REPLAY = flags.DEFINE_bool("replay", True, "Mix in the model's replay set (a few shipped clips' embeddings per "
+                           "class) for the classes in use that the clips leave out, so that they are kept.")
 
 
 def main(argv):
@@ -52,7 +55,7 @@ def main(argv):
         model.remove(label)
     if examples:
         started = time.monotonic()
-        losses = model.enroll(examples, EPOCHS.value, BATCH_SIZE.value, SEED.value)
+        losses = model.enroll(examples, EPOCHS.value, BATCH_SIZE.value, SEED.value, REPLAY.value)
         print(f"enrolled {len(examples)} clips in {time.monotonic() - started:.2f} s: loss {losses[0]:.3f} -> "
               f"{losses[-1]:.3f}")
     model.head().save(OUT.value)

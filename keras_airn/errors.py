@@ -17,14 +17,14 @@ class ClassifyError(KerasAirnError):
     """The audio or the model cannot be used as asked."""
 
 
-def check_count(name: str, value) -> None:
-    """Refuses a count argument (views, batch_size, ...) that is neither None nor a whole number >= 1.
+def check_count(name: str, value, minimum: int = 1) -> None:
+    """Refuses a count argument (views, batch_size, ...) that is neither None nor a whole number >= `minimum`.
 
     Raises:
         ValueError: naming the argument and the value.
     """
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}.")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}.")
 
 
 def check_choice(name: str, value, choices, error: type[Exception] = ValueError) -> None:

@@ -408,7 +408,7 @@ class AudioClassifier(keras.Model):
                calibration=None, evaluation=None, random_calibration: bool = False, int8_io: bool = False,
                num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, trainable: bool = False,
                max_classes: int | None = None, time_as_rows: bool | None = None, int8_float_head: bool = True,
-               adapt_stages: int = 0) -> dict:
+               adapt_stages: int = 0, replay_per_class: int | None = None) -> dict:
         """Converts to a device model with a parity report, as `convert.tflite`, `convert.onnx` and
         `convert.openvino` do (`keras_airn.export.formats.export_network`).
 
@@ -431,6 +431,8 @@ class AudioClassifier(keras.Model):
                 driven by `keras_airn.inference.personalise` (`keras_airn.export.trainable`).
             max_classes: a trainable model's head slots, its classes included (default: + 10).
             adapt_stages: a trainable model's last stages that learn with its head (`keras_airn.export.tail`).
+            replay_per_class: a trainable model's replay set, clips per class of `calibration`
+                (default `keras_airn.export.trainable.DEFAULT_REPLAY_PER_CLASS`; 0: none).
             time_as_rows: time-axis convolutions on the transposed layout (same outputs); None:
                 TFLite's rows, OpenVINO's fastest layout per precision (`--time_as_rows`).
             int8_float_head: TFLite and OpenVINO int8: keep the classifier head float (`--int8_float_head`).
@@ -447,4 +449,5 @@ class AudioClassifier(keras.Model):
                               calibration_examples=calibration_examples, random_calibration=random_calibration,
                               int8_io=int8_io, num_calibration=num_calibration, num_eval=num_eval,
                               trainable=trainable, max_classes=max_classes, time_as_rows=time_as_rows,
-                              int8_float_head=int8_float_head, adapt_stages=adapt_stages)
+                              int8_float_head=int8_float_head, adapt_stages=adapt_stages,
+                              replay_per_class=replay_per_class)

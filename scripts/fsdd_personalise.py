@@ -48,8 +48,9 @@ def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[i
               adapt_stages: int = 0) -> dict:
     """Digit `digit`, left out of the run's training, enrolled on its device model as a new class
     from K of its official training recordings: its recall on its official test recordings, and
-    the other digits' top-1 before and after. Two enrolments: the new class's clips alone, and
-    with K clips of every known digit beside them."""
+    the other digits' top-1 before and after. Three enrolments: the new class's clips alone (the
+    model's replay set mixed in for the known digits, as `enroll` does), the same without the
+    replay set, and with K clips of every known digit beside them."""
     import numpy as np
 
     model, _ = trainable_model(run_dir, csv_path, adapt_stages)
@@ -80,7 +81,7 @@ def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[i
     model.reset()
     results = {"old_top1_before": top1(old)}
     rng = np.random.default_rng(0)
-    for variant in ("new_only", "with_known"):
+    for variant in ("new_only", "new_only_without_replay", "with_known"):
         for k in ks:
             recall, kept = [], []
             for _ in range(draws):
@@ -91,7 +92,8 @@ def new_class(run_dir: str, csv_path: str, fsdd_dir: str, digit: str, ks: list[i
                 model.reset()
                 model.slot(digit, add=True)
                 windows = np.flatnonzero(np.isin(owners, chosen))
-                model.train(embeddings[windows], truth[owners[windows]], seed=int(rng.integers(1 << 31)))
+                model.train(embeddings[windows], truth[owners[windows]], seed=int(rng.integers(1 << 31)),
+                            replay=variant != "new_only_without_replay")
                 recall.append(top1(new))
                 kept.append(top1(old))
             results[f"{variant}_{k}"] = {"new_recall": recall, "old_top1": kept}

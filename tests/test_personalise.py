@@ -14,7 +14,9 @@ import keras_airn as ka
 from keras_airn.export.old_runtime import old_runtime_python
 from keras_airn.export.trainable import MASKED_LOGIT, embedding_model, export_trainable
 from keras_airn.data.features import FrontEnd, clip_features
-from keras_airn.export.common import ConversionError
+from keras_airn.data.examples import Example
+from keras_airn.export.common import ConversionError, spread
+from keras_airn.inference.artifacts import TRAINABLE_FILE
 from keras_airn.inference.personalise import HeadError, TrainableModel, read_enrolment
 from keras_airn.inference.runtime import WindowScorer
 from tests.helpers import TINY, randomize_batchnorm
@@ -49,10 +51,30 @@ def exported(tmp_path_factory):
     fp32 = classifier.export(out, precision="fp32", trainable=True, max_classes=5,
                              random_calibration=True, num_eval=8)
     # The random network's embeddings vary little between clips: a larger rate than the default.
+    # Calibrated on labelled clips: the int8 file carries REPLAY_PER_CLASS of each as its replay set.
     int8 = export_trainable(network, str(root / "export_int8"), "int8", waveform=True, front_end=FRONT_END,
-                            label_names=LABELS,
-                            max_classes=5, learning_rate=0.05, random_calibration=True, num_eval=8)
+                            label_names=LABELS, max_classes=5, learning_rate=0.05, num_eval=8,
+                            calibration_examples=labelled_clips(root / "calibration", REPLAY_PER_CLASS + 1),
+                            examples=labelled_clips(root / "evaluation", 3, seed=2000),
+                            replay_per_class=REPLAY_PER_CLASS)
     return network, root, fp32, int8
+
+
+REPLAY_PER_CLASS = 4
+
+
+def labelled_clips(folder, count: int, seed: int = 1000) -> list[Example]:
+    """`count` WAV files of each of LABELS in `folder`, class by class (sounds `seed`, `seed` + 1, ...)."""
+    import soundfile
+
+    os.makedirs(folder, exist_ok=True)
+    clips = []
+    for index, label in enumerate(LABELS):
+        for number in range(count):
+            path = str(folder / f"{label}_{number}.wav")
+            soundfile.write(path, sound(label, seed + number), FRONT_END.sample_rate)
+            clips.append(Example(path, index))
+    return clips
 
 
 def test_export_is_builtin_only_and_matches_keras(exported):
@@ -168,6 +190,38 @@ def test_new_class_is_learned_then_removed_and_reset(exported, tmp_path):
     np.testing.assert_array_equal(model.head().w, shipped.w)
 
 
+def test_a_new_class_enrolled_alone_keeps_the_known_ones_through_the_replay_set(exported):
+    """The file's replay set is what its `infer` gives a few calibration clips of each class;
+    enrolling clips of one new sound alone mixes it in, so the known classes are still told
+    apart; without it the new sound is the answer to everything."""
+    _, root, _, int8 = exported
+    model = TrainableModel(model_path(root, int8, "export_int8"))
+    embeddings, labels = model.replay
+    assert int8["artifacts"]["int8"]["replay_examples"] == len(labels) == REPLAY_PER_CLASS * len(LABELS)
+    assert labels == [label for label in LABELS for _ in range(REPLAY_PER_CLASS)]
+    chosen = [str(root / "calibration" / f"{label}_{seed}.wav") for label in LABELS
+              for seed in spread(list(range(REPLAY_PER_CLASS + 1)), REPLAY_PER_CLASS)]
+    np.testing.assert_allclose(embeddings, model.embeddings(chosen)[0], atol=1e-5)
+
+    held_out = [(sound(label, 300 + seed), label) for seed in range(4) for label in LABELS + ["whistle"]]
+    new_only = [(sound("whistle", seed), "whistle") for seed in range(5)]
+    accuracy = {}
+    for replay in (True, False):
+        model.reset()
+        model.enroll(new_only, epochs=60, replay=replay)
+        scorer = WindowScorer(model, FRONT_END)
+        predicted = [model.labels[int(scorer.classify_audio(audio)[0].scores.argmax())] for audio, _ in held_out]
+        accuracy[replay] = {known: np.mean([p == label for p, (_, label) in zip(predicted, held_out)
+                                            if (label == "whistle") != known]) for known in (True, False)}
+    assert accuracy[True][True] >= 0.75 and accuracy[True][False] >= 0.75, accuracy
+    assert accuracy[False][True] <= 0.4, accuracy  # everything is "whistle"
+
+    model.reset()
+    model.remove("mid")
+    assert sorted(set(model.replay_rows()[1].tolist())) == [model.slot("low"), model.slot("high")]
+    assert len(model.replay_rows(leave_out={model.slot("low")})[1]) == REPLAY_PER_CLASS
+
+
 def test_bad_clips_labels_and_heads_are_refused_by_name(exported, tmp_path):
     _, root, fp32, int8 = exported
     model = TrainableModel(model_path(root, int8, "export_int8"))
@@ -263,6 +317,7 @@ def test_android_code_calls_the_signatures_the_model_has(exported):
     for arguments, name in calls:
         assert set(re.findall(r"\"(\w+)\" to", arguments)) == set(
             signatures[name]["inputs"] + signatures[name]["outputs"]), name
+    assert f'"{TRAINABLE_FILE}"' in source  # where it reads the replay set's settings
 
 
 def test_benchmark_times_a_trainable_models_infer_signature(exported):

@@ -16,6 +16,8 @@ import java.io.DataOutputStream
 import java.io.File
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
+import java.util.zip.ZipFile
+import org.json.JSONObject
 import org.tensorflow.lite.Interpreter
 
 class Personaliser(model: ByteBuffer, private val maxClasses: Int, private val embeddingSize: Int) {
@@ -45,8 +47,21 @@ class Personaliser(model: ByteBuffer, private val maxClasses: Int, private val e
         return loss[0]
     }
 
-    /** Enrols windows: `epochs` shuffled passes of batches of 8 (what edge.personalise does). */
-    fun enroll(embeddings: List<FloatArray>, slots: List<Int>, epochs: Int = 20, batchSize: Int = 8) {
+    /**
+     * Enrols windows: `epochs` shuffled passes of batches of 8 (what edge.personalise does). The
+     * replay rows (`readReplay`) of classes in use (`slotLabels`: the label of each slot) that
+     * the user's windows leave out are mixed in, so that enrolling one new sound keeps the others.
+     */
+    fun enroll(
+        userEmbeddings: List<FloatArray>, userSlots: List<Int>, replay: Pair<List<FloatArray>, List<String>>,
+        slotLabels: List<String>, epochs: Int = 20, batchSize: Int = 8,
+    ) {
+        val replayRows = replay.second.indices.filter { row ->
+            val slot = slotLabels.indexOf(replay.second[row])
+            slot >= 0 && slot !in userSlots
+        }
+        val embeddings = userEmbeddings + replayRows.map { replay.first[it] }
+        val slots = userSlots + replayRows.map { slotLabels.indexOf(replay.second[it]) }
         val order = embeddings.indices.toMutableList()
         repeat(epochs) {
             order.shuffle()
@@ -94,6 +109,18 @@ class Personaliser(model: ByteBuffer, private val maxClasses: Int, private val e
     }
 
     fun close() = interpreter.close()
+
+    /** The replay set the model file carries (embeddings, label of each); empty if it has none. */
+    fun readReplay(modelPath: String): Pair<List<FloatArray>, List<String>> {
+        ZipFile(modelPath).use { zip ->  // the files appended after the flatbuffer
+            val text = zip.getInputStream(zip.getEntry("keras_airn_trainable.json")).readBytes().decodeToString()
+            val replay = JSONObject(text).optJSONObject("replay") ?: return Pair(emptyList(), emptyList())
+            val labels = replay.getJSONArray("labels").let { array -> List(array.length()) { array.getString(it) } }
+            val floats = ByteBuffer.wrap(zip.getInputStream(zip.getEntry(replay.getString("file"))).readBytes())
+                .order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+            return Pair(List(labels.size) { FloatArray(embeddingSize).also { row -> floats.get(row) } }, labels)
+        }
+    }
 
     companion object {
         fun load(path: String): ByteBuffer {

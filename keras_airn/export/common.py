@@ -355,7 +355,8 @@ def calibration_and_evaluation(examples, calibration_examples, front_end, *, wav
 class ExportInputs:
     """What an exporter feeds its artifacts: evaluation inputs in the artifact's form, the Keras
     logits on them, their labels (or None), the int8 calibration inputs and how many clips they
-    come from, and `silent_windows` of the evaluation clips ({name: (inputs, Keras logits)})."""
+    come from, `silent_windows` of the evaluation clips ({name: (inputs, Keras logits)}), and the
+    labels of the calibration clips (the first inputs; None when unlabelled)."""
 
     evaluation: np.ndarray
     reference: np.ndarray
@@ -363,6 +364,7 @@ class ExportInputs:
     calibration: np.ndarray
     calibration_clips: int
     silent: dict[str, tuple[np.ndarray, np.ndarray]]
+    calibration_labels: np.ndarray | None = None
 
 
 def export_inputs(model, front_end, examples, calibration_examples, *, waveform: bool, num_calibration: int,
@@ -375,7 +377,7 @@ def export_inputs(model, front_end, examples, calibration_examples, *, waveform:
     silent = {name: (windows if waveform else features, model.predict(features, verbose=0))
               for name, (features, windows) in silent_windows(waves, front_end, num_eval).items()}
     return ExportInputs(waves if waveform else spectrograms, model.predict(spectrograms, verbose=0), labels,
-                        calibration[1] if waveform else calibration[0], clips, silent)
+                        calibration[1] if waveform else calibration[0], clips, silent, calibration[2])
 
 
 def calibration_note(count: int) -> str | None:

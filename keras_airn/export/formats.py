@@ -14,7 +14,7 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
                    num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, trainable: bool = False,
                    max_classes: int | None = None, time_as_rows: bool | None = None, int8_float_head: bool = True,
                    keep_train_form: bool = False, sample_rate: int | None = None, source: str | None = None,
-                   adapt_stages: int = 0, **format_options) -> dict:
+                   adapt_stages: int = 0, replay_per_class: int | None = None, **format_options) -> dict:
     """Exports `network` in `format` with its parity report: what `AudioClassifier.export` and
     the `convert.tflite`, `convert.onnx` and `convert.openvino` tools call.
 
@@ -29,7 +29,8 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
         keep_train_form: export the train form as it is (no re-parameterisation; not trainable).
         sample_rate: waveform input at this rate (TFLite, OpenVINO; default: the front-end's).
         source: the model's name in the report.
-        adapt_stages, **format_options: trainable `adapt_stages`, `learning_rate`; ONNX `opset`, `int8_scheme`.
+        adapt_stages, replay_per_class, **format_options: trainable `adapt_stages`,
+            `replay_per_class` (None: its default), `learning_rate`; ONNX `opset`, `int8_scheme`.
 
     Returns:
         The report (also in `out_dir`).
@@ -38,7 +39,7 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
                 calibration_examples=calibration_examples, random_calibration=random_calibration,
                 num_calibration=num_calibration, source=source, **format_options)
     if trainable:
-        from keras_airn.export.trainable import export_trainable
+        from keras_airn.export.trainable import DEFAULT_REPLAY_PER_CLASS, export_trainable
 
         if format != "tflite" or int8_io:
             raise ConversionError("A trainable model is a .tflite file with float input and output.")
@@ -46,9 +47,11 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
             raise ConversionError("A trainable model is built from the deploy form at the front-end's sample rate: "
                              "drop --keep_train_form and --sample_rate.")
         return export_trainable(network, out_dir, precisions, waveform=waveform, max_classes=max_classes,
-                                time_as_rows=time_as_rows is not False, adapt_stages=adapt_stages, **data)
-    if max_classes is not None or adapt_stages:
-        raise ConversionError("max_classes and adapt_stages go with trainable=True.")
+                                time_as_rows=time_as_rows is not False, adapt_stages=adapt_stages,
+                                replay_per_class=DEFAULT_REPLAY_PER_CLASS if replay_per_class is None
+                                else replay_per_class, **data)
+    if max_classes is not None or adapt_stages or replay_per_class is not None:
+        raise ConversionError("max_classes, adapt_stages and replay_per_class go with trainable=True.")
     if format not in FORMATS:
         raise ConversionError(f"format must be 'tflite', 'onnx' or 'openvino', got {format!r}.")
     if format == "onnx":

@@ -20,7 +20,9 @@ channels), and `get_weights` / `set_weights` carry those layers as one more vect
 
 The file carries its labels (one per slot, "" for a free one), front-end and settings as a JSON
 file appended as TFLite metadata appends files (`TRAINABLE_FILE`), read by
-`keras_airn.inference.personalise`. int8 quantises the network alone: a waveform model's front-end, the
+`keras_airn.inference.personalise`; beside it a replay set (`REPLAY_FILE`): the embeddings `infer`
+gives `replay_per_class` training clips of each shipped class, which enrolment mixes in for the
+classes a user's clips leave out, so that they are not forgotten. int8 quantises the network alone: a waveform model's front-end, the
 global pooling, the head and the training ops stay float.
 """
 
@@ -33,7 +35,7 @@ import tempfile
 import numpy as np
 
 from keras_airn import files
-from keras_airn.inference.artifacts import TRAINABLE_FILE, read_trainable_settings as read_settings  # noqa: F401
+from keras_airn.inference.artifacts import REPLAY_FILE, TRAINABLE_FILE, read_trainable_settings as read_settings  # noqa: F401
 from keras_airn.export.common import (
     CALIBRATION_CLIPS,
     EVAL_CLIPS,
@@ -53,6 +55,7 @@ DEFAULT_MAX_CLASSES_EXTRA = 10  # free slots after the shipped classes, unless m
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7
 DEFAULT_LEARNING_RATE = 1e-3  # the head alone
 ADAPT_LEARNING_RATE = 3e-4  # with adapt_stages: head and pointwise layers
+DEFAULT_REPLAY_PER_CLASS = 10  # shipped clips per class whose embeddings the file carries
 _BACKBONE = "trainable_backbone"  # the Keras model's name: its ops' tensor names start with it
 _HEAD_LAYERS = "/head_"
 
@@ -274,7 +277,7 @@ def convert_trainable(model, front_end, precision: str, *, waveform: bool = Fals
             return converter.convert()
         if not representative:
             raise ConversionError("int8 needs calibration clips.")
-        input_name = "waveform" if waveform else "log_mel"
+        input_name = form_input("waveform" if waveform else "spectrogram")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: (("infer", {input_name: x}) for x in representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -308,7 +311,8 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
                      label_names=None, max_classes: int | None = None, learning_rate: float | None = None,
                      examples=None, calibration_examples=None, random_calibration: bool = False,
                      num_calibration: int = CALIBRATION_CLIPS, num_eval: int = EVAL_CLIPS, source: str | None = None,
-                     time_as_rows: bool = True, adapt_stages: int = 0) -> dict:
+                     time_as_rows: bool = True, adapt_stages: int = 0,
+                     replay_per_class: int = DEFAULT_REPLAY_PER_CLASS) -> dict:
     """Writes trainable `.tflite` files (this module's docstring) with labels, front-end and a report.
 
     The report is `report_trainable.json` (the schema of `keras_airn.export.common`; each entry
@@ -330,6 +334,8 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
         time_as_rows: time-axis convolutions on the transposed layout, as `keras_airn.export.tflite.export`.
         adapt_stages: the last stages whose pointwise layers learn beside the head (0: the head
             alone); `get_weights` and `set_weights` then carry them as one vector, `tail`.
+        replay_per_class: labelled calibration clips of each class whose embeddings the file
+            carries as its replay set (0: none; none either when the clips have no labels).
 
     Returns:
         The report.
@@ -342,6 +348,12 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     model, front_end = resolve_for_export(model, out_dir, precisions, PRECISIONS, front_end, None, False, time_as_rows)
     classes, max_classes = int(model.output_shape[-1]), head_slots(model, max_classes)
     labels, learning_rate = _checked_settings(model, label_names, classes, learning_rate, adapt_stages)
+    from keras_airn.errors import check_count
+
+    try:
+        check_count("replay_per_class", replay_per_class, minimum=0)
+    except ValueError as error:
+        raise ConversionError(str(error)) from error
     inputs = export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
                            num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
                            random_calibration=random_calibration)
@@ -350,11 +362,14 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
                         time_as_rows=time_as_rows)
     os.makedirs(out_dir, exist_ok=True)
     write_sidecars(out_dir, front_end, labels, classes)
+    replay = _replay_rows(inputs.calibration_labels, replay_per_class)
+    replay = (inputs.calibration[replay], inputs.calibration_labels[replay]) if len(replay) else ([], [])
     for precision in precisions:
         data = _trainable_file(model, front_end, precision, form, labels, max_classes, learning_rate,
-                               [x[None] for x in inputs.calibration], adapt_stages)
+                               [x[None] for x in inputs.calibration], adapt_stages, replay)
         name = f"{artifact_stem(model)}_{form}_{precision}_trainable.tflite"
         entry = {"file": name, "bytes": len(data), "max_classes": max_classes, "signatures": list(SIGNATURES),
+                 "replay_examples": len(replay[1]),
                  **run_checks(name, data, inputs.evaluation, inputs.reference, inputs.labels, columns=classes)}
         if precision == "int8":
             note_calibration(name, entry, inputs.calibration_clips)
@@ -399,14 +414,45 @@ def _checked_settings(model, label_names, classes: int, learning_rate, adapt_sta
 
 
 def _trainable_file(model, front_end, precision: str, form: str, labels: list[str], max_classes: int,
-                    learning_rate: float, representative, adapt_stages: int) -> bytes:
+                    learning_rate: float, representative, adapt_stages: int, replay) -> bytes:
     """`convert_trainable` with its settings (`TRAINABLE_FILE`: labels of every slot, front-end,
-    signatures) attached."""
+    signatures) and replay set (`REPLAY_FILE`: the embeddings the new file's `infer` gives the
+    `replay` (inputs, class indices)) attached."""
     from keras_airn.export.metadata import attach_files
+    from keras_airn.inference.artifacts import tflite_interpreter
 
     data = convert_trainable(model, front_end, precision, waveform=form == "waveform", max_classes=max_classes,
                              learning_rate=learning_rate, representative=representative, adapt_stages=adapt_stages)
     settings = {"labels": labels + [""] * (max_classes - len(labels)), "max_classes": max_classes,
                 "learning_rate": learning_rate, "input": form, "precision": precision,
                 "front_end": front_end.to_config(), "signatures": list(SIGNATURES), "adapt_stages": adapt_stages}
-    return attach_files(data, {TRAINABLE_FILE: json.dumps(settings, indent=1).encode()})
+    attached = {}
+    inputs, classes = replay
+    if len(classes):
+        infer = tflite_interpreter(data).get_signature_runner("infer")
+        embeddings = np.concatenate([infer(**{form_input(form): x[None]})["embedding"] for x in inputs])
+        settings["replay"] = {"file": REPLAY_FILE, "shape": list(embeddings.shape),
+                              "labels": [labels[int(c)] for c in classes]}
+        attached[REPLAY_FILE] = embeddings.astype("<f4").tobytes()
+    return attach_files(data, {TRAINABLE_FILE: json.dumps(settings, indent=1).encode(), **attached})
+
+
+def form_input(form: str) -> str:
+    """The name of `infer`'s input of a "waveform" or "spectrogram" model."""
+    return "waveform" if form == "waveform" else "log_mel"
+
+
+def _replay_rows(labels, per_class: int) -> np.ndarray:
+    """Indices of up to `per_class` of the labelled clips of each class, spread over its clips
+    (none without labels).
+
+    Example:
+    >>> _replay_rows(np.array([0, 0, 0, 1, 1]), 2).tolist()
+    [0, 2, 3, 4]
+    """
+    from keras_airn.export.common import spread
+
+    if labels is None or not per_class:
+        return np.zeros(0, int)
+    return np.array([i for c in sorted(set(labels.tolist())) for i in spread(np.flatnonzero(labels == c).tolist(), per_class)],
+                    int)

@@ -31,6 +31,8 @@ OPENVINO_DEFAULT_PRECISION = "f32"
 END_MARKER = float("nan")
 # The settings file a trainable `.tflite` carries (`keras_airn.export.trainable`).
 TRAINABLE_FILE = "keras_airn_trainable.json"
+# Its replay set: embeddings of a few shipped examples per class, float32 little-endian.
+REPLAY_FILE = "keras_airn_replay.f32"
 
 
 def pad_to_input(window: np.ndarray, num_samples: int) -> np.ndarray:

@@ -3,7 +3,9 @@
 A trainable model (`AudioClassifier.export(..., trainable=True)`, `keras_airn.export.trainable`)
 keeps its classifier head in variables with free slots. Enrolling labelled clips runs `infer` for
 each window's embedding and `train` on shuffled batches of them; a label the model does not know
-takes a free slot. The head that results is saved to a `.npz` file bound to the model it came from
+takes a free slot. The classes the clips leave out are kept by the model's replay set (embeddings
+of a few shipped clips per class, carried in the file) mixed into the batches: clips of one new
+sound alone teach that sound without making it the answer to everything. The head that results is saved to a `.npz` file bound to the model it came from
 (its SHA-256): `edge.classify --head`, `edge.listen --head` and `WindowScorer(head=...)` load it.
 
 Example:
@@ -127,6 +129,7 @@ class TrainableModel:
                             f"`convert.tflite --trainable`).")
         self.path, self.settings = path, settings
         self.sha256 = hashlib.sha256(data).hexdigest()
+        self.replay = _replay_set(data, settings)
         self.front_end = FrontEnd.from_config(settings["front_end"])
         self.labels = list(settings["labels"])
         self.waveform_input = settings["input"] == "waveform"
@@ -263,7 +266,7 @@ class TrainableModel:
         return rows, owners
 
     def enroll(self, examples, epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH_SIZE,
-               seed: int = 0) -> list[float]:
+               seed: int = 0, replay: bool = True) -> list[float]:
         """Learns from labelled clips: embeddings through `infer`, then `epochs` passes of shuffled
         batches through `train`. A label the model does not know takes a free slot.
 
@@ -272,6 +275,8 @@ class TrainableModel:
             epochs: passes over the clips' windows.
             batch_size: windows per `train` call.
             seed: the shuffle's seed.
+            replay: mix in the model's replay set for the classes in use that `examples` leave out
+                (`replay_rows`).
 
         Returns:
             The mean loss of each epoch.
@@ -302,12 +307,25 @@ class TrainableModel:
         except HeadError:
             self.labels = labels
             raise
-        return self.train(embeddings, np.array([slots[i] for i in owners]), epochs, batch_size, seed)
+        return self.train(embeddings, np.array([slots[i] for i in owners]), epochs, batch_size, seed, replay)
+
+    def replay_rows(self, leave_out=()) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings, slots) of the replay set's rows whose class is in use under its shipped
+        name and whose slot is not in `leave_out` (empty when the model carries none)."""
+        embeddings, labels = self.replay
+        slots = np.array([self.labels.index(x) if x in self.labels else -1 for x in labels], int)
+        keep = (slots >= 0) & ~np.isin(slots, list(leave_out))
+        return embeddings[keep], slots[keep]
 
     def train(self, embeddings: np.ndarray, slots: np.ndarray, epochs: int = DEFAULT_EPOCHS,
-              batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0) -> list[float]:
+              batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0, replay: bool = True) -> list[float]:
         """`epochs` passes of shuffled batches of (N, D) embeddings labelled with slot indices
-        through `train`; returns the mean loss of each epoch (`enroll` without the clips)."""
+        through `train`, the replay set's rows of the other classes mixed in (`replay`); returns
+        the mean loss of each epoch (`enroll` without the clips)."""
+        slots = np.asarray(slots)
+        extra, extra_slots = self.replay_rows(set(slots.tolist())) if replay else ([], [])
+        if len(extra_slots):
+            embeddings, slots = np.concatenate([embeddings, extra]), np.concatenate([slots, extra_slots])
         rng = np.random.default_rng(seed)
         losses = []
         for _ in range(epochs):
@@ -315,6 +333,19 @@ class TrainableModel:
             batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
             losses.append(float(np.mean([self.train_step(embeddings[b], slots[b]) for b in batches])))
         return losses
+
+
+def _replay_set(data: bytes, settings: dict) -> tuple[np.ndarray, list[str]]:
+    """(embeddings (N, ...), label of each) of a trainable model's replay set (`REPLAY_FILE`),
+    empty for a model exported without one."""
+    from keras_airn.inference.artifacts import read_attached_file
+
+    replay = settings.get("replay")
+    raw = read_attached_file(data, replay["file"]) if replay else None
+    if raw is None:
+        return np.zeros((0, 1), np.float32), []
+    embeddings = np.frombuffer(raw, "<f4").astype(np.float32).reshape(replay["shape"])
+    return embeddings, list(replay["labels"])
 
 
 def read_enrolment(source: str) -> list[tuple[str, str]]:
