@@ -55,7 +55,7 @@ DEFAULT_MAX_CLASSES_EXTRA = 10  # free slots after the shipped classes, unless m
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7
 DEFAULT_LEARNING_RATE = 1e-3  # the head alone
 ADAPT_LEARNING_RATE = 3e-4  # with adapt_stages: head and pointwise layers
-DEFAULT_REPLAY_PER_CLASS = 10  # shipped clips per class whose embeddings the file carries
+DEFAULT_REPLAY_PER_CLASS = 5  # shipped clips per class whose embeddings the file carries
 _BACKBONE = "trainable_backbone"  # the Keras model's name: its ops' tensor names start with it
 _HEAD_LAYERS = "/head_"
 
