@@ -26,7 +26,8 @@ from convert import flags as convert_flags  # noqa: E402
 from keras_airn import cli  # noqa: E402
 from keras_airn.export.formats import export_network  # noqa: E402
 from keras_airn.export.tflite import PRECISIONS  # noqa: E402
-from keras_airn.export.trainable import DEFAULT_MAX_CLASSES_EXTRA, DEFAULT_REPLAY_PER_CLASS  # noqa: E402
+from keras_airn.export.replay import DEFAULT_REPLAY_PER_CLASS  # noqa: E402
+from keras_airn.export.trainable import DEFAULT_MAX_CLASSES_EXTRA  # noqa: E402
 
 PRECISION_FLAG = flags.DEFINE_list("precisions", ["fp32"], f"Any of {', '.join(PRECISIONS)}.")
 GRAPH = convert_flags.define_graph_flags("faster under XNNPACK")

@@ -432,7 +432,7 @@ class AudioClassifier(keras.Model):
             max_classes: a trainable model's head slots, its classes included (default: + 10).
             adapt_stages: a trainable model's last stages that learn with its head (`keras_airn.export.tail`).
             replay_per_class: a trainable model's replay set, clips per class of `calibration`
-                (default `keras_airn.export.trainable.DEFAULT_REPLAY_PER_CLASS`; 0: none).
+                (default `keras_airn.export.replay.DEFAULT_REPLAY_PER_CLASS`; 0: none).
             time_as_rows: time-axis convolutions on the transposed layout (same outputs); None:
                 TFLite's rows, OpenVINO's fastest layout per precision (`--time_as_rows`).
             int8_float_head: TFLite and OpenVINO int8: keep the classifier head float (`--int8_float_head`).

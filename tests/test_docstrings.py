@@ -11,10 +11,10 @@ from keras_airn import _moved, task
 from keras_airn.data import audio, datasets, features, preprocessor
 from keras_airn.inference import artifacts, personalise, runtime, streaming
 from keras_airn.network import baselines, checkpoint, deploy, factory, layers, model
-from keras_airn.export import common, metadata
+from keras_airn.export import common, metadata, replay
 from keras_airn.training import bad_audio, optimizer, recipes, run, run_state, spec_augment, wave_augment
 
-SELF_CONTAINED = [_moved, recipes, common, metadata, bad_audio, latency_plot, artifacts, preprocessor, streaming, stream_timing,
+SELF_CONTAINED = [_moved, recipes, common, metadata, replay, bad_audio, latency_plot, artifacts, preprocessor, streaming, stream_timing,
                   features, baselines, factory, layers, model, deploy, optimizer, spec_augment, wave_augment, run_state,
                   run]
 # Examples that name a user's files: run in a folder holding files of those names, made here.

@@ -39,7 +39,8 @@ def export_network(network, out_dir: str, format: str = "tflite", precisions="fp
                 calibration_examples=calibration_examples, random_calibration=random_calibration,
                 num_calibration=num_calibration, source=source, **format_options)
     if trainable:
-        from keras_airn.export.trainable import DEFAULT_REPLAY_PER_CLASS, export_trainable
+        from keras_airn.export.replay import DEFAULT_REPLAY_PER_CLASS
+        from keras_airn.export.trainable import export_trainable
 
         if format != "tflite" or int8_io:
             raise ConversionError("A trainable model is a .tflite file with float input and output.")

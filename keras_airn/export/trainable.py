@@ -20,9 +20,7 @@ channels), and `get_weights` / `set_weights` carry those layers as one more vect
 
 The file carries its labels (one per slot, "" for a free one), front-end and settings as a JSON
 file appended as TFLite metadata appends files (`TRAINABLE_FILE`), read by
-`keras_airn.inference.personalise`; beside it a replay set (`REPLAY_FILE`): the embeddings `infer`
-gives `replay_per_class` training clips of each shipped class, which enrolment mixes in for the
-classes a user's clips leave out, so that they are not forgotten. int8 quantises the network alone: a waveform model's front-end, the
+`keras_airn.inference.personalise`, and a replay set (`keras_airn.export.replay`). int8 quantises the network alone: a waveform model's front-end, the
 global pooling, the head and the training ops stay float.
 """
 
@@ -35,7 +33,8 @@ import tempfile
 import numpy as np
 
 from keras_airn import files
-from keras_airn.inference.artifacts import REPLAY_FILE, TRAINABLE_FILE, read_trainable_settings as read_settings  # noqa: F401
+from keras_airn.inference.artifacts import TRAINABLE_FILE, read_trainable_settings as read_settings  # noqa: F401
+from keras_airn.export.replay import DEFAULT_REPLAY_PER_CLASS, replay_examples, replay_files
 from keras_airn.export.common import (
     CALIBRATION_CLIPS,
     EVAL_CLIPS,
@@ -55,7 +54,6 @@ DEFAULT_MAX_CLASSES_EXTRA = 10  # free slots after the shipped classes, unless m
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7
 DEFAULT_LEARNING_RATE = 1e-3  # the head alone
 ADAPT_LEARNING_RATE = 3e-4  # with adapt_stages: head and pointwise layers
-DEFAULT_REPLAY_PER_CLASS = 5  # shipped clips per class whose embeddings the file carries
 _BACKBONE = "trainable_backbone"  # the Keras model's name: its ops' tensor names start with it
 _HEAD_LAYERS = "/head_"
 
@@ -316,7 +314,7 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     """Writes trainable `.tflite` files (this module's docstring) with labels, front-end and a report.
 
     The report is `report_trainable.json` (the schema of `keras_airn.export.common`; each entry
-    adds "max_classes" and "signatures"); `infer`'s logits of the shipped classes are compared
+    adds "max_classes", "signatures" and "replay_examples"); `infer`'s logits of the shipped classes are compared
     with the Keras model's (fp32 within 1e-4, else refused).
 
     Args:
@@ -347,13 +345,8 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
     precisions = _checked_precisions(precisions)
     model, front_end = resolve_for_export(model, out_dir, precisions, PRECISIONS, front_end, None, False, time_as_rows)
     classes, max_classes = int(model.output_shape[-1]), head_slots(model, max_classes)
-    labels, learning_rate = _checked_settings(model, label_names, classes, learning_rate, adapt_stages)
-    from keras_airn.errors import check_count
-
-    try:
-        check_count("replay_per_class", replay_per_class, minimum=0)
-    except ValueError as error:
-        raise ConversionError(str(error)) from error
+    labels, learning_rate = _checked_settings(model, label_names, classes, learning_rate, adapt_stages,
+                                              replay_per_class)
     inputs = export_inputs(model, front_end, examples, calibration_examples, waveform=waveform,
                            num_calibration=num_calibration, num_eval=num_eval, int8="int8" in precisions,
                            random_calibration=random_calibration)
@@ -362,8 +355,7 @@ def export_trainable(model, out_dir: str, precisions=("int8",), *, waveform: boo
                         time_as_rows=time_as_rows)
     os.makedirs(out_dir, exist_ok=True)
     write_sidecars(out_dir, front_end, labels, classes)
-    replay = _replay_rows(inputs.calibration_labels, replay_per_class)
-    replay = (inputs.calibration[replay], inputs.calibration_labels[replay]) if len(replay) else ([], [])
+    replay = replay_examples(inputs.calibration, inputs.calibration_labels, replay_per_class)
     for precision in precisions:
         data = _trainable_file(model, front_end, precision, form, labels, max_classes, learning_rate,
                                [x[None] for x in inputs.calibration], adapt_stages, replay)
@@ -391,15 +383,20 @@ def _checked_precisions(precisions) -> list[str]:
     return checked_precisions(precisions, PRECISIONS)
 
 
-def _checked_settings(model, label_names, classes: int, learning_rate, adapt_stages: int) -> tuple[list, float]:
+def _checked_settings(model, label_names, classes: int, learning_rate, adapt_stages: int,
+                      replay_per_class: int) -> tuple[list, float]:
     """(the shipped classes' names (default class_<i>), Adam's rate (default by `adapt_stages`)),
     checked before any conversion work.
 
     Raises:
         ConversionError: a learning rate that is not a positive number, labels that are not one
-            per class, or `adapt_stages` the model does not have (`keras_airn.export.tail.tail_of`).
+            per class, `adapt_stages` the model does not have (`keras_airn.export.tail.tail_of`),
+            or a `replay_per_class` that is not a count.
     """
+    from keras_airn.export.replay import checked_count
     from keras_airn.export.tail import tail_of
+
+    checked_count(replay_per_class)
 
     if adapt_stages:
         tail_of(model, adapt_stages)
@@ -416,43 +413,18 @@ def _checked_settings(model, label_names, classes: int, learning_rate, adapt_sta
 def _trainable_file(model, front_end, precision: str, form: str, labels: list[str], max_classes: int,
                     learning_rate: float, representative, adapt_stages: int, replay) -> bytes:
     """`convert_trainable` with its settings (`TRAINABLE_FILE`: labels of every slot, front-end,
-    signatures) and replay set (`REPLAY_FILE`: the embeddings the new file's `infer` gives the
-    `replay` (inputs, class indices)) attached."""
+    signatures) and replay set (`keras_airn.export.replay.replay_files` of `replay`) attached."""
     from keras_airn.export.metadata import attach_files
-    from keras_airn.inference.artifacts import tflite_interpreter
 
     data = convert_trainable(model, front_end, precision, waveform=form == "waveform", max_classes=max_classes,
                              learning_rate=learning_rate, representative=representative, adapt_stages=adapt_stages)
     settings = {"labels": labels + [""] * (max_classes - len(labels)), "max_classes": max_classes,
                 "learning_rate": learning_rate, "input": form, "precision": precision,
                 "front_end": front_end.to_config(), "signatures": list(SIGNATURES), "adapt_stages": adapt_stages}
-    attached = {}
-    inputs, classes = replay
-    if len(classes):
-        infer = tflite_interpreter(data).get_signature_runner("infer")
-        embeddings = np.concatenate([infer(**{form_input(form): x[None]})["embedding"] for x in inputs])
-        settings["replay"] = {"file": REPLAY_FILE, "shape": list(embeddings.shape),
-                              "labels": [labels[int(c)] for c in classes]}
-        attached[REPLAY_FILE] = embeddings.astype("<f4").tobytes()
+    settings["replay"], attached = replay_files(data, form_input(form), replay, labels)
     return attach_files(data, {TRAINABLE_FILE: json.dumps(settings, indent=1).encode(), **attached})
 
 
 def form_input(form: str) -> str:
     """The name of `infer`'s input of a "waveform" or "spectrogram" model."""
     return "waveform" if form == "waveform" else "log_mel"
-
-
-def _replay_rows(labels, per_class: int) -> np.ndarray:
-    """Indices of up to `per_class` of the labelled clips of each class, spread over its clips
-    (none without labels).
-
-    Example:
-    >>> _replay_rows(np.array([0, 0, 0, 1, 1]), 2).tolist()
-    [0, 2, 3, 4]
-    """
-    from keras_airn.export.common import spread
-
-    if labels is None or not per_class:
-        return np.zeros(0, int)
-    return np.array([i for c in sorted(set(labels.tolist())) for i in spread(np.flatnonzero(labels == c).tolist(), per_class)],
-                    int)
