@@ -47,8 +47,9 @@ def main(argv):
         raise app.UsageError("--model and --out are required.")
     if not ENROLL.value and not REMOVE.value:
         raise app.UsageError("Nothing to do: give --enroll clips and/or --remove labels.")
-    if not OUT.value.endswith(".npz"):
-        raise app.UsageError(f"--out must name a .npz file, got {OUT.value!r}.")
+    if not OUT.value.endswith(".npz") or os.path.isdir(OUT.value):
+        raise app.UsageError(f"--out must name a .npz file, got {OUT.value!r}"
+                             f"{' (a folder)' if os.path.isdir(OUT.value) else ''}.")
     model = TrainableModel(MODEL.value, HEAD.value)
     examples = read_enrolment(ENROLL.value) if ENROLL.value else []
     for label in REMOVE.value:

@@ -291,6 +291,10 @@ def test_personalise_and_classify_command_lines(exported, tmp_path):
                     "--epochs=40")
     assert done.returncode == 0, done.stderr
     assert "classes: low, mid, high, whistle" in done.stdout and os.path.isfile(head)
+    os.makedirs(tmp_path / "folder.npz")  # refused before any clip is enrolled
+    done = run_tool("edge.personalise", f"--model={path}", f"--enroll={tmp_path / 'clips'}",
+                    f"--out={tmp_path / 'folder.npz'}")
+    assert done.returncode == 1 and "(a folder)" in done.stderr and "enrolled" not in done.stdout, done
     done = run_tool("edge.classify", f"--model={path}", f"--head={head}", f"--audio={tmp_path / 'test.wav'}",
                     "--json", "--top_k=1")
     assert done.returncode == 0, done.stderr
