@@ -39,8 +39,7 @@ def window_logits(model, embeddings, inputs):
     import numpy as np
 
     if not model.adapt_stages:
-        head = model.head()
-        return embeddings @ head.w + head.b + (1.0 - head.mask) * -1e9
+        return model.head().logits(embeddings)
     return np.stack([model.infer(x)[0] for x in inputs])
 
 
@@ -121,9 +120,9 @@ def personalise(run_dir: str, csv_path: str, ks: list[int], draws: int, adapt_st
 
     def top1(clips):
         """Top-1 of `clips`, each scored as `classify_file` scores it: the mean of its windows' scores."""
-        logits = window_logits(model, embeddings, inputs)
-        scores = np.exp(logits - logits.max(1, keepdims=True))
-        scores /= scores.sum(1, keepdims=True)
+        from keras_airn.inference.runtime import softmax
+
+        scores = softmax(window_logits(model, embeddings, inputs))
         return float(np.mean([scores[owners == clip].mean(0).argmax() == truth[clip] for clip in clips]))
 
     results["0"] = top1(np.arange(len(test)))

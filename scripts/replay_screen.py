@@ -53,6 +53,7 @@ def screen(model_path: str, folder: str, new_label: str, rows: list[int], k: int
     """{R: (mean recall of the new class, mean top-1 of the known ones)} over `draws` draws of `k`
     clips, and "before": the known classes' top-1 with the shipped head."""
     from keras_airn.inference.personalise import TrainableModel
+    from keras_airn.inference.runtime import softmax
 
     model = TrainableModel(model_path)
     test = folder_clips(folder, "test")
@@ -66,10 +67,7 @@ def screen(model_path: str, folder: str, new_label: str, rows: list[int], k: int
 
     def top1(clips):
         """Top-1 of `clips`, each scored as `edge.classify` scores it: the mean of its windows' scores."""
-        head = model.head()
-        logits = embeddings @ head.w + head.b + (1.0 - head.mask) * -1e9
-        scores = np.exp(logits - logits.max(1, keepdims=True))
-        scores /= scores.sum(1, keepdims=True)
+        scores = softmax(model.head().logits(embeddings))
         return float(np.mean([scores[owners == clip].mean(0).argmax() == truth[clip] for clip in clips]))
 
     model.reset()

@@ -33,7 +33,7 @@ import tempfile
 import numpy as np
 
 from keras_airn import files
-from keras_airn.inference.artifacts import TRAINABLE_FILE, read_trainable_settings as read_settings  # noqa: F401
+from keras_airn.inference.artifacts import MASKED_LOGIT, TRAINABLE_FILE, read_trainable_settings as read_settings  # noqa: F401
 from keras_airn.export.replay import DEFAULT_REPLAY_PER_CLASS, replay_examples, replay_files
 from keras_airn.export.common import (
     CALIBRATION_CLIPS,
@@ -48,7 +48,6 @@ from keras_airn.export.common import (
 
 PRECISIONS = ("fp32", "dynamic", "int8")
 SIGNATURES = ("infer", "train", "get_weights", "set_weights")
-MASKED_LOGIT = -1e9
 DEFAULT_MAX_CLASSES_EXTRA = 10  # free slots after the shipped classes, unless max_classes is given
 # Keras's Adam defaults, the update `train` runs.
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7
@@ -275,7 +274,7 @@ def convert_trainable(model, front_end, precision: str, *, waveform: bool = Fals
             return converter.convert()
         if not representative:
             raise ConversionError("int8 needs calibration clips.")
-        input_name = form_input("waveform" if waveform else "spectrogram")
+        input_name = form_input(waveform)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: (("infer", {input_name: x}) for x in representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -421,10 +420,10 @@ def _trainable_file(model, front_end, precision: str, form: str, labels: list[st
     settings = {"labels": labels + [""] * (max_classes - len(labels)), "max_classes": max_classes,
                 "learning_rate": learning_rate, "input": form, "precision": precision,
                 "front_end": front_end.to_config(), "signatures": list(SIGNATURES), "adapt_stages": adapt_stages}
-    settings["replay"], attached = replay_files(data, form_input(form), replay, labels)
+    settings["replay"], attached = replay_files(data, form_input(form == "waveform"), replay, labels)
     return attach_files(data, {TRAINABLE_FILE: json.dumps(settings, indent=1).encode(), **attached})
 
 
-def form_input(form: str) -> str:
-    """The name of `infer`'s input of a "waveform" or "spectrogram" model."""
-    return "waveform" if form == "waveform" else "log_mel"
+def form_input(waveform: bool) -> str:
+    """The name of `infer`'s input: "waveform" for a waveform-input model, else "log_mel"."""
+    return "waveform" if waveform else "log_mel"

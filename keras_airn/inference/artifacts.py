@@ -31,6 +31,8 @@ OPENVINO_DEFAULT_PRECISION = "f32"
 END_MARKER = float("nan")
 # The settings file a trainable `.tflite` carries (`keras_airn.export.trainable`).
 TRAINABLE_FILE = "keras_airn_trainable.json"
+# What a trainable model's `infer` gives a head slot not in use.
+MASKED_LOGIT = -1e9
 # Its replay set: embeddings of a few shipped examples per class, float32 little-endian.
 REPLAY_FILE = "keras_airn_replay.f32"
 

@@ -56,6 +56,13 @@ class Head:
     model_sha256: str
     tail: np.ndarray | None = None
 
+    def logits(self, embeddings: np.ndarray) -> np.ndarray:
+        """The logits `infer` gives (N, D) pooled embeddings with this head (a head-only model):
+        a slot not in use at `MASKED_LOGIT`."""
+        from keras_airn.inference.artifacts import MASKED_LOGIT
+
+        return embeddings @ self.w + self.b + (1.0 - self.mask) * MASKED_LOGIT
+
     def save(self, path: str) -> None:
         """Writes the head to `path` (.npz) atomically.
 
